@@ -1,0 +1,349 @@
+package onvif
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// DefaultTimeout bounds each ONVIF call when Options.Timeout is zero.
+const DefaultTimeout = 10 * time.Second
+
+// maxResponseBytes bounds how much of a response is read; real responses are
+// a few tens of kilobytes.
+const maxResponseBytes = 4 << 20
+
+// Options configures a Client.
+type Options struct {
+	// URL is the device service URL, e.g. http://192.168.1.64/onvif/device_service.
+	// Credentials in the URL are used when Username is empty.
+	URL string
+	// Username and Password authenticate with WS-UsernameToken and, when the
+	// camera asks for it, HTTP digest.
+	Username string
+	Password string
+	// HTTPClient is optional; by default a client with Timeout is used.
+	HTTPClient *http.Client
+	// Timeout bounds every call; DefaultTimeout when zero.
+	Timeout time.Duration
+	// Logger is optional; nothing is logged when nil.
+	Logger *zap.Logger
+}
+
+// Services holds the service addresses in use after Connect, already
+// corrected to the configured host when the camera advertised another one.
+// Empty means the camera does not offer that service.
+type Services struct {
+	Device  string
+	Media   string
+	Media2  string
+	PTZ     string
+	Events  string
+	Imaging string
+}
+
+// Client talks to one ONVIF camera. It is safe for concurrent use.
+type Client struct {
+	url      *url.URL
+	username string
+	password string
+	http     *http.Client
+	timeout  time.Duration
+	log      *zap.Logger
+
+	offset atomic.Int64 // camera clock minus local clock, nanoseconds
+
+	mu          sync.Mutex
+	services    Services
+	connected   bool
+	rewriteSeen bool
+	digest      *digestChallenge
+	digestNC    uint32
+}
+
+// New validates opts and returns a Client. It does not contact the camera;
+// call Connect first.
+func New(opts Options) (*Client, error) {
+	u, err := url.Parse(opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("onvif: parse url: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("onvif: url scheme %q: want http or https", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, errors.New("onvif: url has no host")
+	}
+	c := &Client{
+		username: opts.Username,
+		password: opts.Password,
+		timeout:  opts.Timeout,
+		http:     opts.HTTPClient,
+		log:      opts.Logger,
+	}
+	if u.User != nil && c.username == "" {
+		c.username = u.User.Username()
+		c.password, _ = u.User.Password()
+	}
+	u.User = nil
+	if u.Path == "" {
+		u.Path = "/onvif/device_service"
+	}
+	c.url = u
+	if c.timeout <= 0 {
+		c.timeout = DefaultTimeout
+	}
+	if c.http == nil {
+		c.http = &http.Client{Timeout: c.timeout}
+	}
+	if c.log == nil {
+		c.log = zap.NewNop()
+	}
+	c.services.Device = u.String()
+	return c, nil
+}
+
+// Host returns the camera's host name or IP from the configured URL.
+func (c *Client) Host() string { return c.url.Hostname() }
+
+// ClockOffset returns the camera's clock minus the local clock, as measured by
+// the last Connect.
+func (c *Client) ClockOffset() time.Duration { return time.Duration(c.offset.Load()) }
+
+// Services returns the service addresses learned by Connect.
+func (c *Client) Services() Services {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.services
+}
+
+// Connect reads the camera's clock (so authentication works even when it is
+// far off) and learns its service addresses. Call it before other operations
+// and again after the camera reboots.
+func (c *Client) Connect(ctx context.Context) error {
+	if err := c.syncClock(ctx); err != nil {
+		return err
+	}
+	svc, err := c.getServices(ctx)
+	var f *Fault
+	if errors.Is(err, ErrUnsupported) || (errors.As(err, &f) && !errors.Is(err, ErrUnauthorized)) || (err == nil && svc.Media == "") {
+		// Older firmware lacks GetServices or faults on it in odd ways.
+		c.log.Debug("getservices gave no media service, trying getcapabilities", zap.Error(err))
+		svc, err = c.getCapabilities(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	if svc.Media == "" && svc.Media2 == "" {
+		return fmt.Errorf("onvif: connect: media service: %w", ErrUnsupported)
+	}
+	c.mu.Lock()
+	svc.Device = c.fixAddr(svc.Device)
+	if svc.Device == "" {
+		svc.Device = c.url.String()
+	}
+	svc.Media = c.fixAddr(svc.Media)
+	svc.Media2 = c.fixAddr(svc.Media2)
+	svc.PTZ = c.fixAddr(svc.PTZ)
+	svc.Events = c.fixAddr(svc.Events)
+	svc.Imaging = c.fixAddr(svc.Imaging)
+	c.services = svc
+	c.connected = true
+	c.mu.Unlock()
+	return nil
+}
+
+// syncClock measures the camera's clock offset with the unauthenticated
+// GetSystemDateAndTime.
+func (c *Client) syncClock(ctx context.Context) error {
+	sent := time.Now()
+	t, err := c.systemDateAndTime(ctx)
+	if err != nil {
+		var f *Fault
+		if errors.As(err, &f) && !errors.Is(err, ErrUnauthorized) {
+			// Some firmware faults here; authentication may still work if
+			// the clocks happen to agree, so carry on with no offset.
+			c.log.Warn("camera clock unknown", zap.Error(err))
+			c.offset.Store(0)
+			return nil
+		}
+		return err
+	}
+	now := time.Now()
+	mid := sent.Add(now.Sub(sent) / 2)
+	off := t.Sub(mid)
+	c.offset.Store(int64(off))
+	if off > 5*time.Second || off < -5*time.Second {
+		c.log.Info("camera clock differs from local clock", zap.Duration("offset", off))
+	}
+	return nil
+}
+
+// fixAddr keeps an advertised service address unless it names another host or
+// port than the configured URL (NAT, port forwarding, wrong firmware setting),
+// in which case the configured scheme and host:port are used with the
+// advertised path. The first rewrite is logged. c.mu must be held.
+func (c *Client) fixAddr(addr string) string {
+	addr = strings.TrimSpace(addr)
+	if f := strings.Fields(addr); len(f) > 1 {
+		addr = f[0]
+	}
+	if addr == "" {
+		return ""
+	}
+	u, err := url.Parse(addr)
+	if err != nil || u.Host == "" {
+		// A bare path or garbage: resolve against the configured URL.
+		ref, perr := url.Parse(addr)
+		if perr != nil {
+			return ""
+		}
+		return c.url.ResolveReference(ref).String()
+	}
+	if sameHostPort(u, c.url) {
+		return u.String()
+	}
+	fixed := *u
+	fixed.Scheme = c.url.Scheme
+	fixed.Host = c.url.Host
+	fixed.User = nil
+	if !c.rewriteSeen {
+		c.rewriteSeen = true
+		c.log.Warn("camera advertises another address, using configured host",
+			zap.String("advertised", u.Host), zap.String("using", c.url.Host))
+	}
+	return fixed.String()
+}
+
+func sameHostPort(a, b *url.URL) bool {
+	return strings.EqualFold(a.Hostname(), b.Hostname()) && effectivePort(a) == effectivePort(b)
+}
+
+func effectivePort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if u.Scheme == "https" {
+		return "443"
+	}
+	return "80"
+}
+
+// endpoint returns a service address after Connect.
+func (c *Client) endpoint(pick func(Services) string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.connected {
+		return "", errors.New("not connected")
+	}
+	addr := pick(c.services)
+	if addr == "" {
+		return "", fmt.Errorf("service not offered: %w", ErrUnsupported)
+	}
+	return addr, nil
+}
+
+// call sends one SOAP request to endpoint and decodes the response element
+// named want into out. op names the operation in errors. auth adds a
+// WS-UsernameToken; HTTP digest is answered whenever the camera asks for it.
+func (c *Client) call(ctx context.Context, op, endpoint, action string, req any, auth bool, want string, out any) error {
+	body, err := xml.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("onvif: %s: marshal: %w", op, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	data, err := c.post(ctx, endpoint, action, body, auth && c.username != "")
+	if err != nil {
+		return fmt.Errorf("onvif: %s: %w", op, err)
+	}
+	if err := decodeResponse(data, want, out); err != nil {
+		return fmt.Errorf("onvif: %s: %w", op, err)
+	}
+	return nil
+}
+
+// post performs the HTTP exchange, retrying once when the camera sends a
+// (new or stale) HTTP digest challenge. It returns the body of a successful
+// response; error responses become errors.
+func (c *Client) post(ctx context.Context, endpoint, action string, body []byte, wsse bool) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		var tok *usernameToken
+		if wsse {
+			t, err := newUsernameToken(c.username, c.password, time.Now().Add(c.ClockOffset()))
+			if err != nil {
+				return nil, err
+			}
+			tok = &t
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(buildEnvelope(body, tok)))
+		if err != nil {
+			return nil, fmt.Errorf("build request: %w", err)
+		}
+		req.Header.Set("Content-Type", `application/soap+xml; charset=utf-8; action="`+action+`"`)
+		usedNonce := c.setDigest(req)
+
+		resp, err := c.http.Do(req)
+		if err != nil {
+			if ctxErr := context.Cause(ctx); ctxErr != nil && !errors.Is(ctxErr, context.DeadlineExceeded) {
+				return nil, ctxErr // cancelled by the caller: not the camera's fault
+			}
+			return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+		}
+		data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%w: read response: %w", ErrUnreachable, err)
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			ch, cerr := parseDigestChallenge(resp.Header.Values("WWW-Authenticate"))
+			if cerr == nil && attempt == 0 && c.username != "" && (usedNonce == "" || ch.Stale || ch.Nonce != usedNonce) {
+				c.mu.Lock()
+				c.digest, c.digestNC = &ch, 0
+				c.mu.Unlock()
+				continue
+			}
+			if f := parseFault(data); f != nil {
+				return nil, fmt.Errorf("%w: %w", ErrUnauthorized, f)
+			}
+			if cerr != nil && !errors.Is(cerr, errNoDigest) {
+				return nil, fmt.Errorf("%w: http 401: %w", ErrUnauthorized, cerr)
+			}
+			return nil, fmt.Errorf("%w: http 401", ErrUnauthorized)
+		}
+		if f := parseFault(data); f != nil {
+			return nil, f
+		}
+		if resp.StatusCode != http.StatusOK {
+			if resp.StatusCode == http.StatusNotFound {
+				return nil, fmt.Errorf("http %d: %w", resp.StatusCode, ErrUnsupported)
+			}
+			return nil, fmt.Errorf("http %d", resp.StatusCode)
+		}
+		return data, nil
+	}
+}
+
+// setDigest adds a digest Authorization header when a challenge is known and
+// returns the nonce used, or "".
+func (c *Client) setDigest(req *http.Request) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.digest == nil || c.username == "" {
+		return ""
+	}
+	c.digestNC++
+	req.Header.Set("Authorization", c.digest.authorization(req.Method, req.URL.RequestURI(), c.username, c.password, c.digestNC))
+	return c.digest.Nonce
+}
