@@ -1,0 +1,532 @@
+package uplink
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortmplib"
+	"github.com/bluenviron/gortmplib/pkg/amf0"
+	"github.com/bluenviron/gortmplib/pkg/message"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"go.uber.org/zap"
+
+	"github.com/camagent/camagent/media"
+)
+
+// UnitReader is the part of a media stream reader the publisher consumes:
+// Read blocks until the next access unit or ctx ends.
+type UnitReader interface {
+	Read(ctx context.Context) (*media.Unit, error)
+	Close()
+}
+
+// PublisherOptions configures one RTMP(S) publish.
+type PublisherOptions struct {
+	// URL is the full publish URL of §4.3.5, e.g.
+	// rtmp://host:1935/live/u1_Main?sid=X&psid=7.
+	URL string
+	// Source delivers the access units to publish. The publisher does not close it.
+	Source UnitReader
+	// TLSConfig is used for rtmps. nil means system roots with host name
+	// verification; verification is only off if the caller sets InsecureSkipVerify.
+	TLSConfig *tls.Config
+	// Dial opens the TCP connection (e.g. through a SOCKS proxy). nil = net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// HandshakeTimeout bounds TCP+TLS+RTMP connect+publish. Default 10 s.
+	HandshakeTimeout time.Duration
+	// WriteTimeout bounds writing one frame; a server that stops reading
+	// for this long is treated as gone. Default 10 s.
+	WriteTimeout time.Duration
+	// OnStarted, if set, is called once from Run when the server accepted the publish.
+	OnStarted func()
+	// Logger; nil means no logging.
+	Logger *zap.Logger
+}
+
+// PublisherStats are cumulative counters of one publisher.
+type PublisherStats struct {
+	// Frames is the number of media frames (video access units and audio
+	// frames) written to the server.
+	Frames uint64
+	// Bytes is the media payload written, excluding RTMP framing.
+	Bytes uint64
+	// Drops counts units not sent: before the first key frame, with an
+	// unsupported codec, or without a usable sequence header.
+	Drops uint64
+}
+
+// ErrUnsupportedScheme means the publish URL is not rtmp:// or rtmps://.
+var ErrUnsupportedScheme = errors.New("publish url scheme is not rtmp or rtmps")
+
+// Publisher pushes one media stream to an RTMP(S) server as FLV, without
+// transcoding (§4.3.5).
+type Publisher struct {
+	opts PublisherOptions
+	log  *zap.Logger
+
+	started   chan struct{}
+	startOnce sync.Once
+	ran       atomic.Bool
+
+	frames, bytes, drops atomic.Uint64
+}
+
+// NewPublisher returns a publisher; nothing happens until Run.
+func NewPublisher(opts PublisherOptions) *Publisher {
+	if opts.HandshakeTimeout <= 0 {
+		opts.HandshakeTimeout = 10 * time.Second
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Publisher{opts: opts, log: log, started: make(chan struct{})}
+}
+
+// Started is closed once the server accepted the publish (onStatus
+// NetStream.Publish.Start); stream_start may then be answered OK.
+func (p *Publisher) Started() <-chan struct{} { return p.started }
+
+// Stats returns the counters; safe to call from any goroutine.
+func (p *Publisher) Stats() PublisherStats {
+	return PublisherStats{Frames: p.frames.Load(), Bytes: p.bytes.Load(), Drops: p.drops.Load()}
+}
+
+// publishTarget is a publish URL split the way §4.3.5 (and FFmpeg) does.
+type publishTarget struct {
+	scheme, host string
+	app          string // first path segment
+	name         string // rest of the path plus "?query"
+}
+
+func (t publishTarget) tcURL() string { return t.scheme + "://" + t.host + "/" + t.app }
+
+// parsePublishURL splits raw into app, tcUrl and stream name. The stream
+// name keeps the query string because the cloud authorises the publish by
+// the sid/psid in it.
+func parsePublishURL(raw string) (publishTarget, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return publishTarget{}, fmt.Errorf("parse publish url: %w", err)
+	}
+	if u.Scheme != "rtmp" && u.Scheme != "rtmps" {
+		return publishTarget{}, fmt.Errorf("%w: %q", ErrUnsupportedScheme, u.Scheme)
+	}
+	if u.Host == "" {
+		return publishTarget{}, errors.New("publish url has no host")
+	}
+	path := strings.TrimPrefix(u.EscapedPath(), "/")
+	app, name, _ := strings.Cut(path, "/")
+	if app == "" || name == "" {
+		return publishTarget{}, fmt.Errorf("publish url path %q needs app/stream", u.Path)
+	}
+	if u.RawQuery != "" {
+		name += "?" + u.RawQuery
+	}
+	return publishTarget{scheme: u.Scheme, host: u.Host, app: app, name: name}, nil
+}
+
+// clientURL encodes t for gortmplib, which takes the app from the path
+// and the publish name from the fragment.
+func (t publishTarget) clientURL() *url.URL {
+	return &url.URL{Scheme: t.scheme, Host: t.host, Path: "/" + t.app, Fragment: t.name}
+}
+
+// Run makes one RTMP connection and publishes until the connection fails
+// (error) or ctx ends (nil). Run may be called only once per Publisher.
+func (p *Publisher) Run(ctx context.Context) error {
+	if !p.ran.CompareAndSwap(false, true) {
+		return errors.New("publisher already ran")
+	}
+	target, err := parsePublishURL(p.opts.URL)
+	if err != nil {
+		return err
+	}
+	client := &gortmplib.Client{
+		URL:         target.clientURL(),
+		Publish:     true,
+		TLSConfig:   p.opts.TLSConfig,
+		DialContext: p.opts.Dial,
+	}
+	hctx, hcancel := context.WithTimeout(ctx, p.opts.HandshakeTimeout)
+	err = client.Initialize(hctx)
+	hcancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("rtmp publish to %s/%s: %w", target.tcURL(), streamNameForLog(target.name), err)
+	}
+	conn := client.NetConn()
+	defer client.Close()
+
+	p.startOnce.Do(func() {
+		close(p.started)
+		if p.opts.OnStarted != nil {
+			p.opts.OnStarted()
+		}
+	})
+	p.log.Info("rtmp publish started", zap.String("tc_url", target.tcURL()),
+		zap.String("stream", streamNameForLog(target.name)))
+
+	// The server's acks, pings and status messages are not needed once
+	// publishing, but they must be read so the server never blocks on a
+	// full socket; reading also notices a closed connection at once.
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, err := io.Copy(io.Discard, conn)
+		if err == nil {
+			err = io.EOF
+		}
+		cancel(fmt.Errorf("server closed connection: %w", err))
+	})
+
+	err = p.pump(runCtx, client, conn)
+	conn.Close()
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	if cause := context.Cause(runCtx); cause != nil && errors.Is(err, context.Canceled) {
+		err = cause
+	}
+	return fmt.Errorf("rtmp publish: %w", err)
+}
+
+// streamNameForLog hides the query (sid) of a publish name: it
+// authorises the publish and is treated as a secret.
+func streamNameForLog(name string) string {
+	n, _, _ := strings.Cut(name, "?")
+	return n
+}
+
+// muxer is the per-connection FLV state. It is owned by Run's goroutine.
+type muxer struct {
+	p      *Publisher
+	client *gortmplib.Client
+	conn   net.Conn
+
+	video, audio *media.Track // tracks whose sequence headers were sent
+	lastAudio    *media.Track // latest audio track seen, also before the first key frame
+	started      bool
+	base         time.Duration // DTS of the first key frame
+	last         time.Duration // last timestamp sent, for monotonicity
+
+	buf  []byte
+	vmsg message.Video
+	xmsg message.VideoExCodedFrames
+	amsg message.Audio
+
+	warned map[media.Codec]bool
+}
+
+func (p *Publisher) pump(ctx context.Context, client *gortmplib.Client, conn net.Conn) error {
+	m := &muxer{p: p, client: client, conn: conn, warned: map[media.Codec]bool{}}
+	for {
+		u, err := p.opts.Source.Read(ctx)
+		if err != nil {
+			return fmt.Errorf("read source: %w", err)
+		}
+		if err := m.write(u); err != nil {
+			return err
+		}
+	}
+}
+
+// timestamp maps a unit DTS to RTMP milliseconds from stream start,
+// never going backwards (audio and video share one timeline).
+func (m *muxer) timestamp(dts time.Duration) time.Duration {
+	ts := (dts - m.base).Truncate(time.Millisecond)
+	if ts < m.last {
+		ts = m.last
+	}
+	m.last = ts
+	return ts
+}
+
+func (m *muxer) deadline() error {
+	return m.conn.SetWriteDeadline(time.Now().Add(m.p.opts.WriteTimeout))
+}
+
+func (m *muxer) write(u *media.Unit) error {
+	if u.Track == nil {
+		m.p.drops.Add(1)
+		return nil
+	}
+	codec := u.Track.Codec
+	if codec.IsVideo() {
+		return m.writeVideo(u)
+	}
+	m.lastAudio = u.Track
+	if !m.started {
+		m.p.drops.Add(1)
+		return nil
+	}
+	switch codec {
+	case media.CodecAAC, media.CodecG711U, media.CodecG711A:
+		return m.writeAudio(u)
+	default:
+		m.unsupported(codec)
+		return nil
+	}
+}
+
+func (m *muxer) unsupported(c media.Codec) {
+	m.p.drops.Add(uint64(1))
+	if !m.warned[c] {
+		m.warned[c] = true
+		m.p.log.Warn("codec not publishable over rtmp, dropping", zap.Stringer("codec", c))
+	}
+}
+
+func (m *muxer) writeVideo(u *media.Unit) error {
+	if u.Track != m.video {
+		// A new track (first one, or new SPS after a camera reconnect)
+		// needs fresh sequence headers, which only make sense at a key frame.
+		if !u.Key {
+			m.p.drops.Add(1)
+			return nil
+		}
+		if !m.started {
+			m.base = u.DTS
+		}
+		if err := m.writeHeaders(u); err != nil {
+			if errors.Is(err, errNoParameterSets) || errors.Is(err, errUnsupportedVideo) {
+				m.p.drops.Add(1)
+				return nil
+			}
+			return err
+		}
+		m.started = true
+	}
+	ts := m.timestamp(u.DTS)
+	cts := max(u.PTS-u.DTS, 0).Truncate(time.Millisecond)
+	m.buf = appendAVCC(m.buf[:0], u.NALUs)
+	if err := m.deadline(); err != nil {
+		return err
+	}
+	var msg message.Message
+	if u.Track.Codec == media.CodecH265 {
+		m.xmsg = message.VideoExCodedFrames{
+			ChunkStreamID: message.VideoChunkStreamID, MessageStreamID: 0x1000000,
+			FourCC: message.FourCCHEVC, DTS: ts, PTSDelta: cts, Payload: m.buf,
+		}
+		msg = &m.xmsg
+	} else {
+		m.vmsg = message.Video{
+			ChunkStreamID: message.VideoChunkStreamID, MessageStreamID: 0x1000000,
+			Codec: message.CodecH264, IsKeyFrame: u.Key, Type: message.VideoTypeAU,
+			DTS: ts, PTSDelta: cts, AU: m.buf,
+		}
+		msg = &m.vmsg
+	}
+	if err := m.client.Write(msg); err != nil {
+		return fmt.Errorf("write video: %w", err)
+	}
+	m.p.frames.Add(1)
+	m.p.bytes.Add(uint64(len(m.buf)))
+	return nil
+}
+
+var errUnsupportedVideo = errors.New("unsupported video codec")
+
+// paramSets returns the parameter sets of track t, falling back to the
+// ones carried in-band in key frame u.
+func paramSets(t *media.Track, u *media.Unit) (vps, sps, pps []byte) {
+	vps, sps, pps = t.VPS, t.SPS, t.PPS
+	for _, n := range u.NALUs {
+		if t.Codec == media.CodecH265 {
+			switch h265NALUType(n) {
+			case h265NALUVPS:
+				vps = cmpFirst(vps, n)
+			case h265NALUSPS:
+				sps = cmpFirst(sps, n)
+			case h265NALUPPS:
+				pps = cmpFirst(pps, n)
+			}
+			continue
+		}
+		switch h264NALUType(n) {
+		case h264NALUSPS:
+			sps = cmpFirst(sps, n)
+		case h264NALUPPS:
+			pps = cmpFirst(pps, n)
+		}
+	}
+	return vps, sps, pps
+}
+
+// cmpFirst keeps a parameter set the track already has.
+func cmpFirst(have, inband []byte) []byte {
+	if len(have) > 0 {
+		return have
+	}
+	return inband
+}
+
+// writeHeaders sends onMetaData and the video (and known audio) sequence
+// headers for the key frame u.
+func (m *muxer) writeHeaders(u *media.Unit) error {
+	t := u.Track
+	vps, sps, pps := paramSets(t, u)
+	var seq message.Message
+	switch t.Codec {
+	case media.CodecH264:
+		c, err := avcConfig(sps, pps)
+		if err != nil {
+			return err
+		}
+		seq = &message.Video{
+			ChunkStreamID: message.VideoChunkStreamID, MessageStreamID: 0x1000000,
+			Codec: message.CodecH264, IsKeyFrame: true, Type: message.VideoTypeConfig,
+			AVCConfig: c, DTS: m.last,
+		}
+	case media.CodecH265:
+		c, err := hvcConfig(vps, sps, pps)
+		if err != nil {
+			if !errors.Is(err, errNoParameterSets) {
+				m.p.log.Warn("bad h265 parameter sets", zap.Error(err))
+			}
+			return errNoParameterSets
+		}
+		seq = &message.VideoExSequenceStart{
+			ChunkStreamID: message.VideoChunkStreamID, MessageStreamID: 0x1000000,
+			FourCC: message.FourCCHEVC, HEVCConfig: c,
+		}
+	default:
+		m.unsupported(t.Codec)
+		return errUnsupportedVideo
+	}
+	if err := m.deadline(); err != nil {
+		return err
+	}
+	if !m.started {
+		if err := m.writeMetadata(t); err != nil {
+			return err
+		}
+	}
+	if err := m.client.Write(seq); err != nil {
+		return fmt.Errorf("write video sequence header: %w", err)
+	}
+	m.video = t
+	if !m.started && m.lastAudio != nil && m.lastAudio.Codec == media.CodecAAC {
+		if err := m.writeAudioHeader(m.lastAudio); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *muxer) writeMetadata(v *media.Track) error {
+	meta := amf0.Object{
+		{Key: "videocodecid", Value: float64(message.CodecH264)},
+		{Key: "width", Value: float64(v.Width)},
+		{Key: "height", Value: float64(v.Height)},
+	}
+	if v.Codec == media.CodecH265 {
+		meta[0].Value = float64(message.FourCCHEVC)
+	}
+	if a := m.lastAudio; a != nil {
+		switch a.Codec {
+		case media.CodecAAC:
+			meta = append(meta, amf0.ObjectEntry{Key: "audiocodecid", Value: float64(message.CodecMPEG4Audio)})
+		case media.CodecG711A:
+			meta = append(meta, amf0.ObjectEntry{Key: "audiocodecid", Value: float64(message.CodecPCMA)})
+		case media.CodecG711U:
+			meta = append(meta, amf0.ObjectEntry{Key: "audiocodecid", Value: float64(message.CodecPCMU)})
+		}
+	}
+	err := m.client.Write(&message.DataAMF0{
+		ChunkStreamID: 4, MessageStreamID: 0x1000000,
+		Payload: []any{"@setDataFrame", "onMetaData", meta},
+	})
+	if err != nil {
+		return fmt.Errorf("write metadata: %w", err)
+	}
+	return nil
+}
+
+func (m *muxer) writeAudioHeader(t *media.Track) error {
+	var asc mpeg4audio.AudioSpecificConfig
+	if err := asc.Unmarshal(t.Config); err != nil {
+		return fmt.Errorf("%w: aac config: %w", errBadAudioConfig, err)
+	}
+	err := m.client.Write(&message.Audio{
+		ChunkStreamID: message.AudioChunkStreamID, MessageStreamID: 0x1000000,
+		Codec: message.CodecMPEG4Audio, Rate: message.AudioRate44100,
+		Depth: message.AudioDepth16, IsStereo: true,
+		AACType: message.AudioAACTypeConfig, AACConfig: &asc, DTS: m.last,
+	})
+	if err != nil {
+		return fmt.Errorf("write audio sequence header: %w", err)
+	}
+	m.audio = t
+	return nil
+}
+
+var errBadAudioConfig = errors.New("bad audio config")
+
+func (m *muxer) writeAudio(u *media.Unit) error {
+	t := u.Track
+	if t.Codec == media.CodecAAC && t != m.audio {
+		if err := m.deadline(); err != nil {
+			return err
+		}
+		if err := m.writeAudioHeader(t); err != nil {
+			if errors.Is(err, errBadAudioConfig) {
+				m.p.drops.Add(1)
+				return nil
+			}
+			return err
+		}
+	}
+	if err := m.deadline(); err != nil {
+		return err
+	}
+	rate := t.SampleRate
+	if rate <= 0 {
+		rate = t.ClockRate
+	}
+	m.amsg = message.Audio{
+		ChunkStreamID: message.AudioChunkStreamID, MessageStreamID: 0x1000000,
+		Depth: message.AudioDepth16,
+	}
+	switch t.Codec {
+	case media.CodecAAC:
+		m.amsg.Codec, m.amsg.Rate, m.amsg.IsStereo, m.amsg.AACType =
+			message.CodecMPEG4Audio, message.AudioRate44100, true, message.AudioAACTypeAU
+	case media.CodecG711A:
+		m.amsg.Codec, m.amsg.Rate, m.amsg.IsStereo = message.CodecPCMA, message.AudioRate5512, t.Channels == 2
+	case media.CodecG711U:
+		m.amsg.Codec, m.amsg.Rate, m.amsg.IsStereo = message.CodecPCMU, message.AudioRate5512, t.Channels == 2
+	}
+	for i, f := range u.Frames {
+		dts := u.DTS
+		if i > 0 && rate > 0 && t.Codec == media.CodecAAC {
+			// Several AAC frames in one unit: 1024 samples each.
+			dts += time.Duration(i) * 1024 * time.Second / time.Duration(rate)
+		}
+		m.amsg.DTS = m.timestamp(dts)
+		m.amsg.AU = f
+		if err := m.client.Write(&m.amsg); err != nil {
+			return fmt.Errorf("write audio: %w", err)
+		}
+		m.p.frames.Add(1)
+		m.p.bytes.Add(uint64(len(f)))
+	}
+	return nil
+}

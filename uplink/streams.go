@@ -1,0 +1,440 @@
+package uplink
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// ErrUnknownStreamReason is returned for a reason outside §4.3.5's set.
+var ErrUnknownStreamReason = errors.New("unknown stream reason")
+
+// ErrStreamsClosed is returned by Start after Close.
+var ErrStreamsClosed = errors.New("streams closed")
+
+// checkReason validates a stream_start/stream_stop reason (§3.6).
+func checkReason(r string) error {
+	switch r {
+	case "live", "record", "record_by_event", "server_by_event", "storage_direct_recording":
+		return nil
+	}
+	return fmt.Errorf("%w: %q", ErrUnknownStreamReason, r)
+}
+
+// reasonNeedsRTMP reports whether a reason keeps an RTMP publish open.
+// record_by_event only switches event-driven delivery on (§4.8).
+// storage_direct_recording would record locally and upload MP4 (§4.3.7),
+// but the agent has no local storage yet, so like record without storage
+// it falls back to publishing RTMP.
+func reasonNeedsRTMP(r string) bool { return r != "record_by_event" }
+
+// StreamsOptions configures Streams.
+type StreamsOptions struct {
+	// Open attaches a new reader to the media stream streamID. It is called
+	// for every publish attempt, so a reconnect starts from fresh data.
+	Open func(streamID string) (UnitReader, error)
+	// TLSConfig and Dial are passed to every Publisher.
+	TLSConfig *tls.Config
+	Dial      func(ctx context.Context, network, addr string) (net.Conn, error)
+	// StartTimeout bounds how long Start waits for the publish to be
+	// accepted. Default 10 s.
+	StartTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the jittered delay before an RTMP
+	// reconnect while the stream is still requested. Defaults 1 s and 5 s (§4.3.5).
+	MinBackoff, MaxBackoff time.Duration
+	// Sleep waits d or until ctx ends; tests inject one that does not sleep.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Logger; nil means no logging.
+	Logger *zap.Logger
+}
+
+// Streams keeps, per stream id, the set of active stream_start reasons and
+// at most one RTMP publish, opened by the first reason that needs it and
+// closed with the last (§4.3.5–4.3.6).
+type Streams struct {
+	opts StreamsOptions
+	log  *zap.Logger
+
+	mu      sync.Mutex
+	closed  bool
+	streams map[string]*streamState
+	wg      sync.WaitGroup
+}
+
+type streamState struct {
+	reasons map[string]struct{}
+	pub     *publishLoop
+}
+
+// publishLoop is the goroutine that keeps one stream published,
+// reconnecting until cancelled.
+type publishLoop struct {
+	cancel    context.CancelFunc
+	started   chan struct{} // closed at the first accepted publish
+	startOnce sync.Once
+	done      chan struct{} // closed when the goroutine exits
+	err       error         // why it exited on its own; read after done
+
+	live  atomic.Bool // publishing right now
+	stats publisherStatsSum
+}
+
+type publisherStatsSum struct {
+	mu    sync.Mutex
+	prev  PublisherStats // finished attempts
+	cur   *Publisher
+	count int // attempts
+}
+
+func (s *publisherStatsSum) get() PublisherStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.prev
+	if s.cur != nil {
+		c := s.cur.Stats()
+		st.Frames += c.Frames
+		st.Bytes += c.Bytes
+		st.Drops += c.Drops
+	}
+	return st
+}
+
+func (s *publisherStatsSum) set(p *Publisher) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur != nil {
+		c := s.cur.Stats()
+		s.prev.Frames += c.Frames
+		s.prev.Bytes += c.Bytes
+		s.prev.Drops += c.Drops
+	}
+	s.cur = p
+}
+
+// NewStreams returns an empty Streams.
+func NewStreams(opts StreamsOptions) *Streams {
+	if opts.StartTimeout <= 0 {
+		opts.StartTimeout = 10 * time.Second
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = time.Second
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		opts.MaxBackoff = max(5*time.Second, opts.MinBackoff)
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = streamsSleep
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Streams{opts: opts, log: log, streams: map[string]*streamState{}}
+}
+
+func streamsSleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Start adds reason to streamID. The first reason that needs RTMP opens
+// the publish to link.PublishURL(streamID, psid) and waits, bounded by
+// StartTimeout, until the server accepted it; on failure the reason is not
+// kept. Starting an active pair again is a no-op that reports the publish
+// state (§4.3.5 idempotency).
+func (s *Streams) Start(ctx context.Context, link Link, streamID string, reason string, psid int64) error {
+	if err := checkReason(reason); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrStreamsClosed
+	}
+	st := s.streams[streamID]
+	if st == nil {
+		st = &streamState{reasons: map[string]struct{}{}}
+		s.streams[streamID] = st
+	}
+	_, had := st.reasons[reason]
+	if !reasonNeedsRTMP(reason) {
+		st.reasons[reason] = struct{}{}
+		s.mu.Unlock()
+		return nil
+	}
+	if st.pub == nil {
+		u, err := link.PublishURL(streamID, psid)
+		if err != nil {
+			s.dropIfEmptyLocked(streamID, st)
+			s.mu.Unlock()
+			return fmt.Errorf("start stream %s: %w", streamID, err)
+		}
+		st.pub = s.startLoop(streamID, u)
+	}
+	st.reasons[reason] = struct{}{}
+	pl := st.pub
+	s.mu.Unlock()
+
+	err := s.waitStarted(ctx, pl)
+	if err == nil {
+		return nil
+	}
+	// Undo this call's reason; the loop goes when no RTMP reason is left.
+	if !had {
+		s.remove(streamID, reason, pl)
+	}
+	return fmt.Errorf("start stream %s (%s): %w", streamID, reason, err)
+}
+
+func (s *Streams) waitStarted(ctx context.Context, pl *publishLoop) error {
+	t := time.NewTimer(s.opts.StartTimeout)
+	defer t.Stop()
+	select {
+	case <-pl.started:
+		return nil
+	case <-pl.done:
+		if pl.err != nil {
+			return pl.err
+		}
+		return errors.New("publish stopped before it started")
+	case <-t.C:
+		return errors.New("timed out waiting for rtmp publish")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stop removes reason from streamID and closes the publish when no reason
+// needing RTMP is left. Stopping an inactive reason is not an error.
+func (s *Streams) Stop(streamID string, reason string) error {
+	if err := checkReason(reason); err != nil {
+		return err
+	}
+	s.remove(streamID, reason, nil)
+	return nil
+}
+
+// remove deletes reason and, if no RTMP reason remains, stops the loop and
+// waits for it. With only set, it acts only if the stream still runs that loop
+// or the loop has exited (a failed start must not remove a newer publish).
+func (s *Streams) remove(streamID string, reason string, only *publishLoop) {
+	s.mu.Lock()
+	st := s.streams[streamID]
+	if st == nil {
+		s.mu.Unlock()
+		return
+	}
+	if only != nil && st.pub != only {
+		s.mu.Unlock()
+		return
+	}
+	delete(st.reasons, reason)
+	var stop *publishLoop
+	if st.pub != nil && !st.needsRTMP() {
+		stop = st.pub
+		st.pub = nil
+	} else if st.pub != nil && only != nil && loopDone(st.pub) {
+		// The loop gave up on its first attempt: forget it so a later
+		// Start opens a new one.
+		stop = st.pub
+		st.pub = nil
+		for r := range st.reasons {
+			if reasonNeedsRTMP(r) {
+				delete(st.reasons, r)
+			}
+		}
+	}
+	s.dropIfEmptyLocked(streamID, st)
+	s.mu.Unlock()
+	if stop != nil {
+		stop.cancel()
+		<-stop.done
+	}
+}
+
+func loopDone(pl *publishLoop) bool {
+	select {
+	case <-pl.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (st *streamState) needsRTMP() bool {
+	for r := range st.reasons {
+		if reasonNeedsRTMP(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Streams) dropIfEmptyLocked(id string, st *streamState) {
+	if len(st.reasons) == 0 && st.pub == nil {
+		delete(s.streams, id)
+	}
+}
+
+// StopAll forgets every reason and closes every publish, e.g. when the
+// control connection dropped (§2.7: the cloud re-issues stream_start after
+// the next cam_hello). It returns when all publishers have stopped.
+func (s *Streams) StopAll() {
+	s.mu.Lock()
+	var loops []*publishLoop
+	for id, st := range s.streams {
+		if st.pub != nil {
+			loops = append(loops, st.pub)
+		}
+		delete(s.streams, id)
+	}
+	s.mu.Unlock()
+	for _, pl := range loops {
+		pl.cancel()
+	}
+	for _, pl := range loops {
+		<-pl.done
+	}
+}
+
+// Close stops everything; later Starts fail with ErrStreamsClosed.
+func (s *Streams) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.StopAll()
+	s.wg.Wait()
+}
+
+// Streaming reports whether at least one RTMP publish is up right now.
+func (s *Streams) Streaming() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.streams {
+		if st.pub != nil && st.pub.live.Load() {
+			return true
+		}
+	}
+	return false
+}
+
+// Active returns the active reasons per stream id, sorted, for status pages.
+func (s *Streams) Active() map[string][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string][]string, len(s.streams))
+	for id, st := range s.streams {
+		rs := make([]string, 0, len(st.reasons))
+		for r := range st.reasons {
+			rs = append(rs, r)
+		}
+		slices.Sort(rs)
+		out[id] = rs
+	}
+	return out
+}
+
+// Stats returns the publish counters of each stream with an open publish,
+// summed over its reconnects.
+func (s *Streams) Stats() map[string]PublisherStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]PublisherStats{}
+	for id, st := range s.streams {
+		if st.pub != nil {
+			out[id] = st.pub.stats.get()
+		}
+	}
+	return out
+}
+
+// startLoop starts the publish goroutine; called with s.mu held.
+func (s *Streams) startLoop(streamID, url string) *publishLoop {
+	ctx, cancel := context.WithCancel(context.Background())
+	pl := &publishLoop{cancel: cancel, started: make(chan struct{}), done: make(chan struct{})}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(pl.done)
+		defer cancel()
+		pl.err = s.runLoop(ctx, streamID, url, pl)
+	}()
+	return pl
+}
+
+// runLoop publishes until ctx ends. It returns an error only when the very
+// first attempt failed, which Start reports to the cloud; after one good
+// publish it reconnects with a jittered 1–5 s backoff while requested.
+func (s *Streams) runLoop(ctx context.Context, streamID, url string, pl *publishLoop) error {
+	log := s.log.With(zap.String("stream", streamID))
+	delay := s.opts.MinBackoff
+	everStarted := false
+	for {
+		attemptStarted := false
+		var upSince time.Time
+		err := s.attempt(ctx, streamID, url, pl, log, func() {
+			attemptStarted, everStarted = true, true
+			upSince = time.Now()
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !everStarted {
+			return err
+		}
+		// A publish that stayed up a while earns a fast retry again.
+		if attemptStarted && time.Since(upSince) > 30*time.Second {
+			delay = s.opts.MinBackoff
+		}
+		wait := publishJitter(delay)
+		log.Warn("rtmp publish ended, reconnecting", zap.Error(err), zap.Duration("in", wait))
+		if s.opts.Sleep(ctx, wait) != nil {
+			return nil
+		}
+		delay = min(delay*2, s.opts.MaxBackoff)
+	}
+}
+
+// publishJitter spreads d by ±20 % so cameras behind one gateway do not reconnect in lockstep.
+func publishJitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+func (s *Streams) attempt(ctx context.Context, streamID, url string, pl *publishLoop, log *zap.Logger, onStarted func()) error {
+	src, err := s.opts.Open(streamID)
+	if err != nil {
+		return fmt.Errorf("open stream %s: %w", streamID, err)
+	}
+	defer src.Close()
+	pub := NewPublisher(PublisherOptions{
+		URL:       url,
+		Source:    src,
+		TLSConfig: s.opts.TLSConfig,
+		Dial:      s.opts.Dial,
+		Logger:    log,
+		OnStarted: func() {
+			onStarted()
+			pl.live.Store(true)
+			pl.startOnce.Do(func() { close(pl.started) })
+		},
+	})
+	pl.stats.set(pub)
+	err = pub.Run(ctx)
+	pl.live.Store(false)
+	return err
+}
