@@ -1,0 +1,53 @@
+#!/bin/sh
+# Generates the H.264 (Annex-B) + AAC (ADTS) fixture that rtspsim loops.
+#
+#   ./make-fixture.sh           small committed fixture: 640x360 25 fps, GOP 25, 10 s
+#                               -> ../rtspsim/fixture/fixture.{h264,aac}
+#                               (beside rtspsim so it can go:embed them)
+#   ./make-fixture.sh bench     1080p25 ~4 Mbit/s variant for benchmarks
+#                               -> gen/bench.h264, gen/bench.aac (git-ignored)
+#
+# Sources are ffmpeg's synthetic lavfi testsrc2 and sine, so the output is
+# reproducible and carries no third-party media.
+set -eu
+cd "$(dirname "$0")"
+
+mode=${1:-small}
+case "$mode" in
+small)
+	out=../rtspsim/fixture
+	name=fixture
+	size=640x360
+	rate=300k
+	profile=baseline
+	mkdir -p "$out"
+	;;
+bench)
+	out=gen
+	name=bench
+	size=1920x1080
+	rate=4M
+	profile=main
+	mkdir -p gen
+	;;
+*)
+	echo "usage: $0 [small|bench]" >&2
+	exit 2
+	;;
+esac
+
+# -bf 0: no B-frames, like most IP cameras; the media package still copes
+# with them. -g/-keyint_min 25 with scenecut off gives one IDR per second.
+ffmpeg -hide_banner -loglevel error -y \
+	-f lavfi -i "testsrc2=size=$size:rate=25:duration=10" \
+	-c:v libx264 -profile:v "$profile" -pix_fmt yuv420p -preset veryfast \
+	-g 25 -keyint_min 25 -sc_threshold 0 -bf 0 \
+	-b:v "$rate" -maxrate "$rate" -bufsize "$rate" \
+	-x264-params repeat-headers=1 \
+	-bsf:v h264_mp4toannexb -f h264 "$out/$name.h264"
+
+ffmpeg -hide_banner -loglevel error -y \
+	-f lavfi -i "sine=frequency=440:sample_rate=48000:duration=10" \
+	-c:a aac -b:a 64k -ac 1 -f adts "$out/$name.aac"
+
+ls -l "$out/$name.h264" "$out/$name.aac"
