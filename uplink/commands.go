@@ -1,0 +1,473 @@
+package uplink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+)
+
+// Bye reasons (§2.9).
+const (
+	ByeReconnect    = "RECONNECT"
+	ByeError        = "ERROR"
+	ByeSystemError  = "SYSTEM_ERROR"
+	ByeConnConflict = "CONN_CONFLICT"
+	ByeShutdown     = "SHUTDOWN"
+	ByeInvalidUser  = "INVALID_USER"
+	ByeAuthFailure  = "AUTH_FAILURE"
+	ByeDeleted      = "DELETED"
+)
+
+// StreamReason is why the cloud wants a stream published (§3.6, §4.3.5).
+type StreamReason string
+
+// Stream reasons of §3.6.
+const (
+	ReasonLive                   StreamReason = "live"
+	ReasonRecord                 StreamReason = "record"
+	ReasonRecordByEvent          StreamReason = "record_by_event"
+	ReasonServerByEvent          StreamReason = "server_by_event"
+	ReasonStorageDirectRecording StreamReason = "storage_direct_recording"
+)
+
+// Valid reports whether r is one of the reasons of §3.6.
+func (r StreamReason) Valid() bool {
+	switch r {
+	case ReasonLive, ReasonRecord, ReasonRecordByEvent, ReasonServerByEvent, ReasonStorageDirectRecording:
+		return true
+	}
+	return false
+}
+
+// CameraInfo describes the camera for cam_register (§4.1.4).
+type CameraInfo struct{ IP, Brand, Model, SN, Version, Type string }
+
+// Handler is the session's view of the camera worker; it is declared here
+// so uplink never imports its caller.
+type Handler interface {
+	// CameraInfo is asked before every cam_register; an error means the
+	// camera is unavailable and cam_register is not sent (§4.1.4).
+	CameraInfo(ctx context.Context) (CameraInfo, error)
+	// Ready is called when cam_hello arrived (READY). It must not block.
+	Ready(link Link)
+	// Down is called when a connection that reached READY is gone; the
+	// caller stops all RTMP publishing (§2.7). It must not block long.
+	Down()
+	// Handle serves one camera-scoped cloud request. Calls are sequential,
+	// in arrival order; ctx ends when the connection drops. Unknown
+	// commands are answered with Done(StatusNotSupported).
+	Handle(ctx context.Context, c *Command) Reply
+}
+
+// Command is one cloud request handed to Handler.Handle.
+type Command struct {
+	Name  string
+	MsgID int64
+	// CamID is the request's cam_id, 0 when absent (CM-level commands).
+	CamID int64
+	// RefID is set when the cloud message answers an agent message
+	// (direct_upload_url answers get_direct_upload_url).
+	RefID int64
+
+	msg *Message
+}
+
+// Decode fills v from the request body; see Message.Decode for the errors.
+func (c *Command) Decode(v any) error { return c.msg.Decode(v) }
+
+// Reply is the answer to a Command: a done with a status, or a named
+// answer with a body. The session fills msgid, refid, orig_cmd and cam_id.
+type Reply struct {
+	cmd    string
+	status string
+	body   any
+	err    error
+}
+
+// Done answers with done and status (StatusOK, StatusNotSupported, …).
+// errs, if any, are logged by the session, never sent.
+func Done(status string, errs ...error) Reply {
+	return Reply{cmd: CmdDone, status: status, err: errors.Join(errs...)}
+}
+
+// DoneErr answers a failed request: a *ParamError keeps its status, any
+// other error becomes StatusError.
+func DoneErr(err error) Reply {
+	var pe *ParamError
+	if errors.As(err, &pe) {
+		return Done(pe.Status, err)
+	}
+	return Done(StatusError, err)
+}
+
+// Answer replies with command cmd (e.g. cam_status) carrying body.
+func Answer(cmd string, body any) Reply { return Reply{cmd: cmd, body: body} }
+
+// Register is the body of register (§4.1.1).
+type Register struct {
+	Ver            string   `json:"ver"`
+	TZ             string   `json:"tz"`
+	Vendor         string   `json:"vendor"`
+	RegToken       string   `json:"reg_token,omitempty"`
+	Pwd            string   `json:"pwd,omitempty"`
+	PrevSID        string   `json:"prev_sid,omitempty"`
+	MediaProtocols []string `json:"media_protocols,omitempty"`
+}
+
+func (*Register) required() []string { return []string{"ver", "tz", "vendor"} }
+func (*Register) validate() error    { return nil }
+
+// Configure is the body of configure (§4.1.2); every field is optional and
+// empty means "leave unchanged".
+type Configure struct {
+	Pwd    string `json:"pwd,omitempty"`
+	UUID   string `json:"uuid,omitempty"`
+	ConnID string `json:"connid,omitempty"`
+	TZ     string `json:"tz,omitempty"`
+	Server string `json:"server,omitempty"`
+}
+
+func (*Configure) required() []string { return nil }
+func (*Configure) validate() error    { return nil }
+
+// Hello is the body of hello (§4.1.3). Status travels in the envelope.
+type Hello struct {
+	SID         string `json:"sid"`
+	MediaServer string `json:"media_server,omitempty"`
+	UploadURI   string `json:"upload_uri,omitempty"`
+	UploadURL   string `json:"upload_url,omitempty"`
+	ConnID      string `json:"connid,omitempty"`
+	CA          string `json:"ca,omitempty"`
+}
+
+func (*Hello) required() []string { return []string{"sid"} }
+func (h *Hello) validate() error {
+	if h.SID == "" {
+		return invalid("sid", "empty")
+	}
+	return nil
+}
+
+// CamRegister is the body of cam_register (§4.1.4). UUID is always sent,
+// "" until the cloud assigned one.
+type CamRegister struct {
+	IP           string `json:"ip"`
+	UUID         string `json:"uuid"`
+	Brand        string `json:"brand"`
+	Model        string `json:"model"`
+	SN           string `json:"sn"`
+	Version      string `json:"version"`
+	Type         string `json:"type,omitempty"`
+	RawMessaging bool   `json:"raw_messaging"`
+}
+
+func (*CamRegister) required() []string {
+	return []string{"ip", "uuid", "brand", "model", "sn", "version"}
+}
+func (*CamRegister) validate() error { return nil }
+
+// CamHello is the body of cam_hello (§4.1.5). Activity nil means true (§7 Q10).
+type CamHello struct {
+	CamID       int64  `json:"cam_id"`
+	Path        string `json:"path,omitempty"`
+	MediaURL    string `json:"media_url,omitempty"`
+	MediaURI    string `json:"media_uri,omitempty"`
+	BackwardURI string `json:"backward_uri,omitempty"`
+	Mode        string `json:"mode,omitempty"`
+	Activity    *bool  `json:"activity,omitempty"`
+}
+
+func (*CamHello) required() []string { return []string{"cam_id"} }
+func (*CamHello) validate() error    { return nil }
+
+// Bye is the body of bye (§4.1.6); Retry is in seconds, 0 = absent.
+type Bye struct {
+	Reason string `json:"reason"`
+	Retry  int64  `json:"retry,omitempty"`
+}
+
+func (*Bye) required() []string { return []string{"reason"} }
+func (b *Bye) validate() error {
+	switch b.Reason {
+	case ByeReconnect, ByeError, ByeSystemError, ByeConnConflict, ByeShutdown, ByeInvalidUser, ByeAuthFailure, ByeDeleted:
+	default:
+		return invalid("reason", "unknown bye reason %q", b.Reason)
+	}
+	if b.Retry < 0 {
+		return invalid("retry", "negative")
+	}
+	return nil
+}
+
+// ReportProblem is the body of report_problem (§4.1.7); refid and
+// orig_cmd travel in the envelope.
+type ReportProblem struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+func (*ReportProblem) required() []string { return nil }
+func (*ReportProblem) validate() error    { return nil }
+
+// Empty is the body of requests without payload (get_cam_status,
+// get_supported_streams).
+type Empty struct{}
+
+func (*Empty) required() []string { return nil }
+func (*Empty) validate() error    { return nil }
+
+// CamStatus is the body of cam_status (§4.2.1); every field is always sent.
+type CamStatus struct {
+	IP        string `json:"ip"`
+	Activity  bool   `json:"activity"`
+	Streaming bool   `json:"streaming"`
+	StatusLED bool   `json:"status_led"`
+}
+
+func (*CamStatus) required() []string { return []string{"ip", "activity", "streaming", "status_led"} }
+func (*CamStatus) validate() error    { return nil }
+
+// SetCamParameter is the body of set_cam_parameter (§4.2.2); nil = unchanged.
+type SetCamParameter struct {
+	StatusLED *bool `json:"status_led,omitempty"`
+	Activity  *bool `json:"activity,omitempty"`
+}
+
+func (*SetCamParameter) required() []string { return nil }
+func (*SetCamParameter) validate() error    { return nil }
+
+// StreamInfo is one media stream in supported_streams (§4.3.1).
+type StreamInfo struct {
+	ID    string `json:"id"`
+	Video string `json:"video,omitempty"`
+	Audio string `json:"audio,omitempty"`
+}
+
+// SupportedStreams is the body of supported_streams (§4.3.1).
+type SupportedStreams struct {
+	Streams []StreamInfo `json:"streams"`
+	VideoES []string     `json:"video_es"`
+	AudioES []string     `json:"audio_es"`
+}
+
+func (*SupportedStreams) required() []string { return []string{"streams", "video_es", "audio_es"} }
+func (s *SupportedStreams) validate() error {
+	for _, st := range s.Streams {
+		if st.ID == "" {
+			return missed("streams[].id")
+		}
+	}
+	return nil
+}
+
+// MarshalJSON sends empty lists as [] rather than null: the lists are required.
+func (s SupportedStreams) MarshalJSON() ([]byte, error) {
+	type plain SupportedStreams
+	p := plain(s)
+	p.Streams, p.VideoES, p.AudioES = nonNil(p.Streams), nonNil(p.VideoES), nonNil(p.AudioES)
+	return json.Marshal(p)
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// ESSelect is the request body of get_stream_caps and get_stream_config
+// (§4.3.2): a nil list means all ES of that kind, an empty one none.
+type ESSelect struct {
+	VideoES *[]string `json:"video_es,omitempty"`
+	AudioES *[]string `json:"audio_es,omitempty"`
+}
+
+func (*ESSelect) required() []string { return nil }
+func (*ESSelect) validate() error    { return nil }
+
+// VideoCaps is one caps_video entry (§4.3.2). Ranges are [min,max,step].
+type VideoCaps struct {
+	Streams     []string    `json:"streams"`
+	Formats     []string    `json:"formats"`
+	Profiles    [][2]string `json:"profiles,omitempty"`
+	Resolutions [][2]int    `json:"resolutions"`
+	FPS         []float64   `json:"fps"`
+	GOP         [3]int      `json:"gop"`
+	BRT         [3]int      `json:"brt"`
+	VBR         bool        `json:"vbr"`
+	VBRBRT      *[3]int     `json:"vbr_brt,omitempty"`
+	Quality     *[2]int     `json:"quality,omitempty"`
+	Smoothing   *bool       `json:"smoothing,omitempty"`
+}
+
+// AudioCaps is one caps_audio entry (§4.3.2); SRT is in kHz.
+type AudioCaps struct {
+	Streams []string  `json:"streams"`
+	Formats []string  `json:"formats"`
+	BRT     [3]int    `json:"brt"`
+	SRT     []float64 `json:"srt"`
+}
+
+// StreamCaps is the body of stream_caps (§4.3.2).
+type StreamCaps struct {
+	CapsVideo []VideoCaps `json:"caps_video"`
+	CapsAudio []AudioCaps `json:"caps_audio"`
+}
+
+func (*StreamCaps) required() []string { return []string{"caps_video", "caps_audio"} }
+func (*StreamCaps) validate() error    { return nil }
+
+// MarshalJSON sends empty lists as [].
+func (s StreamCaps) MarshalJSON() ([]byte, error) {
+	type plain StreamCaps
+	p := plain(s)
+	p.CapsVideo, p.CapsAudio = nonNil(p.CapsVideo), nonNil(p.CapsAudio)
+	return json.Marshal(p)
+}
+
+// VideoConfig is one video entry of stream_config (§4.3.3).
+type VideoConfig struct {
+	Stream    string  `json:"stream"`
+	Format    string  `json:"format"`
+	Profile   string  `json:"profile,omitempty"`
+	Horz      int     `json:"horz"`
+	Vert      int     `json:"vert"`
+	FPS       float64 `json:"fps"`
+	GOP       int     `json:"gop"`
+	VBR       bool    `json:"vbr"`
+	BRT       int     `json:"brt,omitempty"`
+	VBRBRT    int     `json:"vbr_brt,omitempty"`
+	Quality   *int    `json:"quality,omitempty"`
+	Smoothing *int    `json:"smoothing,omitempty"`
+}
+
+// AudioConfig is one audio entry of stream_config (§4.3.3); SRT in kHz.
+type AudioConfig struct {
+	Stream string  `json:"stream"`
+	Format string  `json:"format"`
+	BRT    int     `json:"brt"`
+	SRT    float64 `json:"srt"`
+}
+
+// StreamConfig is the body of stream_config (§4.3.3).
+type StreamConfig struct {
+	Video []VideoConfig `json:"video"`
+	Audio []AudioConfig `json:"audio"`
+}
+
+func (*StreamConfig) required() []string { return []string{"video", "audio"} }
+func (*StreamConfig) validate() error    { return nil }
+
+// MarshalJSON sends empty lists as [].
+func (s StreamConfig) MarshalJSON() ([]byte, error) {
+	type plain StreamConfig
+	p := plain(s)
+	p.Video, p.Audio = nonNil(p.Video), nonNil(p.Audio)
+	return json.Marshal(p)
+}
+
+// VideoConfigPatch is one video entry of set_stream_config (§4.3.4): only
+// Stream is required, nil fields stay unchanged.
+type VideoConfigPatch struct {
+	Stream    string   `json:"stream"`
+	Format    *string  `json:"format,omitempty"`
+	Profile   *string  `json:"profile,omitempty"`
+	Horz      *int     `json:"horz,omitempty"`
+	Vert      *int     `json:"vert,omitempty"`
+	FPS       *float64 `json:"fps,omitempty"`
+	GOP       *int     `json:"gop,omitempty"`
+	VBR       *bool    `json:"vbr,omitempty"`
+	BRT       *int     `json:"brt,omitempty"`
+	VBRBRT    *int     `json:"vbr_brt,omitempty"`
+	Quality   *int     `json:"quality,omitempty"`
+	Smoothing *int     `json:"smoothing,omitempty"`
+}
+
+// AudioConfigPatch is one audio entry of set_stream_config.
+type AudioConfigPatch struct {
+	Stream string   `json:"stream"`
+	Format *string  `json:"format,omitempty"`
+	BRT    *int     `json:"brt,omitempty"`
+	SRT    *float64 `json:"srt,omitempty"`
+}
+
+// SetStreamConfig is the body of set_stream_config (§4.3.4).
+type SetStreamConfig struct {
+	Video []VideoConfigPatch `json:"video,omitempty"`
+	Audio []AudioConfigPatch `json:"audio,omitempty"`
+}
+
+func (*SetStreamConfig) required() []string { return nil }
+func (s *SetStreamConfig) validate() error {
+	for _, v := range s.Video {
+		if v.Stream == "" {
+			return missed("video[].stream")
+		}
+		if v.Quality != nil && (*v.Quality < -4 || *v.Quality > 4) {
+			return invalid("video[].quality", "%d outside -4..4", *v.Quality)
+		}
+	}
+	for _, a := range s.Audio {
+		if a.Stream == "" {
+			return missed("audio[].stream")
+		}
+	}
+	return nil
+}
+
+// StreamStart is the body of stream_start (§4.3.5). PublishSessionID 0 = absent.
+type StreamStart struct {
+	StreamID               string       `json:"stream_id"`
+	Reason                 StreamReason `json:"reason"`
+	PublishSessionID       int64        `json:"publish_session_id,omitempty"`
+	StorageDirectRecording bool         `json:"storage_direct_recording,omitempty"`
+}
+
+func (*StreamStart) required() []string { return []string{"stream_id", "reason"} }
+func (s *StreamStart) validate() error {
+	if s.StreamID == "" {
+		return invalid("stream_id", "empty")
+	}
+	if !s.Reason.Valid() {
+		return invalid("reason", "unknown reason %q", s.Reason)
+	}
+	return nil
+}
+
+// StreamStop is the body of stream_stop (§4.3.6).
+type StreamStop struct {
+	StreamID string       `json:"stream_id"`
+	Reason   StreamReason `json:"reason"`
+}
+
+func (*StreamStop) required() []string { return []string{"stream_id", "reason"} }
+func (s *StreamStop) validate() error {
+	if s.StreamID == "" {
+		return invalid("stream_id", "empty")
+	}
+	if !s.Reason.Valid() {
+		return invalid("reason", "unknown reason %q", s.Reason)
+	}
+	return nil
+}
+
+// requestBodies maps the C→A commands the session validates before the
+// Handler sees them; a failure is answered MISSED_PARAM/INVALID_PARAM.
+var requestBodies = map[string]func() body{
+	CmdGetCamStatus:        func() body { return &Empty{} },
+	CmdSetCamParameter:     func() body { return &SetCamParameter{} },
+	CmdGetSupportedStreams: func() body { return &Empty{} },
+	CmdGetStreamCaps:       func() body { return &ESSelect{} },
+	CmdGetStreamConfig:     func() body { return &ESSelect{} },
+	CmdSetStreamConfig:     func() body { return &SetStreamConfig{} },
+	CmdStreamStart:         func() body { return &StreamStart{} },
+	CmdStreamStop:          func() body { return &StreamStop{} },
+}
+
+// ValidateRequest checks a cloud request's body when its command is one
+// uplink knows; unknown commands pass. The error is a *ParamError.
+func ValidateRequest(m *Message) error {
+	if f, ok := requestBodies[m.Cmd]; ok {
+		return m.Decode(f())
+	}
+	return nil
+}
