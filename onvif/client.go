@@ -344,6 +344,6 @@ func (c *Client) setDigest(req *http.Request) string {
 		return ""
 	}
 	c.digestNC++
-	req.Header.Set("Authorization", c.digest.authorization(req.Method, req.URL.RequestURI(), c.username, c.password, c.digestNC))
+	req.Header.Set("Authorization", c.digest.authorization(req.Method, req.URL.RequestURI(), c.username, c.password, c.digestNC, randomHex(8)))
 	return c.digest.Nonce
 }

@@ -159,10 +159,10 @@ func hexHash(newHash func() hash.Hash, s string) string {
 }
 
 // authorization returns the Authorization header value answering c for one
-// request; nc is the 1-based count of requests made with this nonce.
-func (c digestChallenge) authorization(method, uri, username, password string, nc uint32) string {
+// request; nc is the 1-based count of requests made with this nonce and
+// cnonce a fresh client nonce.
+func (c digestChallenge) authorization(method, uri, username, password string, nc uint32, cnonce string) string {
 	newHash, _ := digestHash(c.Algorithm) // validated when parsed
-	cnonce := randomHex(8)
 	ha1 := hexHash(newHash, username+":"+c.Realm+":"+password)
 	if strings.HasSuffix(strings.ToUpper(c.Algorithm), "-SESS") {
 		ha1 = hexHash(newHash, ha1+":"+c.Nonce+":"+cnonce)

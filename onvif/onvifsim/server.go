@@ -1,0 +1,459 @@
+// Package onvifsim is an in-process ONVIF camera (device and media services)
+// for tests and the demo. It speaks SOAP 1.2 over real HTTP and checks
+// authentication as strictly as real cameras do: WS-UsernameToken digests
+// must be correct, fresh against the device's own (possibly skewed) clock and
+// never replayed, and HTTP digest can be demanded on top.
+package onvifsim
+
+import (
+	"bytes"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Paths the simulator serves.
+const (
+	DevicePath   = "/onvif/device_service"
+	MediaPath    = "/onvif/media_service"
+	SnapshotPath = "/onvif/snapshot.jpg"
+)
+
+// Namespaces the simulator checks requests against.
+const (
+	nsSOAP   = "http://www.w3.org/2003/05/soap-envelope"
+	nsDevice = "http://www.onvif.org/ver10/device/wsdl"
+	nsMedia  = "http://www.onvif.org/ver10/media/wsdl"
+)
+
+// createdWindow is how far a token's Created time may be from the device
+// clock; real cameras allow a few seconds.
+const createdWindow = 5 * time.Second
+
+// digestRealm is the HTTP digest realm the simulator announces.
+const digestRealm = "onvifsim"
+
+// DeviceInfo is what GetDeviceInformation reports.
+type DeviceInfo struct {
+	Manufacturer    string
+	Model           string
+	FirmwareVersion string
+	SerialNumber    string
+	HardwareID      string
+}
+
+// Profile describes one media profile the simulated camera offers.
+type Profile struct {
+	Token       string
+	Name        string
+	Encoding    string // "H264" or "JPEG"
+	Width       int
+	Height      int
+	FrameRate   int
+	BitrateKbps int
+	GOP         int
+	H264Profile string
+	// AudioEncoding is "G711", "AAC" or "" for a profile without audio.
+	AudioEncoding string
+}
+
+// Options configures a Server. Zero values give a working default camera.
+type Options struct {
+	// Username and Password are the only accepted credentials. With an empty
+	// Username the camera requires no authentication at all.
+	Username string
+	Password string
+	// ClockSkew offsets the device clock from the host clock, e.g. 2*time.Hour.
+	ClockSkew time.Duration
+	// RequireDigest makes every HTTP request need HTTP digest authentication
+	// (401 challenge), in addition to WS-UsernameToken.
+	RequireDigest bool
+	// AdvertiseAddr, if set, is the host:port put in advertised service
+	// addresses instead of the real one, like a camera behind NAT.
+	AdvertiseAddr string
+	// RTSPURL is returned by GetStreamUri; default rtsp://127.0.0.1:554/<token>.
+	RTSPURL string
+	// SnapshotURL is returned by GetSnapshotUri; default is the simulator's
+	// own JPEG at SnapshotPath.
+	SnapshotURL string
+	// DeviceInfo overrides the reported device information field by field.
+	DeviceInfo DeviceInfo
+	// Profiles default to a Main 1920x1080 H264 25 fps 4096 kbps profile
+	// with G711 audio and a Sub 640x360 H264 profile.
+	Profiles []Profile
+	// Unsupported lists actions answered with ActionNotSupported, to mimic
+	// older firmware (e.g. "GetServices").
+	Unsupported []string
+}
+
+// Server is a running simulated ONVIF camera.
+type Server struct {
+	opts Options
+	ln   net.Listener
+	srv  *http.Server
+	wg   sync.WaitGroup
+
+	snapshotOnce sync.Once
+	snapshot     []byte
+
+	mu           sync.Mutex
+	requests     []string
+	seenNonces   map[string]time.Time // WS-Security nonces, by device time of use
+	digestNonces map[string]bool
+}
+
+// New returns a Server; call Start to listen.
+func New(opts Options) *Server {
+	if opts.Profiles == nil {
+		opts.Profiles = []Profile{
+			{Token: "Profile_1", Name: "mainStream", Encoding: "H264", Width: 1920, Height: 1080,
+				FrameRate: 25, BitrateKbps: 4096, GOP: 50, H264Profile: "Main", AudioEncoding: "G711"},
+			{Token: "Profile_2", Name: "subStream", Encoding: "H264", Width: 640, Height: 360,
+				FrameRate: 25, BitrateKbps: 512, GOP: 50, H264Profile: "Main"},
+		}
+	}
+	d := &opts.DeviceInfo
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&d.Manufacturer, "Camagent")
+	def(&d.Model, "SIM-1000")
+	def(&d.FirmwareVersion, "1.0.0")
+	def(&d.SerialNumber, "SIM0000001")
+	def(&d.HardwareID, "SIMHW1")
+	return &Server{
+		opts:         opts,
+		seenNonces:   make(map[string]time.Time),
+		digestNonces: make(map[string]bool),
+	}
+}
+
+// Start listens on 127.0.0.1 on a free port and serves in the background.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("onvifsim: listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc(DevicePath, s.handleSOAP)
+	mux.HandleFunc(MediaPath, s.handleSOAP)
+	mux.HandleFunc(SnapshotPath, s.handleSnapshot)
+	s.ln = ln
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		_ = s.srv.Serve(ln) // returns ErrServerClosed after Close
+	}()
+	return nil
+}
+
+// URL returns the device service URL.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() + DevicePath }
+
+// Addr returns the host:port the simulator listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops the server and waits for it.
+func (s *Server) Close() {
+	if s.srv == nil {
+		return
+	}
+	_ = s.srv.Close()
+	s.wg.Wait()
+}
+
+// Requests returns the SOAP actions seen so far, in order, including rejected ones.
+func (s *Server) Requests() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.requests...)
+}
+
+// Now returns the device clock.
+func (s *Server) Now() time.Time { return time.Now().Add(s.opts.ClockSkew) }
+
+// advertisedBase is the scheme://host:port put in service addresses.
+func (s *Server) advertisedBase() string {
+	if s.opts.AdvertiseAddr != "" {
+		return "http://" + s.opts.AdvertiseAddr
+	}
+	return "http://" + s.ln.Addr().String()
+}
+
+// request is a SOAP request, decoded by local names.
+type request struct {
+	XMLName xml.Name
+	Header  struct {
+		Token *struct {
+			Username string `xml:"Username"`
+			Password struct {
+				Type  string `xml:"Type,attr"`
+				Value string `xml:",chardata"`
+			} `xml:"Password"`
+			Nonce struct {
+				EncodingType string `xml:"EncodingType,attr"`
+				Value        string `xml:",chardata"`
+			} `xml:"Nonce"`
+			Created string `xml:"Created"`
+		} `xml:"Security>UsernameToken"`
+	} `xml:"Header"`
+	Body struct {
+		Action action `xml:",any"`
+	} `xml:"Body"`
+}
+
+// action is the body element: its name plus every argument we answer to.
+type action struct {
+	XMLName            xml.Name
+	ProfileToken       *string `xml:"ProfileToken"`
+	ConfigurationToken *string `xml:"ConfigurationToken"`
+	Stream             string  `xml:"StreamSetup>Stream"`
+	Protocol           string  `xml:"StreamSetup>Transport>Protocol"`
+}
+
+func (s *Server) handleSOAP(w http.ResponseWriter, r *http.Request) {
+	if !s.checkDigest(w, r) {
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return
+	}
+	var req request
+	if err := xml.Unmarshal(data, &req); err != nil || req.XMLName.Local != "Envelope" {
+		writeFault(w, http.StatusBadRequest, "Sender", []string{"ter:WellFormed"}, "Malformed SOAP envelope")
+		return
+	}
+	if req.XMLName.Space != nsSOAP {
+		writeFault(w, http.StatusInternalServerError, "VersionMismatch", nil, "SOAP 1.2 envelope required")
+		return
+	}
+	act := req.Body.Action
+	s.mu.Lock()
+	s.requests = append(s.requests, act.XMLName.Local)
+	s.mu.Unlock()
+
+	if act.XMLName.Local != "GetSystemDateAndTime" {
+		if reason := s.checkToken(&req); reason != "" {
+			writeFault(w, http.StatusBadRequest, "Sender", []string{"ter:NotAuthorized"}, "Sender not Authorized: "+reason)
+			return
+		}
+	}
+	for _, u := range s.opts.Unsupported {
+		if u == act.XMLName.Local {
+			writeActionNotSupported(w)
+			return
+		}
+	}
+	var handler func(action) (string, *fault)
+	switch {
+	case r.URL.Path == DevicePath && act.XMLName.Space == nsDevice:
+		handler = s.deviceHandlers()[act.XMLName.Local]
+	case r.URL.Path == MediaPath && act.XMLName.Space == nsMedia:
+		handler = s.mediaHandlers()[act.XMLName.Local]
+	}
+	if handler == nil {
+		writeActionNotSupported(w)
+		return
+	}
+	body, f := handler(act)
+	if f != nil {
+		writeFault(w, http.StatusBadRequest, "Sender", f.subcodes, f.reason)
+		return
+	}
+	writeEnvelope(w, http.StatusOK, body)
+}
+
+// checkToken verifies the WS-UsernameToken and returns why it is refused, or "".
+func (s *Server) checkToken(req *request) string {
+	if s.opts.Username == "" {
+		return ""
+	}
+	t := req.Header.Token
+	if t == nil {
+		return "no UsernameToken"
+	}
+	if t.Username != s.opts.Username {
+		return "unknown user"
+	}
+	if !strings.HasSuffix(t.Password.Type, "#PasswordDigest") {
+		return "password type is not PasswordDigest"
+	}
+	if et := t.Nonce.EncodingType; et != "" && !strings.HasSuffix(et, "#Base64Binary") {
+		return "nonce encoding not Base64Binary"
+	}
+	nonce, err := base64.StdEncoding.DecodeString(strings.TrimSpace(t.Nonce.Value))
+	if err != nil || len(nonce) == 0 {
+		return "bad nonce"
+	}
+	created, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(t.Created))
+	if err != nil {
+		return "bad Created"
+	}
+	now := s.Now()
+	if d := created.Sub(now); d > createdWindow || d < -createdWindow {
+		return "Created outside the device clock window"
+	}
+	h := sha1.New()
+	h.Write(nonce)
+	h.Write([]byte(strings.TrimSpace(t.Created)))
+	h.Write([]byte(s.opts.Password))
+	if strings.TrimSpace(t.Password.Value) != base64.StdEncoding.EncodeToString(h.Sum(nil)) {
+		return "wrong digest"
+	}
+	key := string(nonce)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, seen := s.seenNonces[key]; seen {
+		return "nonce reused"
+	}
+	// A nonce older than the window can never come back valid, so forget it.
+	for k, at := range s.seenNonces {
+		if now.Sub(at) > 2*createdWindow {
+			delete(s.seenNonces, k)
+		}
+	}
+	s.seenNonces[key] = now
+	return ""
+}
+
+// checkDigest enforces HTTP digest (RFC 7616, MD5, qop=auth) when
+// RequireDigest is set; it answers 401 itself and returns false on failure.
+func (s *Server) checkDigest(w http.ResponseWriter, r *http.Request) bool {
+	if !s.opts.RequireDigest {
+		return true
+	}
+	stale := false
+	if p, ok := parseDigestAuthorization(r.Header.Get("Authorization")); ok {
+		s.mu.Lock()
+		known := s.digestNonces[p["nonce"]]
+		s.mu.Unlock()
+		if !known {
+			stale = true
+		} else if p["username"] == s.opts.Username && p["realm"] == digestRealm &&
+			p["uri"] == r.URL.RequestURI() && p["qop"] == "auth" && p["nc"] != "" && p["cnonce"] != "" {
+			ha1 := md5hex(s.opts.Username + ":" + digestRealm + ":" + s.opts.Password)
+			ha2 := md5hex(r.Method + ":" + p["uri"])
+			want := md5hex(ha1 + ":" + p["nonce"] + ":" + p["nc"] + ":" + p["cnonce"] + ":auth:" + ha2)
+			if p["response"] == want {
+				return true
+			}
+		}
+	}
+	nonce := make([]byte, 16)
+	_, _ = rand.Read(nonce)
+	n := hex.EncodeToString(nonce)
+	s.mu.Lock()
+	if len(s.digestNonces) > 1000 {
+		clear(s.digestNonces)
+	}
+	s.digestNonces[n] = true
+	s.mu.Unlock()
+	ch := fmt.Sprintf(`Digest realm="%s", qop="auth", nonce="%s", opaque="c0ffee", algorithm=MD5`, digestRealm, n)
+	if stale {
+		ch += ", stale=TRUE"
+	}
+	w.Header().Set("WWW-Authenticate", ch)
+	http.Error(w, "unauthorized", http.StatusUnauthorized)
+	return false
+}
+
+// parseDigestAuthorization parses `Digest k=v, k="v"`; enough for our own client
+// and curl, not a general parser.
+func parseDigestAuthorization(h string) (map[string]string, bool) {
+	scheme, rest, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Digest") {
+		return nil, false
+	}
+	p := make(map[string]string)
+	for rest = strings.TrimSpace(rest); rest != ""; rest = strings.TrimLeft(rest, " ,") {
+		k, v, ok := strings.Cut(rest, "=")
+		if !ok {
+			return nil, false
+		}
+		k = strings.ToLower(strings.TrimSpace(k))
+		if strings.HasPrefix(v, `"`) {
+			end := strings.IndexByte(v[1:], '"')
+			if end < 0 {
+				return nil, false
+			}
+			p[k], rest = v[1:1+end], v[end+2:]
+		} else {
+			val, after, _ := strings.Cut(v, ",")
+			p[k], rest = strings.TrimSpace(val), after
+		}
+	}
+	return p, true
+}
+
+func md5hex(s string) string {
+	sum := md5.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
+	if !s.checkDigest(w, r) {
+		return
+	}
+	s.snapshotOnce.Do(func() { s.snapshot = makeJPEG() })
+	w.Header().Set("Content-Type", "image/jpeg")
+	_, _ = w.Write(s.snapshot)
+}
+
+// fault is a handler's refusal.
+type fault struct {
+	subcodes []string
+	reason   string
+}
+
+func writeActionNotSupported(w http.ResponseWriter) {
+	writeFault(w, http.StatusInternalServerError, "Receiver",
+		[]string{"ter:ActionNotSupported"}, "Optional Action Not Implemented")
+}
+
+func writeFault(w http.ResponseWriter, status int, code string, subcodes []string, reason string) {
+	var b strings.Builder
+	b.WriteString(`<SOAP-ENV:Fault><SOAP-ENV:Code><SOAP-ENV:Value>SOAP-ENV:` + code + `</SOAP-ENV:Value>`)
+	for _, sc := range subcodes {
+		b.WriteString(`<SOAP-ENV:Subcode><SOAP-ENV:Value>` + sc + `</SOAP-ENV:Value>`)
+	}
+	for range subcodes {
+		b.WriteString(`</SOAP-ENV:Subcode>`)
+	}
+	b.WriteString(`</SOAP-ENV:Code><SOAP-ENV:Reason><SOAP-ENV:Text xml:lang="en">` + esc(reason) +
+		`</SOAP-ENV:Text></SOAP-ENV:Reason></SOAP-ENV:Fault>`)
+	writeEnvelope(w, status, b.String())
+}
+
+func writeEnvelope(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/soap+xml; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?>`+
+		`<SOAP-ENV:Envelope xmlns:SOAP-ENV="`+nsSOAP+`" xmlns:tds="`+nsDevice+`" xmlns:trt="`+nsMedia+
+		`" xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:ter="http://www.onvif.org/ver10/error">`+
+		`<SOAP-ENV:Body>`+body+`</SOAP-ENV:Body></SOAP-ENV:Envelope>`)
+}
+
+func esc(s string) string {
+	var b bytes.Buffer
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
