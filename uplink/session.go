@@ -363,8 +363,7 @@ func (s *Session) connect(ctx context.Context) connResult {
 	cctx, cancel := context.WithCancel(ctx)
 	c := &conn{
 		s: s, ws: ws, ctx: cctx, log: log, secure: secure,
-		inbound: make(chan []byte),
-		readErr: make(chan error, 1),
+		inbound: make(chan frame),
 		queue:   make(chan *Command, queueSize),
 		camInfo: make(chan CameraInfo, 1),
 	}
@@ -404,11 +403,17 @@ type conn struct {
 	lastRecv atomic.Int64 // unix nanos of the last inbound frame
 	camID    int64        // set once before the conn is published in s.cur
 
-	inbound chan []byte
-	readErr chan error
+	inbound chan frame
 	queue   chan *Command
 	camInfo chan CameraInfo
 	dropped atomic.Int64
+}
+
+// frame is one inbound message or the read error that ended the
+// connection; one channel keeps a bye ahead of the EOF that follows it.
+type frame struct {
+	data []byte
+	err  error
 }
 
 // send writes one message with the next msgid (§3.2).
@@ -472,7 +477,10 @@ func (c *conn) readLoop() {
 			if errors.As(err, &ne) && ne.Timeout() {
 				err = fmt.Errorf("liveness timeout: nothing received for %s", c.s.t.Dead)
 			}
-			c.readErr <- err
+			select {
+			case c.inbound <- frame{err: err}:
+			case <-c.ctx.Done():
+			}
 			return
 		}
 		c.touch()
@@ -481,7 +489,7 @@ func (c *conn) readLoop() {
 			continue
 		}
 		select {
-		case c.inbound <- data:
+		case c.inbound <- frame{data: data}:
 		case <-c.ctx.Done():
 			return
 		}
@@ -575,9 +583,6 @@ func (c *conn) serve() connResult {
 		case <-c.ctx.Done():
 			c.goodbye()
 			return res
-		case err := <-c.readErr:
-			res.err = err
-			return res
 		case <-phase.C:
 			res.err = fmt.Errorf("no %s within timeout", phaseName)
 			return res
@@ -590,7 +595,12 @@ func (c *conn) serve() connResult {
 			}
 			phase.Reset(s.t.CamHello)
 			phaseName = CmdCamHello
-		case data := <-c.inbound:
+		case f := <-c.inbound:
+			if f.err != nil {
+				res.err = f.err
+				return res
+			}
+			data := f.data
 			m, err := DecodeMessage(data)
 			if err != nil {
 				c.log.Warn("ignoring bad message", zap.Error(err), zap.Int("len", len(data)))
