@@ -1,0 +1,720 @@
+package cloudsim
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortmplib/pkg/amf0"
+	"github.com/bluenviron/gortmplib/pkg/bytecounter"
+	"github.com/bluenviron/gortmplib/pkg/handshake"
+	"github.com/bluenviron/gortmplib/pkg/message"
+)
+
+// IngestOptions configures the simulated RTMP media server.
+type IngestOptions struct {
+	// TLS makes the ingest speak RTMPS with a self-signed certificate
+	// generated at Start (see CertPool).
+	TLS bool
+	// Apps lists the RTMP applications that accept publishes. Default ["live"].
+	Apps []string
+	// Authorize, if set, decides each publish like the cloud checks the
+	// sid/psid in the stream name; an error refuses it (NetStream.Publish.Unauthorized).
+	Authorize func(app, stream string, query url.Values) error
+	// ReadTimeout drops a connection that sends nothing for this long. Default 10 s.
+	ReadTimeout time.Duration
+	// MaxFrames caps the frames kept per publish (counters go on). Default 100000.
+	MaxFrames int
+}
+
+// FrameRecord is one media frame the ingest received.
+type FrameRecord struct {
+	Video bool
+	// DTS is the RTMP timestamp (millisecond resolution).
+	DTS time.Duration
+	// Key is the FLV key-frame flag (video only; for enhanced-RTMP HEVC,
+	// which has no usable flag, whether the frame holds an IRAP picture).
+	Key  bool
+	Size int
+}
+
+// PublishRecord is what the ingest saw of one RTMP connection. Slices and
+// maps in a returned record are shared and must not be modified.
+type PublishRecord struct {
+	// ID numbers connections from 1 in accept order.
+	ID     int
+	Remote string
+	// App and TCURL come from the connect command.
+	App, TCURL string
+	// Name is the publish name as sent, including "?query"; Stream is the
+	// part before '?', Query the parsed rest.
+	Name   string
+	Stream string
+	Query  url.Values
+	// Type is the publish type argument ("live").
+	Type string
+	// Accepted is true once NetStream.Publish.Start was sent; Rejected
+	// names the reason the ingest refused the connection or publish.
+	Accepted bool
+	Rejected string
+	// Active is true while the publish connection is open.
+	Active bool
+	// Ended says why an accepted publish ended.
+	Ended string
+
+	Metadata               bool   // onMetaData received
+	VideoCodec, AudioCodec string // "H.264", "H.265", "AAC", "G711A", "G711U"
+	VPS, SPS, PPS          []byte // from the latest video sequence header
+	AACConfig              []byte // AudioSpecificConfig from the latest AAC sequence header
+	VideoHeaders           int    // video sequence headers received
+	AudioHeaders           int    // AAC sequence headers received
+
+	VideoFrames, AudioFrames int
+	Bytes                    int64 // media payload bytes
+	// FirstVideoKey reports whether the first video frame was a key frame.
+	FirstVideoKey bool
+	// Monotonic stays true while no timestamp (audio or video) went backwards.
+	Monotonic bool
+	// Violations lists protocol mistakes (frames before sequence headers,
+	// Annex-B payloads, key flags that disagree with the picture).
+	Violations []string
+	Frames     []FrameRecord
+}
+
+// Ingest is an in-process RTMP(S) media server that accepts publishes the
+// way the cloud's does (§4.3.5) and records everything it receives.
+type Ingest struct {
+	opts IngestOptions
+
+	ln      net.Listener
+	certPEM []byte
+	pool    *x509.CertPool
+	wg      sync.WaitGroup
+
+	mu      sync.Mutex
+	closed  bool
+	nextID  int
+	records []*PublishRecord
+	conns   map[net.Conn]*PublishRecord
+	changed chan struct{} // closed and replaced on every change while waiters exist
+	waiters int
+}
+
+// NewIngest returns an ingest; call Start.
+func NewIngest(opts IngestOptions) *Ingest {
+	if len(opts.Apps) == 0 {
+		opts.Apps = []string{"live"}
+	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = 10 * time.Second
+	}
+	if opts.MaxFrames <= 0 {
+		opts.MaxFrames = 100000
+	}
+	return &Ingest{opts: opts, conns: map[net.Conn]*PublishRecord{}, changed: make(chan struct{})}
+}
+
+// Start listens on 127.0.0.1:0 and serves in the background.
+func (i *Ingest) Start() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("ingest listen: %w", err)
+	}
+	if i.opts.TLS {
+		cert, certPEM, err := ingestCert()
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("ingest certificate: %w", err)
+		}
+		i.certPEM = certPEM
+		i.pool = x509.NewCertPool()
+		i.pool.AppendCertsFromPEM(certPEM)
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	i.ln = ln
+	i.wg.Add(1)
+	go i.acceptLoop()
+	return nil
+}
+
+// Addr is the listening host:port.
+func (i *Ingest) Addr() string { return i.ln.Addr().String() }
+
+// URL is the media server as the cloud would announce it: rtmp[s]://host:port.
+func (i *Ingest) URL() string {
+	if i.opts.TLS {
+		return "rtmps://" + i.Addr()
+	}
+	return "rtmp://" + i.Addr()
+}
+
+// CertPEM is the self-signed certificate of a TLS ingest (nil otherwise).
+func (i *Ingest) CertPEM() []byte { return i.certPEM }
+
+// CertPool holds the TLS ingest's certificate, for a client's RootCAs.
+func (i *Ingest) CertPool() *x509.CertPool { return i.pool }
+
+// Close stops listening, drops every connection and waits for the handlers.
+func (i *Ingest) Close() {
+	i.mu.Lock()
+	i.closed = true
+	for c := range i.conns {
+		c.Close()
+	}
+	i.mu.Unlock()
+	if i.ln != nil {
+		i.ln.Close()
+	}
+	i.wg.Wait()
+}
+
+// DropPublishers closes every active publish connection, like a media
+// server restart, and returns how many it closed. The records are marked
+// inactive at once, so a reconnect is not refused as a duplicate.
+func (i *Ingest) DropPublishers() int {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	n := 0
+	for c, rec := range i.conns {
+		if rec != nil && rec.Active {
+			rec.Active = false
+			rec.Ended = "dropped by ingest"
+			c.Close()
+			n++
+		}
+	}
+	i.notifyLocked()
+	return n
+}
+
+// Publishes returns a snapshot of every connection that sent connect.
+func (i *Ingest) Publishes() []PublishRecord {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.snapshotLocked()
+}
+
+func (i *Ingest) snapshotLocked() []PublishRecord {
+	out := make([]PublishRecord, len(i.records))
+	for k, r := range i.records {
+		out[k] = *r
+	}
+	return out
+}
+
+// WaitFor blocks until cond holds for the current records or ctx ends.
+func (i *Ingest) WaitFor(ctx context.Context, cond func([]PublishRecord) bool) error {
+	i.mu.Lock()
+	i.waiters++
+	defer func() {
+		i.mu.Lock()
+		i.waiters--
+		i.mu.Unlock()
+	}()
+	for {
+		if cond(i.snapshotLocked()) {
+			i.mu.Unlock()
+			return nil
+		}
+		ch := i.changed
+		i.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("ingest wait: %w", ctx.Err())
+		}
+		i.mu.Lock()
+	}
+}
+
+// WaitFrames waits until accepted publishes received n video frames in total.
+func (i *Ingest) WaitFrames(ctx context.Context, n int) error {
+	return i.WaitFor(ctx, func(rs []PublishRecord) bool {
+		total := 0
+		for _, r := range rs {
+			total += r.VideoFrames
+		}
+		return total >= n
+	})
+}
+
+func (i *Ingest) notifyLocked() {
+	if i.waiters > 0 {
+		close(i.changed)
+		i.changed = make(chan struct{})
+	}
+}
+
+func (i *Ingest) acceptLoop() {
+	defer i.wg.Done()
+	for {
+		c, err := i.ln.Accept()
+		if err != nil {
+			return
+		}
+		i.mu.Lock()
+		if i.closed {
+			i.mu.Unlock()
+			c.Close()
+			return
+		}
+		i.conns[c] = nil
+		i.wg.Add(1)
+		i.mu.Unlock()
+		go func() {
+			defer i.wg.Done()
+			i.serve(c)
+			i.mu.Lock()
+			delete(i.conns, c)
+			i.mu.Unlock()
+		}()
+	}
+}
+
+// session is one connection's protocol state, owned by its goroutine.
+type session struct {
+	i    *Ingest
+	conn net.Conn
+	mrw  *message.ReadWriter
+	rec  *PublishRecord
+
+	lastDTS  time.Duration
+	anyFrame bool
+}
+
+func (i *Ingest) serve(conn net.Conn) {
+	defer conn.Close()
+	s := &session{i: i, conn: conn}
+	err := s.run()
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if s.rec != nil && s.rec.Accepted && s.rec.Active {
+		s.rec.Active = false
+		if err != nil {
+			s.rec.Ended = err.Error()
+		} else {
+			s.rec.Ended = "unpublished"
+		}
+	}
+	i.notifyLocked()
+}
+
+// update runs f on the record under the ingest lock and wakes waiters.
+func (s *session) update(f func(r *PublishRecord)) {
+	s.i.mu.Lock()
+	f(s.rec)
+	s.i.notifyLocked()
+	s.i.mu.Unlock()
+}
+
+func (s *session) read() (message.Message, error) {
+	if err := s.conn.SetReadDeadline(time.Now().Add(s.i.opts.ReadTimeout)); err != nil {
+		return nil, err
+	}
+	return s.mrw.Read()
+}
+
+func (s *session) readCommand() (*message.CommandAMF0, error) {
+	for {
+		msg, err := s.read()
+		if err != nil {
+			return nil, err
+		}
+		if cmd, ok := msg.(*message.CommandAMF0); ok {
+			return cmd, nil
+		}
+	}
+}
+
+func (s *session) run() error {
+	if err := s.conn.SetDeadline(time.Now().Add(s.i.opts.ReadTimeout)); err != nil {
+		return err
+	}
+	bc := bytecounter.NewReadWriter(s.conn)
+	keyIn, _, err := handshake.DoServer(bc, false)
+	if err != nil {
+		return fmt.Errorf("handshake: %w", err)
+	}
+	if keyIn != nil {
+		return errors.New("encrypted rtmp (rtmpe) is not supported")
+	}
+	s.mrw = message.NewReadWriter(bc, bc, false)
+
+	cmd, err := s.readCommand()
+	if err != nil {
+		return fmt.Errorf("read connect: %w", err)
+	}
+	if cmd.Name != "connect" || len(cmd.Arguments) < 1 {
+		return fmt.Errorf("first command is %q, not connect", cmd.Name)
+	}
+	obj, ok := objectOf(cmd.Arguments[0])
+	if !ok {
+		return errors.New("connect without command object")
+	}
+	app, _ := obj.GetString("app")
+	tcURL, _ := obj.GetString("tcUrl")
+
+	s.i.mu.Lock()
+	s.i.nextID++
+	s.rec = &PublishRecord{ID: s.i.nextID, Remote: s.conn.RemoteAddr().String(), App: app, TCURL: tcURL, Monotonic: true}
+	s.i.records = append(s.i.records, s.rec)
+	s.i.conns[s.conn] = s.rec
+	s.i.notifyLocked()
+	s.i.mu.Unlock()
+
+	if !slices.Contains(s.i.opts.Apps, app) {
+		s.reject("unknown app " + app)
+		_ = s.mrw.Write(&message.CommandAMF0{
+			ChunkStreamID: cmd.ChunkStreamID, Name: "_error", CommandID: cmd.CommandID,
+			Arguments: []any{nil, amf0.Object{
+				{Key: "level", Value: "error"},
+				{Key: "code", Value: "NetConnection.Connect.Rejected"},
+				{Key: "description", Value: "application not found"},
+			}},
+		})
+		return errors.New("unknown app")
+	}
+	if err := s.acceptConnect(cmd); err != nil {
+		return err
+	}
+	if err := s.awaitPublish(); err != nil {
+		return err
+	}
+	if err := s.conn.SetWriteDeadline(time.Time{}); err != nil {
+		return err
+	}
+	return s.receive()
+}
+
+func objectOf(v any) (amf0.Object, bool) {
+	switch o := v.(type) {
+	case amf0.Object:
+		return o, true
+	case amf0.ECMAArray:
+		return amf0.Object(o), true
+	}
+	return nil, false
+}
+
+func (s *session) reject(reason string) {
+	s.update(func(r *PublishRecord) { r.Rejected = reason })
+}
+
+func (s *session) acceptConnect(cmd *message.CommandAMF0) error {
+	for _, m := range []message.Message{
+		&message.SetWindowAckSize{Value: 2500000},
+		&message.SetPeerBandwidth{Value: 2500000, Type: 2},
+		&message.SetChunkSize{Value: 65536},
+		&message.CommandAMF0{
+			ChunkStreamID: cmd.ChunkStreamID, Name: "_result", CommandID: cmd.CommandID,
+			Arguments: []any{
+				amf0.Object{{Key: "fmsVer", Value: "FMS/3,0,1,123"}, {Key: "capabilities", Value: float64(31)}},
+				amf0.Object{
+					{Key: "level", Value: "status"},
+					{Key: "code", Value: "NetConnection.Connect.Success"},
+					{Key: "description", Value: "Connection succeeded."},
+					{Key: "objectEncoding", Value: float64(0)},
+				},
+			},
+		},
+	} {
+		if err := s.mrw.Write(m); err != nil {
+			return fmt.Errorf("accept connect: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *session) status(cmd *message.CommandAMF0, level, code, desc string) error {
+	return s.mrw.Write(&message.CommandAMF0{
+		ChunkStreamID: 5, MessageStreamID: 0x1000000, Name: "onStatus", CommandID: cmd.CommandID,
+		Arguments: []any{nil, amf0.Object{
+			{Key: "level", Value: level},
+			{Key: "code", Value: code},
+			{Key: "description", Value: desc},
+		}},
+	})
+}
+
+// awaitPublish answers createStream and friends until publish, which it
+// checks the way a real media server would.
+func (s *session) awaitPublish() error {
+	for {
+		cmd, err := s.readCommand()
+		if err != nil {
+			return fmt.Errorf("await publish: %w", err)
+		}
+		switch cmd.Name {
+		case "releaseStream", "FCPublish", "_checkbw":
+			// Legacy FMS calls; nothing to answer that a client waits for.
+		case "createStream":
+			err := s.mrw.Write(&message.CommandAMF0{
+				ChunkStreamID: cmd.ChunkStreamID, Name: "_result", CommandID: cmd.CommandID,
+				Arguments: []any{nil, float64(1)},
+			})
+			if err != nil {
+				return fmt.Errorf("answer createStream: %w", err)
+			}
+		case "play":
+			s.reject("play on a publish-only ingest")
+			_ = s.status(cmd, "error", "NetStream.Play.Failed", "this ingest only accepts publishing")
+			return errors.New("play refused")
+		case "publish":
+			return s.publish(cmd)
+		default:
+			// Unknown calls are ignored, as media servers do.
+		}
+	}
+}
+
+func (s *session) publish(cmd *message.CommandAMF0) error {
+	var name, typ string
+	if len(cmd.Arguments) >= 2 {
+		name, _ = cmd.Arguments[1].(string)
+	}
+	if len(cmd.Arguments) >= 3 {
+		typ, _ = cmd.Arguments[2].(string)
+	}
+	stream, rawQuery, _ := strings.Cut(name, "?")
+	query, qerr := url.ParseQuery(rawQuery)
+	s.update(func(r *PublishRecord) { r.Name, r.Stream, r.Query, r.Type = name, stream, query, typ })
+
+	refuse := func(code, why string) error {
+		s.reject(why)
+		_ = s.status(cmd, "error", code, why)
+		return errors.New(why)
+	}
+	if stream == "" {
+		return refuse("NetStream.Publish.BadName", "publish without a stream name")
+	}
+	if qerr != nil {
+		return refuse("NetStream.Publish.BadName", "bad query in stream name")
+	}
+	if s.i.opts.Authorize != nil {
+		if err := s.i.opts.Authorize(s.rec.App, stream, query); err != nil {
+			return refuse("NetStream.Publish.Unauthorized", "unauthorized: "+err.Error())
+		}
+	}
+	// One publisher per stream name, like nginx-rtmp's "already publishing".
+	s.i.mu.Lock()
+	busy := false
+	for _, r := range s.i.records {
+		if r != s.rec && r.Active && r.App == s.rec.App && r.Stream == stream {
+			busy = true
+		}
+	}
+	if !busy {
+		s.rec.Accepted, s.rec.Active = true, true
+		s.i.notifyLocked()
+	}
+	s.i.mu.Unlock()
+	if busy {
+		return refuse("NetStream.Publish.BadName", "stream already publishing")
+	}
+	if err := s.status(cmd, "status", "NetStream.Publish.Start", "publish start"); err != nil {
+		return fmt.Errorf("answer publish: %w", err)
+	}
+	return nil
+}
+
+// receive records media until the publisher leaves or the connection fails.
+func (s *session) receive() error {
+	for {
+		msg, err := s.read()
+		if err != nil {
+			return err
+		}
+		switch m := msg.(type) {
+		case *message.DataAMF0:
+			if len(m.Payload) >= 2 && (m.Payload[0] == "@setDataFrame" || m.Payload[0] == "onMetaData") {
+				s.update(func(r *PublishRecord) { r.Metadata = true })
+			}
+		case *message.Video:
+			s.video(m)
+		case *message.VideoExSequenceStart:
+			if m.FourCC == message.FourCCHEVC && m.HEVCConfig != nil {
+				s.update(func(r *PublishRecord) {
+					r.VideoCodec, r.VideoHeaders = "H.265", r.VideoHeaders+1
+					for _, a := range m.HEVCConfig.NaluArrays {
+						if len(a.Nalus) == 0 {
+							continue
+						}
+						switch a.NaluType {
+						case 32:
+							r.VPS = a.Nalus[0].NALUnit
+						case 33:
+							r.SPS = a.Nalus[0].NALUnit
+						case 34:
+							r.PPS = a.Nalus[0].NALUnit
+						}
+					}
+				})
+			} else {
+				s.violation(fmt.Sprintf("unsupported enhanced video codec %08x", uint32(m.FourCC)))
+			}
+		case *message.VideoExCodedFrames:
+			s.hevcFrame(m.FourCC, m.DTS, m.Payload)
+		case *message.VideoExFramesX:
+			s.hevcFrame(m.FourCC, m.DTS, m.Payload)
+		case *message.Audio:
+			s.audio(m)
+		case *message.CommandAMF0:
+			switch m.Name {
+			case "deleteStream", "FCUnpublish", "closeStream":
+				return nil
+			}
+		}
+	}
+}
+
+func (s *session) violation(v string) {
+	s.update(func(r *PublishRecord) {
+		if len(r.Violations) < 100 && !slices.Contains(r.Violations, v) {
+			r.Violations = append(r.Violations, v)
+		}
+	})
+}
+
+func (s *session) video(m *message.Video) {
+	if m.Codec != message.CodecH264 {
+		s.violation(fmt.Sprintf("unsupported legacy video codec id %d", m.Codec))
+		return
+	}
+	switch m.Type {
+	case message.VideoTypeConfig:
+		c := m.AVCConfig
+		s.update(func(r *PublishRecord) {
+			r.VideoCodec, r.VideoHeaders = "H.264", r.VideoHeaders+1
+			if len(c.SequenceParameterSets) > 0 {
+				r.SPS = c.SequenceParameterSets[0].NALUnit
+			}
+			if len(c.PictureParameterSets) > 0 {
+				r.PPS = c.PictureParameterSets[0].NALUnit
+			}
+		})
+	case message.VideoTypeAU:
+		nalus, ok := splitLengthPrefixed(m.AU)
+		if !ok {
+			s.violation("video payload is not 4-byte length-prefixed (AVCC)")
+		}
+		idr := false
+		for _, n := range nalus {
+			if len(n) > 0 && n[0]&0x1f == 5 {
+				idr = true
+			}
+		}
+		if ok && idr != m.IsKeyFrame {
+			s.violation("key frame flag disagrees with IDR presence")
+		}
+		s.frame(true, m.DTS, m.IsKeyFrame, len(m.AU))
+	}
+}
+
+func (s *session) hevcFrame(fourCC message.FourCC, dts time.Duration, payload []byte) {
+	if fourCC != message.FourCCHEVC {
+		s.violation(fmt.Sprintf("unsupported enhanced video codec %08x", uint32(fourCC)))
+		return
+	}
+	nalus, ok := splitLengthPrefixed(payload)
+	if !ok {
+		s.violation("video payload is not 4-byte length-prefixed (HVCC)")
+	}
+	irap := false
+	for _, n := range nalus {
+		if t := (n[0] >> 1) & 0x3f; len(n) > 1 && t >= 16 && t <= 23 {
+			irap = true
+		}
+	}
+	s.frame(true, dts, irap, len(payload))
+}
+
+func (s *session) audio(m *message.Audio) {
+	switch m.Codec {
+	case message.CodecMPEG4Audio:
+		if m.AACType == message.AudioAACTypeConfig {
+			if m.AACConfig == nil {
+				s.violation("empty AAC sequence header")
+				return
+			}
+			b, err := m.AACConfig.Marshal()
+			if err != nil {
+				s.violation("bad AAC sequence header")
+				return
+			}
+			s.update(func(r *PublishRecord) { r.AudioCodec, r.AACConfig, r.AudioHeaders = "AAC", b, r.AudioHeaders+1 })
+			return
+		}
+		s.frame(false, m.DTS, false, len(m.AU))
+	case message.CodecPCMA, message.CodecPCMU:
+		codec := "G711A"
+		if m.Codec == message.CodecPCMU {
+			codec = "G711U"
+		}
+		s.update(func(r *PublishRecord) { r.AudioCodec = codec })
+		s.frame(false, m.DTS, false, len(m.AU))
+	default:
+		s.violation(fmt.Sprintf("unsupported audio codec id %d", m.Codec))
+	}
+}
+
+func (s *session) frame(video bool, dts time.Duration, key bool, size int) {
+	backwards := s.anyFrame && dts < s.lastDTS
+	s.anyFrame, s.lastDTS = true, dts
+	s.update(func(r *PublishRecord) {
+		if video {
+			if r.VideoHeaders == 0 {
+				r.Violations = appendOnce(r.Violations, "video frame before sequence header")
+			}
+			if r.VideoFrames == 0 {
+				r.FirstVideoKey = key
+			}
+			r.VideoFrames++
+		} else {
+			if r.AudioCodec == "AAC" && r.AudioHeaders == 0 || r.AudioCodec == "" {
+				r.Violations = appendOnce(r.Violations, "audio frame before sequence header")
+			}
+			r.AudioFrames++
+		}
+		if backwards {
+			r.Monotonic = false
+		}
+		r.Bytes += int64(size)
+		if len(r.Frames) < s.i.opts.MaxFrames {
+			r.Frames = append(r.Frames, FrameRecord{Video: video, DTS: dts, Key: key, Size: size})
+		}
+	})
+}
+
+func appendOnce(list []string, v string) []string {
+	if slices.Contains(list, v) {
+		return list
+	}
+	return append(list, v)
+}
+
+// splitLengthPrefixed splits an AVCC/HVCC payload; ok is false when the
+// lengths do not add up (e.g. an Annex-B payload sent by mistake).
+func splitLengthPrefixed(b []byte) ([][]byte, bool) {
+	var out [][]byte
+	for len(b) > 0 {
+		if len(b) < 4 {
+			return out, false
+		}
+		n := int(b[0])<<24 | int(b[1])<<16 | int(b[2])<<8 | int(b[3])
+		b = b[4:]
+		if n <= 0 || n > len(b) {
+			return out, false
+		}
+		out = append(out, b[:n])
+		b = b[n:]
+	}
+	return out, len(out) > 0
+}
