@@ -1,0 +1,267 @@
+// Package config is camagent's typed configuration: the YAML schema, its
+// defaults, ${ENV} and systemd-credential substitution, and validation.
+//
+// Loading goes defaults → file → substitution → Validate. Unknown keys are
+// errors, and every error names the key path (cameras[1].onvif.url), what is
+// allowed, and the file and line when known, so a typo never silently turns
+// into a default. packaging/camagent.example.yaml documents every key.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Defaults for optional keys.
+const (
+	DefaultStateDir     = "/var/lib/camagent"
+	DefaultListen       = "127.0.0.1:8089"
+	DefaultONVIFTimeout = 10 * time.Second
+)
+
+// maxFileSize bounds what Load and Parse accept; real configs are a few KiB.
+const maxFileSize = 1 << 20
+
+// Config is the whole agent configuration.
+type Config struct {
+	// StateDir holds persisted cloud state and, later, recordings.
+	StateDir string   `yaml:"state_dir"`
+	Log      Log      `yaml:"log"`
+	HTTP     HTTP     `yaml:"http"`
+	Cloud    Cloud    `yaml:"cloud"`
+	Cameras  []Camera `yaml:"cameras"`
+
+	source string         // file name for error messages
+	lines  map[string]int // key path → line, for Validate's errors
+}
+
+// Log configures logging.
+type Log struct {
+	Level Level `yaml:"level"` // minimum level; default info
+}
+
+// HTTP configures the local status server (status page, later /metrics and
+// /healthz).
+type HTTP struct {
+	Listen string `yaml:"listen"` // host:port; default 127.0.0.1:8089
+}
+
+// Cloud configures the connection to the VXG cloud. Where to connect comes
+// from each camera's token.
+type Cloud struct {
+	// Insecure uses ws:// and rtmp:// instead of wss:// and rtmps://. Only
+	// for test clouds.
+	Insecure bool `yaml:"insecure"`
+	// CAFile is a PEM bundle trusted instead of the system roots; "" uses
+	// the system roots.
+	CAFile string `yaml:"ca_file"`
+}
+
+// Camera is one camera the agent serves.
+type Camera struct {
+	// Name identifies the camera in logs, metrics and the status page:
+	// 1–64 characters of A–Z a–z 0–9 _ -, unique.
+	Name string `yaml:"name"`
+	// Token is the VXG camera access token (base64); required.
+	Token Secret `yaml:"token"`
+	ONVIF ONVIF  `yaml:"onvif"`
+	// RTSP, when set, is pulled instead of asking ONVIF GetStreamUri. It may
+	// carry credentials, hence SecretURL.
+	RTSP SecretURL `yaml:"rtsp"`
+	// RTSPTransport is how RTP travels from the camera; default tcp.
+	RTSPTransport RTSPTransport `yaml:"rtsp_transport"`
+}
+
+// ONVIF says how to reach a camera's ONVIF device service.
+type ONVIF struct {
+	URL      string        `yaml:"url"` // device service URL, http or https
+	Username string        `yaml:"username"`
+	Password Secret        `yaml:"password"`
+	Timeout  time.Duration `yaml:"timeout"` // per request; default 10s
+}
+
+// Default returns a Config with every default set and no cameras.
+func Default() *Config {
+	return &Config{
+		StateDir: DefaultStateDir,
+		Log:      Log{Level: LevelInfo},
+		HTTP:     HTTP{Listen: DefaultListen},
+	}
+}
+
+// defaultCamera is what each cameras[] entry starts from.
+func defaultCamera() Camera {
+	return Camera{
+		ONVIF:         ONVIF{Timeout: DefaultONVIFTimeout},
+		RTSPTransport: RTSPTransportTCP,
+	}
+}
+
+// Load reads and parses the config file at path.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	defer f.Close()
+	// Read one byte past the limit so Parse can refuse an oversized file.
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse builds a Config from YAML text: defaults, then the document, then
+// ${ENV} and credential: substitution, then Validate. source names the text
+// in error messages (usually the file name). The returned error is a
+// *FieldError or an errors.Join of them (see FieldErrors), except for YAML
+// syntax errors, which carry the library's line number.
+func Parse(data []byte, source string) (*Config, error) {
+	if len(data) > maxFileSize {
+		return nil, &FieldError{Source: source, Msg: "config is larger than " + strconv.Itoa(maxFileSize) + " bytes"}
+	}
+	cfg := Default()
+	cfg.source = source
+	d := decoder{source: source, lookup: os.LookupEnv, lines: map[string]int{}}
+	if err := d.document(data, cfg); err != nil {
+		return nil, err
+	}
+	cfg.lines = d.lines
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Validate checks every key and returns all problems at once, each a
+// *FieldError naming the key path and what is allowed.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &FieldError{Source: c.source, Line: c.line(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	if c.StateDir == "" {
+		bad("state_dir", "must not be empty")
+	}
+	if _, ok := levelNames[c.Log.Level]; !ok {
+		bad("log.level", "%d is not one of debug, info, warn, error", int8(c.Log.Level))
+	}
+	if err := checkListen(c.HTTP.Listen); err != nil {
+		bad("http.listen", "%q must be host:port (e.g. 127.0.0.1:8089): %v", c.HTTP.Listen, err)
+	}
+	if c.Cloud.CAFile != "" {
+		if _, err := os.Stat(c.Cloud.CAFile); err != nil {
+			bad("cloud.ca_file", "%v", err)
+		}
+	}
+
+	if len(c.Cameras) == 0 {
+		bad("cameras", "at least one camera is required")
+	}
+	seen := map[string]int{}
+	for i, cam := range c.Cameras {
+		p := "cameras[" + strconv.Itoa(i) + "]"
+		switch {
+		case cam.Name == "":
+			bad(p+".name", "is required")
+		case !validName(cam.Name):
+			bad(p+".name", "%q must be 1-64 characters of A-Z a-z 0-9 _ -", cam.Name)
+		default:
+			if j, dup := seen[cam.Name]; dup {
+				bad(p+".name", "duplicate name %q (also cameras[%d])", cam.Name, j)
+			} else {
+				seen[cam.Name] = i
+			}
+		}
+		if cam.Token.IsZero() {
+			bad(p+".token", "is required (the VXG camera access token)")
+		}
+		if cam.ONVIF.URL == "" && cam.RTSP.IsZero() {
+			bad(p, "needs onvif.url or rtsp")
+		}
+		if cam.ONVIF.URL != "" {
+			if err := checkURL(cam.ONVIF.URL, "http", "https"); err != nil {
+				bad(p+".onvif.url", "%q %v", cam.ONVIF.URL, err)
+			}
+		}
+		if cam.ONVIF.Timeout <= 0 {
+			bad(p+".onvif.timeout", "%s must be positive (e.g. 10s)", cam.ONVIF.Timeout)
+		}
+		if !cam.RTSP.IsZero() {
+			if err := checkURL(cam.RTSP.Reveal(), "rtsp", "rtsps"); err != nil {
+				// The URL may hold a password: show only its redacted form.
+				bad(p+".rtsp", "%q %v", cam.RTSP.String(), err)
+			}
+		}
+		if cam.RTSPTransport != RTSPTransportTCP && cam.RTSPTransport != RTSPTransportUDP {
+			bad(p+".rtsp_transport", "%d is not one of tcp, udp", int8(cam.RTSPTransport))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// line returns the line of path in the parsed file, or 0.
+func (c *Config) line(path string) int { return c.lines[path] }
+
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		switch {
+		case c == '_', c == '-', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func checkListen(s string) error {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return err
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q is not a number 0-65535", port)
+	}
+	return nil
+}
+
+// checkURL requires an absolute URL with one of schemes and a host.
+func checkURL(s string, schemes ...string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("is not a valid URL")
+	}
+	ok := false
+	for _, sc := range schemes {
+		ok = ok || u.Scheme == sc
+	}
+	if !ok {
+		return fmt.Errorf("must use scheme %s", joinOr(schemes))
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return errors.New("has no host")
+	}
+	return nil
+}
+
+func joinOr(s []string) string {
+	out := ""
+	for i, v := range s {
+		if i > 0 {
+			out += " or "
+		}
+		out += v
+	}
+	return out
+}

@@ -1,0 +1,464 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+var updateSeeds = flag.Bool("update-seeds", false, "rewrite testdata/fuzz/FuzzParse from the parse table")
+
+// parseCase is one config document and what Parse must make of it.
+type parseCase struct {
+	name  string
+	yaml  string
+	env   map[string]string // set for the case; CREDENTIALS_DIRECTORY is managed via creds
+	creds map[string]string // files in a temporary $CREDENTIALS_DIRECTORY; nil = variable unset
+	// For invalid configs: the key paths of all errors, in order, plus a
+	// substring of the first message and optionally its line.
+	paths []string
+	msg   string
+	line  int
+	// For valid configs.
+	check func(t *testing.T, c *Config)
+}
+
+const minimalCam = `
+cameras:
+  - name: lobby
+    token: dG9rZW4
+    onvif: {url: "http://192.168.1.64/onvif/device_service"}
+`
+
+var parseCases = []parseCase{
+	{
+		name: "minimal gets defaults",
+		yaml: minimalCam,
+		check: func(t *testing.T, c *Config) {
+			want := Default()
+			if c.StateDir != want.StateDir || c.HTTP.Listen != want.HTTP.Listen || c.Log.Level != LevelInfo {
+				t.Errorf("defaults not applied: %+v", c)
+			}
+			if c.Cloud.Insecure || c.Cloud.CAFile != "" {
+				t.Errorf("cloud = %+v, want zero", c.Cloud)
+			}
+			cam := c.Cameras[0]
+			if cam.Name != "lobby" || cam.Token.Reveal() != "dG9rZW4" {
+				t.Errorf("camera = %+v", cam)
+			}
+			if cam.ONVIF.Timeout != 10*time.Second || cam.RTSPTransport != RTSPTransportTCP {
+				t.Errorf("camera defaults: timeout %v transport %v", cam.ONVIF.Timeout, cam.RTSPTransport)
+			}
+		},
+	},
+	{
+		name: "every key set",
+		yaml: `
+state_dir: /srv/cam
+log: {level: debug}
+http: {listen: "[::1]:9000"}
+cloud: {insecure: true, ca_file: ""}
+cameras:
+  - name: lobby
+    token: dG9rZW4
+    onvif:
+      url: https://cam1.local/onvif/device_service
+      username: admin
+      password: "p#ss: word"
+      timeout: 2m30s
+    rtsp: rtsp://admin:secret@cam1.local:554/Streaming/101
+    rtsp_transport: udp
+  - name: Yard_2
+    token: b3RoZXI
+    rtsp: rtsps://cam2.local/live
+`,
+		check: func(t *testing.T, c *Config) {
+			if c.StateDir != "/srv/cam" || c.Log.Level != LevelDebug || c.HTTP.Listen != "[::1]:9000" || !c.Cloud.Insecure {
+				t.Errorf("top level = %+v", c)
+			}
+			o := c.Cameras[0].ONVIF
+			if o.URL != "https://cam1.local/onvif/device_service" || o.Username != "admin" ||
+				o.Password.Reveal() != "p#ss: word" || o.Timeout != 150*time.Second {
+				t.Errorf("onvif = %+v (password %q)", o, o.Password.Reveal())
+			}
+			if c.Cameras[0].RTSP.Reveal() != "rtsp://admin:secret@cam1.local:554/Streaming/101" ||
+				c.Cameras[0].RTSPTransport != RTSPTransportUDP {
+				t.Errorf("rtsp = %v %v", c.Cameras[0].RTSP, c.Cameras[0].RTSPTransport)
+			}
+			if c.Cameras[1].Name != "Yard_2" || c.Cameras[1].ONVIF.URL != "" || c.Cameras[1].ONVIF.Timeout != 10*time.Second {
+				t.Errorf("second camera = %+v", c.Cameras[1])
+			}
+		},
+	},
+	{
+		name: "env substitution keeps special characters inside one value",
+		yaml: `
+http: {listen: "127.0.0.1:${CAM_PORT}"}
+cloud:
+  insecure: ${CAM_INSECURE}
+cameras:
+  - name: lobby
+    token: ${CAM_TOKEN}
+    onvif: {url: "http://${CAM_HOST}/onvif/device_service", password: "${CAM_PASS}"}
+`,
+		env: map[string]string{"CAM_PORT": "9001", "CAM_INSECURE": "true", "CAM_TOKEN": "dG9r", "CAM_HOST": "10.0.0.7",
+			"CAM_PASS": "a#b: c\nd ${NOT_EXPANDED_AGAIN}"},
+		check: func(t *testing.T, c *Config) {
+			if c.HTTP.Listen != "127.0.0.1:9001" || !c.Cloud.Insecure || c.Cameras[0].Token.Reveal() != "dG9r" ||
+				c.Cameras[0].ONVIF.URL != "http://10.0.0.7/onvif/device_service" {
+				t.Errorf("substituted config = %+v", c)
+			}
+			if got := c.Cameras[0].ONVIF.Password.Reveal(); got != "a#b: c\nd ${NOT_EXPANDED_AGAIN}" {
+				t.Errorf("password = %q", got)
+			}
+		},
+	},
+	{
+		name: "dollar escapes",
+		yaml: `
+cameras:
+  - name: lobby
+    token: t
+    onvif: {url: "http://h/onvif", password: "$$HOME pa$s $"}
+`,
+		check: func(t *testing.T, c *Config) {
+			if got := c.Cameras[0].ONVIF.Password.Reveal(); got != "$HOME pa$s $" {
+				t.Errorf("password = %q", got)
+			}
+		},
+	},
+	{
+		name: "anchors share onvif credentials",
+		yaml: `
+cameras:
+  - name: a
+    token: t1
+    onvif: &cam {url: "http://10.0.0.1/onvif", username: admin, password: pw}
+  - name: b
+    token: t2
+    onvif: *cam
+`,
+		check: func(t *testing.T, c *Config) {
+			if c.Cameras[1].ONVIF.Username != "admin" || c.Cameras[1].ONVIF.Password.Reveal() != "pw" {
+				t.Errorf("aliased onvif = %+v", c.Cameras[1].ONVIF)
+			}
+		},
+	},
+	{
+		name: "null values keep defaults and level is case-insensitive",
+		yaml: "state_dir:\nlog: {level: WARN}\nhttp:\n" + minimalCam + "    rtsp: ~\n",
+		check: func(t *testing.T, c *Config) {
+			if c.StateDir != DefaultStateDir || c.HTTP.Listen != DefaultListen || c.Log.Level != LevelWarn || !c.Cameras[0].RTSP.IsZero() {
+				t.Errorf("config = %+v", c)
+			}
+		},
+	},
+	{
+		name:  "credential file",
+		yaml:  "cameras:\n  - {name: lobby, token: credential:lobby-token, rtsp: credential:lobby-rtsp}\n",
+		creds: map[string]string{"lobby-token": "dG9rZW4\n", "lobby-rtsp": "rtsp://u:p@h/s\r\n"},
+		check: func(t *testing.T, c *Config) {
+			if c.Cameras[0].Token.Reveal() != "dG9rZW4" || c.Cameras[0].RTSP.Reveal() != "rtsp://u:p@h/s" {
+				t.Errorf("credentials = %q %q", c.Cameras[0].Token.Reveal(), c.Cameras[0].RTSP.Reveal())
+			}
+		},
+	},
+
+	// Invalid configs.
+	{name: "empty document", yaml: "", paths: []string{"cameras"}, msg: "at least one camera is required"},
+	{name: "comment only", yaml: "# nothing\n", paths: []string{"cameras"}},
+	{name: "empty camera list", yaml: "cameras: []\n", paths: []string{"cameras"}, line: 1},
+	{name: "unknown top-level key", yaml: "logs: {level: info}\n" + minimalCam, paths: []string{"logs"},
+		msg: "unknown key; allowed: state_dir, log, http, cloud, cameras", line: 1},
+	{name: "unknown nested key", yaml: minimalCam + "    rtsp_transprot: tcp\n", paths: []string{"cameras[0].rtsp_transprot"},
+		msg: "unknown key; allowed: name, token, onvif, rtsp, rtsp_transport", line: 6},
+	{name: "unknown onvif key", yaml: `
+cameras:
+  - name: lobby
+    token: t
+    onvif: {url: "http://h/", user: admin}
+`, paths: []string{"cameras[0].onvif.user"}, msg: "allowed: url, username, password, timeout", line: 5},
+	{name: "bad log level", yaml: "log: {level: verbose}\n" + minimalCam, paths: []string{"log.level"},
+		msg: `log.level: "verbose" is not one of debug, info, warn, error`, line: 1},
+	{name: "listen without port", yaml: "http: {listen: \"8089\"}\n" + minimalCam, paths: []string{"http.listen"},
+		msg: "must be host:port", line: 1},
+	{name: "listen with named port", yaml: "http: {listen: \"localhost:http\"}\n" + minimalCam, paths: []string{"http.listen"},
+		msg: "not a number"},
+	{name: "empty state dir", yaml: "state_dir: \"\"\n" + minimalCam, paths: []string{"state_dir"}, line: 1},
+	{name: "insecure not a boolean", yaml: "cloud: {insecure: yes}\n" + minimalCam, paths: []string{"cloud.insecure"},
+		msg: `"yes" is not one of true, false`},
+	{name: "missing ca file", yaml: "cloud: {ca_file: /nonexistent/ca.pem}\n" + minimalCam, paths: []string{"cloud.ca_file"}},
+	{name: "log is a scalar", yaml: "log: debug\n" + minimalCam, paths: []string{"log"}, msg: "must be a mapping of level"},
+	{name: "cameras is a mapping", yaml: "cameras: {name: lobby}\n", paths: []string{"cameras"}, msg: "must be a list"},
+	{name: "name is a list", yaml: "cameras:\n  - {name: [a], token: t, rtsp: rtsp://h/}\n", paths: []string{"cameras[0].name"},
+		msg: "must be a single value"},
+	{name: "duplicate camera name", yaml: `
+cameras:
+  - {name: lobby, token: a, rtsp: "rtsp://h/1"}
+  - {name: yard, token: b, rtsp: "rtsp://h/2"}
+  - {name: lobby, token: c, rtsp: "rtsp://h/3"}
+`, paths: []string{"cameras[2].name"}, msg: `duplicate name "lobby" (also cameras[0])`, line: 5},
+	{name: "name with space", yaml: "cameras:\n  - {name: lobby cam, token: t, rtsp: rtsp://h/}\n", paths: []string{"cameras[0].name"},
+		msg: "1-64 characters"},
+	{name: "name too long", yaml: "cameras:\n  - {name: " + strings.Repeat("a", 65) + ", token: t, rtsp: rtsp://h/}\n",
+		paths: []string{"cameras[0].name"}},
+	{name: "name missing", yaml: "cameras:\n  - {token: t, rtsp: rtsp://h/}\n", paths: []string{"cameras[0].name"}, msg: "is required"},
+	{name: "token missing", yaml: "cameras:\n  - {name: lobby, rtsp: rtsp://h/}\n", paths: []string{"cameras[0].token"}},
+	{name: "neither onvif nor rtsp", yaml: "cameras:\n  - {name: lobby, token: t}\n", paths: []string{"cameras[0]"},
+		msg: "needs onvif.url or rtsp", line: 2},
+	{name: "onvif url wrong scheme", yaml: "cameras:\n  - {name: lobby, token: t, onvif: {url: \"ftp://h/\"}}\n",
+		paths: []string{"cameras[0].onvif.url"}, msg: "must use scheme http or https"},
+	{name: "onvif url without host", yaml: "cameras:\n  - {name: lobby, token: t, onvif: {url: \"http:///onvif\"}}\n",
+		paths: []string{"cameras[0].onvif.url"}, msg: "has no host"},
+	{name: "rtsp url wrong scheme hides password", yaml: "cameras:\n  - {name: lobby, token: t, rtsp: \"http://admin:hunter2@h/\"}\n",
+		paths: []string{"cameras[0].rtsp"}, msg: `"http://[redacted]@h/" must use scheme rtsp or rtsps`},
+	{name: "bad rtsp transport", yaml: minimalCam + "    rtsp_transport: quic\n", paths: []string{"cameras[0].rtsp_transport"},
+		msg: `"quic" is not one of tcp, udp`},
+	{name: "timeout without unit", yaml: "cameras:\n  - {name: a, token: t, onvif: {url: \"http://h/\", timeout: 10}}\n",
+		paths: []string{"cameras[0].onvif.timeout"}, msg: `"10" is not a duration`},
+	{name: "zero timeout", yaml: "cameras:\n  - {name: a, token: t, onvif: {url: \"http://h/\", timeout: 0s}}\n",
+		paths: []string{"cameras[0].onvif.timeout"}, msg: "must be positive"},
+	{name: "duplicate nested key", yaml: minimalCam + "    onvif: {url: \"http://h/\"}\n", paths: []string{"cameras[0].onvif"},
+		msg: "duplicate key (first set on line 5)", line: 6},
+	{name: "duplicate key", yaml: "log: {level: info}\nlog: {level: debug}\n" + minimalCam, paths: []string{"log"},
+		msg: "duplicate key (first set on line 1)", line: 2},
+	{name: "unset env variable", yaml: "cameras:\n  - {name: a, token: \"${CAM_UNSET_TOKEN}\", rtsp: rtsp://h/}\n",
+		paths: []string{"cameras[0].token"}, msg: "environment variable CAM_UNSET_TOKEN is not set", line: 2},
+	{name: "unterminated env reference", yaml: "cameras:\n  - {name: a, token: \"${CAM_TOKEN\", rtsp: rtsp://h/}\n",
+		paths: []string{"cameras[0].token"}, msg: `unterminated "${"`},
+	{name: "invalid env name", yaml: "cameras:\n  - {name: a, token: \"${1X}\", rtsp: rtsp://h/}\n",
+		paths: []string{"cameras[0].token"}, msg: `invalid environment variable name "1X"`},
+	{name: "credential without directory", yaml: "cameras:\n  - {name: a, token: credential:tok, rtsp: rtsp://h/}\n",
+		paths: []string{"cameras[0].token"}, msg: "CREDENTIALS_DIRECTORY is not set"},
+	{name: "credential file missing", yaml: "cameras:\n  - {name: a, token: credential:tok, rtsp: rtsp://h/}\n",
+		creds: map[string]string{"other": "x"}, paths: []string{"cameras[0].token"}, msg: `read credential "tok"`},
+	{name: "credential name with slash", yaml: "cameras:\n  - {name: a, token: credential:../etc/shadow, rtsp: rtsp://h/}\n",
+		creds: map[string]string{}, paths: []string{"cameras[0].token"}, msg: "must be a plain file name"},
+	{name: "two documents", yaml: minimalCam + "---\n" + minimalCam, paths: []string{""}, msg: "only one YAML document"},
+	{name: "several errors at once", yaml: `
+log: {level: loud}
+cameras:
+  - name: ""
+    token: ""
+    onvif: {url: "gopher://h"}
+  - name: ok
+    token: t
+    rtsp: rtsp://h/
+    rtsp_transport: sctp
+`, paths: []string{"log.level", "cameras[1].rtsp_transport"}},
+	{name: "several validation errors at once", yaml: `
+cameras:
+  - name: ""
+    token: ""
+    onvif: {url: "gopher://h"}
+`, paths: []string{"cameras", "cameras[0].name", "cameras[0].token", "cameras[0].onvif.url"}[1:]},
+}
+
+func setCaseEnv(t *testing.T, tc parseCase) {
+	t.Helper()
+	for k, v := range tc.env {
+		t.Setenv(k, v)
+	}
+	if tc.creds == nil {
+		t.Setenv("CREDENTIALS_DIRECTORY", "")
+		return
+	}
+	dir := t.TempDir()
+	for name, data := range tc.creds {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("CREDENTIALS_DIRECTORY", dir)
+}
+
+func TestParse(t *testing.T) {
+	for _, tc := range parseCases {
+		t.Run(tc.name, func(t *testing.T) {
+			setCaseEnv(t, tc)
+			cfg, err := Parse([]byte(tc.yaml), "test.yaml")
+			if tc.paths == nil {
+				if err != nil {
+					t.Fatalf("Parse: %v", err)
+				}
+				tc.check(t, cfg)
+				if err := cfg.Validate(); err != nil {
+					t.Errorf("Validate after Parse: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Parse succeeded, want errors at %q", tc.paths)
+			}
+			if cfg != nil {
+				t.Errorf("Parse returned a config along with error %v", err)
+			}
+			fes := FieldErrors(err)
+			var paths []string
+			for _, fe := range fes {
+				paths = append(paths, fe.Path)
+				if fe.Source != "test.yaml" {
+					t.Errorf("error %q: source %q, want test.yaml", fe, fe.Source)
+				}
+			}
+			if !slices.Equal(paths, tc.paths) {
+				t.Fatalf("error paths = %q, want %q\nerror: %v", paths, tc.paths, err)
+			}
+			first := fes[0]
+			if !strings.Contains(first.Error(), tc.msg) {
+				t.Errorf("error %q does not contain %q", first, tc.msg)
+			}
+			if tc.line != 0 && first.Line != tc.line {
+				t.Errorf("error %q: line %d, want %d", first, first.Line, tc.line)
+			}
+			if tc.line != 0 && !strings.HasPrefix(first.Error(), "test.yaml:"+strconv.Itoa(tc.line)+": ") {
+				t.Errorf("error %q does not start with file:line", first)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error leaks a password: %v", err)
+			}
+		})
+	}
+}
+
+func TestParseSyntaxErrorNamesFileAndLine(t *testing.T) {
+	_, err := Parse([]byte("log:\n  level: info\ncameras: x: y\n"), "cam.yaml")
+	if err == nil {
+		t.Fatal("Parse accepted broken YAML")
+	}
+	if !strings.HasPrefix(err.Error(), "cam.yaml: ") || !strings.Contains(err.Error(), "line 3") {
+		t.Errorf("error %q lacks file name and line", err)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "camagent.yaml")
+	if err := os.WriteFile(path, []byte(minimalCam+"    bogus: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if err == nil || !strings.HasPrefix(err.Error(), path+":6: cameras[0].bogus: unknown key") {
+		t.Fatalf("Load error = %v", err)
+	}
+
+	if err := os.WriteFile(path, []byte(minimalCam), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil || cfg.Cameras[0].Name != "lobby" {
+		t.Fatalf("Load = %+v, %v", cfg, err)
+	}
+
+	if _, err := Load(filepath.Join(dir, "missing.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load of missing file = %v, want ErrNotExist", err)
+	}
+
+	big := minimalCam + "#" + strings.Repeat("x", maxFileSize) + "\n"
+	if err := os.WriteFile(path, []byte(big), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("Load of oversized file = %v", err)
+	}
+}
+
+// A config built in code gets the same checks, without file positions.
+func TestValidateBuiltInCode(t *testing.T) {
+	cfg := Default()
+	cfg.Cameras = []Camera{{Name: "lobby", Token: NewSecret("t"), RTSP: NewSecretURL("rtsp://h/")}}
+	err := cfg.Validate()
+	fes := FieldErrors(err)
+	if len(fes) != 1 || fes[0].Path != "cameras[0].onvif.timeout" || fes[0].Error() != "cameras[0].onvif.timeout: 0s must be positive (e.g. 10s)" {
+		t.Fatalf("Validate = %v", err)
+	}
+	cfg.Cameras[0].ONVIF.Timeout = DefaultONVIFTimeout
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate = %v", err)
+	}
+}
+
+func TestExampleConfigParses(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "lobby-onvif-password"), []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CREDENTIALS_DIRECTORY", dir)
+	t.Setenv("CAMAGENT_LOBBY_TOKEN", "dG9rZW4")
+	cfg, err := Load(filepath.Join("..", "packaging", "camagent.example.yaml"))
+	if err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	want := Default()
+	if cfg.StateDir != want.StateDir || cfg.HTTP.Listen != want.HTTP.Listen || cfg.Log.Level != want.Log.Level || cfg.Cloud != want.Cloud {
+		t.Errorf("example config top level differs from defaults: %+v", cfg)
+	}
+	if cfg.Cameras[0].ONVIF.Password.Reveal() != "secret" || cfg.Cameras[0].ONVIF.Timeout != DefaultONVIFTimeout ||
+		cfg.Cameras[0].RTSPTransport != RTSPTransportTCP {
+		t.Errorf("example camera = %+v", cfg.Cameras[0])
+	}
+}
+
+func TestLevel(t *testing.T) {
+	for _, name := range []string{"debug", "info", "warn", "error"} {
+		l, err := ParseLevel(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.String() != name || l.ZapLevel().String() != name {
+			t.Errorf("level %q: String %q, zap %q", name, l, l.ZapLevel())
+		}
+	}
+	var zero Level
+	if zero != LevelInfo {
+		t.Errorf("zero level = %v, want info", zero)
+	}
+}
+
+func seedName(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, name)
+}
+
+// FuzzParse checks that no input panics Parse and that whatever Parse
+// accepts also passes Validate. Seeds come from the table (and are kept as
+// files under testdata/fuzz/FuzzParse, regenerated with -update-seeds).
+func FuzzParse(f *testing.F) {
+	for _, tc := range parseCases {
+		for k, v := range tc.env {
+			f.Setenv(k, v)
+		}
+		f.Add([]byte(tc.yaml))
+		if *updateSeeds {
+			seed := "go test fuzz v1\n[]byte(" + strconv.Quote(tc.yaml) + ")\n"
+			path := filepath.Join("testdata", "fuzz", "FuzzParse", seedName(tc.name))
+			if err := os.WriteFile(path, []byte(seed), 0o644); err != nil {
+				f.Fatal(err)
+			}
+		}
+	}
+	f.Setenv("CREDENTIALS_DIRECTORY", "")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data, "fuzz.yaml")
+		if err != nil {
+			if cfg != nil {
+				t.Fatalf("config returned with error %v", err)
+			}
+			_ = err.Error()
+			return
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("Parse accepted a config Validate rejects: %v", err)
+		}
+	})
+}

@@ -1,0 +1,248 @@
+package config
+
+import (
+	"bytes"
+	"encoding"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// maxNodes bounds how many YAML nodes one document may expand to, so alias
+// chains ("billion laughs") cannot exhaust memory.
+const maxNodes = 100_000
+
+// decoder walks the YAML node tree into the Config by hand rather than with
+// yaml.Decoder.KnownFields: the library reports unknown keys and type
+// mismatches with a Go type name and no key path, while we want every error
+// to say "cameras[1].onvif.url" and what is allowed. It also substitutes
+// ${ENV} and credential: in scalar values, after parsing, so a value can
+// never change the document's structure (a password containing "#" or ": "
+// stays one string).
+type decoder struct {
+	source string
+	lookup func(string) (string, bool)
+	lines  map[string]int
+	errs   []error
+	nodes  int
+}
+
+var (
+	secretType    = reflect.TypeFor[Secret]()
+	secretURLType = reflect.TypeFor[SecretURL]()
+	durationType  = reflect.TypeFor[time.Duration]()
+	cameraType    = reflect.TypeFor[Camera]()
+)
+
+// document decodes data into cfg, which already holds the defaults.
+func (d *decoder) document(data []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // empty file: defaults only; Validate asks for cameras
+		}
+		return fmt.Errorf("%s: %w", d.source, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		line := extra.Line
+		if err != nil {
+			line = 0
+		}
+		return &FieldError{Source: d.source, Line: line, Msg: "only one YAML document is allowed"}
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode {
+		if len(root.Content) == 0 {
+			return nil
+		}
+		root = root.Content[0]
+	}
+	d.value(root, "", reflect.ValueOf(cfg).Elem())
+	return errors.Join(d.errs...)
+}
+
+func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
+	d.errs = append(d.errs, &FieldError{Source: d.source, Line: n.Line, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// value decodes n into v. A null node leaves v at its default.
+func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if d.nodes++; d.nodes > maxNodes {
+		if d.nodes == maxNodes+1 {
+			d.fail(n, path, "document expands to more than %d nodes", maxNodes)
+		}
+		return
+	}
+	if path != "" {
+		if _, ok := d.lines[path]; !ok {
+			d.lines[path] = n.Line
+		}
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return
+	}
+	switch {
+	case v.Type() == secretType, v.Type() == secretURLType, v.Type() == durationType,
+		v.Kind() != reflect.Struct && v.Kind() != reflect.Slice:
+		d.scalar(n, path, v)
+	case v.Kind() == reflect.Struct:
+		d.mapping(n, path, v)
+	case v.Kind() == reflect.Slice:
+		d.sequence(n, path, v)
+	}
+}
+
+func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, path, "must be a mapping of %s, not %s", strings.Join(keysOf(v.Type()), ", "), kindName(n))
+		return
+	}
+	first := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		key := k.Value
+		kp := joinPath(path, key)
+		if k.Kind != yaml.ScalarNode {
+			d.fail(k, path, "keys must be plain strings, not %s", kindName(k))
+			continue
+		}
+		if line, dup := first[key]; dup {
+			d.fail(k, kp, "duplicate key (first set on line %d)", line)
+			continue
+		}
+		first[key] = k.Line
+		f, ok := fieldByKey(v, key)
+		if !ok {
+			d.fail(k, kp, "unknown key; allowed: %s", strings.Join(keysOf(v.Type()), ", "))
+			continue
+		}
+		d.value(val, kp, f)
+	}
+}
+
+func (d *decoder) sequence(n *yaml.Node, path string, v reflect.Value) {
+	if n.Kind != yaml.SequenceNode {
+		d.fail(n, path, "must be a list, not %s", kindName(n))
+		return
+	}
+	out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, item := range n.Content {
+		e := out.Index(i)
+		if v.Type().Elem() == cameraType {
+			e.Set(reflect.ValueOf(defaultCamera()))
+		}
+		d.value(item, path+"["+strconv.Itoa(i)+"]", e)
+	}
+	v.Set(out)
+}
+
+func (d *decoder) scalar(n *yaml.Node, path string, v reflect.Value) {
+	if n.Kind != yaml.ScalarNode {
+		d.fail(n, path, "must be a single value, not %s", kindName(n))
+		return
+	}
+	s, err := expandEnv(n.Value, d.lookup)
+	if err != nil {
+		d.fail(n, path, "%v", err)
+		return
+	}
+	if v.Type() == secretType || v.Type() == secretURLType {
+		if name, ok := strings.CutPrefix(s, credentialPrefix); ok {
+			if s, err = readCredential(name, d.lookup); err != nil {
+				d.fail(n, path, "%v", err)
+				return
+			}
+		}
+		if v.Type() == secretType {
+			v.Set(reflect.ValueOf(Secret{value: s}))
+		} else {
+			v.Set(reflect.ValueOf(SecretURL{value: s}))
+		}
+		return
+	}
+	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		if err := u.UnmarshalText([]byte(s)); err != nil {
+			d.fail(n, path, "%v", err)
+		}
+		return
+	}
+	switch {
+	case v.Type() == durationType:
+		dur, err := time.ParseDuration(s)
+		if err != nil {
+			d.fail(n, path, "%q is not a duration (e.g. 10s, 1m30s)", s)
+			return
+		}
+		v.SetInt(int64(dur))
+	case v.Kind() == reflect.Bool:
+		switch strings.ToLower(s) {
+		case "true":
+			v.SetBool(true)
+		case "false":
+			v.SetBool(false)
+		default:
+			d.fail(n, path, "%q is not one of true, false", s)
+		}
+	case v.Kind() == reflect.String:
+		v.SetString(s)
+	default:
+		// Only reachable if a field of a new type is added without
+		// teaching the decoder about it.
+		d.fail(n, path, "unsupported config field type %s", v.Type())
+	}
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func yamlKey(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	return name
+}
+
+func fieldByKey(v reflect.Value, key string) (reflect.Value, bool) {
+	t := v.Type()
+	for i := range t.NumField() {
+		if f := t.Field(i); f.IsExported() && yamlKey(f) == key {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+func keysOf(t reflect.Type) []string {
+	var keys []string
+	for i := range t.NumField() {
+		if f := t.Field(i); f.IsExported() {
+			keys = append(keys, yamlKey(f))
+		}
+	}
+	return keys
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return strconv.Quote(n.Value)
+	}
+	return "an alias"
+}
