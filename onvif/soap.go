@@ -50,13 +50,13 @@ func newUsernameToken(username, password string, cameraNow time.Time) (usernameT
 		Username: username,
 		Nonce:    nonce,
 		Created:  created,
-		Digest:   PasswordDigest(nonce, created, password),
+		Digest:   passwordDigest(nonce, created, password),
 	}, nil
 }
 
-// PasswordDigest computes the WS-UsernameToken digest
+// passwordDigest computes the WS-UsernameToken digest
 // base64(SHA1(nonce + created + password)).
-func PasswordDigest(nonce []byte, created, password string) string {
+func passwordDigest(nonce []byte, created, password string) string {
 	h := sha1.New()
 	h.Write(nonce)
 	h.Write([]byte(created))
