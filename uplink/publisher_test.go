@@ -41,17 +41,30 @@ var (
 	fixtureErr  error
 )
 
-// loadFixture reads media/testdata/fixture.{h264,aac}; if the media helper
-// has not generated them, it makes a copy with ffmpeg.
+// fixtureDirs are where the media helper keeps the committed fixture.
+var fixtureDirs = []string{
+	filepath.Join("..", "media", "rtspsim", "fixture"),
+	filepath.Join("..", "media", "testdata"),
+}
+
+// loadFixture reads the media fixture.{h264,aac}; if it is not there, it
+// makes an equivalent copy with ffmpeg.
 func loadFixture(t testing.TB) *fixture {
 	t.Helper()
 	fixtureOnce.Do(func() {
-		dir := filepath.Join("..", "media", "testdata")
-		if _, err := os.Stat(filepath.Join(dir, "fixture.h264")); err != nil {
+		dir := ""
+		for _, d := range fixtureDirs {
+			if _, err := os.Stat(filepath.Join(d, "fixture.h264")); err == nil {
+				dir = d
+				break
+			}
+		}
+		if dir == "" {
 			dir, fixtureErr = os.MkdirTemp("", "uplink-fixture")
 			if fixtureErr != nil {
 				return
 			}
+			defer os.RemoveAll(dir)
 			if fixtureErr = makeFixture(dir); fixtureErr != nil {
 				return
 			}
