@@ -61,15 +61,15 @@ type Token struct {
 
 type tokenJSON struct {
 	Token   *string         `json:"token"`
-	CamID   *json.Number    `json:"camid"`
-	CmngrID *json.Number    `json:"cmngrid"`
+	CamID   json.RawMessage `json:"camid"`
+	CmngrID json.RawMessage `json:"cmngrid"`
 	Access  string          `json:"access"`
 	Cam     string          `json:"cam"`
-	CamP    *json.Number    `json:"cam_p"`
-	CamSP   *json.Number    `json:"cam_sp"`
+	CamP    json.RawMessage `json:"cam_p"`
+	CamSP   json.RawMessage `json:"cam_sp"`
 	API     string          `json:"api"`
-	APIP    *json.Number    `json:"api_p"`
-	APISP   *json.Number    `json:"api_sp"`
+	APIP    json.RawMessage `json:"api_p"`
+	APISP   json.RawMessage `json:"api_sp"`
 	SVCP    string          `json:"svcp"`
 	Proxy   *tokenProxyJSON `json:"proxy"`
 }
@@ -107,26 +107,26 @@ func DecodeToken(s string) (Token, error) {
 	}
 	t := Token{Secret: *j.Token, Access: j.Access, CamPort: DefaultCamPort, CamSecurePort: DefaultCamSecurePort,
 		APIPort: DefaultAPIPort, APISecurePort: DefaultAPISecurePort}
-	if j.CamID == nil {
+	if len(j.CamID) == 0 {
 		return Token{}, fmt.Errorf("%w: missing camid", ErrBadToken)
 	}
-	if t.CamID, err = intNumber(*j.CamID); err != nil {
+	if t.CamID, err = intNumber(j.CamID); err != nil {
 		return Token{}, fmt.Errorf("%w: camid: %v", ErrBadToken, err)
 	}
-	if j.CmngrID != nil {
-		if t.CmngrID, err = intNumber(*j.CmngrID); err != nil {
+	if len(j.CmngrID) != 0 {
+		if t.CmngrID, err = intNumber(j.CmngrID); err != nil {
 			return Token{}, fmt.Errorf("%w: cmngrid: %v", ErrBadToken, err)
 		}
 	}
 	for _, p := range []struct {
 		name string
-		n    *json.Number
+		n    json.RawMessage
 		dst  *int
 	}{{"cam_p", j.CamP, &t.CamPort}, {"cam_sp", j.CamSP, &t.CamSecurePort}, {"api_p", j.APIP, &t.APIPort}, {"api_sp", j.APISP, &t.APISecurePort}} {
-		if p.n == nil {
+		if len(p.n) == 0 {
 			continue
 		}
-		v, err := intNumber(*p.n)
+		v, err := intNumber(p.n)
 		if err != nil || v <= 0 || v > 65535 {
 			return Token{}, fmt.Errorf("%w: %s: not a port", ErrBadToken, p.name)
 		}
@@ -161,8 +161,12 @@ func DecodeToken(s string) (Token, error) {
 	return t, nil
 }
 
-// intNumber accepts 5 and 5.0 but not 5.5.
-func intNumber(n json.Number) (int64, error) {
+// intNumber accepts the JSON numbers 5 and 5.0 but not 5.5 or "5".
+func intNumber(raw json.RawMessage) (int64, error) {
+	var n json.Number
+	if raw[0] == '"' || json.Unmarshal(raw, &n) != nil {
+		return 0, fmt.Errorf("not a number: %.20s", raw)
+	}
 	if v, err := n.Int64(); err == nil {
 		return v, nil
 	}

@@ -1,0 +1,181 @@
+package uplink
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// specToken is the composed example of §1.1.
+const specToken = "eyJ0b2tlbiI6ICJzaGFyZS5leUp6YVNJNklEUTBORFEwZlEuNWYxZTJkM2N0YmMxZmFiMDAuWHk3X2V4YW1wbGUtU2lHbkF0VXJFX3ExIiwgImNhbWlkIjogMzEwMDQyLCAiY21uZ3JpZCI6IDMxMDA3NywgImFjY2VzcyI6ICJhbGwiLCAiYXBpIjogIndlYi52bXMuZXhhbXBsZS5uZXQiLCAiY2FtIjogImNhbS52bXMuZXhhbXBsZS5uZXQifQ=="
+
+const specSecret = "share.eyJzaSI6IDQ0NDQ0fQ.5f1e2d3ctbc1fab00.Xy7_example-SiGnAtUrE_q1"
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// tokenCases seeds FuzzDecodeToken too.
+var tokenCases = []struct {
+	name    string
+	in      string
+	wantErr bool
+	check   func(t *testing.T, tok Token)
+}{
+	{name: "spec example", in: specToken, check: func(t *testing.T, tok Token) {
+		want := Token{Secret: specSecret, CamID: 310042, CmngrID: 310077, Access: "all", CamHost: "cam.vms.example.net",
+			CamPort: 8888, CamSecurePort: 8883, APIHost: "web.vms.example.net", APIPort: 80, APISecurePort: 443}
+		if tok != want {
+			t.Errorf("got %#v", fmt.Sprint(tok))
+		}
+	}},
+	{name: "url-safe unpadded with line breaks", in: func() string {
+		s := strings.TrimRight(strings.NewReplacer("+", "-", "/", "_").Replace(b64(`{"token":"a?b>","camid":7,"cam":"h"}`)), "=")
+		return " " + s[:10] + "\n" + s[10:] + "\t"
+	}(), check: func(t *testing.T, tok Token) {
+		if tok.Secret != "a?b>" || tok.CamID != 7 {
+			t.Errorf("got %q %d", tok.Secret, tok.CamID)
+		}
+	}},
+	{name: "cam host falls back to api", in: b64(`{"token":"x","camid":1,"api":"api.example"}`), check: func(t *testing.T, tok Token) {
+		if tok.CamHost != "api.example" {
+			t.Errorf("cam host %q", tok.CamHost)
+		}
+	}},
+	{name: "defaults", in: b64(`{"token":"x","camid":1}`), check: func(t *testing.T, tok Token) {
+		if tok.CamHost != DefaultCamHost || tok.APIHost != DefaultAPIHost || tok.CamPort != 8888 || tok.CamSecurePort != 8883 {
+			t.Errorf("got %+v", tok)
+		}
+	}},
+	{name: "svcp only when neither cam nor api", in: b64(`{"token":"x","camid":1,"svcp":"http://svc.example:9000/api","cam_p":1234}`), check: func(t *testing.T, tok Token) {
+		if tok.CamHost != "svc.example" || tok.CamPort != 8888 {
+			t.Errorf("got %s:%d", tok.CamHost, tok.CamPort)
+		}
+	}},
+	{name: "svcp ignored with cam", in: b64(`{"token":"x","camid":1,"svcp":"http://svc.example","cam":"c"}`), check: func(t *testing.T, tok Token) {
+		if tok.CamHost != "c" {
+			t.Errorf("got %s", tok.CamHost)
+		}
+	}},
+	{name: "ports, float ints, proxy, unknown keys", in: b64(`{"token":"x","camid":5.0,"cam":"c","cam_p":18888,"cam_sp":18883,"proxy":{"socks5":"socks5://u:p@127.0.0.1:1080","socks4":"h:1"},"future":{"a":1}}`),
+		check: func(t *testing.T, tok Token) {
+			if tok.CamID != 5 || tok.CamPort != 18888 || tok.CamSecurePort != 18883 || tok.SOCKS5 != "socks5://u:p@127.0.0.1:1080" || tok.SOCKS4 != "h:1" {
+				t.Errorf("got %+v", tok)
+			}
+		}},
+	{name: "missing token", in: b64(`{"camid":1}`), wantErr: true},
+	{name: "empty token", in: b64(`{"token":"","camid":1}`), wantErr: true},
+	{name: "missing camid", in: b64(`{"token":"x"}`), wantErr: true},
+	{name: "fractional camid", in: b64(`{"token":"x","camid":1.5}`), wantErr: true},
+	{name: "string camid", in: b64(`{"token":"x","camid":"1"}`), wantErr: true},
+	{name: "bad port", in: b64(`{"token":"x","camid":1,"cam_sp":70000}`), wantErr: true},
+	{name: "not base64", in: "%%%", wantErr: true},
+	{name: "not json", in: b64("hello"), wantErr: true},
+	{name: "json array", in: b64("[1]"), wantErr: true},
+	{name: "empty", in: "", wantErr: true},
+}
+
+func TestDecodeToken(t *testing.T) {
+	for _, c := range tokenCases {
+		t.Run(c.name, func(t *testing.T) {
+			tok, err := DecodeToken(c.in)
+			if c.wantErr {
+				if !errors.Is(err, ErrBadToken) {
+					t.Fatalf("err = %v, want ErrBadToken", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.check(t, tok)
+		})
+	}
+}
+
+func FuzzDecodeToken(f *testing.F) {
+	for _, c := range tokenCases {
+		f.Add(c.in)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tok, err := DecodeToken(s)
+		if err != nil {
+			if !errors.Is(err, ErrBadToken) {
+				t.Fatalf("unwrapped error %v", err)
+			}
+			return
+		}
+		if tok.Secret == "" || tok.CamHost == "" {
+			t.Fatalf("accepted token without secret or host: %+v", tok)
+		}
+		u := tok.ControlURL(true, "")
+		if !strings.HasPrefix(u, "wss://") || !strings.HasSuffix(u, "/") {
+			t.Fatalf("bad url %q", u)
+		}
+		if strings.Contains(tok.String(), tok.Secret) && len(tok.Secret) > 12 {
+			t.Fatalf("String leaks the secret")
+		}
+	})
+}
+
+func TestControlURL(t *testing.T) {
+	tok, err := DecodeToken(specToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		tok      Token
+		secure   bool
+		redirect string
+		want     string
+	}{
+		{"secure", tok, true, "", "wss://cam.vms.example.net:8883/ctl/NEW/" + specSecret + "/"},
+		{"insecure", tok, false, "", "ws://cam.vms.example.net:8888/ctl/NEW/" + specSecret + "/"},
+		{"redirect without port", tok, true, "cam-eu2.vms.example.net", "wss://cam-eu2.vms.example.net:8883/ctl/NEW/" + specSecret + "/"},
+		{"redirect with port", tok, true, "cam-eu2.vms.example.net:9443", "wss://cam-eu2.vms.example.net:9443/ctl/NEW/" + specSecret + "/"},
+		{"host with port", Token{Secret: "s", CamHost: "h:1", CamPort: 8888, CamSecurePort: 8883}, true, "", "wss://h:1/ctl/NEW/s/"},
+		{"bare ipv6", Token{Secret: "s", CamHost: "::1", CamPort: 8888}, false, "", "ws://[::1]:8888/ctl/NEW/s/"},
+		{"ipv6 with port", Token{Secret: "s", CamHost: "[::1]:9"}, false, "", "ws://[::1]:9/ctl/NEW/s/"},
+		{"percent-encoding", Token{Secret: "a/b c+é", CamHost: "h", CamPort: 1}, false, "", "ws://h:1/ctl/NEW/a%2Fb%20c%2B%C3%A9/"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := c.tok.ControlURL(c.secure, c.redirect); got != c.want {
+				t.Errorf("got  %s\nwant %s", got, c.want)
+			}
+		})
+	}
+}
+
+func TestTokenRedacted(t *testing.T) {
+	tok, err := DecodeToken(specToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := json.Marshal(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.DebugLevel)
+	zap.New(core).Info("x", zap.Object("token", tok), zap.Any("any", tok), zap.Stringer("s", tok))
+	var logged strings.Builder
+	for _, e := range logs.All() {
+		fmt.Fprint(&logged, e.ContextMap())
+	}
+	for name, s := range map[string]string{
+		"%v": fmt.Sprintf("%v", tok), "%+v": fmt.Sprintf("%+v", tok), "%#v": fmt.Sprintf("%#v", tok), "%s": fmt.Sprintf("%s", tok),
+		"json": string(j), "zap": logged.String(),
+	} {
+		if strings.Contains(s, "SiGnAtUrE") || strings.Contains(s, "share.") {
+			t.Errorf("%s leaks the secret: %s", name, s)
+		}
+		if !strings.Contains(s, "310042") {
+			t.Errorf("%s lost the camera id: %s", name, s)
+		}
+	}
+}
