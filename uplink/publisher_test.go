@@ -477,7 +477,7 @@ func TestPublisherRTMPSVerifiesServer(t *testing.T) {
 	})
 	t.Run("trusted", func(t *testing.T) {
 		p := uplink.NewPublisher(uplink.PublisherOptions{
-			URL: pubURL, Source: newReader(f, true, 0),
+			URL: pubURL, Source: newReader(f, true, 10),
 			TLSConfig: &tls.Config{RootCAs: ing.CertPool(), MinVersion: tls.VersionTLS12},
 		})
 		stop := runPublisher(t, p)
@@ -585,4 +585,90 @@ func BenchmarkPublisher(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "frames/s")
 	st := p.Stats()
 	b.ReportMetric(float64(st.Bytes)/float64(b.N), "B/frame")
+}
+
+// hevcUnits encodes one second of H.265 with ffmpeg and splits it into
+// access units (first_slice_segment_in_pic_flag starts a picture).
+func hevcUnits(t *testing.T) (*media.Track, []*media.Unit) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "f.h265")
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+		"-i", "testsrc2=size=320x240:rate=25:duration=1", "-c:v", "libx265", "-preset", "ultrafast",
+		"-x265-params", "log-level=error:keyint=25:bframes=0", "-f", "hevc", out)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg h265: %v: %s", err, msg)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	track := &media.Track{Codec: media.CodecH265, ClockRate: 90000}
+	var aus [][][]byte
+	var cur [][]byte
+	hasVCL := false
+	for _, n := range splitAnnexB(b) {
+		if len(n) < 3 {
+			continue
+		}
+		typ := (n[0] >> 1) & 0x3f
+		vcl := typ < 32
+		if hasVCL && ((typ >= 32 && typ <= 40) || (vcl && n[2]&0x80 != 0)) {
+			aus = append(aus, cur)
+			cur, hasVCL = nil, false
+		}
+		switch typ {
+		case 32:
+			track.VPS = first(track.VPS, n)
+		case 33:
+			track.SPS = first(track.SPS, n)
+		case 34:
+			track.PPS = first(track.PPS, n)
+		}
+		cur = append(cur, n)
+		hasVCL = hasVCL || vcl
+	}
+	if hasVCL {
+		aus = append(aus, cur)
+	}
+	var units []*media.Unit
+	for i, au := range aus {
+		key := false
+		for _, n := range au {
+			if typ := (n[0] >> 1) & 0x3f; typ >= 16 && typ <= 23 {
+				key = true
+			}
+		}
+		ts := time.Duration(i) * 40 * time.Millisecond
+		units = append(units, &media.Unit{Track: track, DTS: ts, PTS: ts, Key: key, NALUs: au})
+	}
+	return track, units
+}
+
+func first(have, n []byte) []byte {
+	if have != nil {
+		return have
+	}
+	return n
+}
+
+func TestPublisherH265EnhancedRTMP(t *testing.T) {
+	track, units := hevcUnits(t)
+	ing := startIngest(t, cloudsim.IngestOptions{})
+	p := uplink.NewPublisher(uplink.PublisherOptions{URL: ing.URL() + "/live/cam1_Main?sid=s",
+		Source: &fakeReader{units: units, closed: make(chan struct{})}})
+	ctx := testCtx(t)
+	if err := p.Run(ctx); !errors.Is(err, io.EOF) {
+		t.Fatalf("Run = %v", err)
+	}
+	if err := ing.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return len(rs) == 1 && !rs[0].Active }); err != nil {
+		t.Fatal(err)
+	}
+	r := ing.Publishes()[0]
+	if r.VideoCodec != "H.265" || !bytes.Equal(r.VPS, track.VPS) || !bytes.Equal(r.SPS, track.SPS) || !bytes.Equal(r.PPS, track.PPS) {
+		t.Errorf("codec %q, parameter sets equal: vps %v sps %v pps %v", r.VideoCodec,
+			bytes.Equal(r.VPS, track.VPS), bytes.Equal(r.SPS, track.SPS), bytes.Equal(r.PPS, track.PPS))
+	}
+	if r.VideoFrames != len(units) || !r.FirstVideoKey || !r.Monotonic || len(r.Violations) != 0 {
+		t.Errorf("frames %d/%d key %v monotonic %v violations %v", r.VideoFrames, len(units), r.FirstVideoKey, r.Monotonic, r.Violations)
+	}
 }
