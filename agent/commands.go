@@ -1,0 +1,333 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/camagent/camagent/media"
+	"github.com/camagent/camagent/onvif"
+	"github.com/camagent/camagent/uplink"
+)
+
+// Handle implements uplink.Handler: it routes one cloud request to ONVIF or
+// media. Commands of later issues answer NOT_SUPPORTED, never silence.
+func (w *cameraWorker) Handle(ctx context.Context, c *uplink.Command) uplink.Reply {
+	switch c.Name {
+	case uplink.CmdGetCamStatus:
+		return uplink.Answer(uplink.CmdCamStatus, w.camStatus())
+	case uplink.CmdSetCamParameter:
+		return w.setCamParameter(c)
+	case uplink.CmdGetSupportedStreams:
+		return uplink.Answer(uplink.CmdSupportedStreams, w.supportedStreams())
+	case uplink.CmdGetStreamCaps:
+		return w.streamCaps(ctx, c)
+	case uplink.CmdGetStreamConfig:
+		return w.streamConfig(c)
+	case uplink.CmdStreamStart:
+		return w.streamStart(ctx, c)
+	case uplink.CmdStreamStop:
+		return w.streamStop(c)
+	}
+	return uplink.Done(uplink.StatusNotSupported)
+}
+
+func (w *cameraWorker) camStatus() uplink.CamStatus {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return uplink.CamStatus{IP: w.ip, Activity: w.activity, Streaming: w.pubs.Streaming(), StatusLED: false}
+}
+
+func (w *cameraWorker) setCamParameter(c *uplink.Command) uplink.Reply {
+	var p uplink.SetCamParameter
+	if err := c.Decode(&p); err != nil {
+		return uplink.DoneErr(err)
+	}
+	// status_led: our cameras expose no LED through ONVIF; ignored as §4.2.2 allows.
+	if p.Activity != nil {
+		w.mu.Lock()
+		w.activity = *p.Activity
+		w.mu.Unlock()
+		if !*p.Activity {
+			// Passive mode stops streaming (§4.1.5); the cloud re-sends stream_start on leaving it.
+			w.pubs.StopAll()
+		}
+		w.log.Info("activity changed", zap.Bool("activity", *p.Activity))
+	}
+	return uplink.Done(uplink.StatusOK)
+}
+
+// hasAudio reports whether a pipe has an audio track the publisher can carry
+// over RTMP: AAC only (§7 Q24).
+func (p *pipe) hasAudio() bool {
+	for _, t := range p.stream.Tracks() {
+		if t.Codec == media.CodecAAC {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *cameraWorker) supportedStreams() uplink.SupportedStreams {
+	w.mu.Lock()
+	pipes := w.pipes
+	w.mu.Unlock()
+	out := uplink.SupportedStreams{Streams: []uplink.StreamInfo{}, VideoES: []string{}, AudioES: []string{}}
+	for _, p := range pipes {
+		si := uplink.StreamInfo{ID: p.id, Video: p.videoES()}
+		out.VideoES = append(out.VideoES, p.videoES())
+		if p.hasAudio() {
+			si.Audio = p.audioES()
+			out.AudioES = append(out.AudioES, p.audioES())
+		}
+		out.Streams = append(out.Streams, si)
+	}
+	return out
+}
+
+// selected reports whether ES name is in the request's list; a nil list means all.
+func selected(list *[]string, name string) bool {
+	return list == nil || slices.Contains(*list, name)
+}
+
+// cloudFormat maps ONVIF and media codec names to the cloud's (§3.6).
+func cloudFormat(name string) string {
+	switch strings.ToUpper(strings.ReplaceAll(name, ".", "")) {
+	case "H264":
+		return "H.264"
+	case "H265", "HEVC":
+		return "H.265"
+	case "JPEG", "MJPEG":
+		return "MJPEG"
+	case "G711", "G711U":
+		return "G711U"
+	case "G711A":
+		return "G711A"
+	}
+	return strings.ToUpper(name)
+}
+
+// commonFPS are the frame rates offered to the cloud from a camera's range.
+var commonFPS = []float64{60, 50, 30, 25, 20, 15, 12, 10, 8, 5, 2, 1}
+
+func (w *cameraWorker) streamCaps(ctx context.Context, c *uplink.Command) uplink.Reply {
+	var req uplink.ESSelect
+	if err := c.Decode(&req); err != nil {
+		return uplink.DoneErr(err)
+	}
+	w.mu.Lock()
+	pipes, cl := w.pipes, w.onvif
+	w.mu.Unlock()
+	caps := uplink.StreamCaps{CapsVideo: []uplink.VideoCaps{}, CapsAudio: []uplink.AudioCaps{}}
+	for _, p := range pipes {
+		if selected(req.VideoES, p.videoES()) {
+			vc, err := w.videoCaps(ctx, cl, p)
+			if err != nil {
+				return uplink.Done(uplink.StatusError, err)
+			}
+			caps.CapsVideo = append(caps.CapsVideo, vc)
+		}
+		if p.hasAudio() && selected(req.AudioES, p.audioES()) {
+			ac := audioConfig(p)
+			caps.CapsAudio = append(caps.CapsAudio, uplink.AudioCaps{
+				Streams: []string{p.audioES()}, Formats: []string{ac.Format},
+				BRT: [3]int{ac.BRT, ac.BRT, 1}, SRT: []float64{ac.SRT},
+			})
+		}
+	}
+	return uplink.Answer(uplink.CmdStreamCaps, caps)
+}
+
+// videoCaps reports what the camera's encoder allows, from ONVIF options
+// when the stream has a profile, else what the stream itself shows.
+func (w *cameraWorker) videoCaps(ctx context.Context, cl *onvif.Client, p *pipe) (uplink.VideoCaps, error) {
+	cur := videoConfig(p)
+	vc := uplink.VideoCaps{
+		Streams:     []string{p.videoES()},
+		Formats:     []string{cur.Format},
+		Resolutions: [][2]int{{cur.Horz, cur.Vert}},
+		FPS:         []float64{cur.FPS},
+		GOP:         [3]int{cur.GOP, cur.GOP, 1},
+		BRT:         [3]int{cur.BRT, cur.BRT, 1},
+	}
+	if cl == nil || p.profile == nil || p.profile.Video == nil {
+		return vc, nil
+	}
+	opts, err := cl.VideoEncoderOptions(ctx, p.profile.Video.Token, p.profile.Token)
+	if err != nil {
+		return vc, fmt.Errorf("video encoder options: %w", err)
+	}
+	vc.Formats = vc.Formats[:0]
+	for _, co := range opts.Codecs {
+		if co.Encoding != "H264" && co.Encoding != "H265" {
+			continue // the agent publishes H.264/H.265 only
+		}
+		vc.Formats = append(vc.Formats, cloudFormat(co.Encoding))
+		if co.Encoding != p.profile.Video.Encoding {
+			continue
+		}
+		if len(co.Resolutions) > 0 {
+			vc.Resolutions = vc.Resolutions[:0]
+			for _, r := range co.Resolutions {
+				vc.Resolutions = append(vc.Resolutions, [2]int{r.Width, r.Height})
+			}
+		}
+		if co.FrameRate.Max > 0 {
+			vc.FPS = vc.FPS[:0]
+			for _, f := range commonFPS {
+				if f >= float64(co.FrameRate.Min) && f <= float64(co.FrameRate.Max) {
+					vc.FPS = append(vc.FPS, f)
+				}
+			}
+		}
+		if co.GOP.Max > 0 {
+			vc.GOP = [3]int{co.GOP.Min, co.GOP.Max, 1}
+		}
+		if co.BitrateKbps.Max > 0 {
+			vc.BRT = [3]int{co.BitrateKbps.Min, co.BitrateKbps.Max, 1}
+		}
+		for _, pr := range co.Profiles {
+			vc.Profiles = append(vc.Profiles, [2]string{cloudFormat(co.Encoding), pr})
+		}
+	}
+	if len(vc.Formats) == 0 {
+		vc.Formats = []string{cur.Format}
+	}
+	return vc, nil
+}
+
+func (w *cameraWorker) streamConfig(c *uplink.Command) uplink.Reply {
+	var req uplink.ESSelect
+	if err := c.Decode(&req); err != nil {
+		return uplink.DoneErr(err)
+	}
+	w.mu.Lock()
+	pipes := w.pipes
+	w.mu.Unlock()
+	out := uplink.StreamConfig{Video: []uplink.VideoConfig{}, Audio: []uplink.AudioConfig{}}
+	for _, p := range pipes {
+		if selected(req.VideoES, p.videoES()) {
+			out.Video = append(out.Video, videoConfig(p))
+		}
+		if p.hasAudio() && selected(req.AudioES, p.audioES()) {
+			out.Audio = append(out.Audio, audioConfig(p))
+		}
+	}
+	return uplink.Answer(uplink.CmdStreamConfig, out)
+}
+
+// videoConfig reports the encoder settings: ONVIF's configuration where
+// there is one, with what the stream shows filling the gaps.
+func videoConfig(p *pipe) uplink.VideoConfig {
+	st := p.stream.Stats()
+	vc := uplink.VideoConfig{Stream: p.videoES(), Format: cloudFormat(st.VideoCodec.String()), Horz: st.Width, Vert: st.Height, FPS: st.FPS, BRT: int(st.Kbps)}
+	if p.profile != nil && p.profile.Video != nil {
+		v := p.profile.Video
+		vc.Format, vc.Profile = cloudFormat(v.Encoding), v.Profile
+		vc.Horz, vc.Vert, vc.FPS, vc.GOP, vc.BRT = v.Width, v.Height, v.FrameRate, v.GOP, v.BitrateKbps
+		vc.VBR = v.RateControl == onvif.RateControlVBR
+	}
+	return vc
+}
+
+func audioConfig(p *pipe) uplink.AudioConfig {
+	ac := uplink.AudioConfig{Stream: p.audioES(), Format: "AAC"}
+	for _, t := range p.stream.Tracks() {
+		if t.Codec == media.CodecAAC {
+			ac.SRT = float64(t.SampleRate) / 1000
+		}
+	}
+	if p.profile != nil && p.profile.Audio != nil {
+		ac.BRT = p.profile.Audio.BitrateKbps
+		if p.profile.Audio.SampleRateKHz > 0 {
+			ac.SRT = p.profile.Audio.SampleRateKHz
+		}
+	}
+	return ac
+}
+
+func (w *cameraWorker) streamStart(ctx context.Context, c *uplink.Command) uplink.Reply {
+	var req uplink.StreamStart
+	if err := c.Decode(&req); err != nil {
+		return uplink.DoneErr(err)
+	}
+	if w.pipe(req.StreamID) == nil {
+		return uplink.Done(uplink.StatusInvalidParam, fmt.Errorf("unknown stream_id %q", req.StreamID))
+	}
+	w.mu.Lock()
+	link, active := w.link, w.activity
+	w.mu.Unlock()
+	if !active {
+		// Passive mode: store nothing to publish now (§4.1.5); the cloud re-sends on leaving it.
+		return uplink.Done(uplink.StatusOK)
+	}
+	reason := string(req.Reason)
+	if req.StorageDirectRecording && req.Reason == uplink.ReasonRecord {
+		// No local storage yet: fall back to RTMP as §4.3.5 says.
+		w.log.Info("storage_direct_recording requested; no local storage, publishing RTMP", zap.String("stream", req.StreamID))
+	}
+	if err := w.pubs.Start(ctx, link, req.StreamID, reason, req.PublishSessionID); err != nil {
+		w.fail("stream %s: publish failed: %v", req.StreamID, err)
+		return uplink.Done(uplink.StatusError, err)
+	}
+	w.log.Info("stream started", zap.String("stream", req.StreamID), zap.String("reason", reason))
+	return uplink.Done(uplink.StatusOK)
+}
+
+func (w *cameraWorker) streamStop(c *uplink.Command) uplink.Reply {
+	var req uplink.StreamStop
+	if err := c.Decode(&req); err != nil {
+		return uplink.DoneErr(err)
+	}
+	if w.pipe(req.StreamID) == nil {
+		return uplink.Done(uplink.StatusError, fmt.Errorf("unknown stream_id %q", req.StreamID))
+	}
+	if err := w.pubs.Stop(req.StreamID, string(req.Reason)); err != nil {
+		return uplink.Done(uplink.StatusError, err)
+	}
+	w.log.Info("stream stopped", zap.String("stream", req.StreamID), zap.String("reason", string(req.Reason)))
+	return uplink.Done(uplink.StatusOK)
+}
+
+// status derives what the status page shows from the worker's facts.
+func (w *cameraWorker) status() CameraStatus {
+	w.mu.Lock()
+	cs := CameraStatus{Name: w.name, ONVIF: w.onvifState, IP: w.ip, Errors: slices.Clone(w.errs)}
+	if w.device.Manufacturer != "" {
+		cs.Device = strings.TrimSpace(w.device.Manufacturer + " " + w.device.Model + " " + w.device.FirmwareVersion)
+	}
+	if w.ready {
+		cs.CamID = w.link.CamID
+	}
+	pipes := w.pipes
+	w.mu.Unlock()
+	cs.Cloud = w.session.State().String()
+	active := w.pubs.Active()
+	for _, p := range pipes {
+		st := p.stream.Stats()
+		ss := StreamStatus{ID: p.id, FPS: st.FPS, Kbps: st.Kbps, Frames: st.VideoFrames, Reasons: active[p.id]}
+		ss.Publishing = len(ss.Reasons) > 0
+		switch {
+		case st.FPS > 0:
+			ss.RTSP = "playing"
+		case st.LastFrame.IsZero():
+			ss.RTSP = "connecting"
+		default:
+			ss.RTSP = "stalled"
+		}
+		p.mu.Lock()
+		if ss.RTSP != "playing" && p.lastErr != "" {
+			ss.RTSP += ": " + p.lastErr
+		}
+		p.mu.Unlock()
+		if st.VideoCodec != media.CodecUnknown {
+			ss.Codec = st.VideoCodec.String()
+			ss.Resolution = fmt.Sprintf("%dx%d", st.Width, st.Height)
+		}
+		cs.Streams = append(cs.Streams, ss)
+	}
+	return cs
+}

@@ -1,0 +1,243 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/camagent/camagent/uplink/cloudsim"
+)
+
+// runRig starts the simulated camera and cloud and an agent configured for
+// them, and stops everything when the test ends.
+func runRig(t *testing.T, o rigOptions) (*rig, *Agent, string) {
+	t.Helper()
+	if o.log == nil {
+		o.log = zaptest.NewLogger(t)
+	}
+	r, err := startRig(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := r.config(t.TempDir(), ln.Addr().String(), o.insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Options{Config: cfg, Logger: o.log, Version: "test", RootCAs: r.roots, Listener: ln})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("agent run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("agent did not stop within 10 s of cancel")
+		}
+	})
+	return r, a, "http://" + ln.Addr().String()
+}
+
+func waitReady(t *testing.T, r *rig) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.cloud.WaitReady(ctx, r.cloud.CamID()); err != nil {
+		t.Fatalf("camera never became ready in the cloud: %v", err)
+	}
+}
+
+func request(t *testing.T, r *rig, cmd string, body any) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rep, err := r.cloud.Request(ctx, r.cloud.CamID(), cmd, body)
+	if err != nil {
+		t.Fatalf("%s: %v", cmd, err)
+	}
+	return rep
+}
+
+// TestLiveVideoEndToEnd is the foundation's promise: a camera given by its
+// ONVIF address registers in the cloud and, on stream_start, its video
+// arrives over RTMPS unchanged.
+func TestLiveVideoEndToEnd(t *testing.T) {
+	r, _, _ := runRig(t, rigOptions{})
+	waitReady(t, r)
+
+	rep := request(t, r, "stream_start", map[string]any{"stream_id": "Main", "reason": "live", "publish_session_id": 4711})
+	if rep["cmd"] != "done" || rep["status"] != "OK" {
+		t.Fatalf("stream_start reply %v", rep)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := r.ingest.WaitFrames(ctx, 10); err != nil {
+		t.Fatalf("no video at the ingest: %v", err)
+	}
+	sent0, got0 := r.rtsp.FramesSent(), videoFrames(r.ingest)
+	// Three seconds of video at 25 fps.
+	if err := r.ingest.WaitFrames(ctx, got0+75); err != nil {
+		t.Fatalf("video stopped arriving: %v", err)
+	}
+	sent, got := r.rtsp.FramesSent()-sent0, videoFrames(r.ingest)-got0
+	if float64(got) < 0.9*float64(sent) {
+		t.Errorf("%d of %d frames arrived, want ≥ 90 %%", got, sent)
+	}
+
+	pubs := r.ingest.Publishes()
+	if len(pubs) != 1 {
+		t.Fatalf("%d publishes, want exactly one", len(pubs))
+	}
+	p := pubs[0]
+	if p.App != "live" || p.Stream != "u1m1c310042_Main" || p.Query.Get("psid") != "4711" || p.Query.Get("sid") == "" {
+		t.Errorf("published as app %q name %q, want live / u1m1c310042_Main?sid=…&psid=4711", p.App, p.Name)
+	}
+	if !bytes.Equal(p.SPS, r.rtsp.SPS()) {
+		t.Errorf("SPS changed on the way: camera %x, cloud %x", r.rtsp.SPS(), p.SPS)
+	}
+	if !p.FirstVideoKey {
+		t.Error("first video frame at the cloud is not a keyframe")
+	}
+	if !p.Monotonic {
+		t.Error("timestamps went backwards at the cloud")
+	}
+	if p.VideoCodec != "H.264" || p.AudioCodec != "AAC" {
+		t.Errorf("codecs %s/%s, want H.264/AAC", p.VideoCodec, p.AudioCodec)
+	}
+	if len(p.Violations) > 0 {
+		t.Errorf("ingest saw protocol violations: %v", p.Violations)
+	}
+
+	// A second reason shares the publish; stopping live keeps it for record.
+	if rep := request(t, r, "stream_start", map[string]any{"stream_id": "Main", "reason": "record"}); rep["status"] != "OK" {
+		t.Fatalf("stream_start record: %v", rep)
+	}
+	if rep := request(t, r, "stream_stop", map[string]any{"stream_id": "Main", "reason": "live"}); rep["status"] != "OK" {
+		t.Fatalf("stream_stop live: %v", rep)
+	}
+	if st := request(t, r, "get_cam_status", nil); st["streaming"] != true {
+		t.Errorf("cam_status while recording: %v", st)
+	}
+	if n := len(r.ingest.Publishes()); n != 1 {
+		t.Errorf("%d publishes after adding and removing reasons, want the same one", n)
+	}
+	if rep := request(t, r, "stream_stop", map[string]any{"stream_id": "Main", "reason": "record"}); rep["status"] != "OK" {
+		t.Fatalf("stream_stop record: %v", rep)
+	}
+	if err := r.ingest.WaitFor(ctx, func(ps []PublishRecordAlias) bool { return len(ps) == 1 && !ps[0].Active }); err != nil {
+		t.Errorf("publish still open after the last reason stopped: %v", err)
+	}
+	if st := request(t, r, "get_cam_status", nil); st["streaming"] != false {
+		t.Errorf("cam_status after stop: %v", st)
+	}
+	if v := r.cloud.Violations(); len(v) > 0 {
+		t.Errorf("cloud saw protocol violations: %v", v)
+	}
+}
+
+// PublishRecordAlias keeps the WaitFor callback short.
+type PublishRecordAlias = cloudsim.PublishRecord
+
+func videoFrames(in *cloudsim.Ingest) int {
+	n, _, _ := ingestTotals(in)
+	return n
+}
+
+// TestCloudCommandsReachTheCamera drives the §4.2–4.3 discovery burst
+// through the agent and checks the answers against what the simulated
+// camera reports over ONVIF and RTSP.
+func TestCloudCommandsReachTheCamera(t *testing.T) {
+	r, _, statusURL := runRig(t, rigOptions{})
+	waitReady(t, r)
+
+	st := request(t, r, "get_cam_status", nil)
+	if st["cmd"] != "cam_status" || st["ip"] != "127.0.0.1" || st["activity"] != true || st["streaming"] != false {
+		t.Errorf("cam_status %v", st)
+	}
+	ss := request(t, r, "get_supported_streams", nil)
+	if got := mustJSON(t, ss["streams"]); got != `[{"audio":"MainAudio","id":"Main","video":"MainVideo"}]` {
+		t.Errorf("supported_streams.streams = %s", got)
+	}
+	caps := request(t, r, "get_stream_caps", map[string]any{"video_es": []string{"MainVideo"}})
+	cv := mustJSON(t, caps["caps_video"])
+	if !strings.Contains(cv, `"formats":["H.264"]`) || !strings.Contains(cv, `[640,360]`) {
+		t.Errorf("stream_caps.caps_video = %s", cv)
+	}
+	cfg := request(t, r, "get_stream_config", nil)
+	v := mustJSON(t, cfg["video"])
+	if !strings.Contains(v, `"horz":640`) || !strings.Contains(v, `"vert":360`) || !strings.Contains(v, `"format":"H.264"`) || !strings.Contains(v, `"brt":1024`) {
+		t.Errorf("stream_config.video = %s", v)
+	}
+	a := mustJSON(t, cfg["audio"])
+	if !strings.Contains(a, `"stream":"MainAudio"`) || !strings.Contains(a, `"format":"AAC"`) {
+		t.Errorf("stream_config.audio = %s", a)
+	}
+
+	for _, c := range []struct {
+		cmd    string
+		body   any
+		status string
+	}{
+		{"cam_future_feature", map[string]any{"x": 1}, "NOT_SUPPORTED"},
+		{"get_ptz_conf", nil, "NOT_SUPPORTED"},
+		{"set_stream_config", map[string]any{"video": []any{}}, "NOT_SUPPORTED"},
+		{"stream_start", map[string]any{"stream_id": "Nope", "reason": "live"}, "INVALID_PARAM"},
+		{"stream_start", map[string]any{"reason": "live"}, "MISSED_PARAM"},
+		{"stream_start", map[string]any{"stream_id": "Main", "reason": "bogus"}, "INVALID_PARAM"},
+		{"stream_stop", map[string]any{"stream_id": "Nope", "reason": "live"}, "ERROR"},
+		{"stream_stop", map[string]any{"stream_id": "Main", "reason": "live"}, "OK"},
+		{"set_cam_parameter", map[string]any{"activity": false}, "OK"},
+	} {
+		rep := request(t, r, c.cmd, c.body)
+		if rep["cmd"] != "done" || rep["status"] != c.status || rep["orig_cmd"] != c.cmd {
+			t.Errorf("%s %v: got %v, want done %s", c.cmd, c.body, rep, c.status)
+		}
+	}
+	if st := request(t, r, "get_cam_status", nil); st["activity"] != false {
+		t.Errorf("activity after set_cam_parameter: %v", st)
+	}
+
+	// The status page tells an operator the same story.
+	resp, err := http.Get(statusURL + "/status.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s Status
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Cameras) != 1 || s.Cameras[0].ONVIF != "connected" || s.Cameras[0].Cloud != "ready" || s.Cameras[0].Streams[0].Codec != "H.264" {
+		t.Errorf("status: %+v", s)
+	}
+	if v := r.cloud.Violations(); len(v) > 0 {
+		t.Errorf("cloud saw protocol violations: %v", v)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

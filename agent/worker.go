@@ -1,0 +1,343 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/camagent/camagent/config"
+	"github.com/camagent/camagent/media"
+	"github.com/camagent/camagent/onvif"
+	"github.com/camagent/camagent/uplink"
+)
+
+// workerOptions is what a camera worker takes from the config; it is the one
+// place that translates config into the options of onvif, media and uplink.
+type workerOptions struct {
+	Camera    config.Camera
+	Token     uplink.Token
+	Insecure  bool
+	RootCAs   *x509.CertPool
+	StatePath string
+	Version   string
+	Logger    *zap.Logger
+}
+
+// maxStreams is how many ONVIF profiles become cloud streams: the main and
+// the sub stream are what the cloud's players use.
+const maxStreams = 2
+
+var streamIDs = [maxStreams]string{"Main", "Sub"}
+
+// pipe is one media stream of the camera: where it comes from and the hub
+// that fans it out.
+type pipe struct {
+	id      string
+	url     string // RTSP URL as the camera gave it (may carry credentials: never log)
+	profile *onvif.Profile
+	stream  *media.Stream
+	source  media.SourceOptions
+
+	mu      sync.Mutex
+	lastErr string
+}
+
+func (p *pipe) videoES() string { return p.id + "Video" }
+func (p *pipe) audioES() string { return p.id + "Audio" }
+
+// cameraWorker owns one camera: its ONVIF client, its RTSP pipes, its cloud
+// session and its publishes.
+type cameraWorker struct {
+	opts  workerOptions
+	name  string
+	log   *zap.Logger
+	onvif *onvif.Client // nil when the camera has no ONVIF URL
+
+	session *uplink.Session
+	pubs    *uplink.Streams
+
+	mu         sync.Mutex
+	onvifState string
+	device     onvif.DeviceInfo
+	ip         string
+	pipes      []*pipe // set once by resolve, then read-only
+	ready      bool
+	link       uplink.Link
+	activity   bool
+	errs       []StatusError
+}
+
+func newCameraWorker(opts workerOptions) *cameraWorker {
+	cam := opts.Camera
+	w := &cameraWorker{
+		opts:       opts,
+		name:       cam.Name,
+		log:        opts.Logger.Named("camera").With(zap.String("camera", cam.Name)),
+		onvifState: "not configured",
+		activity:   true,
+	}
+	if cam.ONVIF.URL != "" {
+		w.onvifState = "connecting"
+	}
+	tlsConf := &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12}
+	w.pubs = uplink.NewStreams(uplink.StreamsOptions{
+		Open:      w.openReader,
+		TLSConfig: tlsConf,
+		Logger:    opts.Logger.Named("publish").With(zap.String("camera", cam.Name)),
+	})
+	w.session = uplink.NewSession(uplink.Options{
+		Token:     opts.Token,
+		Insecure:  opts.Insecure,
+		RootCAs:   opts.RootCAs,
+		StatePath: opts.StatePath,
+		Version:   "camagent/" + opts.Version,
+		Vendor:    "camagent",
+		Handler:   w,
+		Logger:    opts.Logger.Named("uplink").With(zap.String("camera", cam.Name)),
+	})
+	return w
+}
+
+// Run resolves the camera, then pulls its streams and serves its cloud
+// session until ctx is cancelled.
+func (w *cameraWorker) Run(ctx context.Context) {
+	defer w.pubs.Close()
+	b := newBackoff(2*time.Second, time.Minute)
+	for {
+		err := w.resolve(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		wait := b.delay(0)
+		w.fail("camera unreachable: %v (retry in %s)", err, wait.Truncate(time.Second))
+		if !sleepCtx(ctx, wait) {
+			return
+		}
+	}
+
+	var wg sync.WaitGroup
+	for _, p := range w.pipes {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.pull(ctx, p) }()
+	}
+	err := w.session.Run(ctx)
+	if errors.Is(err, uplink.ErrDeleted) {
+		w.fail("camera was deleted from its cloud account: not reconnecting; give it a new token")
+	} else if err != nil {
+		w.fail("cloud session ended: %v", err)
+	}
+	wg.Wait()
+	for _, p := range w.pipes {
+		p.stream.Close()
+	}
+}
+
+// resolve learns the camera's identity and stream URLs, from ONVIF unless
+// the config names an RTSP URL.
+func (w *cameraWorker) resolve(ctx context.Context) error {
+	cam := w.opts.Camera
+	var pipes []*pipe
+	if cam.ONVIF.URL != "" {
+		c, err := onvif.New(onvif.Options{
+			URL:      cam.ONVIF.URL,
+			Username: cam.ONVIF.Username,
+			Password: cam.ONVIF.Password.Reveal(),
+			Timeout:  cam.ONVIF.Timeout,
+			Logger:   w.log.Named("onvif"),
+		})
+		if err != nil {
+			return w.onvifFailed(err)
+		}
+		if err := c.Connect(ctx); err != nil {
+			return w.onvifFailed(err)
+		}
+		info, err := c.DeviceInfo(ctx)
+		if err != nil {
+			return w.onvifFailed(err)
+		}
+		profiles, err := c.Profiles(ctx)
+		if err != nil {
+			return w.onvifFailed(err)
+		}
+		if cam.RTSP.Reveal() == "" {
+			for i := range profiles {
+				if len(pipes) == maxStreams {
+					break
+				}
+				pr := &profiles[i]
+				if pr.Video == nil || (pr.Video.Encoding != "H264" && pr.Video.Encoding != "H265") {
+					continue
+				}
+				uri, err := c.StreamURI(ctx, pr.Token)
+				if err != nil {
+					return w.onvifFailed(err)
+				}
+				pipes = append(pipes, w.newPipe(streamIDs[len(pipes)], uri, pr))
+			}
+			if len(pipes) == 0 {
+				return w.onvifFailed(errors.New("no H.264/H.265 media profile"))
+			}
+		} else if len(profiles) > 0 {
+			pipes = append(pipes, w.newPipe(streamIDs[0], cam.RTSP.Reveal(), &profiles[0]))
+		}
+		w.mu.Lock()
+		w.onvif, w.device, w.onvifState, w.ip = c, info, "connected", c.Host()
+		w.mu.Unlock()
+		w.log.Info("onvif connected", zap.String("brand", info.Manufacturer), zap.String("model", info.Model),
+			zap.String("firmware", info.FirmwareVersion), zap.Duration("clock_offset", c.ClockOffset()),
+			zap.Int("streams", len(pipes)))
+	}
+	if len(pipes) == 0 {
+		u, err := url.Parse(cam.RTSP.Reveal())
+		if err != nil {
+			return fmt.Errorf("rtsp url: %w", err)
+		}
+		pipes = append(pipes, w.newPipe(streamIDs[0], cam.RTSP.Reveal(), nil))
+		w.mu.Lock()
+		if w.ip == "" {
+			w.ip = u.Hostname()
+		}
+		w.mu.Unlock()
+	}
+	w.mu.Lock()
+	w.pipes = pipes
+	w.mu.Unlock()
+	return nil
+}
+
+func (w *cameraWorker) onvifFailed(err error) error {
+	w.mu.Lock()
+	w.onvifState = "error: " + err.Error()
+	w.mu.Unlock()
+	return fmt.Errorf("onvif: %w", err)
+}
+
+func (w *cameraWorker) newPipe(id, rawURL string, pr *onvif.Profile) *pipe {
+	cam := w.opts.Camera
+	src := media.SourceOptions{
+		URL: rawURL,
+		Log: w.log.Named("rtsp").With(zap.String("stream", id)),
+	}
+	// config validated the value, so the two enums always agree.
+	src.Transport, _ = media.ParseTransport(cam.RTSPTransport.String())
+	// Cameras protect RTSP with the ONVIF account; use it unless the URL carries its own.
+	if u, err := url.Parse(rawURL); err == nil && u.User == nil {
+		src.Username, src.Password = cam.ONVIF.Username, cam.ONVIF.Password.Reveal()
+	}
+	return &pipe{
+		id:      id,
+		url:     rawURL,
+		profile: pr,
+		stream:  media.NewStream(w.log.Named("media").With(zap.String("stream", id))),
+		source:  src,
+	}
+}
+
+// pull keeps one RTSP session running, reconnecting with backoff. The
+// stream outlives each session, so publishers stay attached.
+func (w *cameraWorker) pull(ctx context.Context, p *pipe) {
+	supervise(ctx, newBackoff(time.Second, 30*time.Second), func(ctx context.Context) error {
+		return media.NewSource(p.source, p.stream).Run(ctx)
+	}, func(err error, wait time.Duration) {
+		p.mu.Lock()
+		p.lastErr = err.Error()
+		p.mu.Unlock()
+		w.fail("stream %s: %v (retry in %s)", p.id, err, wait.Truncate(100*time.Millisecond))
+	})
+}
+
+// fail records a problem for the status page and logs it.
+func (w *cameraWorker) fail(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	w.log.Warn(msg)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.errs = append([]StatusError{{At: time.Now(), What: msg}}, w.errs...)
+	if len(w.errs) > 5 {
+		w.errs = w.errs[:5]
+	}
+}
+
+func (w *cameraWorker) pipe(id string) *pipe {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, p := range w.pipes {
+		if p.id == id {
+			return p
+		}
+	}
+	return nil
+}
+
+// openReader attaches a publisher to a stream; the GOP cache lets it start at once.
+func (w *cameraWorker) openReader(streamID string) (uplink.UnitReader, error) {
+	p := w.pipe(streamID)
+	if p == nil {
+		return nil, fmt.Errorf("unknown stream %q", streamID)
+	}
+	return p.stream.AddReader("rtmp", 512), nil
+}
+
+// CameraInfo implements uplink.Handler. It waits for the main stream to
+// deliver its tracks: a camera that does not stream is not online (§4.1.4).
+func (w *cameraWorker) CameraInfo(ctx context.Context) (uplink.CameraInfo, error) {
+	w.mu.Lock()
+	pipes, dev, ip := w.pipes, w.device, w.ip
+	w.mu.Unlock()
+	if len(pipes) == 0 {
+		return uplink.CameraInfo{}, errors.New("camera not resolved yet")
+	}
+	wait, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for pipes[0].stream.Tracks() == nil {
+		if !sleepCtx(wait, 100*time.Millisecond) {
+			return uplink.CameraInfo{}, errors.New("main stream delivers no media")
+		}
+	}
+	info := uplink.CameraInfo{IP: ip, Brand: dev.Manufacturer, Model: dev.Model, SN: dev.SerialNumber, Version: dev.FirmwareVersion}
+	if info.Brand == "" {
+		info.Brand = "Generic"
+	}
+	if info.Model == "" {
+		info.Model = "RTSP camera"
+	}
+	if info.SN == "" {
+		info.SN = w.name
+	}
+	if info.Version == "" {
+		info.Version = "unknown"
+	}
+	if net.ParseIP(info.IP) == nil {
+		if addrs, err := net.DefaultResolver.LookupHost(ctx, info.IP); err == nil && len(addrs) > 0 {
+			info.IP = addrs[0]
+		}
+	}
+	return info, nil
+}
+
+// Ready implements uplink.Handler.
+func (w *cameraWorker) Ready(link uplink.Link) {
+	w.mu.Lock()
+	w.ready, w.link, w.activity = true, link, link.Activity
+	w.mu.Unlock()
+	w.log.Info("camera registered in cloud", zap.Int64("cam_id", link.CamID))
+}
+
+// Down implements uplink.Handler: publishes stop with the connection (§2.7).
+func (w *cameraWorker) Down() {
+	w.mu.Lock()
+	w.ready = false
+	w.mu.Unlock()
+	w.pubs.StopAll()
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/camagent/camagent/media/rtspsim"
+	"github.com/camagent/camagent/uplink/cloudsim"
+)
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "camagent.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheck(t *testing.T) {
+	good := writeConfig(t, `state_dir: /tmp/x
+cameras:
+  - name: lobby
+    token: abc
+    rtsp: rtsp://127.0.0.1:8554/stream
+`)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"check", "--config", good}, &out, &out); err != nil {
+		t.Fatalf("good config refused: %v", err)
+	}
+	if !strings.Contains(out.String(), "config ok: 1 camera") {
+		t.Errorf("check printed %q", out.String())
+	}
+	bad := writeConfig(t, `log: {level: verbose}
+cameras:
+  - name: lobby
+    token: abc
+    rtsp: rtsp://127.0.0.1:8554/stream
+`)
+	err := run(context.Background(), []string{"check", "--config", bad}, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "log.level") {
+		t.Errorf("bad level: got %v, want an error naming log.level", err)
+	}
+	if err := run(context.Background(), []string{"check", "--nope"}, &out, &out); !errors.Is(err, errUsage) {
+		t.Errorf("bad flag: got %v, want a usage error", err)
+	}
+	if err := run(context.Background(), []string{"frobnicate"}, &out, &out); !errors.Is(err, errUsage) {
+		t.Errorf("unknown command: got %v, want a usage error", err)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "camagent "+version) {
+		t.Errorf("version printed %q", out.String())
+	}
+}
+
+// TestRunStopsCleanly runs the daemon against a simulated camera and cloud
+// and stops it as SIGTERM would: the cloud must get bye SHUTDOWN and a
+// normal close, and run must return promptly with no error.
+func TestRunStopsCleanly(t *testing.T) {
+	cam := rtspsim.New(rtspsim.Options{})
+	if err := cam.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Close()
+	cloud, err := cloudsim.New(cloudsim.Options{MediaServer: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cloud.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cloud.Close()
+	cfg := writeConfig(t, fmt.Sprintf(`state_dir: %q
+log: {level: error}
+http: {listen: "127.0.0.1:0"}
+cloud: {insecure: true}
+cameras:
+  - name: lobby
+    token: %q
+    rtsp: %q
+`, t.TempDir(), cloud.Token(), cam.URL()))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var logs bytes.Buffer
+	go func() { done <- run(ctx, []string{"run", "--config", cfg}, &logs, &syncWriter{w: &logs}) }()
+	wait, stop := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stop()
+	if err := cloud.WaitReady(wait, cloud.CamID()); err != nil {
+		t.Fatalf("camera never registered: %v", err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v after stop", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("run did not stop within 5 s")
+	}
+	if err := cloud.Wait(wait, func() bool { return len(cloud.CloseCodes()) > 0 }); err != nil {
+		t.Fatal(err)
+	}
+	if byes := cloud.Byes(); len(byes) != 1 || byes[0] != "SHUTDOWN" {
+		t.Errorf("cloud got byes %v, want [SHUTDOWN]", byes)
+	}
+	if codes := cloud.CloseCodes(); codes[0] != 1000 {
+		t.Errorf("close code %v, want 1000", codes)
+	}
+}
