@@ -182,7 +182,9 @@ func (c *Client) syncClock(ctx context.Context) error {
 	}
 	now := time.Now()
 	mid := sent.Add(now.Sub(sent) / 2)
-	off := t.Sub(mid)
+	// The camera reports whole seconds, truncated: on average the true time
+	// is half a second later.
+	off := t.Add(500 * time.Millisecond).Sub(mid)
 	c.offset.Store(int64(off))
 	if off > 5*time.Second || off < -5*time.Second {
 		c.log.Info("camera clock differs from local clock", zap.Duration("offset", off))
