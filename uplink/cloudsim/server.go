@@ -15,6 +15,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -182,7 +184,9 @@ func (s *Server) Start() error {
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{s.cert}, MinVersion: tls.VersionTLS12})
 	}
 	s.ln, s.closed = ln, false
-	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second,
+		// TLS handshake failures of untrusting clients are expected; keep them off stderr.
+		ErrorLog: log.New(io.Discard, "", 0)}
 	srv := s.http
 	s.wg.Go(func() { srv.Serve(ln) })
 	return nil
@@ -407,11 +411,32 @@ func (s *Server) WaitReady(ctx context.Context, camID int64) error {
 }
 
 // Request sends a camera-scoped command to camID and waits for its reply
-// (a done or the named answer). Numbers in the reply are json.Number.
+// (a done or the named answer). A "cam_id" key in a map body overrides the
+// envelope's, to test foreign ids. Numbers in the reply are json.Number.
 func (s *Server) Request(ctx context.Context, camID int64, cmd string, body any) (map[string]any, error) {
 	c := s.ready(camID)
 	if c == nil {
 		return nil, ErrNoCamera
+	}
+	return c.request(ctx, camID, cmd, body)
+}
+
+// RequestEarly is Request on the only live connection in whatever phase it
+// is, for commands that arrive before the camera is READY.
+func (s *Server) RequestEarly(ctx context.Context, cmd string, body any) (map[string]any, error) {
+	conns := s.live()
+	if len(conns) != 1 {
+		return nil, fmt.Errorf("%d live connections, want 1", len(conns))
+	}
+	return conns[0].request(ctx, s.opts.CamID, cmd, body)
+}
+
+func (c *simConn) request(ctx context.Context, camID int64, cmd string, body any) (map[string]any, error) {
+	if m, ok := body.(map[string]any); ok {
+		if v, ok := m["cam_id"].(int64); ok {
+			camID = v
+		}
+		body = mapsWithout(m, "cam_id")
 	}
 	p := &pending{cmd: cmd, camID: camID, hasCam: true, reply: make(chan map[string]any, 1)}
 	if _, err := c.send(map[string]any{"cmd": cmd, "cam_id": camID}, body, p); err != nil {

@@ -1,0 +1,683 @@
+package uplink_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/camagent/camagent/uplink"
+	"github.com/camagent/camagent/uplink/cloudsim"
+	"go.uber.org/zap/zaptest"
+)
+
+const waitLimit = 10 * time.Second
+
+// fakeClock hands every requested delay to the test, which must take it
+// from sleeps; the sleep then ends at once. Now only moves by Advance.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	sleeps chan time.Duration
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), sleeps: make(chan time.Duration)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case c.sleeps <- d:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// next returns the next delay the session asks for.
+func (c *fakeClock) next(t *testing.T) time.Duration {
+	t.Helper()
+	select {
+	case d := <-c.sleeps:
+		return d
+	case <-time.After(waitLimit):
+		t.Fatal("no delay requested")
+		return 0
+	}
+}
+
+// noSleep asserts the session is not waiting to reconnect right now.
+func (c *fakeClock) noSleep(t *testing.T) {
+	t.Helper()
+	select {
+	case d := <-c.sleeps:
+		t.Fatalf("unexpected delay %v requested", d)
+	default:
+	}
+}
+
+// handler stands in for the camera worker.
+type handler struct {
+	mu       sync.Mutex
+	links    []uplink.Link
+	downs    int
+	handled  []string
+	infoErrs int // CameraInfo fails this many times first
+	block    chan struct{}
+	ready    chan uplink.Link
+}
+
+func newHandler() *handler { return &handler{ready: make(chan uplink.Link, 16)} }
+
+func (h *handler) CameraInfo(ctx context.Context) (uplink.CameraInfo, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.infoErrs > 0 {
+		h.infoErrs--
+		return uplink.CameraInfo{}, errors.New("onvif: camera unreachable")
+	}
+	return uplink.CameraInfo{IP: "192.168.1.64", Brand: "ExampleCam", Model: "EC-200", SN: "EC200-0001234", Version: "2.4.1", Type: "bullet"}, nil
+}
+
+func (h *handler) Ready(l uplink.Link) {
+	h.mu.Lock()
+	h.links = append(h.links, l)
+	h.mu.Unlock()
+	h.ready <- l
+}
+
+func (h *handler) Down() {
+	h.mu.Lock()
+	h.downs++
+	h.mu.Unlock()
+}
+
+func (h *handler) Handle(ctx context.Context, c *uplink.Command) uplink.Reply {
+	h.mu.Lock()
+	h.handled = append(h.handled, c.Name)
+	block := h.block
+	h.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return uplink.Done(uplink.StatusError, ctx.Err())
+		}
+	}
+	switch c.Name {
+	case uplink.CmdGetCamStatus:
+		return uplink.Answer(uplink.CmdCamStatus, uplink.CamStatus{IP: "192.168.1.64", Activity: true, StatusLED: false})
+	case uplink.CmdStreamStart:
+		var ss uplink.StreamStart
+		if err := c.Decode(&ss); err != nil {
+			return uplink.DoneErr(err)
+		}
+		if ss.StreamID != "Main" {
+			return uplink.Done(uplink.StatusInvalidParam)
+		}
+		return uplink.Done(uplink.StatusOK)
+	}
+	return uplink.Done(uplink.StatusNotSupported)
+}
+
+func (h *handler) seen() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.handled...)
+}
+
+func newSim(t *testing.T, opts cloudsim.Options) *cloudsim.Server {
+	t.Helper()
+	opts.Logger = zaptest.NewLogger(t).Named("cloudsim")
+	sim, err := cloudsim.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sim.Close()
+		if v := sim.Violations(); len(v) > 0 {
+			t.Errorf("protocol violations: %q", v)
+		}
+	})
+	return sim
+}
+
+type agent struct {
+	s    *uplink.Session
+	clk  *fakeClock
+	h    *handler
+	opts uplink.Options
+	stop func() error
+	done chan struct{} // closed when Run returned
+	err  error         // Run's result, valid after done
+}
+
+func startAgent(t *testing.T, sim *cloudsim.Server, mod func(*uplink.Options)) *agent {
+	t.Helper()
+	tok, err := uplink.DecodeToken(sim.Token())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &agent{clk: newFakeClock(), h: newHandler()}
+	a.opts = uplink.Options{Token: tok, Insecure: sim.CertPool() == nil, RootCAs: sim.CertPool(),
+		StatePath: filepath.Join(t.TempDir(), "state.json"), Version: "camagent/test", Vendor: "camagent", TZ: "UTC",
+		Handler: a.h, Logger: zaptest.NewLogger(t).Named("uplink"), Clock: a.clk, Rand: func() float64 { return 0.5 }}
+	if mod != nil {
+		mod(&a.opts)
+	}
+	a.run(t)
+	return a
+}
+
+func (a *agent) run(t *testing.T) {
+	a.s = uplink.NewSession(a.opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	a.done = done
+	go func() {
+		a.err = a.s.Run(ctx)
+		close(done)
+	}()
+	a.stop = func() error {
+		cancel()
+		select {
+		case <-done:
+			return a.err
+		case <-time.After(waitLimit):
+			t.Fatal("Run did not return after cancel")
+			return nil
+		}
+	}
+	t.Cleanup(func() { a.stop() })
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func (a *agent) waitReady(t *testing.T) uplink.Link {
+	t.Helper()
+	select {
+	case l := <-a.h.ready:
+		return l
+	case <-time.After(waitLimit):
+		t.Fatal("camera never READY")
+		return uplink.Link{}
+	}
+}
+
+func TestFirstRegistration(t *testing.T) {
+	sim := newSim(t, cloudsim.Options{MediaServer: "127.0.0.1:1935", UploadURI: "http://127.0.0.1:1"})
+	a := startAgent(t, sim, nil)
+	link := a.waitReady(t)
+	if err := sim.WaitReady(ctxT(t), sim.CamID()); err != nil {
+		t.Fatal(err)
+	}
+	if a.s.State() != uplink.StateReady || a.s.State().String() != "ready" {
+		t.Errorf("state %v", a.s.State())
+	}
+	if link.CamID != sim.CamID() || link.SID == "" || link.MediaServer != "127.0.0.1:1935" || link.Secure ||
+		!link.Activity || !strings.HasPrefix(link.Path, "live/") || link.UploadURI != "http://127.0.0.1:1" {
+		t.Errorf("link %+v", link)
+	}
+	regs := sim.Registrations()
+	if len(regs) != 1 {
+		t.Fatalf("%d registrations", len(regs))
+	}
+	r := regs[0]
+	if r["reg_token"] != sim.Secret() || r["pwd"] != nil || r["prev_sid"] != nil || r["tz"] != "UTC" || r["ver"] != "camagent/test" {
+		t.Errorf("first register %v", r)
+	}
+	if mp, _ := json.Marshal(r["media_protocols"]); string(mp) != `["rtmp"]` {
+		t.Errorf("media_protocols %s on ws", mp)
+	}
+	rep, err := sim.Request(ctxT(t), sim.CamID(), uplink.CmdGetCamStatus, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep["cmd"] != uplink.CmdCamStatus || rep["ip"] != "192.168.1.64" || rep["activity"] != true || rep["streaming"] != false {
+		t.Errorf("cam_status %v", rep)
+	}
+	// configure and hello were persisted, mode 0600 (§1.5).
+	fi, err := os.Stat(a.opts.StatePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("state mode %v", fi.Mode().Perm())
+	}
+	st, err := uplink.LoadState(a.opts.StatePath, a.opts.Token)
+	if err != nil || st.Pwd == "" || st.UUID == "" || st.ConnID == "" || st.TZ != "UTC" || st.SID != link.SID {
+		t.Errorf("state %+v, %v", st, err)
+	}
+	if err := a.s.Send(ctxT(t), "cam_event", map[string]any{"event": "motion", "time": 1710408413.5, "status": "OK"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Wait(ctxT(t), func() bool { return len(sim.Received()) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if ev := sim.Received()[0]; ev["cmd"] != "cam_event" || ev["cam_id"] != json.Number("310042") {
+		t.Errorf("event %v", ev)
+	}
+}
+
+func TestSendBeforeReady(t *testing.T) {
+	s := uplink.NewSession(uplink.Options{Handler: newHandler()})
+	if err := s.Send(context.Background(), "cam_event", map[string]any{}); !errors.Is(err, uplink.ErrNotReady) {
+		t.Fatalf("err = %v", err)
+	}
+	if s.State() != uplink.StateDisconnected {
+		t.Errorf("state %v", s.State())
+	}
+}
+
+func TestShutdownSendsByeAndClose1000(t *testing.T) {
+	sim := newSim(t, cloudsim.Options{})
+	a := startAgent(t, sim, nil)
+	a.waitReady(t)
+	if err := a.stop(); err != nil {
+		t.Fatalf("Run returned %v on cancel", err)
+	}
+	if err := sim.Wait(ctxT(t), func() bool { return len(sim.CloseCodes()) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if b := sim.Byes(); len(b) != 1 || b[0] != uplink.ByeShutdown {
+		t.Errorf("byes %v", b)
+	}
+	if c := sim.CloseCodes(); c[0] != 1000 {
+		t.Errorf("close code %d", c[0])
+	}
+	if a.h.downs != 1 {
+		t.Errorf("Down called %d times", a.h.downs)
+	}
+}
+
+// §5.2: after a drop the agent waits, re-registers with pwd and prev_sid;
+// the same holds across a process restart through the state file.
+func TestReconnectSendsStoredCredentials(t *testing.T) {
+	sim := newSim(t, cloudsim.Options{Pwd: "c8Zk2Lq0"})
+	a := startAgent(t, sim, nil)
+	first := a.waitReady(t)
+	sim.DropConnections()
+	if d := a.clk.next(t); d != 5*time.Second {
+		t.Errorf("delay after drop %v, want 5s", d)
+	}
+	second := a.waitReady(t)
+	regs := sim.Registrations()
+	if len(regs) != 2 || regs[1]["pwd"] != "c8Zk2Lq0" || regs[1]["prev_sid"] != first.SID {
+		t.Fatalf("registrations %v", regs)
+	}
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if a.h.downs != 2 {
+		t.Errorf("Down called %d times, want 2", a.h.downs)
+	}
+	a.run(t) // new process, same state file
+	a.waitReady(t)
+	regs = sim.Registrations()
+	if len(regs) != 3 || regs[2]["pwd"] != "c8Zk2Lq0" || regs[2]["prev_sid"] != second.SID {
+		t.Fatalf("after restart %v", regs[2])
+	}
+}
+
+// §5.3: configure.server + bye RECONNECT moves the agent; a later drop
+// sends it back to the token host.
+func TestRedirect(t *testing.T) {
+	// Two servers of one cloud share the camera's identity.
+	id := cloudsim.Options{Pwd: "p", UUID: "u", Secret: "share.same.secret"}
+	s1, s2 := newSim(t, id), newSim(t, id)
+	a := startAgent(t, s1, nil)
+	a.waitReady(t)
+	if err := s1.Redirect(ctxT(t), s2.Addr(), 2); err != nil {
+		t.Fatal(err)
+	}
+	if d := a.clk.next(t); d != 2*time.Second {
+		t.Errorf("delay %v, want bye.retry 2s", d)
+	}
+	a.waitReady(t)
+	if s2.Connections() != 1 || s1.Connections() != 1 {
+		t.Fatalf("connections s1=%d s2=%d", s1.Connections(), s2.Connections())
+	}
+	if r := s2.Registrations()[0]; r["pwd"] != "p" || r["prev_sid"] == nil {
+		t.Errorf("register at redirect target %v", r)
+	}
+	s2.Bye(uplink.ByeSystemError, 0)
+	if d := a.clk.next(t); d != 5*time.Second {
+		t.Errorf("delay %v, want backoff 5s", d)
+	}
+	a.waitReady(t)
+	if s1.Connections() != 2 || s2.Connections() != 1 {
+		t.Fatalf("did not return to token host: s1=%d s2=%d", s1.Connections(), s2.Connections())
+	}
+}
+
+// Every bye reason of §2.9, with the delay asked from the clock.
+func TestByeReasons(t *testing.T) {
+	cases := []struct {
+		reason string
+		retry  int
+		want   time.Duration
+	}{
+		{uplink.ByeReconnect, 0, 5 * time.Second},
+		{uplink.ByeReconnect, 3, 3 * time.Second},
+		{uplink.ByeError, 0, 5 * time.Second},
+		{uplink.ByeError, 7, 7 * time.Second},
+		{uplink.ByeSystemError, 0, 5 * time.Second},
+		{uplink.ByeShutdown, 0, 5 * time.Second},
+		{uplink.ByeConnConflict, 0, 30 * time.Second},
+		{uplink.ByeConnConflict, 45, 45 * time.Second},
+		{uplink.ByeInvalidUser, 0, time.Minute},
+		{uplink.ByeAuthFailure, 0, 5 * time.Minute},
+		{uplink.ByeAuthFailure, 10, 5 * time.Minute},
+		{"NOT_A_REASON", 0, 5 * time.Second},
+	}
+	for _, c := range cases {
+		t.Run(c.reason+"/"+time.Duration(c.retry*int(time.Second)).String(), func(t *testing.T) {
+			sim := newSim(t, cloudsim.Options{})
+			a := startAgent(t, sim, nil)
+			a.waitReady(t)
+			sim.Bye(c.reason, c.retry)
+			if d := a.clk.next(t); d != c.want {
+				t.Errorf("delay %v, want %v", d, c.want)
+			}
+			a.waitReady(t) // and it comes back
+		})
+	}
+	t.Run("DELETED", func(t *testing.T) {
+		sim := newSim(t, cloudsim.Options{})
+		a := startAgent(t, sim, nil)
+		a.waitReady(t)
+		if _, err := os.Stat(a.opts.StatePath); err != nil {
+			t.Fatal(err)
+		}
+		sim.Bye(uplink.ByeDeleted, 0)
+		select {
+		case <-a.done:
+			if !errors.Is(a.err, uplink.ErrDeleted) {
+				t.Fatalf("Run returned %v", a.err)
+			}
+		case d := <-a.clk.sleeps:
+			t.Fatalf("reconnect scheduled in %v after DELETED", d)
+		case <-time.After(waitLimit):
+			t.Fatal("Run did not return")
+		}
+		if _, err := os.Stat(a.opts.StatePath); !os.IsNotExist(err) {
+			t.Errorf("state not wiped: %v", err)
+		}
+	})
+	t.Run("register refused", func(t *testing.T) {
+		sim := newSim(t, cloudsim.Options{RejectAuth: true})
+		a := startAgent(t, sim, nil)
+		for range 2 {
+			if d := a.clk.next(t); d != 5*time.Minute {
+				t.Errorf("delay %v after AUTH_FAILURE, want 5m", d)
+			}
+		}
+		if a.s.State() == uplink.StateReady {
+			t.Error("READY with rejected credentials")
+		}
+	})
+}
+
+// Backoff grows 5,10,20 s and resets after READY was held 60 s (§2.7).
+func TestBackoffGrowthAndReset(t *testing.T) {
+	sim := newSim(t, cloudsim.Options{})
+	a := startAgent(t, sim, nil)
+	a.waitReady(t)
+	for _, want := range []time.Duration{5, 10, 20} {
+		sim.DropConnections()
+		if d := a.clk.next(t); d != want*time.Second {
+			t.Errorf("delay %v, want %v", d, want*time.Second)
+		}
+		a.waitReady(t)
+	}
+	a.clk.Advance(61 * time.Second)
+	sim.DropConnections()
+	if d := a.clk.next(t); d != 5*time.Second {
+		t.Errorf("delay after a good run %v, want 5s", d)
+	}
+	a.waitReady(t)
+}
+
+func TestJitterBounds(t *testing.T) {
+	for _, r := range []float64{0, 0.999999} {
+		sim := newSim(t, cloudsim.Options{})
+		a := startAgent(t, sim, func(o *uplink.Options) { o.Rand = func() float64 { return r } })
+		a.waitReady(t)
+		sim.DropConnections()
+		d := a.clk.next(t)
+		if d < 4*time.Second || d > 6*time.Second || (r == 0) != (d == 4*time.Second) {
+			t.Errorf("rand %v: delay %v outside 5s±20%%", r, d)
+		}
+		a.stop()
+	}
+}
+
+func TestCloudDownAndBack(t *testing.T) {
+	sim := newSim(t, cloudsim.Options{})
+	a := startAgent(t, sim, nil)
+	a.waitReady(t)
+	sim.Close()
+	for _, want := range []time.Duration{5, 10, 20} {
+		if d := a.clk.next(t); d != want*time.Second {
+			t.Errorf("delay %v, want %v", d, want*time.Second)
+		}
+	}
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case <-a.h.ready:
+			if sim.Connections() != 2 {
+				t.Errorf("connections %d", sim.Connections())
+			}
+			return
+		case <-a.clk.sleeps: // the session may still have dialled the dead port once
+		case <-time.After(waitLimit):
+			t.Fatal("never READY again")
+		}
+	}
+}
+
+func TestTLS(t *testing.T) {
+	sim := newSim(t, cloudsim.Options{TLS: true})
+	t.Run("trusted", func(t *testing.T) {
+		a := startAgent(t, sim, nil)
+		l := a.waitReady(t)
+		if !l.Secure {
+			t.Error("link not secure on wss")
+		}
+		if mp, _ := json.Marshal(sim.Registrations()[0]["media_protocols"]); string(mp) != `["rtmps"]` {
+			t.Errorf("media_protocols %s on wss", mp)
+		}
+		a.stop()
+	})
+	t.Run("untrusted", func(t *testing.T) {
+		before := sim.Connections()
+		a := startAgent(t, sim, func(o *uplink.Options) { o.RootCAs = nil })
+		if d := a.clk.next(t); d != 5*time.Second {
+			t.Errorf("delay %v", d)
+		}
+		if sim.Connections() != before || a.s.State() != uplink.StateDisconnected {
+			t.Errorf("connected without trusting the server")
+		}
+	})
+}
+
+func TestRequests(t *testing.T) {
+	sim := newSim(t, cloudsim.Options{})
+	a := startAgent(t, sim, nil)
+	a.waitReady(t)
+	ctx := ctxT(t)
+	cam := sim.CamID()
+	status := func(cmd string, body any) string {
+		t.Helper()
+		r, err := sim.Request(ctx, cam, cmd, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := r["status"].(string)
+		return s
+	}
+	for _, raw := range []string{"{not json", `{"msgid":5}`, `[1,2]`, `{"cmd":"get_cam_status"}`, ``} {
+		if err := sim.SendRaw(cam, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sim.Send(cam, "done", map[string]any{"refid": 999, "orig_cmd": "cam_event", "status": "OK"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Send(cam, "report_problem", map[string]any{"refid": 999, "orig_cmd": "cam_event", "reason": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, cmd string
+		body      any
+		want      string
+	}{
+		{"unknown command", "cam_future_feature", map[string]any{"level": 3}, uplink.StatusNotSupported},
+		{"stream_start", uplink.CmdStreamStart, map[string]any{"stream_id": "Main", "reason": "live", "publish_session_id": 4711}, uplink.StatusOK},
+		{"stream_start unknown stream", uplink.CmdStreamStart, map[string]any{"stream_id": "Third", "reason": "live"}, uplink.StatusInvalidParam},
+		{"stream_start missing reason", uplink.CmdStreamStart, map[string]any{"stream_id": "Main"}, uplink.StatusMissedParam},
+		{"stream_start bad reason", uplink.CmdStreamStart, map[string]any{"stream_id": "Main", "reason": "fun"}, uplink.StatusInvalidParam},
+		{"foreign cam_id", uplink.CmdGetCamStatus, map[string]any{"cam_id": int64(999999)}, uplink.StatusError},
+		{"1 MiB message", "cam_future_feature", map[string]any{"blob": strings.Repeat("a", 1<<20+10)}, uplink.StatusNotSupported},
+	}
+	for _, c := range cases {
+		if got := status(c.cmd, c.body); got != c.want {
+			t.Errorf("%s: status %q, want %q", c.name, got, c.want)
+		}
+	}
+	want := []string{"cam_future_feature", uplink.CmdStreamStart, uplink.CmdStreamStart, "cam_future_feature"}
+	if got := a.h.seen(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("handler saw %v, want %v (invalid and foreign requests must not reach it)", got, want)
+	}
+	if sim.Connections() != 1 {
+		t.Errorf("session did not survive bad frames: %d connections", sim.Connections())
+	}
+	a.clk.noSleep(t)
+}
+
+// The camera probe fails: cam_register waits (§4.1.4), the connection
+// stays, camera commands get RETRY (§2.6), and the probe is retried.
+func TestCameraUnavailable(t *testing.T) {
+	sim := newSim(t, cloudsim.Options{})
+	a := startAgent(t, sim, func(o *uplink.Options) { o.Handler.(*handler).infoErrs = 1 })
+	if err := sim.Wait(ctxT(t), func() bool { return len(sim.Registrations()) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	// The failed probe now waits in the clock, so READY cannot happen yet.
+	r, err := sim.RequestEarly(ctxT(t), uplink.CmdGetCamStatus, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r["status"] != uplink.StatusRetry {
+		t.Errorf("early request answered %v, want RETRY", r["status"])
+	}
+	if d := a.clk.next(t); d != 10*time.Second {
+		t.Fatalf("camera retry delay %v, want 10s", d)
+	}
+	a.waitReady(t)
+	if sim.Connections() != 1 || len(a.h.seen()) != 0 {
+		t.Errorf("%d connections, handler saw %v", sim.Connections(), a.h.seen())
+	}
+}
+
+func TestQueueFullRetries(t *testing.T) {
+	sim := newSim(t, cloudsim.Options{})
+	a := startAgent(t, sim, nil)
+	a.waitReady(t)
+	block := make(chan struct{})
+	a.h.mu.Lock()
+	a.h.block = block
+	a.h.mu.Unlock()
+	const n = 40
+	type res struct {
+		status string
+		err    error
+	}
+	results := make(chan res, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			r, err := sim.Request(ctxT(t), sim.CamID(), uplink.CmdStreamStart, map[string]any{"stream_id": "Main", "reason": "live"})
+			s, _ := r["status"].(string)
+			results <- res{s, err}
+		})
+	}
+	// Requests beyond the queue are refused at once, while the handler is stuck.
+	retries := 0
+	for retries < n-33 {
+		select {
+		case r := <-results:
+			if r.err != nil || r.status != uplink.StatusRetry {
+				t.Fatalf("early reply %+v, want RETRY", r)
+			}
+			retries++
+		case <-time.After(waitLimit):
+			t.Fatalf("only %d RETRY replies while the handler was blocked", retries)
+		}
+	}
+	close(block)
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if r.err != nil || r.status != uplink.StatusOK {
+			t.Errorf("queued request: %+v", r)
+		}
+	}
+}
+
+func TestLiveness(t *testing.T) {
+	t.Run("pings keep it alive", func(t *testing.T) {
+		sim := newSim(t, cloudsim.Options{})
+		a := startAgent(t, sim, func(o *uplink.Options) {
+			o.Timeouts = uplink.Timeouts{Idle: 10 * time.Millisecond, Dead: 200 * time.Millisecond}
+		})
+		a.waitReady(t)
+		if err := sim.Wait(ctxT(t), func() bool { return sim.Pings() >= 40 }); err != nil {
+			t.Fatal(err)
+		}
+		a.clk.noSleep(t)
+		if sim.Connections() != 1 {
+			t.Errorf("%d connections", sim.Connections())
+		}
+	})
+	t.Run("silence kills it", func(t *testing.T) {
+		sim := newSim(t, cloudsim.Options{IgnorePings: true})
+		a := startAgent(t, sim, func(o *uplink.Options) {
+			o.Timeouts = uplink.Timeouts{Idle: 10 * time.Millisecond, Dead: 200 * time.Millisecond}
+		})
+		a.waitReady(t)
+		if d := a.clk.next(t); d != 5*time.Second {
+			t.Errorf("delay %v", d)
+		}
+		if sim.Pings() == 0 {
+			t.Error("no ping sent during silence")
+		}
+	})
+}
