@@ -424,7 +424,8 @@ func (m *muxer) writeHeaders(u *media.Unit) error {
 	}
 	m.video = t
 	if !m.started && m.lastAudio != nil && m.lastAudio.Codec == media.CodecAAC {
-		if err := m.writeAudioHeader(m.lastAudio); err != nil {
+		// A bad audio config costs the audio, not the video.
+		if err := m.writeAudioHeader(m.lastAudio); err != nil && !errors.Is(err, errBadAudioConfig) {
 			return err
 		}
 	}

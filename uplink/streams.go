@@ -349,6 +349,19 @@ func (s *Streams) Active() map[string][]string {
 	return out
 }
 
+// Has reports whether reason is active for streamID, e.g. whether
+// event-driven recording (record_by_event) is on.
+func (s *Streams) Has(streamID, reason string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.streams[streamID]
+	if st == nil {
+		return false
+	}
+	_, ok := st.reasons[reason]
+	return ok
+}
+
 // Stats returns the publish counters of each stream with an open publish,
 // summed over its reconnects.
 func (s *Streams) Stats() map[string]PublisherStats {
@@ -401,7 +414,7 @@ func (s *Streams) runLoop(ctx context.Context, streamID, url string, pl *publish
 		if attemptStarted && time.Since(upSince) > 30*time.Second {
 			delay = s.opts.MinBackoff
 		}
-		wait := publishJitter(delay)
+		wait := publishJitter(delay, s.opts.MinBackoff, s.opts.MaxBackoff)
 		log.Warn("rtmp publish ended, reconnecting", zap.Error(err), zap.Duration("in", wait))
 		if s.opts.Sleep(ctx, wait) != nil {
 			return nil
@@ -410,9 +423,11 @@ func (s *Streams) runLoop(ctx context.Context, streamID, url string, pl *publish
 	}
 }
 
-// publishJitter spreads d by ±20 % so cameras behind one gateway do not reconnect in lockstep.
-func publishJitter(d time.Duration) time.Duration {
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+// publishJitter spreads d by ±20 % so cameras behind one gateway do not
+// reconnect in lockstep, staying within [lo, hi].
+func publishJitter(d, lo, hi time.Duration) time.Duration {
+	j := time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return min(max(j, lo), hi)
 }
 
 func (s *Streams) attempt(ctx context.Context, streamID, url string, pl *publishLoop, log *zap.Logger, onStarted func()) error {

@@ -1,0 +1,271 @@
+package uplink_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/camagent/camagent/uplink"
+	"github.com/camagent/camagent/uplink/cloudsim"
+)
+
+type streamsEnv struct {
+	ing    *cloudsim.Ingest
+	s      *uplink.Streams
+	link   uplink.Link
+	opens  atomic.Int32
+	mu     sync.Mutex
+	sleeps []time.Duration
+}
+
+func newStreamsEnv(t *testing.T, ingOpts cloudsim.IngestOptions) *streamsEnv {
+	t.Helper()
+	f := loadFixture(t)
+	e := &streamsEnv{ing: startIngest(t, ingOpts)}
+	e.link = uplink.Link{MediaServer: e.ing.Addr(), Path: "live/u1m2c3_", SID: "sid1"}
+	e.s = uplink.NewStreams(uplink.StreamsOptions{
+		Open: func(id string) (uplink.UnitReader, error) {
+			if id != "Main" {
+				return nil, errors.New("no such stream")
+			}
+			e.opens.Add(1)
+			// Paced like a camera (4× real time) so a long test does not flood.
+			return newReader(f, true, 4), nil
+		},
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			e.mu.Lock()
+			e.sleeps = append(e.sleeps, d)
+			e.mu.Unlock()
+			return ctx.Err()
+		},
+		Logger: zaptest.NewLogger(t),
+	})
+	t.Cleanup(e.s.Close)
+	return e
+}
+
+func activePublishes(rs []cloudsim.PublishRecord) (n int) {
+	for _, r := range rs {
+		if r.Active {
+			n++
+		}
+	}
+	return n
+}
+
+func acceptedPublishes(rs []cloudsim.PublishRecord) (n int) {
+	for _, r := range rs {
+		if r.Accepted {
+			n++
+		}
+	}
+	return n
+}
+
+func TestStreamsLiveAndRecordShareOnePublish(t *testing.T) {
+	e := newStreamsEnv(t, cloudsim.IngestOptions{})
+	ctx := testCtx(t)
+	if err := e.s.Start(ctx, e.link, "Main", "live", 4711); err != nil {
+		t.Fatalf("start live: %v", err)
+	}
+	// Start returns only once the ingest accepted the publish.
+	if rs := e.ing.Publishes(); acceptedPublishes(rs) != 1 || rs[0].Name != "u1m2c3_Main?sid=sid1&psid=4711" {
+		t.Fatalf("after start live: %+v", rs)
+	}
+	if !e.s.Streaming() {
+		t.Error("Streaming() = false while publishing")
+	}
+	if err := e.s.Start(ctx, e.link, "Main", "record", 4712); err != nil {
+		t.Fatalf("start record: %v", err)
+	}
+	if got, want := e.s.Active(), map[string][]string{"Main": {"live", "record"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Active() = %v, want %v", got, want)
+	}
+	if err := e.s.Stop("Main", "live"); err != nil {
+		t.Fatal(err)
+	}
+	// Still publishing for record: frames keep arriving on the same connection.
+	before := e.ing.Publishes()[0].VideoFrames
+	if err := e.ing.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return rs[0].VideoFrames > before+5 }); err != nil {
+		t.Fatalf("publish stalled after stop live: %v", err)
+	}
+	if rs := e.ing.Publishes(); len(rs) != 1 || !rs[0].Active {
+		t.Fatalf("stop live changed the publish: %+v", rs)
+	}
+	if err := e.s.Stop("Main", "record"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ing.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return activePublishes(rs) == 0 }); err != nil {
+		t.Fatalf("publish still open after the last reason stopped: %v", err)
+	}
+	if len(e.s.Active()) != 0 || e.s.Streaming() {
+		t.Errorf("after stopping all reasons: Active %v Streaming %v", e.s.Active(), e.s.Streaming())
+	}
+	if r := e.ing.Publishes()[0]; !r.FirstVideoKey || !r.Monotonic || len(r.Violations) != 0 {
+		t.Errorf("publish quality: key %v monotonic %v violations %v", r.FirstVideoKey, r.Monotonic, r.Violations)
+	}
+	// Stopping a reason that is not active is fine (§4.3.6).
+	if err := e.s.Stop("Main", "live"); err != nil {
+		t.Errorf("stop inactive reason: %v", err)
+	}
+}
+
+func TestStreamsRecordByEventOpensNoPublish(t *testing.T) {
+	e := newStreamsEnv(t, cloudsim.IngestOptions{})
+	if err := e.s.Start(testCtx(t), e.link, "Main", "record_by_event", 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.s.Active(); !reflect.DeepEqual(got, map[string][]string{"Main": {"record_by_event"}}) {
+		t.Errorf("Active() = %v", got)
+	}
+	if !e.s.Has("Main", "record_by_event") || e.s.Has("Main", "live") {
+		t.Error("Has() disagrees with the started reasons")
+	}
+	if n := e.opens.Load(); n != 0 || len(e.ing.Publishes()) != 0 || e.s.Streaming() {
+		t.Errorf("record_by_event opened %d readers, %d publishes", n, len(e.ing.Publishes()))
+	}
+	if err := e.s.Stop("Main", "record_by_event"); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.s.Active()) != 0 || e.s.Has("Main", "record_by_event") {
+		t.Errorf("Active() = %v after stop", e.s.Active())
+	}
+}
+
+func TestStreamsStartIsIdempotent(t *testing.T) {
+	e := newStreamsEnv(t, cloudsim.IngestOptions{})
+	ctx := testCtx(t)
+	// Concurrent and repeated starts still make one publish.
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for _, r := range []string{"live", "live", "server_by_event"} {
+		wg.Go(func() { errs <- e.s.Start(ctx, e.link, "Main", r, 1) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.s.Start(ctx, e.link, "Main", "live", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ing.WaitFrames(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.ing.Publishes()); n != 1 || e.opens.Load() != 1 {
+		t.Errorf("%d publishes, %d readers opened; want 1 and 1", n, e.opens.Load())
+	}
+	if got := e.s.Active(); !reflect.DeepEqual(got, map[string][]string{"Main": {"live", "server_by_event"}}) {
+		t.Errorf("Active() = %v", got)
+	}
+}
+
+func TestStreamsRejectsBadInput(t *testing.T) {
+	e := newStreamsEnv(t, cloudsim.IngestOptions{})
+	ctx := testCtx(t)
+	if err := e.s.Start(ctx, e.link, "Main", "bogus", 0); !errors.Is(err, uplink.ErrUnknownStreamReason) {
+		t.Errorf("start unknown reason = %v", err)
+	}
+	if err := e.s.Stop("Main", "bogus"); !errors.Is(err, uplink.ErrUnknownStreamReason) {
+		t.Errorf("stop unknown reason = %v", err)
+	}
+	if err := e.s.Start(ctx, uplink.Link{SID: "x"}, "Main", "live", 0); !errors.Is(err, uplink.ErrNoMediaServer) {
+		t.Errorf("start without media server = %v", err)
+	}
+	if err := e.s.Start(ctx, e.link, "Other", "live", 0); err == nil {
+		t.Error("start of a stream the media side cannot open succeeded")
+	}
+	if len(e.s.Active()) != 0 {
+		t.Errorf("failed starts left reasons behind: %v", e.s.Active())
+	}
+}
+
+func TestStreamsStartFailsWhenIngestRefuses(t *testing.T) {
+	e := newStreamsEnv(t, cloudsim.IngestOptions{Authorize: func(_, _ string, q url.Values) error {
+		return errors.New("unknown sid")
+	}})
+	err := e.s.Start(testCtx(t), e.link, "Main", "live", 0)
+	if err == nil {
+		t.Fatal("Start succeeded although the ingest refused the publish")
+	}
+	if len(e.s.Active()) != 0 || e.s.Streaming() {
+		t.Errorf("refused start kept state: %v", e.s.Active())
+	}
+	// No background retries once Start reported the failure.
+	if rs := e.ing.Publishes(); len(rs) != 1 {
+		t.Errorf("%d publish attempts, want 1", len(rs))
+	}
+}
+
+func TestStreamsReconnectWhileRequested(t *testing.T) {
+	e := newStreamsEnv(t, cloudsim.IngestOptions{})
+	ctx := testCtx(t)
+	if err := e.s.Start(ctx, e.link, "Main", "live", 9); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ing.WaitFrames(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	for round := 2; round <= 3; round++ {
+		if n := e.ing.DropPublishers(); n != 1 {
+			t.Fatalf("dropped %d publishes", n)
+		}
+		err := e.ing.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool {
+			return len(rs) == round && rs[round-1].Active && rs[round-1].VideoFrames > 0
+		})
+		if err != nil {
+			t.Fatalf("no reconnect #%d: %v", round-1, err)
+		}
+	}
+	for _, r := range e.ing.Publishes() {
+		if r.Name != "u1m2c3_Main?sid=sid1&psid=9" || !r.FirstVideoKey || len(r.Violations) != 0 {
+			t.Errorf("publish %d: name %q key %v violations %v", r.ID, r.Name, r.FirstVideoKey, r.Violations)
+		}
+	}
+	e.mu.Lock()
+	sleeps := append([]time.Duration(nil), e.sleeps...)
+	e.mu.Unlock()
+	if len(sleeps) != 2 {
+		t.Fatalf("backoff sleeps = %v, want 2", sleeps)
+	}
+	for _, d := range sleeps {
+		if d < time.Second || d > 5*time.Second {
+			t.Errorf("backoff %v outside the 1–5 s policy", d)
+		}
+	}
+	if sleeps[1] <= sleeps[0]*5/6 {
+		t.Errorf("backoff did not grow: %v", sleeps)
+	}
+	// A control-channel disconnect stops every publish (§2.7).
+	e.s.StopAll()
+	if err := e.ing.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return activePublishes(rs) == 0 }); err != nil {
+		t.Errorf("publishes still active after StopAll: %v", err)
+	}
+	if len(e.s.Active()) != 0 {
+		t.Errorf("Active() = %v after StopAll", e.s.Active())
+	}
+}
+
+func TestStreamsCloseRefusesStart(t *testing.T) {
+	e := newStreamsEnv(t, cloudsim.IngestOptions{})
+	ctx := testCtx(t)
+	if err := e.s.Start(ctx, e.link, "Main", "live", 0); err != nil {
+		t.Fatal(err)
+	}
+	e.s.Close()
+	if err := e.ing.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return activePublishes(rs) == 0 }); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.Start(ctx, e.link, "Main", "live", 0); !errors.Is(err, uplink.ErrStreamsClosed) {
+		t.Errorf("Start after Close = %v", err)
+	}
+}
