@@ -17,6 +17,10 @@ import (
 	"go.uber.org/zap"
 )
 
+// actionSystemDateAndTime is never retried after a clock resync, which would
+// recurse.
+const actionSystemDateAndTime = nsDevice + "/GetSystemDateAndTime"
+
 // DefaultTimeout bounds each ONVIF call when Options.Timeout is zero.
 const DefaultTimeout = 10 * time.Second
 
@@ -168,9 +172,15 @@ func (c *Client) Connect(ctx context.Context) error {
 // GetSystemDateAndTime.
 func (c *Client) syncClock(ctx context.Context) error {
 	sent := time.Now()
-	t, err := c.systemDateAndTime(ctx)
+	t, err := c.systemDateAndTime(ctx, false)
+	var f *Fault
+	if errors.Is(err, ErrUnauthorized) && errors.As(err, &f) && c.username != "" {
+		// A few cameras want credentials even for the clock; that works
+		// when the clocks agree, or when a previous offset is still right.
+		sent = time.Now()
+		t, err = c.systemDateAndTime(ctx, true)
+	}
 	if err != nil {
-		var f *Fault
 		if errors.As(err, &f) && !errors.Is(err, ErrUnauthorized) {
 			// Some firmware faults here; authentication may still work if
 			// the clocks happen to agree, so carry on with no offset.
@@ -205,13 +215,12 @@ func (c *Client) fixAddr(addr string) string {
 		return ""
 	}
 	u, err := url.Parse(addr)
-	if err != nil || u.Host == "" {
-		// A bare path or garbage: resolve against the configured URL.
-		ref, perr := url.Parse(addr)
-		if perr != nil {
-			return ""
-		}
-		return c.url.ResolveReference(ref).String()
+	if err != nil {
+		return ""
+	}
+	if u.Host == "" {
+		// A bare path: resolve against the configured URL.
+		return c.url.ResolveReference(u).String()
 	}
 	if sameHostPort(u, c.url) {
 		return u.String()
@@ -266,7 +275,20 @@ func (c *Client) call(ctx context.Context, op, endpoint, action string, req any,
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	data, err := c.post(ctx, endpoint, action, body, auth && c.username != "")
+	wsse := auth && c.username != ""
+	data, err := c.post(ctx, endpoint, action, body, wsse)
+	var f *Fault
+	if wsse && errors.Is(err, ErrUnauthorized) && errors.As(err, &f) && action != actionSystemDateAndTime {
+		// The camera's clock may have jumped (NTP sync, reboot) since
+		// Connect; a stale offset looks exactly like a wrong password.
+		before := c.ClockOffset()
+		if c.syncClock(ctx) == nil {
+			if d := c.ClockOffset() - before; d > time.Second || d < -time.Second {
+				c.log.Info("camera clock moved, retrying", zap.String("op", op), zap.Duration("change", d))
+				data, err = c.post(ctx, endpoint, action, body, wsse)
+			}
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("onvif: %s: %w", op, err)
 	}

@@ -145,15 +145,20 @@ func TestSkewedCameraClock(t *testing.T) {
 		t.Errorf("encodings = %s", got)
 	}
 
-	// The same client with the local clock is refused: the offset is what
-	// makes the calls above work.
-	c.offset.Store(0)
-	if _, err := c.DeviceInfo(ctx); !errors.Is(err, ErrUnauthorized) {
-		t.Errorf("local-clock token: err = %v, want ErrUnauthorized", err)
-	}
-
 	if reqs := sim.Requests(); reqs[0] != "GetSystemDateAndTime" || reqs[1] != "GetServices" {
 		t.Errorf("requests = %v", reqs)
+	}
+
+	// With the local clock the camera refuses the token: the offset is what
+	// makes the calls above work. The client notices, measures the clock
+	// again and retries.
+	c.offset.Store(0)
+	if _, err := c.DeviceInfo(ctx); err != nil {
+		t.Fatalf("device info after resync: %v", err)
+	}
+	reqs := sim.Requests()
+	if got := strings.Join(reqs[len(reqs)-3:], ","); got != "GetDeviceInformation,GetSystemDateAndTime,GetDeviceInformation" {
+		t.Errorf("local-clock token was not refused and retried: last requests %s", got)
 	}
 }
 
@@ -381,5 +386,25 @@ func TestNewRejectsBadURL(t *testing.T) {
 		if _, err := New(Options{URL: u}); err == nil {
 			t.Errorf("New(%q) succeeded", u)
 		}
+	}
+}
+
+func TestCameraClockJumpResyncs(t *testing.T) {
+	sim := startSim(t, onvifsim.Options{ClockSkew: 2 * time.Hour})
+	ctx := testCtx(t)
+	c := newClient(t, sim.URL(), testUser, testPass, nil)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sim.SetClockSkew(-3 * time.Hour) // e.g. NTP finally reached the camera
+	if _, err := c.DeviceInfo(ctx); err != nil {
+		t.Fatalf("device info after clock jump: %v", err)
+	}
+	if off := c.ClockOffset(); off > -3*time.Hour+3*time.Second || off < -3*time.Hour-3*time.Second {
+		t.Errorf("offset = %v, want about -3h", off)
+	}
+	reqs := sim.Requests()
+	if got := strings.Join(reqs[len(reqs)-3:], ","); got != "GetDeviceInformation,GetSystemDateAndTime,GetDeviceInformation" {
+		t.Errorf("last requests = %s", got)
 	}
 }

@@ -64,12 +64,13 @@ type systemDateTimeResponse struct {
 	Local *xmlDateTime `xml:"SystemDateAndTime>LocalDateTime"`
 }
 
-// systemDateAndTime returns the camera's current UTC time. It is sent without
-// credentials, as ONVIF allows, because the clock is needed to authenticate.
-func (c *Client) systemDateAndTime(ctx context.Context) (time.Time, error) {
+// systemDateAndTime returns the camera's current UTC time. ONVIF allows it
+// without credentials, which matters because the clock is needed to
+// authenticate.
+func (c *Client) systemDateAndTime(ctx context.Context, auth bool) (time.Time, error) {
 	var r systemDateTimeResponse
-	err := c.call(ctx, "get system date and time", c.url.String(), nsDevice+"/GetSystemDateAndTime",
-		device.GetSystemDateAndTime{}, false, "GetSystemDateAndTimeResponse", &r)
+	err := c.call(ctx, "get system date and time", c.url.String(), actionSystemDateAndTime,
+		device.GetSystemDateAndTime{}, auth, "GetSystemDateAndTimeResponse", &r)
 	if err != nil {
 		return time.Time{}, err
 	}

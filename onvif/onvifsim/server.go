@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -99,6 +100,7 @@ type Options struct {
 // Server is a running simulated ONVIF camera.
 type Server struct {
 	opts Options
+	skew atomic.Int64 // device clock minus host clock, nanoseconds
 	ln   net.Listener
 	srv  *http.Server
 	wg   sync.WaitGroup
@@ -133,11 +135,13 @@ func New(opts Options) *Server {
 	def(&d.FirmwareVersion, "1.0.0")
 	def(&d.SerialNumber, "SIM0000001")
 	def(&d.HardwareID, "SIMHW1")
-	return &Server{
+	s := &Server{
 		opts:         opts,
 		seenNonces:   make(map[string]time.Time),
 		digestNonces: make(map[string]bool),
 	}
+	s.skew.Store(int64(opts.ClockSkew))
+	return s
 }
 
 // Start listens on 127.0.0.1 on a free port and serves in the background.
@@ -160,7 +164,7 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// URL returns the device service URL.
+// URL returns the device service URL; valid after Start.
 func (s *Server) URL() string { return "http://" + s.ln.Addr().String() + DevicePath }
 
 // Addr returns the host:port the simulator listens on.
@@ -183,7 +187,11 @@ func (s *Server) Requests() []string {
 }
 
 // Now returns the device clock.
-func (s *Server) Now() time.Time { return time.Now().Add(s.opts.ClockSkew) }
+func (s *Server) Now() time.Time { return time.Now().Add(time.Duration(s.skew.Load())) }
+
+// SetClockSkew moves the device clock, like an NTP sync or a reboot that
+// loses the time.
+func (s *Server) SetClockSkew(d time.Duration) { s.skew.Store(int64(d)) }
 
 // advertisedBase is the scheme://host:port put in service addresses.
 func (s *Server) advertisedBase() string {
