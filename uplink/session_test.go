@@ -228,6 +228,17 @@ func (a *agent) waitReady(t *testing.T) uplink.Link {
 	}
 }
 
+// readyOn waits until both ends agree the camera is READY: the agent's
+// Ready ran and sim has seen the done for cam_hello.
+func (a *agent) readyOn(t *testing.T, sim *cloudsim.Server) uplink.Link {
+	t.Helper()
+	l := a.waitReady(t)
+	if err := sim.WaitReady(ctxT(t), sim.CamID()); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 func TestFirstRegistration(t *testing.T) {
 	sim := newSim(t, cloudsim.Options{MediaServer: "127.0.0.1:1935", UploadURI: "http://127.0.0.1:1"})
 	a := startAgent(t, sim, nil)
@@ -531,7 +542,7 @@ func TestTLS(t *testing.T) {
 func TestRequests(t *testing.T) {
 	sim := newSim(t, cloudsim.Options{})
 	a := startAgent(t, sim, nil)
-	a.waitReady(t)
+	a.readyOn(t, sim)
 	ctx := ctxT(t)
 	cam := sim.CamID()
 	status := func(cmd string, body any) string {
@@ -610,7 +621,7 @@ func TestCameraUnavailable(t *testing.T) {
 func TestQueueFullRetries(t *testing.T) {
 	sim := newSim(t, cloudsim.Options{})
 	a := startAgent(t, sim, nil)
-	a.waitReady(t)
+	a.readyOn(t, sim)
 	block := make(chan struct{})
 	a.h.mu.Lock()
 	a.h.block = block
