@@ -1,0 +1,82 @@
+# camagent build, test and release targets. `make help` lists them.
+
+GO       ?= go
+BIN      := bin/camagent
+PKG      := ./cmd/camagent
+FUZZTIME ?= 20s
+DEMO_ARGS ?=
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# The commit time rather than the build time, so rebuilding a commit gives
+# the same binary.
+DATE    ?= $(shell git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || TZ=UTC date +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+
+CROSS_ARCHS := amd64 arm64 arm
+
+.PHONY: all help build test test-interop demo bench lint cross fuzz clean
+
+all: build
+
+help:
+	@echo "build         static binary in $(BIN)"
+	@echo "test          go vet, then unit tests with -race"
+	@echo "test-interop  tests against ffmpeg, nginx-rtmp and GStreamer (Debian packages)"
+	@echo "demo          run the agent against in-process camera and cloud simulators"
+	@echo "bench         micro-benchmarks and the end-to-end agent benchmark"
+	@echo "lint          gofmt and go vet"
+	@echo "cross         static binaries for linux/amd64, arm64, armv7"
+	@echo "fuzz          every Fuzz target for FUZZTIME (default 20s) each"
+	@echo "clean         remove build output"
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) $(PKG)
+
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 14m ./...
+
+test-interop:
+	./scripts/interop-deps
+	$(GO) test -race -count=1 -tags interop -run Interop -timeout 14m ./...
+
+demo:
+	@command -v $(GO) >/dev/null 2>&1 || { \
+		echo "demo needs Go ($(GO) not found): install it from https://go.dev/dl/ or set GO=/path/to/go" >&2; exit 1; }
+	$(GO) run $(PKG) demo $(DEMO_ARGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./media/... ./uplink/...
+	$(GO) test -tags bench -run TestBench -v -timeout 20m ./agent/
+
+lint:
+	@out=$$(find . -name '*.go' -not -path './vendor/*' -not -path '*/testdata/*' -exec gofmt -l {} +); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:" >&2; echo "$$out" >&2; exit 1; fi
+	$(GO) vet ./...
+
+cross:
+	@set -e; for arch in $(CROSS_ARCHS); do \
+		out=bin/camagent-linux-$$arch; \
+		echo "build $$out"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOARM=7 \
+			$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out $(PKG); \
+	done; \
+	for arch in $(CROSS_ARCHS); do \
+		f=bin/camagent-linux-$$arch; printf '%-28s %6s KiB\n' $$f $$(( $$(stat -c %s $$f) / 1024 )); \
+	done
+
+# Each package's Fuzz targets, one at a time (go test -fuzz takes one
+# target in one package).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		list=$$($(GO) test -list '^Fuzz' $$pkg); \
+		targets=$$(echo "$$list" | grep '^Fuzz' || true); \
+		for t in $$targets; do \
+			echo "fuzz $$pkg $$t for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+clean:
+	rm -rf bin dist
