@@ -58,7 +58,9 @@ type Options struct {
 	EchoSubprotocol bool
 	// IgnorePings leaves agent pings unanswered, to test liveness.
 	IgnorePings bool
-	Logger      *zap.Logger
+	// HoldHello never answers register, to test the agent's hello timeout.
+	HoldHello bool
+	Logger    *zap.Logger
 }
 
 // ErrNoCamera means no connection has the camera READY.
@@ -823,6 +825,9 @@ func (c *simConn) register(m map[string]any, id int64, phase int) bool {
 	}
 	if s.opts.RejectAuth || m["reg_token"] != s.opts.Secret {
 		c.bye("AUTH_FAILURE", 0)
+		return true
+	}
+	if s.opts.HoldHello {
 		return true
 	}
 	pwd, hasPwd := m["pwd"]
