@@ -408,3 +408,29 @@ func TestCameraClockJumpResyncs(t *testing.T) {
 		t.Errorf("last requests = %s", got)
 	}
 }
+
+// TestConcurrentCalls shares one client between goroutines, as the agent's
+// command handlers do.
+func TestConcurrentCalls(t *testing.T) {
+	sim := startSim(t, onvifsim.Options{RequireDigest: true, ClockSkew: time.Hour})
+	ctx := testCtx(t)
+	c := newClient(t, sim.URL(), testUser, testPass, nil)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 16)
+	for i := 0; i < cap(errs); i++ {
+		go func() {
+			_, err := c.Profiles(ctx)
+			if err == nil {
+				_, err = c.DeviceInfo(ctx)
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < cap(errs); i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
