@@ -1,0 +1,294 @@
+//go:build interop
+
+package media
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"go.uber.org/zap/zaptest"
+)
+
+// The interop tier pulls from GStreamer's RTSP server, an RTSP
+// implementation nobody on this project wrote. Its peers come from Debian
+// packages; `make test-interop` checks them first, and these tests fail
+// (never skip) naming the package when one is missing.
+
+const (
+	gstScript = "../agent/testdata/gst-rtsp-server.py"
+	gstPython = "/usr/bin/python3" // Debian's, which has python3-gi; not a pyenv one
+	gstUser   = "admin"
+	gstPass   = "interop-Pw1"
+	gstFPS    = 25 // what the script configures
+	gstWidth  = 640
+	gstHeight = 360
+)
+
+// lockedBuffer collects a child's output for failure messages.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startGStreamerCamera runs the GStreamer RTSP server with digest
+// credentials gstUser/gstPass and returns its stream URL (no credentials).
+// The server is killed when the test ends.
+func startGStreamerCamera(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat(gstPython); err != nil {
+		t.Fatalf("interop: %s missing: apt-get install python3 python3-gi gir1.2-gst-rtsp-server-1.0", gstPython)
+	}
+	check := exec.Command(gstPython, "-c", `import gi
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import Gst, GstRtspServer`)
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Fatalf("interop: GStreamer RTSP server bindings missing (Debian packages python3-gi and gir1.2-gst-rtsp-server-1.0): %v\n%s", err, out)
+	}
+	script, err := filepath.Abs(gstScript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(gstPython, script, "0", gstUser, gstPass)
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	// The script exits when its stdin closes, so it dies with the test
+	// binary even if cleanup never runs.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("interop: start GStreamer RTSP server: %v", err)
+	}
+	exited := make(chan struct{})
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+		// Wait only after stdout is drained, as os/exec requires.
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		stdin.Close()
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("gstreamer rtsp server stderr:\n%s", stderr.String())
+		}
+	})
+	select {
+	case line := <-lines:
+		port, ok := strings.CutPrefix(line, "listening ")
+		if _, err := strconv.Atoi(port); !ok || err != nil {
+			t.Fatalf("interop: GStreamer RTSP server said %q, want \"listening <port>\"", line)
+		}
+		return "rtsp://127.0.0.1:" + port + "/stream"
+	case <-exited:
+		t.Fatalf("interop: GStreamer RTSP server exited at start (needs gstreamer1.0-plugins-base/-good/-ugly and gstreamer1.0-libav):\n%s", stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("interop: GStreamer RTSP server did not start within 20 s:\n%s", stderr.String())
+	}
+	return ""
+}
+
+// TestInteropGStreamerSource pulls GStreamer's RTSP server (digest auth,
+// H.264 + AAC) over TCP and UDP and checks what a reader of the stream gets.
+func TestInteropGStreamerSource(t *testing.T) {
+	url := startGStreamerCamera(t)
+
+	t.Run("wrong password", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		src := NewSource(SourceOptions{URL: url, Username: gstUser, Password: "wrong", Log: zaptest.NewLogger(t)}, NewStream(zaptest.NewLogger(t)))
+		err := src.Run(ctx)
+		if !errors.Is(err, ErrUnauthorized) {
+			t.Fatalf("Run with a wrong password = %v, want ErrUnauthorized", err)
+		}
+	})
+	for _, tr := range []Transport{TransportTCP, TransportUDP} {
+		t.Run(tr.String(), func(t *testing.T) { pullGStreamer(t, url, tr) })
+	}
+}
+
+func pullGStreamer(t *testing.T, url string, tr Transport) {
+	log := zaptest.NewLogger(t)
+	stream := NewStream(log)
+	first := stream.AddReader("first", 512)
+	defer first.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	srcCtx, stopSrc := context.WithCancel(ctx)
+	srcDone := make(chan error, 1)
+	src := NewSource(SourceOptions{URL: url, Username: gstUser, Password: gstPass, Transport: tr, Log: log}, stream)
+	go func() { srcDone <- src.Run(srcCtx) }()
+	defer func() {
+		stopSrc()
+		if err := <-srcDone; err != nil {
+			t.Errorf("source run after cancel = %v, want nil", err)
+		}
+		stream.Close()
+	}()
+
+	// Three seconds of stream time: enough for several key frames.
+	const want = 3 * gstFPS
+	var (
+		video, audio       []*Unit
+		late               *Reader
+		lastVideo, lastAud time.Duration = -1, -1
+	)
+	for len(video) < want {
+		u, err := first.Read(ctx)
+		if err != nil {
+			select {
+			case serr := <-srcDone:
+				srcDone <- serr
+				t.Fatalf("after %d video and %d audio units: source ended: %v", len(video), len(audio), serr)
+			default:
+			}
+			t.Fatalf("after %d video and %d audio units: read: %v", len(video), len(audio), err)
+		}
+		if u.Track.Codec.IsVideo() {
+			if len(video) == 0 && !u.Key {
+				t.Errorf("first video unit of a reader attached before the session is not a key frame")
+			}
+			if u.DTS <= lastVideo {
+				t.Errorf("video DTS %v after %v: not increasing", u.DTS, lastVideo)
+			}
+			if u.PTS < u.DTS {
+				t.Errorf("video PTS %v before DTS %v", u.PTS, u.DTS)
+			}
+			lastVideo = u.DTS
+			video = append(video, u)
+			// Attach a second reader in the middle of a GOP: the GOP
+			// cache must still start it on a key frame.
+			if late == nil && !u.Key && len(video) > gstFPS+5 {
+				late = stream.AddReader("late", 512)
+				defer late.Close()
+			}
+		} else {
+			if u.DTS <= lastAud {
+				t.Errorf("audio DTS %v after %v: not increasing", u.DTS, lastAud)
+			}
+			lastAud = u.DTS
+			audio = append(audio, u)
+		}
+	}
+
+	v := video[0].Track
+	if v.Codec != CodecH264 {
+		t.Fatalf("video codec %v, want H264", v.Codec)
+	}
+	if len(v.SPS) == 0 || len(v.PPS) == 0 {
+		t.Fatalf("H.264 track without SPS/PPS: sps %x pps %x", v.SPS, v.PPS)
+	}
+	if v.Width != gstWidth || v.Height != gstHeight {
+		t.Errorf("video %dx%d, want %dx%d (from the SPS)", v.Width, v.Height, gstWidth, gstHeight)
+	}
+	var sps h264.SPS
+	if err := sps.Unmarshal(v.SPS); err != nil {
+		t.Errorf("track SPS does not parse: %v", err)
+	} else if fps := sps.FPS(); fps != 0 && (fps < gstFPS-1 || fps > gstFPS+1) {
+		t.Errorf("SPS timing says %.2f fps, want %d", fps, gstFPS)
+	}
+	keys := 0
+	for _, u := range video {
+		if u.Key {
+			keys++
+			if !hasNALU(u.NALUs, h264.NALUTypeIDR) {
+				t.Errorf("key unit at %v has no IDR slice", u.DTS)
+			}
+		}
+	}
+	// key-int-max=25: one IDR per second of stream time at least.
+	if min := len(video)/gstFPS - 1; keys < min {
+		t.Errorf("%d key frames in %d frames, want at least %d", keys, len(video), min)
+	}
+	// Rate from the stream's own clock (not the wall clock).
+	span := video[len(video)-1].DTS - video[0].DTS
+	if rate := float64(len(video)-1) / span.Seconds(); rate < gstFPS*0.95 || rate > gstFPS*1.05 {
+		t.Errorf("%d frames over %v of DTS = %.2f fps, want %d", len(video), span, rate, gstFPS)
+	}
+	for i := 1; i < len(video); i++ {
+		if d := video[i].DTS - video[i-1].DTS; d > 200*time.Millisecond {
+			t.Errorf("video DTS jumps %v between frames %d and %d", d, i-1, i)
+		}
+	}
+
+	if len(audio) == 0 {
+		t.Fatal("no audio units while video played")
+	}
+	a := audio[0].Track
+	if a.Codec != CodecAAC || a.SampleRate != 48000 || a.Channels != 1 || len(a.Config) == 0 {
+		t.Errorf("audio track %v %d Hz %d ch config %x, want AAC 48000 Hz mono with a config", a.Codec, a.SampleRate, a.Channels, a.Config)
+	}
+	if aspan := lastAud - audio[0].DTS; aspan < span/2 {
+		t.Errorf("audio covers %v of stream time while video covers %v", aspan, span)
+	}
+
+	if late == nil {
+		t.Fatal("never saw a non-key frame to attach the late reader at")
+	}
+	u, err := late.Read(ctx)
+	if err != nil {
+		t.Fatalf("late reader: %v", err)
+	}
+	if !u.Track.Codec.IsVideo() || !u.Key {
+		t.Errorf("first unit of a reader attached mid-GOP: video %t key %t, want a video key frame", u.Track.Codec.IsVideo(), u.Key)
+	}
+	t.Logf("%s: %d video units (%d key) over %v of DTS, %d audio units; %s", tr, len(video), keys, span, len(audio), statsLine(stream.Stats()))
+}
+
+func hasNALU(au [][]byte, typ h264.NALUType) bool {
+	for _, n := range au {
+		if len(n) > 0 && h264.NALUType(n[0]&0x1f) == typ {
+			return true
+		}
+	}
+	return false
+}
+
+func statsLine(s StreamStats) string {
+	return fmt.Sprintf("sessions %d video %d audio %d discarded %d readers %d gop %d", s.Sessions, s.VideoFrames, s.AudioUnits, s.Discarded, s.Readers, s.GOPUnits)
+}
