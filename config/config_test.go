@@ -151,6 +151,26 @@ cameras:
 		},
 	},
 	{
+		name: "merge keys share settings and explicit keys win",
+		yaml: `
+cameras:
+  - name: a
+    token: t1
+    onvif: &creds {url: "http://10.0.0.1/onvif", username: admin, password: pw, timeout: 3s}
+  - name: b
+    token: t2
+    onvif:
+      url: "http://10.0.0.2/onvif"
+      <<: [*creds, {username: ignored, timeout: 7s}]
+`,
+		check: func(t *testing.T, c *Config) {
+			o := c.Cameras[1].ONVIF
+			if o.URL != "http://10.0.0.2/onvif" || o.Username != "admin" || o.Password.Reveal() != "pw" || o.Timeout != 3*time.Second {
+				t.Errorf("merged onvif = %+v", o)
+			}
+		},
+	},
+	{
 		name: "null values keep defaults and level is case-insensitive",
 		yaml: "state_dir:\nlog: {level: WARN}\nhttp:\n" + minimalCam + "    rtsp: ~\n",
 		check: func(t *testing.T, c *Config) {
@@ -228,6 +248,30 @@ cameras:
 		msg: "duplicate key (first set on line 5)", line: 6},
 	{name: "duplicate key", yaml: "log: {level: info}\nlog: {level: debug}\n" + minimalCam, paths: []string{"log"},
 		msg: "duplicate key (first set on line 1)", line: 2},
+	{name: "merge of a scalar", yaml: "cameras:\n  - {name: a, token: t, rtsp: rtsp://h/, <<: 5}\n",
+		paths: []string{"cameras[0].<<"}, msg: "must be a mapping or a list of mappings"},
+	{name: "unknown key in merged mapping", yaml: "base: &b {url: \"http://h/\"}\n" + minimalCam,
+		paths: []string{"base"}, line: 1},
+	{name: "unknown key reached through a merge", yaml: `
+cameras:
+  - name: a
+    token: t
+    onvif: {<<: &b {url: "http://h/", usr: x}}
+`, paths: []string{"cameras[0].onvif.usr"}, line: 5},
+	{name: "alias bomb", yaml: `
+cameras:
+  - name: a
+    token: t
+    rtsp: rtsp://h/
+    onvif:
+      <<: &l1 {url: "http://h/"}
+      <<: &l2 {<<: [*l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1]}
+      <<: &l3 {<<: [*l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2]}
+      <<: &l4 {<<: [*l3, *l3, *l3, *l3, *l3, *l3, *l3, *l3, *l3, *l3]}
+      <<: &l5 {<<: [*l4, *l4, *l4, *l4, *l4, *l4, *l4, *l4, *l4, *l4]}
+      <<: &l6 {<<: [*l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5]}
+      <<: &l7 {<<: [*l6, *l6, *l6, *l6, *l6, *l6, *l6, *l6, *l6, *l6]}
+`, paths: []string{"cameras[0].onvif.url"}, msg: "too many aliases"},
 	{name: "unset env variable", yaml: "cameras:\n  - {name: a, token: \"${CAM_UNSET_TOKEN}\", rtsp: rtsp://h/}\n",
 		paths: []string{"cameras[0].token"}, msg: "environment variable CAM_UNSET_TOKEN is not set", line: 2},
 	{name: "unterminated env reference", yaml: "cameras:\n  - {name: a, token: \"${CAM_TOKEN\", rtsp: rtsp://h/}\n",
@@ -461,4 +505,16 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse accepted a config Validate rejects: %v", err)
 		}
 	})
+}
+
+func TestParseCapsErrorCount(t *testing.T) {
+	var b strings.Builder
+	for i := range 50 {
+		b.WriteString("bogus" + strconv.Itoa(i) + ": 1\n")
+	}
+	_, err := Parse([]byte(b.String()), "many.yaml")
+	fes := FieldErrors(err)
+	if len(fes) != maxErrors+1 || !strings.Contains(fes[maxErrors].Msg, "too many errors") {
+		t.Fatalf("got %d errors, want %d ending in 'too many errors': %v", len(fes), maxErrors+1, err)
+	}
 }

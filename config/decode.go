@@ -69,7 +69,27 @@ func (d *decoder) document(data []byte, cfg *Config) error {
 	return errors.Join(d.errs...)
 }
 
+// spend counts one visited node and reports whether the document is still
+// within maxNodes; aliases and merge keys can make a small file expand to
+// an exponential number of nodes.
+func (d *decoder) spend(n *yaml.Node, path string) bool {
+	d.nodes++
+	if d.nodes == maxNodes+1 {
+		d.fail(n, path, "document expands to more than %d nodes (too many aliases)", maxNodes)
+	}
+	return d.nodes <= maxNodes
+}
+
+// maxErrors bounds the error list: an aliased mistake repeats per use.
+const maxErrors = 20
+
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
+	if len(d.errs) > maxErrors {
+		return
+	}
+	if len(d.errs) == maxErrors {
+		format, args = "too many errors; stopped here", nil
+	}
 	d.errs = append(d.errs, &FieldError{Source: d.source, Line: n.Line, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
@@ -78,10 +98,7 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) {
 	for n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
-	if d.nodes++; d.nodes > maxNodes {
-		if d.nodes == maxNodes+1 {
-			d.fail(n, path, "document expands to more than %d nodes", maxNodes)
-		}
+	if !d.spend(n, path) {
 		return
 	}
 	if path != "" {
@@ -108,6 +125,13 @@ func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
 		d.fail(n, path, "must be a mapping of %s, not %s", strings.Join(keysOf(v.Type()), ", "), kindName(n))
 		return
 	}
+	// Merge keys (<<: *base) first, so keys written out override them
+	// wherever they appear.
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+			d.merge(n.Content[i+1], path, v)
+		}
+	}
 	first := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
@@ -115,6 +139,9 @@ func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
 		kp := joinPath(path, key)
 		if k.Kind != yaml.ScalarNode {
 			d.fail(k, path, "keys must be plain strings, not %s", kindName(k))
+			continue
+		}
+		if k.ShortTag() == "!!merge" {
 			continue
 		}
 		if line, dup := first[key]; dup {
@@ -129,6 +156,37 @@ func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
 		}
 		d.value(val, kp, f)
 	}
+}
+
+// merge applies the value of a "<<" key: a mapping, or a list of them, whose
+// keys are decoded as if written in the mapping at path; earlier mappings in
+// the list win, as in the YAML merge-key convention.
+func (d *decoder) merge(n *yaml.Node, path string, v reflect.Value) {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if !d.spend(n, path) {
+		return
+	}
+	if n.Kind == yaml.SequenceNode {
+		for i := len(n.Content) - 1; i >= 0; i-- {
+			item := n.Content[i]
+			for item.Kind == yaml.AliasNode && item.Alias != nil {
+				item = item.Alias
+			}
+			if item.Kind != yaml.MappingNode {
+				d.fail(item, joinPath(path, "<<"), "must be a mapping or a list of mappings, not %s", kindName(item))
+				continue
+			}
+			d.mapping(item, path, v)
+		}
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, joinPath(path, "<<"), "must be a mapping or a list of mappings, not %s", kindName(n))
+		return
+	}
+	d.mapping(n, path, v)
 }
 
 func (d *decoder) sequence(n *yaml.Node, path string, v reflect.Value) {
