@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -691,4 +695,86 @@ func TestLiveness(t *testing.T) {
 			t.Error("no ping sent during silence")
 		}
 	})
+}
+
+func TestHelloTimeout(t *testing.T) {
+	sim := newSim(t, cloudsim.Options{HoldHello: true})
+	a := startAgent(t, sim, func(o *uplink.Options) { o.Timeouts = uplink.Timeouts{Hello: 50 * time.Millisecond} })
+	if d := a.clk.next(t); d != 5*time.Second {
+		t.Errorf("delay %v after hello timeout", d)
+	}
+	if sim.Connections() != 1 || len(sim.Registrations()) != 1 {
+		t.Errorf("connections %d", sim.Connections())
+	}
+}
+
+// The token's proxy.socks5 carries the camera channel (§2.2).
+func TestSOCKS5(t *testing.T) {
+	sim := newSim(t, cloudsim.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var proxied atomic.Int32
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { socks5Serve(c, &proxied) })
+		}
+	})
+	a := startAgent(t, sim, func(o *uplink.Options) { o.Token.SOCKS5 = "socks5://" + ln.Addr().String() })
+	a.waitReady(t)
+	if proxied.Load() != 1 {
+		t.Errorf("%d connections through the proxy", proxied.Load())
+	}
+	a.stop()
+}
+
+// socks5Serve is a minimal no-auth SOCKS5 CONNECT proxy (RFC 1928).
+func socks5Serve(c net.Conn, n *atomic.Int32) {
+	defer c.Close()
+	buf := make([]byte, 262)
+	if _, err := io.ReadFull(c, buf[:2]); err != nil || buf[0] != 5 {
+		return
+	}
+	if _, err := io.ReadFull(c, buf[:buf[1]]); err != nil {
+		return
+	}
+	c.Write([]byte{5, 0})
+	if _, err := io.ReadFull(c, buf[:4]); err != nil || buf[1] != 1 {
+		return
+	}
+	var host string
+	switch buf[3] {
+	case 1:
+		io.ReadFull(c, buf[:4])
+		host = net.IP(buf[:4]).String()
+	case 3:
+		io.ReadFull(c, buf[:1])
+		l := int(buf[0])
+		io.ReadFull(c, buf[:l])
+		host = string(buf[:l])
+	default:
+		return
+	}
+	io.ReadFull(c, buf[:2])
+	port := int(buf[0])<<8 | int(buf[1])
+	up, err := net.Dial("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		c.Write([]byte{5, 5, 0, 1, 0, 0, 0, 0, 0, 0})
+		return
+	}
+	defer up.Close()
+	n.Add(1)
+	c.Write([]byte{5, 0, 0, 1, 0, 0, 0, 0, 0, 0})
+	done := make(chan struct{})
+	go func() { io.Copy(up, c); up.(*net.TCPConn).CloseWrite(); close(done) }()
+	io.Copy(c, up)
+	c.Close()
+	<-done
 }
