@@ -8,6 +8,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -37,8 +38,9 @@ type Config struct {
 	Cloud    Cloud    `yaml:"cloud"`
 	Cameras  []Camera `yaml:"cameras"`
 
-	source string         // file name for error messages
-	lines  map[string]int // key path → line, for Validate's errors
+	source string            // file name for error messages
+	lines  map[string]int    // key path → line, for Validate's errors
+	digest [sha256.Size]byte // of the parsed text, for Watcher
 }
 
 // Log configures logging.
@@ -134,6 +136,7 @@ func Parse(data []byte, source string) (*Config, error) {
 		return nil, err
 	}
 	cfg.lines = d.lines
+	cfg.digest = sha256.Sum256(data)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
