@@ -9,7 +9,6 @@ import (
 	"net"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -78,21 +77,69 @@ type streamState struct {
 // publishLoop is the goroutine that keeps one stream published,
 // reconnecting until cancelled.
 type publishLoop struct {
-	cancel    context.CancelFunc
-	started   chan struct{} // closed at the first accepted publish
-	startOnce sync.Once
-	done      chan struct{} // closed when the goroutine exits
-	err       error         // why it exited on its own; read after done
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the goroutine exits
+	err    error         // why it exited on its own; read after done
+	kick   chan struct{} // cap 1: cuts a reconnect backoff short
+	stats  publisherStatsSum
 
-	live  atomic.Bool // publishing right now
-	stats publisherStatsSum
+	mu   sync.Mutex
+	url  string        // publish URL of the next attempt
+	live bool          // publishing right now
+	up   chan struct{} // closed while live, replaced when the publish drops
+}
+
+func (pl *publishLoop) setLive(v bool) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if v == pl.live {
+		return
+	}
+	pl.live = v
+	if v {
+		close(pl.up)
+	} else {
+		pl.up = make(chan struct{})
+	}
+}
+
+func (pl *publishLoop) isLive() bool {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	return pl.live
+}
+
+func (pl *publishLoop) upChan() <-chan struct{} {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	return pl.up
+}
+
+func (pl *publishLoop) currentURL() string {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	return pl.url
+}
+
+// retarget makes later attempts use url (a re-sent stream_start carries a
+// new publish_session_id) and, if the publish is down, reconnects now: the
+// cloud re-sends stream_start when it noticed the drop and is ready again.
+func (pl *publishLoop) retarget(url string) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	pl.url = url
+	if !pl.live {
+		select {
+		case pl.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 type publisherStatsSum struct {
-	mu    sync.Mutex
-	prev  PublisherStats // finished attempts
-	cur   *Publisher
-	count int // attempts
+	mu   sync.Mutex
+	prev PublisherStats // finished attempts
+	cur  *Publisher
 }
 
 func (s *publisherStatsSum) get() PublisherStats {
@@ -153,10 +200,13 @@ func streamsSleep(ctx context.Context, d time.Duration) error {
 }
 
 // Start adds reason to streamID. The first reason that needs RTMP opens
-// the publish to link.PublishURL(streamID, psid) and waits, bounded by
-// StartTimeout, until the server accepted it; on failure the reason is not
-// kept. Starting an active pair again is a no-op that reports the publish
-// state (§4.3.5 idempotency).
+// the publish to link.PublishURL(streamID, psid); every Start of such a
+// reason then waits, bounded by StartTimeout, until the publish is up, so
+// that done OK means publishing (§4.3.5). A first publish that fails is
+// not retried and its reason is not kept. Starting an active pair again
+// keeps the existing publish (idempotent); if it is down and waiting to
+// reconnect, it reconnects at once to the new URL, because the cloud
+// re-sends stream_start with a fresh publish_session_id after a drop.
 func (s *Streams) Start(ctx context.Context, link Link, streamID string, reason string, psid int64) error {
 	if err := checkReason(reason); err != nil {
 		return err
@@ -177,20 +227,25 @@ func (s *Streams) Start(ctx context.Context, link Link, streamID string, reason 
 		s.mu.Unlock()
 		return nil
 	}
-	if st.pub == nil {
-		u, err := link.PublishURL(streamID, psid)
-		if err != nil {
+	u, err := link.PublishURL(streamID, psid)
+	if err != nil {
+		if st.pub == nil {
 			s.dropIfEmptyLocked(streamID, st)
 			s.mu.Unlock()
 			return fmt.Errorf("start stream %s: %w", streamID, err)
 		}
+		u = st.pub.currentURL()
+	}
+	if st.pub == nil {
 		st.pub = s.startLoop(streamID, u)
+	} else {
+		st.pub.retarget(u)
 	}
 	st.reasons[reason] = struct{}{}
 	pl := st.pub
 	s.mu.Unlock()
 
-	err := s.waitStarted(ctx, pl)
+	err = s.waitStarted(ctx, pl)
 	if err == nil {
 		return nil
 	}
@@ -205,7 +260,7 @@ func (s *Streams) waitStarted(ctx context.Context, pl *publishLoop) error {
 	t := time.NewTimer(s.opts.StartTimeout)
 	defer t.Stop()
 	select {
-	case <-pl.started:
+	case <-pl.upChan():
 		return nil
 	case <-pl.done:
 		if pl.err != nil {
@@ -326,7 +381,7 @@ func (s *Streams) Streaming() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, st := range s.streams {
-		if st.pub != nil && st.pub.live.Load() {
+		if st.pub != nil && st.pub.isLive() {
 			return true
 		}
 	}
@@ -379,13 +434,14 @@ func (s *Streams) Stats() map[string]PublisherStats {
 // startLoop starts the publish goroutine; called with s.mu held.
 func (s *Streams) startLoop(streamID, url string) *publishLoop {
 	ctx, cancel := context.WithCancel(context.Background())
-	pl := &publishLoop{cancel: cancel, started: make(chan struct{}), done: make(chan struct{})}
+	pl := &publishLoop{cancel: cancel, done: make(chan struct{}), kick: make(chan struct{}, 1),
+		url: url, up: make(chan struct{})}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer close(pl.done)
 		defer cancel()
-		pl.err = s.runLoop(ctx, streamID, url, pl)
+		pl.err = s.runLoop(ctx, streamID, pl)
 	}()
 	return pl
 }
@@ -393,14 +449,14 @@ func (s *Streams) startLoop(streamID, url string) *publishLoop {
 // runLoop publishes until ctx ends. It returns an error only when the very
 // first attempt failed, which Start reports to the cloud; after one good
 // publish it reconnects with a jittered 1–5 s backoff while requested.
-func (s *Streams) runLoop(ctx context.Context, streamID, url string, pl *publishLoop) error {
+func (s *Streams) runLoop(ctx context.Context, streamID string, pl *publishLoop) error {
 	log := s.log.With(zap.String("stream", streamID))
 	delay := s.opts.MinBackoff
 	everStarted := false
 	for {
 		attemptStarted := false
 		var upSince time.Time
-		err := s.attempt(ctx, streamID, url, pl, log, func() {
+		err := s.attempt(ctx, streamID, pl, log, func() {
 			attemptStarted, everStarted = true, true
 			upSince = time.Now()
 		})
@@ -416,7 +472,8 @@ func (s *Streams) runLoop(ctx context.Context, streamID, url string, pl *publish
 		}
 		wait := publishJitter(delay, s.opts.MinBackoff, s.opts.MaxBackoff)
 		log.Warn("rtmp publish ended, reconnecting", zap.Error(err), zap.Duration("in", wait))
-		if s.opts.Sleep(ctx, wait) != nil {
+		s.backoff(ctx, pl, wait)
+		if ctx.Err() != nil {
 			return nil
 		}
 		delay = min(delay*2, s.opts.MaxBackoff)
@@ -430,26 +487,41 @@ func publishJitter(d, lo, hi time.Duration) time.Duration {
 	return min(max(j, lo), hi)
 }
 
-func (s *Streams) attempt(ctx context.Context, streamID, url string, pl *publishLoop, log *zap.Logger, onStarted func()) error {
+// backoff waits d, or less if Start retargets the loop meanwhile.
+func (s *Streams) backoff(ctx context.Context, pl *publishLoop, d time.Duration) {
+	sctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case <-pl.kick:
+			cancel()
+		case <-sctx.Done():
+		}
+	})
+	_ = s.opts.Sleep(sctx, d)
+	cancel()
+	wg.Wait()
+}
+
+func (s *Streams) attempt(ctx context.Context, streamID string, pl *publishLoop, log *zap.Logger, onStarted func()) error {
 	src, err := s.opts.Open(streamID)
 	if err != nil {
 		return fmt.Errorf("open stream %s: %w", streamID, err)
 	}
 	defer src.Close()
 	pub := NewPublisher(PublisherOptions{
-		URL:       url,
+		URL:       pl.currentURL(),
 		Source:    src,
 		TLSConfig: s.opts.TLSConfig,
 		Dial:      s.opts.Dial,
 		Logger:    log,
 		OnStarted: func() {
 			onStarted()
-			pl.live.Store(true)
-			pl.startOnce.Do(func() { close(pl.started) })
+			pl.setLive(true)
 		},
 	})
 	pl.stats.set(pub)
 	err = pub.Run(ctx)
-	pl.live.Store(false)
+	pl.setLive(false)
 	return err
 }

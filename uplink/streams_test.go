@@ -26,6 +26,12 @@ type streamsEnv struct {
 }
 
 func newStreamsEnv(t *testing.T, ingOpts cloudsim.IngestOptions) *streamsEnv {
+	return newStreamsEnvSleep(t, ingOpts, nil)
+}
+
+// newStreamsEnvSleep uses sleep as the backoff wait; nil records the
+// delay and returns at once.
+func newStreamsEnvSleep(t *testing.T, ingOpts cloudsim.IngestOptions, sleep func(ctx context.Context, d time.Duration) error) *streamsEnv {
 	t.Helper()
 	f := loadFixture(t)
 	e := &streamsEnv{ing: startIngest(t, ingOpts)}
@@ -43,6 +49,9 @@ func newStreamsEnv(t *testing.T, ingOpts cloudsim.IngestOptions) *streamsEnv {
 			e.mu.Lock()
 			e.sleeps = append(e.sleeps, d)
 			e.mu.Unlock()
+			if sleep != nil {
+				return sleep(ctx, d)
+			}
 			return ctx.Err()
 		},
 		Logger: zaptest.NewLogger(t),
@@ -267,5 +276,39 @@ func TestStreamsCloseRefusesStart(t *testing.T) {
 	}
 	if err := e.s.Start(ctx, e.link, "Main", "live", 0); !errors.Is(err, uplink.ErrStreamsClosed) {
 		t.Errorf("Start after Close = %v", err)
+	}
+}
+
+func TestStreamsRestartDuringBackoffReconnectsWithNewPSID(t *testing.T) {
+	// The backoff waits until cancelled, so only a re-sent stream_start can
+	// bring the publish back.
+	sleeping := make(chan struct{}, 1)
+	e := newStreamsEnvSleep(t, cloudsim.IngestOptions{}, func(ctx context.Context, _ time.Duration) error {
+		sleeping <- struct{}{}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	ctx := testCtx(t)
+	if err := e.s.Start(ctx, e.link, "Main", "live", 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.ing.DropPublishers(); n != 1 {
+		t.Fatalf("dropped %d", n)
+	}
+	select {
+	case <-sleeping:
+	case <-ctx.Done():
+		t.Fatal("publisher did not notice the drop")
+	}
+	if e.s.Streaming() {
+		t.Error("Streaming() = true while the publish is down")
+	}
+	// Returns only once the new publish is up.
+	if err := e.s.Start(ctx, e.link, "Main", "live", 2); err != nil {
+		t.Fatal(err)
+	}
+	rs := e.ing.Publishes()
+	if len(rs) != 2 || !rs[1].Accepted || rs[1].Query.Get("psid") != "2" || !e.s.Streaming() {
+		t.Fatalf("after re-sent stream_start: %d publishes, last %+v", len(rs), rs[len(rs)-1])
 	}
 }
