@@ -179,7 +179,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 		}
 	})
 	p.log.Info("rtmp publish started", zap.String("tc_url", target.tcURL()),
-		zap.String("stream", streamNameForLog(target.name)))
+		zap.String("name", streamNameForLog(target.name)))
 
 	// The server's acks, pings and status messages are not needed once
 	// publishing, but they must be read so the server never blocks on a
