@@ -1,3 +1,6 @@
+// Package uplink is the agent's side of the VXG cloud: the camera-channel
+// WebSocket session (token, envelope, handshake, reconnect, redirect) and
+// the media and upload paths that hang off it.
 package uplink
 
 import (
@@ -110,8 +113,9 @@ type Options struct {
 	Version, Vendor, TZ string
 	// RawMessaging is announced in cam_register.
 	RawMessaging bool
-	Handler      Handler
-	Logger       *zap.Logger
+	// Handler is required: it serves the camera side.
+	Handler Handler
+	Logger  *zap.Logger
 	// Clock and Rand drive reconnect delays and jitter; nil = real ones.
 	Clock Clock
 	Rand  func() float64
@@ -190,6 +194,9 @@ func (s *Session) SendID(ctx context.Context, cmd string, body any) (int64, erro
 // §2.7. It returns nil on cancellation (after bye SHUTDOWN, §2.10) and
 // ErrDeleted after bye DELETED.
 func (s *Session) Run(ctx context.Context) error {
+	if s.opts.Handler == nil {
+		return errors.New("uplink session: no handler")
+	}
 	st, err := s.loadState()
 	if err != nil {
 		s.log.Warn("state unreadable, starting fresh", zap.Error(err))
