@@ -336,8 +336,14 @@ func (ss *session) callback(m *description.Media, f format.Format) (func(*rtp.Pa
 		if err != nil {
 			return nil, err
 		}
-		v := &videoState{ss: ss, m: m, codec: CodecH264}
+		v := &videoState{ss: ss, codec: CodecH264}
 		return func(pkt *rtp.Packet) {
+			// Every packet goes through the time decoder, which keys on
+			// packet contents (e.g. the first IDR fragment) to start.
+			pts, ok := ss.c.PacketPTS(m, pkt)
+			if !ok {
+				return
+			}
 			au, err := dec.Decode(pkt)
 			if err != nil {
 				if !errors.Is(err, rtph264.ErrMorePacketsNeeded) && !errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) {
@@ -345,15 +351,21 @@ func (ss *session) callback(m *description.Media, f format.Format) (func(*rtp.Pa
 				}
 				return
 			}
-			v.handle(pkt, au)
+			v.handle(pts, au)
 		}, nil
 	case *format.H265:
 		dec, err := f.CreateDecoder()
 		if err != nil {
 			return nil, err
 		}
-		v := &videoState{ss: ss, m: m, codec: CodecH265}
+		v := &videoState{ss: ss, codec: CodecH265}
 		return func(pkt *rtp.Packet) {
+			// Every packet goes through the time decoder, which keys on
+			// packet contents (e.g. the first IDR fragment) to start.
+			pts, ok := ss.c.PacketPTS(m, pkt)
+			if !ok {
+				return
+			}
 			au, err := dec.Decode(pkt)
 			if err != nil {
 				if !errors.Is(err, rtph265.ErrMorePacketsNeeded) && !errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
@@ -361,7 +373,7 @@ func (ss *session) callback(m *description.Media, f format.Format) (func(*rtp.Pa
 				}
 				return
 			}
-			v.handle(pkt, au)
+			v.handle(pts, au)
 		}, nil
 	case *format.MPEG4Audio:
 		dec, err := f.CreateDecoder()
@@ -369,12 +381,18 @@ func (ss *session) callback(m *description.Media, f format.Format) (func(*rtp.Pa
 			return nil, err
 		}
 		return func(pkt *rtp.Packet) {
+			// Every packet goes through the time decoder, which keys on
+			// packet contents (e.g. the first IDR fragment) to start.
+			pts, ok := ss.c.PacketPTS(m, pkt)
+			if !ok {
+				return
+			}
 			aus, err := dec.Decode(pkt)
 			if err != nil {
 				ss.decodeErrors.Add(1)
 				return
 			}
-			ss.audioUnit(m, pkt, aus)
+			ss.audioUnit(pts, aus)
 		}, nil
 	case *format.G711:
 		dec, err := f.CreateDecoder()
@@ -382,12 +400,18 @@ func (ss *session) callback(m *description.Media, f format.Format) (func(*rtp.Pa
 			return nil, err
 		}
 		return func(pkt *rtp.Packet) {
+			// Every packet goes through the time decoder, which keys on
+			// packet contents (e.g. the first IDR fragment) to start.
+			pts, ok := ss.c.PacketPTS(m, pkt)
+			if !ok {
+				return
+			}
 			b, err := dec.Decode(pkt)
 			if err != nil {
 				ss.decodeErrors.Add(1)
 				return
 			}
-			ss.audioUnit(m, pkt, [][]byte{b})
+			ss.audioUnit(pts, [][]byte{b})
 		}, nil
 	case *format.Opus:
 		dec, err := f.CreateDecoder()
@@ -395,20 +419,25 @@ func (ss *session) callback(m *description.Media, f format.Format) (func(*rtp.Pa
 			return nil, err
 		}
 		return func(pkt *rtp.Packet) {
+			// Every packet goes through the time decoder, which keys on
+			// packet contents (e.g. the first IDR fragment) to start.
+			pts, ok := ss.c.PacketPTS(m, pkt)
+			if !ok {
+				return
+			}
 			b, err := dec.Decode(pkt)
 			if err != nil {
 				ss.decodeErrors.Add(1)
 				return
 			}
-			ss.audioUnit(m, pkt, [][]byte{b})
+			ss.audioUnit(pts, [][]byte{b})
 		}, nil
 	}
 	return nil, fmt.Errorf("format %s: %w", f.Codec(), ErrUnsupportedCodec)
 }
 
-func (ss *session) audioUnit(m *description.Media, pkt *rtp.Packet, frames [][]byte) {
-	pts, ok := ss.c.PacketPTS(m, pkt)
-	if !ok || len(frames) == 0 {
+func (ss *session) audioUnit(pts int64, frames [][]byte) {
+	if len(frames) == 0 {
 		return
 	}
 	now := time.Now()
@@ -422,18 +451,13 @@ func (ss *session) audioUnit(m *description.Media, pkt *rtp.Packet, frames [][]b
 // every decoder need.
 type videoState struct {
 	ss      *session
-	m       *description.Media
 	codec   Codec
 	h264DTS *h264.DTSExtractor
 	h265DTS *h265.DTSExtractor
 }
 
-func (v *videoState) handle(pkt *rtp.Packet, au [][]byte) {
+func (v *videoState) handle(pts int64, au [][]byte) {
 	ss := v.ss
-	pts, ok := ss.c.PacketPTS(v.m, pkt)
-	if !ok {
-		return
-	}
 	var key bool
 	if v.codec == CodecH264 {
 		key = h264.IsRandomAccess(au)

@@ -81,7 +81,8 @@ type Stream struct {
 
 	// Counters and the current rate window.
 	st          StreamStats
-	winStart    time.Time
+	winStart    time.Duration
+	winStarted  bool
 	winFrames   int
 	winBytes    int
 	fps, kbps   float64
@@ -124,6 +125,7 @@ func (s *Stream) beginSession(video, audio *Track) (*Track, *Track) {
 	s.video = pickTrack(s.video, video)
 	s.audio = pickTrack(s.audio, audio)
 	s.offsetSet = false
+	s.winStarted, s.winFrames, s.winBytes = false, 0, 0
 	if s.anyUnit {
 		s.nextStart = s.maxTS + sessionGap
 	}
@@ -206,6 +208,8 @@ func unitSize(u *Unit) int {
 	return n
 }
 
+// count updates counters. Rates are measured on the media timeline, not
+// the wall clock, so a busy host does not distort them.
 func (s *Stream) count(u *Unit, video bool, size int) {
 	if video {
 		s.st.VideoFrames++
@@ -216,15 +220,15 @@ func (s *Stream) count(u *Unit, video bool, size int) {
 	s.st.Bytes += uint64(size)
 	s.winBytes += size
 	s.st.LastFrame = u.Wall
-	if s.winStart.IsZero() {
-		s.winStart = u.Wall
+	if !s.winStarted {
+		s.winStart, s.winStarted = s.maxTS, true
 		return
 	}
-	if el := u.Wall.Sub(s.winStart); el >= statsWindow {
+	if el := s.maxTS - s.winStart; el >= statsWindow {
 		sec := el.Seconds()
 		s.fps = float64(s.winFrames) / sec
 		s.kbps = float64(s.winBytes) * 8 / 1000 / sec
-		s.winStart, s.winFrames, s.winBytes = u.Wall, 0, 0
+		s.winStart, s.winFrames, s.winBytes = s.maxTS, 0, 0
 	}
 }
 
