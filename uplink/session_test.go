@@ -298,6 +298,12 @@ func TestFirstRegistration(t *testing.T) {
 	}
 }
 
+func TestSubprotocolEchoed(t *testing.T) {
+	sim := newSim(t, cloudsim.Options{EchoSubprotocol: true})
+	a := startAgent(t, sim, nil)
+	a.readyOn(t, sim)
+}
+
 func TestSendBeforeReady(t *testing.T) {
 	s := uplink.NewSession(uplink.Options{Handler: newHandler()})
 	if err := s.Send(context.Background(), "cam_event", map[string]any{}); !errors.Is(err, uplink.ErrNotReady) {

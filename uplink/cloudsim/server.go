@@ -259,7 +259,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		up.Subprotocols = []string{simSubprotocol}
 	}
 	if !slices.Contains(websocket.Subprotocols(r), simSubprotocol) {
-		s.log.Info("agent offered no vxg-message-protocol")
+		// Legacy agents offered none; a current agent must (§2.2, §7 Q19).
+		s.violation("agent did not offer sub-protocol %s", simSubprotocol)
 	}
 	ws, err := up.Upgrade(w, r, nil)
 	if err != nil {
