@@ -38,9 +38,12 @@ def main():
         sys.exit(__doc__)
     port = int(sys.argv[1])
     Gst.init(None)
-    for name in ("x264enc", "rtph264pay", "rtpmp4gpay", "videotestsrc", "audiotestsrc"):
+    for name, pkg in (("x264enc", "gstreamer1.0-plugins-ugly"),
+                      ("rtph264pay", "gstreamer1.0-plugins-good"),
+                      ("rtpmp4gpay", "gstreamer1.0-plugins-good"),
+                      ("videotestsrc", "gstreamer1.0-plugins-base"),
+                      ("audiotestsrc", "gstreamer1.0-plugins-base")):
         if Gst.ElementFactory.find(name) is None:
-            pkg = "gstreamer1.0-plugins-ugly" if name == "x264enc" else "gstreamer1.0-plugins-good/base"
             sys.exit("missing GStreamer element %s (Debian package %s)" % (name, pkg))
 
     launch = (
