@@ -1,0 +1,806 @@
+//go:build bench
+
+package agent
+
+// The end-to-end benchmark behind `make bench`: N simulated 1080p25
+// ≈4 Mbit/s H.264+AAC cameras go through the real camagent binary, run as a
+// child process so its CPU and memory can be measured alone, into an RTMP
+// ingest; then the same cameras go through one `ffmpeg -c copy` relay each,
+// the usual way of doing this job, measured the same way. It reports numbers
+// and never fails on them (timings are not asserted); it fails only when
+// video does not flow.
+//
+//	go test -tags bench -run TestBench -v -timeout 20m ./agent/
+//
+// CAMAGENT_BENCH_CAMERAS (default "1,4,16") and CAMAGENT_BENCH_WINDOW
+// (default 15s) shorten a run while working on the benchmark itself.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/camagent/camagent/media/rtspsim"
+	"github.com/camagent/camagent/uplink/cloudsim"
+)
+
+const (
+	benchWarmup   = 3 * time.Second
+	benchSample   = 250 * time.Millisecond
+	benchUser     = "bench"
+	benchPass     = "bench-Passw0rd"
+	benchCamBase  = 320000 // cam_id of camera k is benchCamBase+k+1
+	benchStreamID = "Main"
+)
+
+// benchRow is one line of the result table.
+type benchRow struct {
+	cameras int
+
+	agentCPU    float64 // % of one core, whole process
+	agentRSS    float64 // MiB, max over the window
+	agentGot    int64   // video frames at the ingest during the window
+	agentSent   int64   // video frames the cameras sent during the window
+	agentWarns  []string
+	latencies   []time.Duration
+	nonKeyFirst int // publishes whose first video frame was not a key frame
+
+	ffmpegCPU  float64 // % of one core, all relays together
+	ffmpegRSS  float64 // MiB, sum of each relay's max
+	ffmpegGot  int64
+	ffmpegSent int64
+
+	hostBusyAgent, hostBusyFFmpeg float64 // % of all cores busy during each window
+}
+
+func TestBench(t *testing.T) {
+	counts := benchCounts(t)
+	window := benchWindow(t)
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatal("the benchmark needs ffmpeg (fixture generation and the reference relays): install it, e.g. apt-get install ffmpeg")
+	}
+	video, audio := benchFixture(t)
+	bin := benchBuildAgent(t)
+	hz := clockTicks()
+
+	var rows []benchRow
+	for _, n := range counts {
+		t.Run(fmt.Sprintf("cameras=%d", n), func(t *testing.T) {
+			b := &benchRun{t: t, n: n, window: window, hz: hz, bin: bin, ffmpeg: ffmpeg, video: video, audio: audio}
+			b.start()
+			row := benchRow{cameras: n}
+			b.runAgent(&row)
+			b.runFFmpeg(&row)
+			rows = append(rows, row)
+		})
+	}
+	if len(rows) > 0 {
+		fmt.Print(benchTable(rows, window))
+	}
+}
+
+func benchCounts(t *testing.T) []int {
+	s := os.Getenv("CAMAGENT_BENCH_CAMERAS")
+	if s == "" {
+		return []int{1, 4, 16}
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 64 {
+			t.Fatalf("CAMAGENT_BENCH_CAMERAS=%q: want a comma-separated list of 1..64", s)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func benchWindow(t *testing.T) time.Duration {
+	s := os.Getenv("CAMAGENT_BENCH_WINDOW")
+	if s == "" {
+		return 15 * time.Second
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Second {
+		t.Fatalf("CAMAGENT_BENCH_WINDOW=%q: want a duration of at least 1s", s)
+	}
+	return d
+}
+
+// benchFixture returns the 1080p25 fixture, generating it (git-ignored) on
+// first use with the media package's script.
+func benchFixture(t *testing.T) (video, audio string) {
+	dir, err := filepath.Abs(filepath.Join("..", "media", "testdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	video = filepath.Join(dir, "gen", "bench.h264")
+	audio = filepath.Join(dir, "gen", "bench.aac")
+	if fileExists(video) && fileExists(audio) {
+		return video, audio
+	}
+	t.Logf("generating the 1080p25 fixture with %s/make-fixture.sh bench (once)", dir)
+	out, err := exec.Command(filepath.Join(dir, "make-fixture.sh"), "bench").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make-fixture.sh bench: %v\n%s", err, out)
+	}
+	if !fileExists(video) || !fileExists(audio) {
+		t.Fatalf("make-fixture.sh bench did not produce %s and %s", video, audio)
+	}
+	return video, audio
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Size() > 0
+}
+
+// benchBuildAgent builds the binary the way `make build` does.
+func benchBuildAgent(t *testing.T) string {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(t.TempDir(), "camagent")
+	cmd := exec.Command(goBin, "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/camagent")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build camagent: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// clockTicks is USER_HZ, the unit of utime/stime in /proc/<pid>/stat.
+func clockTicks() float64 {
+	out, err := exec.Command("getconf", "CLK_TCK").Output()
+	if err == nil {
+		if v, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64); err == nil && v > 0 {
+			return v
+		}
+	}
+	return 100 // USER_HZ on every Linux architecture Go supports
+}
+
+// benchRun is one camera count: the simulated cameras and cloud, shared by
+// the agent phase and the ffmpeg phase.
+type benchRun struct {
+	t      *testing.T
+	n      int
+	window time.Duration
+	hz     float64
+	bin    string
+	ffmpeg string
+	video  string
+	audio  string
+
+	cams   []*rtspsim.Server
+	clouds []*cloudsim.Server
+	ingest *cloudsim.Ingest
+}
+
+func (b *benchRun) start() {
+	t := b.t
+	// The ingest keeps only the first frames of each publish: enough to
+	// find the first key frame, without growing during the window.
+	b.ingest = cloudsim.NewIngest(cloudsim.IngestOptions{MaxFrames: 200})
+	if err := b.ingest.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.ingest.Close)
+	for k := range b.n {
+		cam := rtspsim.New(rtspsim.Options{
+			Username: benchUser, Password: benchPass,
+			VideoFile: b.video, AudioFile: b.audio,
+		})
+		if err := cam.Start(); err != nil {
+			t.Fatalf("camera %d: %v", k, err)
+		}
+		t.Cleanup(cam.Close)
+		b.cams = append(b.cams, cam)
+
+		cloud, err := cloudsim.New(cloudsim.Options{CamID: benchCamBase + int64(k) + 1, MediaServer: b.ingest.Addr()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cloud.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cloud.Close)
+		b.clouds = append(b.clouds, cloud)
+	}
+}
+
+func (b *benchRun) cameraURL(k int) string {
+	return strings.Replace(b.cams[k].URL(), "rtsp://", "rtsp://"+benchUser+":"+benchPass+"@", 1)
+}
+
+func (b *benchRun) sentFrames() int64 {
+	var n int64
+	for _, c := range b.cams {
+		n += c.FramesSent()
+	}
+	return n
+}
+
+// ingestFrames sums the video frames of the ingest's publishes whose
+// stream name match says are part of the phase, and counts them.
+func (b *benchRun) ingestFrames(match func(stream string) bool) (frames int64, publishes int) {
+	for _, p := range b.ingest.Publishes() {
+		if p.Accepted && match(p.Stream) {
+			frames += int64(p.VideoFrames)
+			publishes++
+		}
+	}
+	return frames, publishes
+}
+
+// config is the YAML an integrator would write for these cameras: plain
+// RTSP URLs, no ONVIF, a test cloud without TLS.
+func (b *benchRun) config(dir, listen string) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "state_dir: %q\nlog: {level: info}\nhttp: {listen: %q}\ncloud: {insecure: true}\ncameras:\n",
+		filepath.Join(dir, "state"), listen)
+	for k := range b.n {
+		fmt.Fprintf(&sb, "  - name: cam%02d\n    token: %q\n    rtsp: %q\n    rtsp_transport: tcp\n",
+			k+1, b.clouds[k].Token(), b.cameraURL(k))
+	}
+	return sb.String()
+}
+
+func agentStreamName(k int) string {
+	return fmt.Sprintf("u1m1c%d_%s", benchCamBase+k+1, benchStreamID)
+}
+
+func (b *benchRun) runAgent(row *benchRow) {
+	t := b.t
+	dir := t.TempDir()
+	listen := freeAddr(t)
+	cfgPath := filepath.Join(dir, "camagent.yaml")
+	if err := os.WriteFile(cfgPath, []byte(b.config(dir, listen)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "agent.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(b.bin, "run", "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start camagent: %v", err)
+	}
+	// ctx ends early when the agent exits, so no wait below outlives it.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		close(done)
+		cancel()
+	}()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+			if waitErr != nil {
+				t.Errorf("camagent exit after SIGTERM: %v\n%s", waitErr, tail(logPath, 20))
+			}
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Errorf("camagent did not exit within 15 s of SIGTERM\n%s", tail(logPath, 20))
+		}
+	}
+	defer stop()
+	fatal := func(format string, args ...any) {
+		t.Helper()
+		msg := fmt.Sprintf(format, args...)
+		select {
+		case <-done:
+			msg += fmt.Sprintf(" (camagent exited: %v)", waitErr)
+			stopped = true
+		default:
+		}
+		t.Fatalf("%s\nagent log tail:\n%s", msg, tail(logPath, 30))
+	}
+
+	// Every camera registered, and pulling: the agent only registers once
+	// RTSP delivers tracks; waiting for a GOP's worth of frames more means
+	// its GOP cache holds a key frame, i.e. the camera session is up.
+	for k, c := range b.clouds {
+		if err := c.WaitReady(ctx, c.CamID()); err != nil {
+			fatal("camera %d never became READY in its cloud: %v", k+1, err)
+		}
+	}
+	if err := waitAgentFrames(ctx, "http://"+listen+"/status.json", b.n, rtspsim.FPS+1); err != nil {
+		fatal("cameras do not stream into the agent: %v", err)
+	}
+
+	// Stream start, one camera at a time so each latency is its own: from
+	// sending stream_start to the first video key frame at the ingest.
+	for k, c := range b.clouds {
+		name := agentStreamName(k)
+		t0 := time.Now()
+		rep, err := c.Request(ctx, c.CamID(), "stream_start", map[string]any{
+			"stream_id": benchStreamID, "reason": "live", "publish_session_id": k + 1,
+		})
+		if err != nil {
+			fatal("camera %d stream_start: %v", k+1, err)
+		}
+		if rep["status"] != "OK" {
+			fatal("camera %d stream_start answered %v", k+1, rep)
+		}
+		var firstKey bool
+		err = b.ingest.WaitFor(ctx, func(ps []cloudsim.PublishRecord) bool {
+			for _, p := range ps {
+				if p.Stream != name || !p.Accepted {
+					continue
+				}
+				for _, f := range p.Frames {
+					if f.Video && f.Key {
+						firstKey = p.FirstVideoKey
+						return true
+					}
+				}
+			}
+			return false
+		})
+		if err != nil {
+			fatal("camera %d: no key frame at the ingest after stream_start: %v", k+1, err)
+		}
+		row.latencies = append(row.latencies, time.Since(t0))
+		if !firstKey {
+			row.nonKeyFirst++
+		}
+	}
+
+	mine := func(s string) bool { return strings.HasPrefix(s, "u1m1c") }
+	m, err := b.measure(ctx, []int{cmd.Process.Pid}, mine)
+	if err != nil {
+		fatal("measure agent: %v", err)
+	}
+	row.agentCPU, row.agentRSS = m.cpuPercent, m.rssSum
+	row.agentGot, row.agentSent = m.got, m.sent
+	row.hostBusyAgent = m.hostBusy
+	if m.publishes != b.n {
+		fatal("%d agent publishes at the ingest, want %d", m.publishes, b.n)
+	}
+	for k, f := range m.perPublish {
+		if f == 0 {
+			fatal("no video from camera %d reached the ingest during the window", k+1)
+		}
+	}
+	for _, p := range b.ingest.Publishes() {
+		if mine(p.Stream) && len(p.Violations) > 0 {
+			t.Errorf("ingest saw protocol violations on %s: %v", p.Stream, p.Violations)
+		}
+	}
+	stop()
+	row.agentWarns = warnings(logPath)
+}
+
+func (b *benchRun) runFFmpeg(row *benchRow) {
+	t := b.t
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	var pids []int
+	var exits []chan error
+	var cmds []*exec.Cmd
+	for k := range b.n {
+		logPath := filepath.Join(dir, fmt.Sprintf("relay%02d.log", k+1))
+		logFile, err := os.Create(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer logFile.Close()
+		cmd := exec.Command(b.ffmpeg, "-nostdin", "-loglevel", "error",
+			"-rtsp_transport", "tcp", "-i", b.cameraURL(k),
+			"-c", "copy", "-f", "flv", fmt.Sprintf("rtmp://%s/live/relay%02d", b.ingest.Addr(), k+1))
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start ffmpeg relay %d: %v", k+1, err)
+		}
+		ch := make(chan error, 1)
+		go func() { ch <- cmd.Wait() }()
+		pids, exits, cmds = append(pids, cmd.Process.Pid), append(exits, ch), append(cmds, cmd)
+	}
+	defer func() {
+		for k, cmd := range cmds {
+			_ = cmd.Process.Signal(syscall.SIGINT)
+			select {
+			case <-exits[k]:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exits[k]
+			}
+		}
+	}()
+
+	relay := func(s string) bool { return strings.HasPrefix(s, "relay") }
+	err := b.ingest.WaitFor(ctx, func(ps []cloudsim.PublishRecord) bool {
+		n := 0
+		for _, p := range ps {
+			if relay(p.Stream) && p.Accepted && p.VideoFrames > 0 {
+				n++
+			}
+		}
+		return n == b.n
+	})
+	if err != nil {
+		t.Fatalf("ffmpeg relays do not deliver video to the ingest: %v\nrelay01 log:\n%s", err, tail(filepath.Join(dir, "relay01.log"), 20))
+	}
+	m, err := b.measure(ctx, pids, relay)
+	if err != nil {
+		t.Fatalf("measure ffmpeg: %v", err)
+	}
+	row.ffmpegCPU, row.ffmpegRSS = m.cpuPercent, m.rssSum
+	row.ffmpegGot, row.ffmpegSent = m.got, m.sent
+	row.hostBusyFFmpeg = m.hostBusy
+	for k, f := range m.perPublish {
+		if f == 0 {
+			t.Fatalf("no video from ffmpeg relay %d reached the ingest during the window", k+1)
+		}
+	}
+}
+
+// measurement is what one window saw.
+type measurement struct {
+	cpuPercent float64 // summed over pids, % of one core
+	rssSum     float64 // MiB, sum over pids of each one's max
+	hostBusy   float64 // % of all cores
+	got, sent  int64   // video frames at the ingest / sent by the cameras
+	publishes  int
+	perPublish []int64 // video frames per matching publish, in ingest order
+}
+
+// measure waits out the warm-up, then samples pids' CPU and RSS over the
+// window while counting video frames in and out.
+func (b *benchRun) measure(ctx context.Context, pids []int, match func(string) bool) (measurement, error) {
+	var m measurement
+	select {
+	case <-time.After(benchWarmup):
+	case <-ctx.Done():
+		return m, ctx.Err()
+	}
+	per0 := perPublish(b.ingest, match)
+	got0, _ := b.ingestFrames(match)
+	sent0 := b.sentFrames()
+	cpu0, err := cpuTicks(pids)
+	if err != nil {
+		return m, err
+	}
+	busy0, total0 := hostTicks()
+	start := time.Now()
+	maxRSS := make([]int64, len(pids))
+	tick := time.NewTicker(benchSample)
+	defer tick.Stop()
+	deadline := time.NewTimer(b.window)
+	defer deadline.Stop()
+	sample := func() error {
+		for i, pid := range pids {
+			kb, err := rssKB(pid)
+			if err != nil {
+				return err
+			}
+			maxRSS[i] = max(maxRSS[i], kb)
+		}
+		return nil
+	}
+	if err := sample(); err != nil {
+		return m, err
+	}
+loop:
+	for {
+		select {
+		case <-tick.C:
+			if err := sample(); err != nil {
+				return m, err
+			}
+		case <-deadline.C:
+			break loop
+		case <-ctx.Done():
+			return m, ctx.Err()
+		}
+	}
+	cpu1, err := cpuTicks(pids)
+	if err != nil {
+		return m, err
+	}
+	elapsed := time.Since(start).Seconds()
+	busy1, total1 := hostTicks()
+	got1, pubs := b.ingestFrames(match)
+	m.sent = b.sentFrames() - sent0
+	m.got = got1 - got0
+	m.publishes = pubs
+	m.cpuPercent = 100 * float64(cpu1-cpu0) / b.hz / elapsed
+	for _, kb := range maxRSS {
+		m.rssSum += float64(kb) / 1024
+	}
+	if total1 > total0 {
+		m.hostBusy = 100 * float64(busy1-busy0) / float64(total1-total0)
+	}
+	per1 := perPublish(b.ingest, match)
+	for i, f := range per1 {
+		if i < len(per0) {
+			f -= per0[i]
+		}
+		m.perPublish = append(m.perPublish, f)
+	}
+	return m, nil
+}
+
+func perPublish(in *cloudsim.Ingest, match func(string) bool) []int64 {
+	var out []int64
+	for _, p := range in.Publishes() {
+		if p.Accepted && match(p.Stream) {
+			out = append(out, int64(p.VideoFrames))
+		}
+	}
+	return out
+}
+
+// cpuTicks sums utime+stime of pids (every thread, living or exited).
+func cpuTicks(pids []int) (int64, error) {
+	var sum int64
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0, fmt.Errorf("read stat of %d: %w", pid, err)
+		}
+		// The command name may hold spaces and parentheses: fields start
+		// after the last ')'. utime and stime are fields 14 and 15.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			return 0, fmt.Errorf("stat of %d: no ')'", pid)
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			return 0, fmt.Errorf("stat of %d: %d fields", pid, len(f))
+		}
+		for _, s := range f[11:13] {
+			v, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("stat of %d: %w", pid, err)
+			}
+			sum += v
+		}
+	}
+	return sum, nil
+}
+
+// rssKB is VmRSS of pid in KiB.
+func rssKB(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read status of %d: %w", pid, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			fs := strings.Fields(rest)
+			if len(fs) == 0 {
+				break
+			}
+			return strconv.ParseInt(fs[0], 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("status of %d: no VmRSS (process gone?)", pid)
+}
+
+// hostTicks returns busy and total jiffies of all CPUs from /proc/stat.
+func hostTicks() (busy, total int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	for i, s := range f[1:] {
+		v, _ := strconv.ParseInt(s, 10, 64)
+		if i >= 7 { // guest time is already inside user
+			break
+		}
+		total += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy, total
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// waitAgentFrames polls the agent's status page until each of n cameras'
+// main stream has delivered at least frames video frames.
+func waitAgentFrames(ctx context.Context, url string, n int, frames uint64) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var last string
+	for {
+		st, err := fetchStatus(ctx, url)
+		if err == nil {
+			ok := 0
+			for _, c := range st.Cameras {
+				if len(c.Streams) > 0 && c.Streams[0].Frames >= frames {
+					ok++
+				}
+			}
+			if len(st.Cameras) == n && ok == n {
+				return nil
+			}
+			last = fmt.Sprintf("%d of %d cameras past %d frames", ok, n, frames)
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %s)", ctx.Err(), last)
+		}
+	}
+}
+
+func fetchStatus(ctx context.Context, url string) (Status, error) {
+	var st Status
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, errors.New(resp.Status)
+	}
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// warnings returns the agent's warn and error log lines, deduplicated by message.
+func warnings(logPath string) []string {
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		return nil
+	}
+	seen := map[string]int{}
+	var order []string
+	for _, line := range strings.Split(string(b), "\n") {
+		var e struct {
+			Level, Msg string
+		}
+		if json.Unmarshal([]byte(line), &e) != nil || (e.Level != "warn" && e.Level != "error") {
+			continue
+		}
+		key := e.Level + ": " + e.Msg
+		if seen[key] == 0 {
+			order = append(order, key)
+		}
+		seen[key]++
+	}
+	out := make([]string, 0, len(order))
+	for _, k := range order {
+		out = append(out, fmt.Sprintf("%s (×%d)", k, seen[k]))
+	}
+	return out
+}
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
+func pct(got, sent int64) string {
+	if sent == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f %%", 100*float64(got)/float64(sent))
+}
+
+// benchTable renders the results as Markdown for the README, with the
+// targets and what else is worth knowing below it.
+func benchTable(rows []benchRow, window time.Duration) string {
+	var sb strings.Builder
+	host, _ := os.Hostname()
+	fmt.Fprintf(&sb, "\nEnd-to-end benchmark: 1080p25 ≈4 Mbit/s H.264 + AAC per camera, RTSP/TCP in, RTMP out, %s window after %s warm-up; %d CPUs, %s/%s (%s).\n\n",
+		window, benchWarmup, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, host)
+	sb.WriteString("| cameras | agent CPU %/stream | ffmpeg CPU %/stream | ratio | agent RSS MiB | ffmpeg RSS MiB (sum) | start latency median/max ms |\n")
+	sb.WriteString("|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		n := float64(r.cameras)
+		ratio := "n/a"
+		if r.ffmpegCPU > 0 {
+			ratio = fmt.Sprintf("%.2f", r.agentCPU/r.ffmpegCPU)
+		}
+		fmt.Fprintf(&sb, "| %d | %.2f | %.2f | %s | %.1f | %.1f | %s / %s |\n",
+			r.cameras, r.agentCPU/n, r.ffmpegCPU/n, ratio, r.agentRSS, r.ffmpegRSS,
+			ms(median(r.latencies)), ms(slices.Max(r.latencies)))
+	}
+	sb.WriteString("\nCPU is % of one core (utime+stime from /proc), per stream = whole process(es) ÷ cameras. RSS is the maximum VmRSS sampled every 250 ms. Start latency: cloud sends stream_start → first RTMP video key frame at the ingest, camera session already up.\n\n")
+
+	last := rows[len(rows)-1]
+	n := float64(last.cameras)
+	budget := 20 + 1.5*n
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+	fmt.Fprintf(&sb, "Targets at %d cameras: CPU ratio ≤ 0.80 → %.2f (%s); RSS ≤ 20 + 1.5×%d = %.0f MiB → %.1f (%s); start latency ≤ 200 ms → max %s ms (%s).\n\n",
+		last.cameras, last.agentCPU/last.ffmpegCPU, verdict(last.agentCPU <= 0.8*last.ffmpegCPU),
+		last.cameras, budget, last.agentRSS, verdict(last.agentRSS <= budget),
+		ms(slices.Max(last.latencies)), verdict(slices.Max(last.latencies) <= 200*time.Millisecond))
+
+	for _, r := range rows {
+		fmt.Fprintf(&sb, "- %d cameras: video frames delivered agent %s, ffmpeg %s; host busy %.0f %% / %.0f %% of all CPUs (cameras, ingest and the measured process share the box)",
+			r.cameras, pct(r.agentGot, r.agentSent), pct(r.ffmpegGot, r.ffmpegSent), r.hostBusyAgent, r.hostBusyFFmpeg)
+		if r.nonKeyFirst > 0 {
+			fmt.Fprintf(&sb, "; %d publishes started on a non-key frame", r.nonKeyFirst)
+		}
+		if len(r.agentWarns) > 0 {
+			fmt.Fprintf(&sb, "; agent warnings: %s", strings.Join(r.agentWarns, "; "))
+		}
+		sb.WriteString("\n")
+	}
+	return sb.String()
+}
