@@ -279,8 +279,8 @@ func (i *Ingest) acceptLoop() {
 	}
 }
 
-// session is one connection's protocol state, owned by its goroutine.
-type session struct {
+// ingestConn is one connection's protocol state, owned by its goroutine.
+type ingestConn struct {
 	i    *Ingest
 	conn net.Conn
 	mrw  *message.ReadWriter
@@ -292,7 +292,7 @@ type session struct {
 
 func (i *Ingest) serve(conn net.Conn) {
 	defer conn.Close()
-	s := &session{i: i, conn: conn}
+	s := &ingestConn{i: i, conn: conn}
 	err := s.run()
 	i.mu.Lock()
 	defer i.mu.Unlock()
@@ -308,21 +308,21 @@ func (i *Ingest) serve(conn net.Conn) {
 }
 
 // update runs f on the record under the ingest lock and wakes waiters.
-func (s *session) update(f func(r *PublishRecord)) {
+func (s *ingestConn) update(f func(r *PublishRecord)) {
 	s.i.mu.Lock()
 	f(s.rec)
 	s.i.notifyLocked()
 	s.i.mu.Unlock()
 }
 
-func (s *session) read() (message.Message, error) {
+func (s *ingestConn) read() (message.Message, error) {
 	if err := s.conn.SetReadDeadline(time.Now().Add(s.i.opts.ReadTimeout)); err != nil {
 		return nil, err
 	}
 	return s.mrw.Read()
 }
 
-func (s *session) readCommand() (*message.CommandAMF0, error) {
+func (s *ingestConn) readCommand() (*message.CommandAMF0, error) {
 	for {
 		msg, err := s.read()
 		if err != nil {
@@ -334,7 +334,7 @@ func (s *session) readCommand() (*message.CommandAMF0, error) {
 	}
 }
 
-func (s *session) run() error {
+func (s *ingestConn) run() error {
 	if err := s.conn.SetDeadline(time.Now().Add(s.i.opts.ReadTimeout)); err != nil {
 		return err
 	}
@@ -404,11 +404,11 @@ func objectOf(v any) (amf0.Object, bool) {
 	return nil, false
 }
 
-func (s *session) reject(reason string) {
+func (s *ingestConn) reject(reason string) {
 	s.update(func(r *PublishRecord) { r.Rejected = reason })
 }
 
-func (s *session) acceptConnect(cmd *message.CommandAMF0) error {
+func (s *ingestConn) acceptConnect(cmd *message.CommandAMF0) error {
 	for _, m := range []message.Message{
 		&message.SetWindowAckSize{Value: 2500000},
 		&message.SetPeerBandwidth{Value: 2500000, Type: 2},
@@ -433,7 +433,7 @@ func (s *session) acceptConnect(cmd *message.CommandAMF0) error {
 	return nil
 }
 
-func (s *session) status(cmd *message.CommandAMF0, level, code, desc string) error {
+func (s *ingestConn) status(cmd *message.CommandAMF0, level, code, desc string) error {
 	return s.mrw.Write(&message.CommandAMF0{
 		ChunkStreamID: 5, MessageStreamID: 0x1000000, Name: "onStatus", CommandID: cmd.CommandID,
 		Arguments: []any{nil, amf0.Object{
@@ -446,7 +446,7 @@ func (s *session) status(cmd *message.CommandAMF0, level, code, desc string) err
 
 // awaitPublish answers createStream and friends until publish, which it
 // checks the way a real media server would.
-func (s *session) awaitPublish() error {
+func (s *ingestConn) awaitPublish() error {
 	for {
 		cmd, err := s.readCommand()
 		if err != nil {
@@ -475,7 +475,7 @@ func (s *session) awaitPublish() error {
 	}
 }
 
-func (s *session) publish(cmd *message.CommandAMF0) error {
+func (s *ingestConn) publish(cmd *message.CommandAMF0) error {
 	var name, typ string
 	if len(cmd.Arguments) >= 2 {
 		name, _ = cmd.Arguments[1].(string)
@@ -526,7 +526,7 @@ func (s *session) publish(cmd *message.CommandAMF0) error {
 }
 
 // receive records media until the publisher leaves or the connection fails.
-func (s *session) receive() error {
+func (s *ingestConn) receive() error {
 	for {
 		msg, err := s.read()
 		if err != nil {
@@ -575,7 +575,7 @@ func (s *session) receive() error {
 	}
 }
 
-func (s *session) violation(v string) {
+func (s *ingestConn) violation(v string) {
 	s.update(func(r *PublishRecord) {
 		if len(r.Violations) < 100 && !slices.Contains(r.Violations, v) {
 			r.Violations = append(r.Violations, v)
@@ -583,7 +583,7 @@ func (s *session) violation(v string) {
 	})
 }
 
-func (s *session) video(m *message.Video) {
+func (s *ingestConn) video(m *message.Video) {
 	if m.Codec != message.CodecH264 {
 		s.violation(fmt.Sprintf("unsupported legacy video codec id %d", m.Codec))
 		return
@@ -618,7 +618,7 @@ func (s *session) video(m *message.Video) {
 	}
 }
 
-func (s *session) hevcFrame(fourCC message.FourCC, dts time.Duration, payload []byte) {
+func (s *ingestConn) hevcFrame(fourCC message.FourCC, dts time.Duration, payload []byte) {
 	if fourCC != message.FourCCHEVC {
 		s.violation(fmt.Sprintf("unsupported enhanced video codec %08x", uint32(fourCC)))
 		return
@@ -636,7 +636,7 @@ func (s *session) hevcFrame(fourCC message.FourCC, dts time.Duration, payload []
 	s.frame(true, dts, irap, len(payload))
 }
 
-func (s *session) audio(m *message.Audio) {
+func (s *ingestConn) audio(m *message.Audio) {
 	switch m.Codec {
 	case message.CodecMPEG4Audio:
 		if m.AACType == message.AudioAACTypeConfig {
@@ -665,7 +665,7 @@ func (s *session) audio(m *message.Audio) {
 	}
 }
 
-func (s *session) frame(video bool, dts time.Duration, key bool, size int) {
+func (s *ingestConn) frame(video bool, dts time.Duration, key bool, size int) {
 	backwards := s.anyFrame && dts < s.lastDTS
 	s.anyFrame, s.lastDTS = true, dts
 	s.update(func(r *PublishRecord) {
