@@ -123,7 +123,7 @@ func TestHandshakeAndChecks(t *testing.T) {
 	}
 	a.send(map[string]any{"cmd": "done", "msgid": 5, "refid": 777, "orig_cmd": "x", "status": "OK"})
 	a.send(map[string]any{"cmd": "cam_event", "msgid": 6, "cam_id": s.CamID(), "event": "motion", "meta": nil})
-	if err := s.Wait(ctx, func() bool { return len(s.Violations()) >= 5 }); err != nil {
+	if err := s.Wait(ctx, func() bool { return len(s.Violations()) >= 6 }); err != nil {
 		t.Fatalf("violations %q", s.Violations())
 	}
 	v := strings.Join(s.Violations(), "\n")
