@@ -144,12 +144,14 @@ func (s *Source) Run(ctx context.Context) error {
 	if err := sess.setup(desc); err != nil {
 		return s.fail(ctx, "setup", err)
 	}
+	// After PLAY the callbacks own sess.video/audio; log what SETUP chose now.
+	videoCodec, audioCodec := codecOf(sess.video), codecOf(sess.audio)
 	sess.lastUnit.Store(time.Now().UnixNano())
 	if _, err := c.Play(nil); err != nil {
 		return s.fail(ctx, "play", err)
 	}
 	s.log.Info("rtsp playing", zap.String("transport", s.opts.Transport.String()),
-		zap.Stringer("video", codecOf(sess.video)), zap.Stringer("audio", codecOf(sess.audio)))
+		zap.Stringer("video", videoCodec), zap.Stringer("audio", audioCodec))
 
 	waitc := make(chan error, 1)
 	go func() { waitc <- c.Wait() }()

@@ -6,6 +6,8 @@
 #                               (beside rtspsim so it can go:embed them)
 #   ./make-fixture.sh bench     1080p25 ~4 Mbit/s variant for benchmarks
 #                               -> gen/bench.h264, gen/bench.aac (git-ignored)
+#   ./make-fixture.sh h265      2 s of 320x180 H.265 with an AUD before every
+#                               picture -> h265.hevc (committed, for media tests)
 #
 # Sources are ffmpeg's synthetic lavfi testsrc2 and sine, so the output is
 # reproducible and carries no third-party media.
@@ -30,8 +32,17 @@ bench)
 	profile=main
 	mkdir -p gen
 	;;
+h265)
+	ffmpeg -hide_banner -loglevel error -y \
+		-f lavfi -i "testsrc2=size=320x180:rate=25:duration=2" \
+		-c:v libx265 -preset ultrafast -pix_fmt yuv420p \
+		-x265-params "keyint=25:min-keyint=25:scenecut=0:bframes=0:aud=1:repeat-headers=1:log-level=error" \
+		-b:v 100k -f hevc h265.hevc
+	ls -l h265.hevc
+	exit 0
+	;;
 *)
-	echo "usage: $0 [small|bench]" >&2
+	echo "usage: $0 [small|bench|h265]" >&2
 	exit 2
 	;;
 esac
