@@ -59,6 +59,13 @@ type Handler interface {
 	Handle(ctx context.Context, c *Command) Reply
 }
 
+// ProblemReporter may be implemented by a Handler to learn which agent
+// message the cloud could not process (report_problem, §4.1.7), e.g. to
+// fail an upload waiting for direct_upload_url. It must not block.
+type ProblemReporter interface {
+	Problem(refID int64, origCmd, reason string)
+}
+
 // Command is one cloud request handed to Handler.Handle.
 type Command struct {
 	Name  string

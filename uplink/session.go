@@ -622,6 +622,9 @@ func (c *conn) serve() connResult {
 				var rp ReportProblem
 				_ = m.Decode(&rp)
 				c.log.Warn("cloud reported a problem", zap.String("orig_cmd", m.OrigCmd), zap.Int64("refid", m.RefID), zap.String("reason", rp.Reason))
+				if pr, ok := s.opts.Handler.(ProblemReporter); ok {
+					pr.Problem(m.RefID, m.OrigCmd, rp.Reason)
+				}
 			case CmdBye:
 				var b Bye
 				if err := m.Decode(&b); err != nil {

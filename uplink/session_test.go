@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -86,6 +87,13 @@ type handler struct {
 	infoErrs int // CameraInfo fails this many times first
 	block    chan struct{}
 	ready    chan uplink.Link
+	problems []string
+}
+
+func (h *handler) Problem(refID int64, origCmd, reason string) {
+	h.mu.Lock()
+	h.problems = append(h.problems, fmt.Sprintf("%d %s %s", refID, origCmd, reason))
+	h.mu.Unlock()
 }
 
 func newHandler() *handler { return &handler{ready: make(chan uplink.Link, 16)} }
@@ -338,7 +346,7 @@ func TestShutdownSendsByeAndClose1000(t *testing.T) {
 // §5.2: after a drop the agent waits, re-registers with pwd and prev_sid;
 // the same holds across a process restart through the state file.
 func TestReconnectSendsStoredCredentials(t *testing.T) {
-	sim := newSim(t, cloudsim.Options{Pwd: "c8Zk2Lq0"})
+	sim := newSim(t, cloudsim.Options{Pwd: "c8Zk2Lq0", TZ: "Europe/Berlin"})
 	a := startAgent(t, sim, nil)
 	first := a.waitReady(t)
 	sim.DropConnections()
@@ -347,7 +355,7 @@ func TestReconnectSendsStoredCredentials(t *testing.T) {
 	}
 	second := a.waitReady(t)
 	regs := sim.Registrations()
-	if len(regs) != 2 || regs[1]["pwd"] != "c8Zk2Lq0" || regs[1]["prev_sid"] != first.SID {
+	if len(regs) != 2 || regs[1]["pwd"] != "c8Zk2Lq0" || regs[1]["prev_sid"] != first.SID || regs[1]["tz"] != "Europe/Berlin" {
 		t.Fatalf("registrations %v", regs)
 	}
 	if err := a.stop(); err != nil {
@@ -600,6 +608,11 @@ func TestRequests(t *testing.T) {
 	if sim.Connections() != 1 {
 		t.Errorf("session did not survive bad frames: %d connections", sim.Connections())
 	}
+	a.h.mu.Lock()
+	if len(a.h.problems) != 1 || a.h.problems[0] != "999 cam_event x" {
+		t.Errorf("problems %q", a.h.problems)
+	}
+	a.h.mu.Unlock()
 	a.clk.noSleep(t)
 }
 
@@ -701,6 +714,19 @@ func TestLiveness(t *testing.T) {
 			t.Error("no ping sent during silence")
 		}
 	})
+}
+
+func TestHelloRefused(t *testing.T) {
+	sim := newSim(t, cloudsim.Options{HelloStatus: "ERROR"})
+	a := startAgent(t, sim, nil)
+	for _, want := range []time.Duration{5, 10} {
+		if d := a.clk.next(t); d != want*time.Second {
+			t.Errorf("delay %v after refused hello, want %v", d, want*time.Second)
+		}
+	}
+	if sim.Connections() != 2 || a.s.State() == uplink.StateReady {
+		t.Errorf("connections %d, state %v", sim.Connections(), a.s.State())
+	}
 }
 
 func TestHelloTimeout(t *testing.T) {

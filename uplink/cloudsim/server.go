@@ -60,7 +60,9 @@ type Options struct {
 	IgnorePings bool
 	// HoldHello never answers register, to test the agent's hello timeout.
 	HoldHello bool
-	Logger    *zap.Logger
+	// HelloStatus is hello.status; default "OK".
+	HelloStatus string
+	Logger      *zap.Logger
 }
 
 // ErrNoCamera means no connection has the camera READY.
@@ -120,6 +122,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.TZ == "" {
 		opts.TZ = "UTC"
+	}
+	if opts.HelloStatus == "" {
+		opts.HelloStatus = "OK"
 	}
 	if opts.Path == "" {
 		opts.Path = fmt.Sprintf("live/u1m1c%d_", opts.CamID)
@@ -847,7 +852,7 @@ func (c *simConn) register(m map[string]any, id int64, phase int) bool {
 	s.sidN++
 	sid := fmt.Sprintf("sid%d%s", s.sidN, randHex(4))
 	s.mu.Unlock()
-	hello := map[string]any{"status": "OK", "sid": sid}
+	hello := map[string]any{"status": s.opts.HelloStatus, "sid": sid}
 	if s.opts.MediaServer != "" {
 		hello["media_server"] = s.opts.MediaServer
 	}
