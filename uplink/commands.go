@@ -46,7 +46,8 @@ type CameraInfo struct{ IP, Brand, Model, SN, Version, Type string }
 // so uplink never imports its caller.
 type Handler interface {
 	// CameraInfo is asked before every cam_register; an error means the
-	// camera is unavailable and cam_register is not sent (§4.1.4).
+	// camera is unavailable and cam_register is not sent (§4.1.4). It must
+	// return when ctx ends: the connection waits for it on close.
 	CameraInfo(ctx context.Context) (CameraInfo, error)
 	// Ready is called when cam_hello arrived (READY). It must not block.
 	Ready(link Link)
