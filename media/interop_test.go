@@ -28,54 +28,54 @@ import (
 // (never skip) naming the package when one is missing.
 
 const (
-	gstScript = "../agent/testdata/gst-rtsp-server.py"
-	gstPython = "/usr/bin/python3" // Debian's, which has python3-gi; not a pyenv one
-	gstUser   = "admin"
-	gstPass   = "interop-Pw1"
-	gstFPS    = 25 // what the script configures
-	gstWidth  = 640
-	gstHeight = 360
+	interopGstScript = "../agent/testdata/gst-rtsp-server.py"
+	interopPython    = "/usr/bin/python3" // Debian's, which has python3-gi; not a pyenv one
+	interopGstUser   = "admin"
+	interopGstPass   = "interop-Pw1"
+	interopGstFPS    = 25 // what the script configures
+	interopGstWidth  = 640
+	interopGstHeight = 360
 )
 
-// lockedBuffer collects a child's output for failure messages.
-type lockedBuffer struct {
+// interopBuffer collects a child's output for failure messages.
+type interopBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *interopBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *interopBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
 
-// startGStreamerCamera runs the GStreamer RTSP server with digest
-// credentials gstUser/gstPass and returns its stream URL (no credentials).
+// startInteropGStreamer runs the GStreamer RTSP server with digest
+// credentials interopGstUser/interopGstPass and returns its stream URL (no credentials).
 // The server is killed when the test ends.
-func startGStreamerCamera(t *testing.T) string {
+func startInteropGStreamer(t *testing.T) string {
 	t.Helper()
-	if _, err := os.Stat(gstPython); err != nil {
-		t.Fatalf("interop: %s missing: apt-get install python3 python3-gi gir1.2-gst-rtsp-server-1.0", gstPython)
+	if _, err := os.Stat(interopPython); err != nil {
+		t.Fatalf("interop: %s missing: apt-get install python3 python3-gi gir1.2-gst-rtsp-server-1.0", interopPython)
 	}
-	check := exec.Command(gstPython, "-c", `import gi
+	check := exec.Command(interopPython, "-c", `import gi
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import Gst, GstRtspServer`)
 	if out, err := check.CombinedOutput(); err != nil {
 		t.Fatalf("interop: GStreamer RTSP server bindings missing (Debian packages python3-gi and gir1.2-gst-rtsp-server-1.0): %v\n%s", err, out)
 	}
-	script, err := filepath.Abs(gstScript)
+	script, err := filepath.Abs(interopGstScript)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(gstPython, script, "0", gstUser, gstPass)
-	var stderr lockedBuffer
+	cmd := exec.Command(interopPython, script, "0", interopGstUser, interopGstPass)
+	var stderr interopBuffer
 	cmd.Stderr = &stderr
 	// The script exits when its stdin closes, so it dies with the test
 	// binary even if cleanup never runs.
@@ -135,23 +135,23 @@ from gi.repository import Gst, GstRtspServer`)
 // TestInteropGStreamerSource pulls GStreamer's RTSP server (digest auth,
 // H.264 + AAC) over TCP and UDP and checks what a reader of the stream gets.
 func TestInteropGStreamerSource(t *testing.T) {
-	url := startGStreamerCamera(t)
+	url := startInteropGStreamer(t)
 
 	t.Run("wrong password", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		src := NewSource(SourceOptions{URL: url, Username: gstUser, Password: "wrong", Log: zaptest.NewLogger(t)}, NewStream(zaptest.NewLogger(t)))
+		src := NewSource(SourceOptions{URL: url, Username: interopGstUser, Password: "wrong", Log: zaptest.NewLogger(t)}, NewStream(zaptest.NewLogger(t)))
 		err := src.Run(ctx)
 		if !errors.Is(err, ErrUnauthorized) {
 			t.Fatalf("Run with a wrong password = %v, want ErrUnauthorized", err)
 		}
 	})
 	for _, tr := range []Transport{TransportTCP, TransportUDP} {
-		t.Run(tr.String(), func(t *testing.T) { pullGStreamer(t, url, tr) })
+		t.Run(tr.String(), func(t *testing.T) { interopPullGStreamer(t, url, tr) })
 	}
 }
 
-func pullGStreamer(t *testing.T, url string, tr Transport) {
+func interopPullGStreamer(t *testing.T, url string, tr Transport) {
 	log := zaptest.NewLogger(t)
 	stream := NewStream(log)
 	first := stream.AddReader("first", 512)
@@ -161,7 +161,7 @@ func pullGStreamer(t *testing.T, url string, tr Transport) {
 	defer cancel()
 	srcCtx, stopSrc := context.WithCancel(ctx)
 	srcDone := make(chan error, 1)
-	src := NewSource(SourceOptions{URL: url, Username: gstUser, Password: gstPass, Transport: tr, Log: log}, stream)
+	src := NewSource(SourceOptions{URL: url, Username: interopGstUser, Password: interopGstPass, Transport: tr, Log: log}, stream)
 	go func() { srcDone <- src.Run(srcCtx) }()
 	defer func() {
 		stopSrc()
@@ -172,7 +172,7 @@ func pullGStreamer(t *testing.T, url string, tr Transport) {
 	}()
 
 	// Three seconds of stream time: enough for several key frames.
-	const want = 3 * gstFPS
+	const want = 3 * interopGstFPS
 	var (
 		video, audio       []*Unit
 		late               *Reader
@@ -203,7 +203,7 @@ func pullGStreamer(t *testing.T, url string, tr Transport) {
 			video = append(video, u)
 			// Attach a second reader in the middle of a GOP: the GOP
 			// cache must still start it on a key frame.
-			if late == nil && !u.Key && len(video) > gstFPS+5 {
+			if late == nil && !u.Key && len(video) > interopGstFPS+5 {
 				late = stream.AddReader("late", 512)
 				defer late.Close()
 			}
@@ -223,32 +223,32 @@ func pullGStreamer(t *testing.T, url string, tr Transport) {
 	if len(v.SPS) == 0 || len(v.PPS) == 0 {
 		t.Fatalf("H.264 track without SPS/PPS: sps %x pps %x", v.SPS, v.PPS)
 	}
-	if v.Width != gstWidth || v.Height != gstHeight {
-		t.Errorf("video %dx%d, want %dx%d (from the SPS)", v.Width, v.Height, gstWidth, gstHeight)
+	if v.Width != interopGstWidth || v.Height != interopGstHeight {
+		t.Errorf("video %dx%d, want %dx%d (from the SPS)", v.Width, v.Height, interopGstWidth, interopGstHeight)
 	}
 	var sps h264.SPS
 	if err := sps.Unmarshal(v.SPS); err != nil {
 		t.Errorf("track SPS does not parse: %v", err)
-	} else if fps := sps.FPS(); fps != 0 && (fps < gstFPS-1 || fps > gstFPS+1) {
-		t.Errorf("SPS timing says %.2f fps, want %d", fps, gstFPS)
+	} else if fps := sps.FPS(); fps != 0 && (fps < interopGstFPS-1 || fps > interopGstFPS+1) {
+		t.Errorf("SPS timing says %.2f fps, want %d", fps, interopGstFPS)
 	}
 	keys := 0
 	for _, u := range video {
 		if u.Key {
 			keys++
-			if !hasNALU(u.NALUs, h264.NALUTypeIDR) {
+			if !interopHasNALU(u.NALUs, h264.NALUTypeIDR) {
 				t.Errorf("key unit at %v has no IDR slice", u.DTS)
 			}
 		}
 	}
 	// key-int-max=25: one IDR per second of stream time at least.
-	if min := len(video)/gstFPS - 1; keys < min {
+	if min := len(video)/interopGstFPS - 1; keys < min {
 		t.Errorf("%d key frames in %d frames, want at least %d", keys, len(video), min)
 	}
 	// Rate from the stream's own clock (not the wall clock).
 	span := video[len(video)-1].DTS - video[0].DTS
-	if rate := float64(len(video)-1) / span.Seconds(); rate < gstFPS*0.95 || rate > gstFPS*1.05 {
-		t.Errorf("%d frames over %v of DTS = %.2f fps, want %d", len(video), span, rate, gstFPS)
+	if rate := float64(len(video)-1) / span.Seconds(); rate < interopGstFPS*0.95 || rate > interopGstFPS*1.05 {
+		t.Errorf("%d frames over %v of DTS = %.2f fps, want %d", len(video), span, rate, interopGstFPS)
 	}
 	for i := 1; i < len(video); i++ {
 		if d := video[i].DTS - video[i-1].DTS; d > 200*time.Millisecond {
@@ -277,10 +277,10 @@ func pullGStreamer(t *testing.T, url string, tr Transport) {
 	if !u.Track.Codec.IsVideo() || !u.Key {
 		t.Errorf("first unit of a reader attached mid-GOP: video %t key %t, want a video key frame", u.Track.Codec.IsVideo(), u.Key)
 	}
-	t.Logf("%s: %d video units (%d key) over %v of DTS, %d audio units; %s", tr, len(video), keys, span, len(audio), statsLine(stream.Stats()))
+	t.Logf("%s: %d video units (%d key) over %v of DTS, %d audio units; %s", tr, len(video), keys, span, len(audio), interopStatsLine(stream.Stats()))
 }
 
-func hasNALU(au [][]byte, typ h264.NALUType) bool {
+func interopHasNALU(au [][]byte, typ h264.NALUType) bool {
 	for _, n := range au {
 		if len(n) > 0 && h264.NALUType(n[0]&0x1f) == typ {
 			return true
@@ -289,6 +289,6 @@ func hasNALU(au [][]byte, typ h264.NALUType) bool {
 	return false
 }
 
-func statsLine(s StreamStats) string {
+func interopStatsLine(s StreamStats) string {
 	return fmt.Sprintf("sessions %d video %d audio %d discarded %d readers %d gop %d", s.Sessions, s.VideoFrames, s.AudioUnits, s.Discarded, s.Readers, s.GOPUnits)
 }

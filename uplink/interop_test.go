@@ -33,8 +33,8 @@ import (
 // fail (never skip) naming the package when one is missing.
 
 const (
-	nginxModule   = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
-	nginxConfTmpl = "../agent/testdata/nginx-rtmp.conf.tmpl"
+	interopNginxModule = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+	interopNginxConf   = "../agent/testdata/nginx-rtmp.conf.tmpl"
 )
 
 // TestInteropNginxIngest publishes the rtspsim fixture, pulled through
@@ -42,7 +42,7 @@ const (
 // that the recording is the camera's stream, unchanged and evenly timed.
 func TestInteropNginxIngest(t *testing.T) {
 	log := zaptest.NewLogger(t)
-	ngx := startNginx(t)
+	ngx := startInteropNginx(t)
 
 	cam := rtspsim.New(rtspsim.Options{})
 	if err := cam.Start(); err != nil {
@@ -68,7 +68,7 @@ func TestInteropNginxIngest(t *testing.T) {
 
 	// Four seconds of video: several GOPs at the fixture's 25 fps.
 	const want = 4 * rtspsim.FPS
-	reader := &countingReader{r: stream.AddReader("rtmp", 512), want: want, done: make(chan struct{})}
+	reader := &interopCountingReader{r: stream.AddReader("rtmp", 512), want: want, done: make(chan struct{})}
 	defer reader.Close()
 	pub := NewPublisher(PublisherOptions{
 		URL:    "rtmp://" + ngx.addr + "/live/cam1_Main?sid=interop-sid&psid=7",
@@ -88,7 +88,7 @@ func TestInteropNginxIngest(t *testing.T) {
 		stopPub()
 		<-pubDone
 		t.Fatalf("nginx-rtmp publish: only %d of %d video frames within the deadline (started: %t)\nnginx error log:\n%s",
-			reader.video(), want, isClosed(pub.Started()), ngx.errorLog())
+			reader.video(), want, interopClosed(pub.Started()), ngx.errorLog())
 	}
 	stopPub()
 	if err := <-pubDone; err != nil {
@@ -110,8 +110,8 @@ func TestInteropNginxIngest(t *testing.T) {
 		t.Fatalf("stream tracks %v: want video and audio", tracks)
 	}
 	rec := filepath.Join(ngx.recordDir, "cam1_Main.flv")
-	r := probeRecording(t, rec)
-	r.check(t, recordingWant{
+	r := interopProbe(t, rec)
+	r.check(t, interopWant{
 		width: 640, height: 360, fps: rtspsim.FPS,
 		sampleRate: at.SampleRate, channels: at.Channels,
 		sps: cam.SPS(),
@@ -123,7 +123,7 @@ func TestInteropNginxIngest(t *testing.T) {
 	t.Logf("nginx recorded %d video and %d audio packets (published %d frames, %d drops)", len(r.videoPkts), len(r.audioPkts), stats.Frames, stats.Drops)
 }
 
-func isClosed(c <-chan struct{}) bool {
+func interopClosed(c <-chan struct{}) bool {
 	select {
 	case <-c:
 		return true
@@ -132,9 +132,9 @@ func isClosed(c <-chan struct{}) bool {
 	}
 }
 
-// countingReader passes units through to the publisher and closes done
+// interopCountingReader passes units through to the publisher and closes done
 // once it has handed over want video units.
-type countingReader struct {
+type interopCountingReader struct {
 	r    *media.Reader
 	want int
 	done chan struct{}
@@ -143,7 +143,7 @@ type countingReader struct {
 	n  int
 }
 
-func (c *countingReader) Read(ctx context.Context) (*media.Unit, error) {
+func (c *interopCountingReader) Read(ctx context.Context) (*media.Unit, error) {
 	u, err := c.r.Read(ctx)
 	if err == nil && u.Track.Codec.IsVideo() {
 		c.mu.Lock()
@@ -156,42 +156,42 @@ func (c *countingReader) Read(ctx context.Context) (*media.Unit, error) {
 	return u, err
 }
 
-func (c *countingReader) Close() { c.r.Close() }
+func (c *interopCountingReader) Close() { c.r.Close() }
 
-func (c *countingReader) video() int {
+func (c *interopCountingReader) video() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.n
 }
 
-// lockedBuffer collects a child's output for failure messages.
-type lockedBuffer struct {
+// interopBuffer collects a child's output for failure messages.
+type interopBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *interopBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *interopBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
 
-// nginxRTMP is an nginx child process with the RTMP module, recording
+// interopNginx is an nginx child process with the RTMP module, recording
 // every publish to recordDir.
-type nginxRTMP struct {
+type interopNginx struct {
 	addr, dir, recordDir string
 	cmd                  *exec.Cmd
-	out                  *lockedBuffer
+	out                  *interopBuffer
 	exited               chan struct{}
 }
 
-func nginxBinary(t *testing.T) string {
+func interopNginxBinary(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
@@ -200,17 +200,17 @@ func nginxBinary(t *testing.T) string {
 			t.Fatalf("interop: nginx not found: apt-get install nginx-light libnginx-mod-rtmp")
 		}
 	}
-	if _, err := os.Stat(nginxModule); err != nil {
-		t.Fatalf("interop: %s missing: apt-get install libnginx-mod-rtmp", nginxModule)
+	if _, err := os.Stat(interopNginxModule); err != nil {
+		t.Fatalf("interop: %s missing: apt-get install libnginx-mod-rtmp", interopNginxModule)
 	}
 	return bin
 }
 
-func startNginx(t *testing.T) *nginxRTMP {
+func startInteropNginx(t *testing.T) *interopNginx {
 	t.Helper()
-	bin := nginxBinary(t)
+	bin := interopNginxBinary(t)
 	dir := t.TempDir()
-	n := &nginxRTMP{dir: dir, recordDir: filepath.Join(dir, "rec"), out: &lockedBuffer{}, exited: make(chan struct{})}
+	n := &interopNginx{dir: dir, recordDir: filepath.Join(dir, "rec"), out: &interopBuffer{}, exited: make(chan struct{})}
 	if err := os.Mkdir(n.recordDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -223,13 +223,13 @@ func startNginx(t *testing.T) *nginxRTMP {
 	n.addr = ln.Addr().String()
 	ln.Close()
 
-	tmpl, err := template.ParseFiles(nginxConfTmpl)
+	tmpl, err := template.ParseFiles(interopNginxConf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var conf bytes.Buffer
 	if err := tmpl.Execute(&conf, map[string]any{
-		"Module": nginxModule, "Dir": dir, "Addr": n.addr, "RecordDir": n.recordDir, "Root": os.Geteuid() == 0,
+		"Module": interopNginxModule, "Dir": dir, "Addr": n.addr, "RecordDir": n.recordDir, "Root": os.Geteuid() == 0,
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -279,13 +279,13 @@ func startNginx(t *testing.T) *nginxRTMP {
 	}
 }
 
-func (n *nginxRTMP) errorLog() string {
+func (n *interopNginx) errorLog() string {
 	b, _ := os.ReadFile(filepath.Join(n.dir, "error.log"))
 	return string(b)
 }
 
 // stop shuts nginx down gracefully, so every recording is complete.
-func (n *nginxRTMP) stop(t *testing.T) {
+func (n *interopNginx) stop(t *testing.T) {
 	t.Helper()
 	_ = n.cmd.Process.Signal(syscall.SIGQUIT)
 	select {
@@ -295,16 +295,16 @@ func (n *nginxRTMP) stop(t *testing.T) {
 	}
 }
 
-// recording is what ffprobe reads from an FLV file.
-type recording struct {
+// interopRecording is what ffprobe reads from an FLV file.
+type interopRecording struct {
 	path         string
-	video, audio probeStream
+	video, audio interopProbeStream
 	// Packets in file order, per stream, with DTS in time.
-	videoPkts, audioPkts []probePacket
-	all                  []probePacket
+	videoPkts, audioPkts []interopProbePacket
+	all                  []interopProbePacket
 }
 
-type probeStream struct {
+type interopProbeStream struct {
 	Index        int    `json:"index"`
 	CodecType    string `json:"codec_type"`
 	CodecName    string `json:"codec_name"`
@@ -317,7 +317,7 @@ type probeStream struct {
 	TimeBase     string `json:"time_base"`
 }
 
-type probePacket struct {
+type interopProbePacket struct {
 	StreamIndex int    `json:"stream_index"`
 	DTS         *int64 `json:"dts"`
 	Flags       string `json:"flags"`
@@ -325,7 +325,7 @@ type probePacket struct {
 	video       bool
 }
 
-func ffTool(t *testing.T, name string) string {
+func interopFFTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
@@ -334,8 +334,8 @@ func ffTool(t *testing.T, name string) string {
 	return p
 }
 
-// ratio parses ffprobe's "num/den".
-func ratio(s string) (float64, error) {
+// interopRatio parses ffprobe's "num/den".
+func interopRatio(s string) (float64, error) {
 	num, den, ok := strings.Cut(s, "/")
 	if !ok {
 		return 0, fmt.Errorf("ratio %q", s)
@@ -348,7 +348,7 @@ func ratio(s string) (float64, error) {
 	return a / b, nil
 }
 
-func probeRecording(t *testing.T, path string) *recording {
+func interopProbe(t *testing.T, path string) *interopRecording {
 	t.Helper()
 	if _, err := os.Stat(path); err != nil {
 		entries, _ := os.ReadDir(filepath.Dir(path))
@@ -358,7 +358,7 @@ func probeRecording(t *testing.T, path string) *recording {
 		}
 		t.Fatalf("nginx recorded no %s (record dir holds %v)", filepath.Base(path), names)
 	}
-	out, err := exec.Command(ffTool(t, "ffprobe"), "-v", "error", "-of", "json", "-show_streams", "-show_packets", path).Output()
+	out, err := exec.Command(interopFFTool(t, "ffprobe"), "-v", "error", "-of", "json", "-show_streams", "-show_packets", path).Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -367,17 +367,17 @@ func probeRecording(t *testing.T, path string) *recording {
 		t.Fatalf("ffprobe %s: %v", path, err)
 	}
 	var doc struct {
-		Streams []probeStream `json:"streams"`
-		Packets []probePacket `json:"packets"`
+		Streams []interopProbeStream `json:"streams"`
+		Packets []interopProbePacket `json:"packets"`
 	}
 	if err := json.Unmarshal(out, &doc); err != nil {
 		t.Fatalf("ffprobe json: %v", err)
 	}
-	r := &recording{path: path}
+	r := &interopRecording{path: path}
 	units := map[int]float64{}
 	var nv, na int
 	for _, s := range doc.Streams {
-		tb, err := ratio(s.TimeBase)
+		tb, err := interopRatio(s.TimeBase)
 		if err != nil {
 			t.Fatalf("ffprobe stream %d: time base: %v", s.Index, err)
 		}
@@ -411,18 +411,18 @@ func probeRecording(t *testing.T, path string) *recording {
 	return r
 }
 
-// recordingWant is what the camera sent.
-type recordingWant struct {
+// interopWant is what the camera sent.
+type interopWant struct {
 	width, height, fps   int
 	sampleRate, channels int
 	sps                  []byte // nil: not compared
 }
 
-// maxJump is the largest timestamp step a player tolerates without a
+// interopMaxJump is the largest timestamp step a player tolerates without a
 // visible stall or A/V drift.
-const maxJump = 500 * time.Millisecond
+const interopMaxJump = 500 * time.Millisecond
 
-func (r *recording) check(t *testing.T, w recordingWant) {
+func (r *interopRecording) check(t *testing.T, w interopWant) {
 	t.Helper()
 	if r.video.CodecName != "h264" || r.audio.CodecName != "aac" {
 		t.Errorf("codecs %s/%s, want h264/aac", r.video.CodecName, r.audio.CodecName)
@@ -430,7 +430,7 @@ func (r *recording) check(t *testing.T, w recordingWant) {
 	if r.video.Width != w.width || r.video.Height != w.height {
 		t.Errorf("resolution %dx%d, want %dx%d", r.video.Width, r.video.Height, w.width, w.height)
 	}
-	if fr, err := ratio(r.video.RFrameRate); err != nil || fr != float64(w.fps) {
+	if fr, err := interopRatio(r.video.RFrameRate); err != nil || fr != float64(w.fps) {
 		t.Errorf("ffprobe frame rate %s, want %d/1", r.video.RFrameRate, w.fps)
 	}
 	if sr, _ := strconv.Atoi(r.audio.SampleRate); sr != w.sampleRate || r.audio.Channels != w.channels {
@@ -449,13 +449,13 @@ func (r *recording) check(t *testing.T, w recordingWant) {
 	// up to that frame's time.
 	for _, pkts := range []struct {
 		name string
-		p    []probePacket
+		p    []interopProbePacket
 	}{{"video", r.videoPkts}, {"audio", r.audioPkts}} {
 		same := 0
 		for i := 1; i < len(pkts.p); i++ {
 			d := pkts.p[i].dts - pkts.p[i-1].dts
-			if d < 0 || d > maxJump || (d == 0 && pkts.name == "video") {
-				t.Errorf("%s packet %d: DTS %v after %v (step %v, want 0 < step ≤ %v)", pkts.name, i, pkts.p[i].dts, pkts.p[i-1].dts, d, maxJump)
+			if d < 0 || d > interopMaxJump || (d == 0 && pkts.name == "video") {
+				t.Errorf("%s packet %d: DTS %v after %v (step %v, want 0 < step ≤ %v)", pkts.name, i, pkts.p[i].dts, pkts.p[i-1].dts, d, interopMaxJump)
 			}
 			if d == 0 {
 				same++
@@ -477,20 +477,25 @@ func (r *recording) check(t *testing.T, w recordingWant) {
 		t.Errorf("%d video packets over %v = %.2f fps, want %d", len(v), span, rate, w.fps)
 	}
 	if w.sps != nil {
-		if sps := recordedSPS(t, r.path); !bytes.Equal(sps, w.sps) {
-			t.Errorf("SPS changed on the way: camera %x, recording %x", w.sps, sps)
+		if sps := interopFirstSPS(t, "-i", r.path); !bytes.Equal(sps, w.sps) {
+			t.Errorf("SPS changed on the way: camera %x, interopRecording %x", w.sps, sps)
 		}
 	}
 }
 
-// recordedSPS has ffmpeg turn the first recorded frame into Annex-B, which
-// puts the FLV sequence header's SPS in front of it.
-func recordedSPS(t *testing.T, path string) []byte {
+// interopFirstSPS has ffmpeg turn the first frame of input (ffmpeg input
+// options ending in "-i", source) into Annex-B, which puts the SPS of the
+// container's codec header (FLV sequence header, SDP) in front of it.
+func interopFirstSPS(t *testing.T, input ...string) []byte {
 	t.Helper()
-	out, err := exec.Command(ffTool(t, "ffmpeg"), "-v", "error", "-i", path, "-map", "0:v:0", "-c", "copy",
-		"-bsf:v", "h264_mp4toannexb", "-frames:v", "1", "-f", "h264", "pipe:1").Output()
+	args := append([]string{"-v", "error"}, input...)
+	args = append(args, "-map", "0:v:0", "-c", "copy", "-bsf:v", "h264_mp4toannexb", "-frames:v", "1", "-f", "h264", "pipe:1")
+	cmd := exec.Command(interopFFTool(t, "ffmpeg"), args...)
+	var stderr interopBuffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("ffmpeg extracting the first frame: %v", err)
+		t.Fatalf("ffmpeg extracting the first frame of %v: %v\n%s", input, err, stderr.String())
 	}
 	var au h264.AnnexB
 	if err := au.Unmarshal(out); err != nil {
@@ -501,6 +506,6 @@ func recordedSPS(t *testing.T, path string) []byte {
 			return n
 		}
 	}
-	t.Fatal("no SPS in front of the first recorded frame")
+	t.Fatalf("no SPS in front of the first frame of %v", input)
 	return nil
 }
