@@ -168,6 +168,17 @@ func TestCloudCommandsReachTheCamera(t *testing.T) {
 	r, _, statusURL := runRig(t, rigOptions{})
 	waitReady(t, r)
 
+	// cam_register carries what ONVIF GetDeviceInformation reported.
+	regs := r.cloud.CamRegistrations()
+	if len(regs) != 1 {
+		t.Fatalf("%d cam_register messages, want 1", len(regs))
+	}
+	for k, want := range map[string]string{"brand": "SimCam", "model": "SC-640", "sn": "SIM-0001", "version": "1.0.0", "ip": "127.0.0.1"} {
+		if regs[0][k] != want {
+			t.Errorf("cam_register.%s = %v, want %q", k, regs[0][k], want)
+		}
+	}
+
 	st := request(t, r, "get_cam_status", nil)
 	if st["cmd"] != "cam_status" || st["ip"] != "127.0.0.1" || st["activity"] != true || st["streaming"] != false {
 		t.Errorf("cam_status %v", st)

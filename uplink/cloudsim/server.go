@@ -92,6 +92,7 @@ type Server struct {
 	pings      int
 	violations []string
 	registers  []map[string]any
+	camRegs    []map[string]any
 	received   []map[string]any
 	byes       []string
 	closeCodes []int
@@ -365,6 +366,13 @@ func (s *Server) Registrations() []map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.registers)
+}
+
+// CamRegistrations returns the cam_register messages agents sent, in order.
+func (s *Server) CamRegistrations() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.camRegs)
 }
 
 // Received returns camera-scoped agent messages that were not replies
@@ -872,6 +880,9 @@ func (c *simConn) camRegister(m map[string]any, id int64, phase int) {
 		s.violation("cam_register in phase %d (once, after hello)", phase)
 		return
 	}
+	s.mu.Lock()
+	s.camRegs = append(s.camRegs, m)
+	s.mu.Unlock()
 	for _, k := range []string{"ip", "uuid", "brand", "model", "sn", "version"} {
 		v, ok := m[k].(string)
 		if !ok || (v == "" && k != "uuid") {
