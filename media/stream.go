@@ -40,6 +40,7 @@ type StreamStats struct {
 	AudioUnits  uint64    // audio units published
 	Bytes       uint64    // payload bytes published
 	Discarded   uint64    // units dropped because their time went backwards across a reconnect
+	GOPOverflow uint64    // GOPs that outgrew the cache (MaxGOPUnits/MaxGOPBytes)
 	LastFrame   time.Time // arrival of the last unit; zero before the first
 	FPS         float64   // video frames per second over the last second, 0 when stalled
 	Kbps        float64   // payload kbit/s over the last second, 0 when stalled
@@ -148,8 +149,17 @@ func (s *Stream) setTrack(t *Track) *Track {
 	return s.audio
 }
 
+// pickTrack keeps cur when next describes the same stream. A video track
+// without parameter sets (the camera sends them only in band) also keeps
+// cur: the in-band check then compares against cur's sets.
 func pickTrack(cur, next *Track) *Track {
-	if cur != nil && next != nil && sameTrack(cur, next) {
+	if cur == nil || next == nil {
+		return next
+	}
+	if sameTrack(cur, next) {
+		return cur
+	}
+	if next.Codec.IsVideo() && next.Codec == cur.Codec && next.ClockRate == cur.ClockRate && next.SPS == nil {
 		return cur
 	}
 	return next
@@ -239,6 +249,7 @@ func (s *Stream) cache(u *Unit, video bool, size int) {
 	case !s.gopValid:
 		return
 	case len(s.gop) == cap(s.gop) || s.gopBytes+size > MaxGOPBytes:
+		s.st.GOPOverflow++
 		if !s.overflowLog {
 			s.log.Warn("gop cache overflow, new readers wait for the next key frame",
 				zap.Int("units", len(s.gop)), zap.Int("bytes", s.gopBytes))

@@ -133,8 +133,8 @@ func TestGOPCacheBoundedByBytes(t *testing.T) {
 		s.write(vunit(i*40, false, 1<<20))
 	}
 	st := s.Stats()
-	if st.GOPBytes > MaxGOPBytes {
-		t.Fatalf("gop cache holds %d bytes, cap %d", st.GOPBytes, MaxGOPBytes)
+	if st.GOPBytes > MaxGOPBytes || st.GOPOverflow != 1 {
+		t.Fatalf("gop cache holds %d bytes (cap %d), overflows %d", st.GOPBytes, MaxGOPBytes, st.GOPOverflow)
 	}
 	// The overflowed GOP is unusable, so a new reader waits for the next key frame.
 	r := s.AddReader("late", 64)
@@ -184,9 +184,17 @@ func TestTimelineMonotonicAcrossSessions(t *testing.T) {
 		}
 		last[v] = u.DTS
 	}
+	// A camera that sends parameter sets only in band keeps the old track
+	// until the in-band check sees a difference.
+	if v, _ := s.beginSession(&Track{Codec: CodecH264, ClockRate: 90000}, a1); v != v1 {
+		t.Fatal("SDP without SPS must keep the current track")
+	}
 	v3, _ := s.beginSession(&Track{Codec: CodecH264, ClockRate: 90000, SPS: []byte{0x67, 9}}, nil)
 	if v3 == v1 {
 		t.Fatal("changed SPS must publish a new track")
+	}
+	if got := s.setTrack(&Track{Codec: CodecH264, ClockRate: 90000, SPS: []byte{0x67, 9}}); got != v3 {
+		t.Fatal("identical in-band parameters must keep the track")
 	}
 }
 
