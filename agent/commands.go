@@ -305,6 +305,11 @@ func (w *cameraWorker) status() CameraStatus {
 	pipes := w.pipes
 	w.mu.Unlock()
 	cs.Cloud = w.session.State().String()
+	if st := w.session.State(); st != uplink.StateReady {
+		if last := w.session.LastEnd(); last != "" {
+			cs.Cloud += " (last connection: " + last + ")"
+		}
+	}
 	active := w.pubs.Active()
 	for _, p := range pipes {
 		st := p.stream.Stats()

@@ -135,6 +135,8 @@ type Session struct {
 	clock Clock
 
 	state atomic.Int32
+	// lastEnd says in plain words how the last connection ended.
+	lastEnd atomic.Pointer[string]
 
 	mu  sync.Mutex
 	cur *conn // the READY connection, for Send
@@ -165,6 +167,15 @@ func NewSession(opts Options) *Session {
 
 // State is the current connection state, for the status page.
 func (s *Session) State() ConnState { return ConnState(s.state.Load()) }
+
+// LastEnd says how the last connection ended ("" before the first ended),
+// so the status page can tell an operator why the camera is offline.
+func (s *Session) LastEnd() string {
+	if p := s.lastEnd.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
 
 func (s *Session) setState(st ConnState) { s.state.Store(int32(st)) }
 
@@ -361,7 +372,9 @@ func (s *Session) connect(ctx context.Context) connResult {
 			err = fmt.Errorf("%w (http %d)", err, resp.StatusCode)
 		}
 		log.Warn("connect failed", zap.Error(err))
-		return connResult{err: fmt.Errorf("connect %s: %w", u.Host, err)}
+		res := connResult{err: fmt.Errorf("connect %s: %w", u.Host, err)}
+		s.recordEnd(res)
+		return res
 	}
 	ws.SetReadLimit(maxMessage)
 	s.setState(StateWSOpen)
@@ -390,7 +403,31 @@ func (s *Session) connect(ctx context.Context) connResult {
 		s.opts.Handler.Down()
 	}
 	log.Info("disconnected", zap.Error(res.err), zap.Stringer("bye", res.bye))
+	s.recordEnd(res)
 	return res
+}
+
+func (s *Session) recordEnd(res connResult) {
+	var what string
+	switch {
+	case res.bye != nil:
+		what = "cloud said bye " + res.bye.String()
+		switch res.bye.Reason {
+		case ByeAuthFailure:
+			what += ": the access token was rejected"
+		case ByeConnConflict:
+			what += ": another device is connected with this camera's token"
+		case ByeInvalidUser:
+			what += ": the camera's cloud account was not found"
+		case ByeDeleted:
+			what += ": the camera was deleted from its cloud account"
+		}
+	case res.err != nil:
+		what = res.err.Error()
+	default:
+		what = "connection closed"
+	}
+	s.lastEnd.Store(&what)
 }
 
 // conn is one WebSocket connection. serve runs on the Run goroutine and

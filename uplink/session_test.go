@@ -468,6 +468,9 @@ func TestByeReasons(t *testing.T) {
 		if a.s.State() == uplink.StateReady {
 			t.Error("READY with rejected credentials")
 		}
+		if e := a.s.LastEnd(); !strings.Contains(e, "AUTH_FAILURE") || !strings.Contains(e, "access token was rejected") {
+			t.Errorf("LastEnd %q does not tell the operator the token was rejected", e)
+		}
 	})
 }
 
