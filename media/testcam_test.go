@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -123,34 +126,10 @@ func TestSourceUnsupportedCodec(t *testing.T) {
 	}
 }
 
-// h265AccessUnits splits testdata/h265.hevc at its access unit delimiters.
-func h265AccessUnits(t *testing.T) [][][]byte {
-	t.Helper()
-	buf, err := os.ReadFile("testdata/h265.hevc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var aus [][][]byte
-	// Emulation prevention guarantees 00 00 01 occurs only as a start code.
-	for _, n := range bytes.Split(buf, []byte{0, 0, 1}) {
-		n = bytes.TrimRight(n, "\x00")
-		if len(n) == 0 {
-			continue
-		}
-		if h265.NALUType((n[0]>>1)&0x3f) == h265.NALUType_AUD_NUT {
-			aus = append(aus, nil)
-			continue
-		}
-		if len(aus) == 0 {
-			t.Fatal("h265 fixture does not start with an AUD")
-		}
-		aus[len(aus)-1] = append(aus[len(aus)-1], n)
-	}
-	return aus
-}
-
 func TestSourceH265(t *testing.T) {
-	aus := h265AccessUnits(t)
+	aus := splitAtAUD(t, "testdata/h265.hevc", func(n []byte) bool {
+		return h265.NALUType((n[0]>>1)&0x3f) == h265.NALUType_AUD_NUT
+	})
 	f := &format.H265{PayloadTyp: 96}
 	enc, err := f.CreateEncoder()
 	if err != nil {
@@ -196,5 +175,104 @@ func TestSourceH265(t *testing.T) {
 	}
 	if s := st.Stats(); s.VideoCodec != media.CodecH265 || s.Width != 320 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// splitAtAUD cuts an Annex-B stream into access units at each access unit
+// delimiter, which the generated test files carry before every picture.
+func splitAtAUD(t *testing.T, path string, isAUD func(nalu []byte) bool) [][][]byte {
+	t.Helper()
+	buf, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aus [][][]byte
+	// Emulation prevention guarantees 00 00 01 occurs only as a start code.
+	for _, n := range bytes.Split(buf, []byte{0, 0, 1}) {
+		n = bytes.TrimRight(n, "\x00")
+		if len(n) == 0 {
+			continue
+		}
+		if isAUD(n) {
+			aus = append(aus, nil)
+			continue
+		}
+		if len(aus) > 0 { // anything before the first AUD is encoder info
+			aus[len(aus)-1] = append(aus[len(aus)-1], n)
+		}
+	}
+	return aus
+}
+
+// TestSourceH264BFrames sends pictures in decode order with presentation
+// timestamps, as a camera with B-frames does, and expects monotonic DTS.
+func TestSourceH264BFrames(t *testing.T) {
+	aus := splitAtAUD(t, "testdata/bframes.h264", func(n []byte) bool { return n[0]&0x1f == 9 })
+	raw, err := os.ReadFile("testdata/bframes.pts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pts []uint32
+	for _, l := range strings.Fields(string(raw)) {
+		v, err := strconv.Atoi(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pts = append(pts, uint32(v))
+	}
+	if len(pts) != len(aus) {
+		t.Fatalf("%d pts for %d pictures", len(pts), len(aus))
+	}
+	f := &format.H264{PayloadTyp: 96, PacketizationMode: 1}
+	enc, err := f.CreateEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := startTestCam(t, description.MediaTypeVideo, f, func(n int) []*rtp.Packet {
+		i, loop := n%len(aus), uint32(n/len(aus))
+		pkts, err := enc.Encode(aus[i])
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		for _, p := range pkts {
+			p.Timestamp = 90000 + (loop*uint32(len(aus))+pts[i])*3600
+		}
+		return pkts
+	})
+	st := media.NewStream(nil)
+	r := st.AddReader("test", 256)
+	runSource(t, media.SourceOptions{URL: url}, st)
+
+	var got []time.Duration
+	var prevDTS time.Duration
+	reordered := false
+	for i := range 50 {
+		u := read(t, r)
+		if i == 0 && !u.Key {
+			t.Fatal("first unit is not a key frame")
+		}
+		if i > 0 && u.DTS <= prevDTS {
+			t.Fatalf("dts %v after %v", u.DTS, prevDTS)
+		}
+		if u.DTS > u.PTS {
+			t.Fatalf("dts %v > pts %v", u.DTS, u.PTS)
+		}
+		if i > 0 && u.PTS < got[len(got)-1] {
+			reordered = true
+		}
+		prevDTS = u.DTS
+		got = append(got, u.PTS)
+	}
+	if !reordered {
+		t.Fatal("test stream has no reordering")
+	}
+	slices.Sort(got)
+	for i := 1; i < len(got); i++ {
+		// The first 50 pictures after a key frame; the last two may be
+		// B-frames presented after ones still to come.
+		if d := got[i] - got[i-1]; d != 40*time.Millisecond && i < len(got)-2 {
+			t.Fatalf("presentation gap %v at %d", d, i)
+		}
 	}
 }

@@ -8,6 +8,9 @@
 #                               -> gen/bench.h264, gen/bench.aac (git-ignored)
 #   ./make-fixture.sh h265      2 s of 320x180 H.265 with an AUD before every
 #                               picture -> h265.hevc (committed, for media tests)
+#   ./make-fixture.sh bframes   2 s of 160x90 H.264 with B-frames and AUDs
+#                               -> bframes.h264 + bframes.pts (presentation
+#                               index of each picture in decode order)
 #
 # Sources are ffmpeg's synthetic lavfi testsrc2 and sine, so the output is
 # reproducible and carries no third-party media.
@@ -41,8 +44,24 @@ h265)
 	ls -l h265.hevc
 	exit 0
 	;;
+bframes)
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	ffmpeg -hide_banner -loglevel error -y \
+		-f lavfi -i "testsrc2=size=160x90:rate=25:duration=2" \
+		-c:v libx264 -profile:v main -preset veryfast -pix_fmt yuv420p \
+		-g 25 -keyint_min 25 -sc_threshold 0 -bf 2 -b_strategy 0 \
+		-x264-params aud=1:repeat-headers=1 -b:v 100k \
+		-video_track_timescale 25 "$tmp/b.mp4"
+	ffmpeg -hide_banner -loglevel error -y -i "$tmp/b.mp4" -c copy \
+		-bsf:v h264_mp4toannexb -f h264 bframes.h264
+	ffprobe -v error -select_streams v -show_entries packet=pts \
+		-of csv=p=0 "$tmp/b.mp4" >bframes.pts
+	ls -l bframes.h264 bframes.pts
+	exit 0
+	;;
 *)
-	echo "usage: $0 [small|bench|h265]" >&2
+	echo "usage: $0 [small|bench|h265|bframes]" >&2
 	exit 2
 	;;
 esac
