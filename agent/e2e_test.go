@@ -7,9 +7,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/camagent/camagent/uplink/cloudsim"
@@ -19,8 +22,13 @@ import (
 // them, and stops everything when the test ends.
 func runRig(t *testing.T, o rigOptions) (*rig, *Agent, string) {
 	t.Helper()
-	if o.log == nil {
-		o.log = zaptest.NewLogger(t)
+	var logs syncBuffer
+	captured := o.log == nil
+	if captured {
+		o.log = zaptest.NewLogger(t, zaptest.WrapOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+			enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+			return zapcore.NewTee(c, zapcore.NewCore(enc, zapcore.AddSync(&logs), zapcore.DebugLevel))
+		})))
 	}
 	r, err := startRig(o)
 	if err != nil {
@@ -51,6 +59,19 @@ func runRig(t *testing.T, o rigOptions) (*rig, *Agent, string) {
 			}
 		case <-time.After(10 * time.Second):
 			t.Error("agent did not stop within 10 s of cancel")
+		}
+		if !captured {
+			return
+		}
+		// Secrets never reach a log line, whatever happened in the test.
+		out := logs.String()
+		if !strings.Contains(out, "camera registered in cloud") {
+			t.Error("log capture is missing the agent's lines")
+		}
+		for name, secret := range map[string]string{"token": r.cloud.Token(), "channel secret": r.cloud.Secret(), "camera password": rigPass} {
+			if strings.Contains(out, secret) {
+				t.Errorf("the %s appears in the logs", name)
+			}
 		}
 	})
 	return r, a, "http://" + ln.Addr().String()
@@ -251,4 +272,22 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// syncBuffer collects log output written from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
