@@ -255,12 +255,14 @@ func TestReconnectKeepsReaderMonotonic(t *testing.T) {
 	if got := st.Tracks(); got[0] != tracks[0] || got[1] != tracks[1] {
 		t.Fatal("same camera parameters must keep the same *Track across reconnects")
 	}
-	if s := st.Stats(); s.Sessions != 2 {
-		t.Fatalf("sessions %d", s.Sessions)
+	sim.DropSessions()
+	if err := waitErr(t, done2); err == nil {
+		t.Fatal("udp Run returned nil after the camera dropped the session")
 	}
-	select {
-	case <-done2.done:
-		t.Fatalf("second session ended: %v", done2.err)
-	default:
+
+	runSource(t, media.SourceOptions{URL: sim.URL()}, st)
+	readVideo(10)
+	if s := st.Stats(); s.Sessions != 3 || r.Dropped() != 0 {
+		t.Fatalf("sessions %d, reader dropped %d", s.Sessions, r.Dropped())
 	}
 }
