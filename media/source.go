@@ -48,6 +48,7 @@ const (
 	TransportUDP
 )
 
+// String returns "tcp" or "udp", the spelling ParseTransport accepts.
 func (t Transport) String() string {
 	if t == TransportUDP {
 		return "udp"

@@ -345,7 +345,8 @@ func randUint32() uint32 {
 	return binary.BigEndian.Uint32(b[:])
 }
 
-// URL is the stream address without credentials, e.g. rtsp://127.0.0.1:41234/stream.
+// URL is the stream address without credentials, e.g.
+// rtsp://127.0.0.1:41234/stream; valid after Start.
 func (s *Server) URL() string {
 	return "rtsp://" + s.srv.NetListener().Addr().String() + s.opts.Path
 }

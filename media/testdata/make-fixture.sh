@@ -70,7 +70,7 @@ esac
 # with them. -g/-keyint_min 25 with scenecut off gives one IDR per second.
 ffmpeg -hide_banner -loglevel error -y \
 	-f lavfi -i "testsrc2=size=$size:rate=25:duration=10" \
-	-c:v libx264 -profile:v "$profile" -pix_fmt yuv420p -preset veryfast \
+	-c:v libx264 -profile:v "$profile" -pix_fmt yuv420p -preset veryfast -threads 1 \
 	-g 25 -keyint_min 25 -sc_threshold 0 -bf 0 \
 	-b:v "$rate" -maxrate "$rate" -bufsize "$rate" \
 	-x264-params repeat-headers=1 \
