@@ -250,9 +250,11 @@ func interopPullGStreamer(t *testing.T, url string, tr Transport) {
 	if rate := float64(len(video)-1) / span.Seconds(); rate < interopGstFPS*0.95 || rate > interopGstFPS*1.05 {
 		t.Errorf("%d frames over %v of DTS = %.2f fps, want %d", len(video), span, rate, interopGstFPS)
 	}
+	// The camera stamps frames exactly 1/fps apart; so must we.
+	frame := time.Second / interopGstFPS
 	for i := 1; i < len(video); i++ {
-		if d := video[i].DTS - video[i-1].DTS; d > 200*time.Millisecond {
-			t.Errorf("video DTS jumps %v between frames %d and %d", d, i-1, i)
+		if d := video[i].DTS - video[i-1].DTS; d < frame-time.Millisecond || d > frame+time.Millisecond {
+			t.Errorf("video DTS step %v between frames %d and %d, want %v", d, i-1, i, frame)
 		}
 	}
 
@@ -262,6 +264,15 @@ func interopPullGStreamer(t *testing.T, url string, tr Transport) {
 	a := audio[0].Track
 	if a.Codec != CodecAAC || a.SampleRate != 48000 || a.Channels != 1 || len(a.Config) == 0 {
 		t.Errorf("audio track %v %d Hz %d ch config %x, want AAC 48000 Hz mono with a config", a.Codec, a.SampleRate, a.Channels, a.Config)
+	}
+	// Each AAC frame is 1024 samples; steps are whole frames.
+	afr := time.Duration(1024 * float64(time.Second) / float64(a.SampleRate))
+	for i := 1; i < len(audio); i++ {
+		d := audio[i].DTS - audio[i-1].DTS
+		n := max(len(audio[i-1].Frames), 1)
+		if want := time.Duration(n) * afr; (d - want).Abs() > time.Millisecond {
+			t.Errorf("audio DTS step %v after a unit of %d frames, want %v", d, n, want)
+		}
 	}
 	if aspan := lastAud - audio[0].DTS; aspan < span/2 {
 		t.Errorf("audio covers %v of stream time while video covers %v", aspan, span)

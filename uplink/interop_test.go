@@ -419,8 +419,13 @@ type interopWant struct {
 }
 
 // interopMaxJump is the largest timestamp step a player tolerates without a
-// visible stall or A/V drift.
+// visible stall.
 const interopMaxJump = 500 * time.Millisecond
+
+// interopAVSlack is how far audio may stray from its own sample clock: one
+// video frame, well inside what viewers notice as lip-sync error (ITU-R
+// BT.1359 puts detectability at 45 ms audio lead).
+const interopAVSlack = 45 * time.Millisecond
 
 func (r *interopRecording) check(t *testing.T, w interopWant) {
 	t.Helper()
@@ -430,55 +435,72 @@ func (r *interopRecording) check(t *testing.T, w interopWant) {
 	if r.video.Width != w.width || r.video.Height != w.height {
 		t.Errorf("resolution %dx%d, want %dx%d", r.video.Width, r.video.Height, w.width, w.height)
 	}
+	// ffprobe guesses the rate from the timestamps, as a cloud recorder
+	// writing an MP4 header would.
 	if fr, err := interopRatio(r.video.RFrameRate); err != nil || fr != float64(w.fps) {
 		t.Errorf("ffprobe frame rate %s, want %d/1", r.video.RFrameRate, w.fps)
 	}
 	if sr, _ := strconv.Atoi(r.audio.SampleRate); sr != w.sampleRate || r.audio.Channels != w.channels {
 		t.Errorf("audio %s Hz %d ch, want %d Hz %d ch", r.audio.SampleRate, r.audio.Channels, w.sampleRate, w.channels)
 	}
-	if len(r.videoPkts) < 2*w.fps {
-		t.Fatalf("only %d video packets recorded", len(r.videoPkts))
+	if len(r.videoPkts) < 2*w.fps || len(r.audioPkts) == 0 {
+		t.Fatalf("only %d video and %d audio packets recorded", len(r.videoPkts), len(r.audioPkts))
 	}
 	if !strings.Contains(r.videoPkts[0].Flags, "K") {
 		t.Errorf("first recorded video packet is not a key frame (flags %q)", r.videoPkts[0].Flags)
 	}
-	// Per stream: never backwards, no stall or skip a viewer would see.
-	// Video frames each need their own time; audio frames may share one
-	// millisecond, since the publisher keeps one timeline for both tracks
-	// and moves an audio frame that arrives just behind a video frame
-	// up to that frame's time.
-	for _, pkts := range []struct {
-		name string
-		p    []interopProbePacket
-	}{{"video", r.videoPkts}, {"audio", r.audioPkts}} {
-		same := 0
-		for i := 1; i < len(pkts.p); i++ {
-			d := pkts.p[i].dts - pkts.p[i-1].dts
-			if d < 0 || d > interopMaxJump || (d == 0 && pkts.name == "video") {
-				t.Errorf("%s packet %d: DTS %v after %v (step %v, want 0 < step ≤ %v)", pkts.name, i, pkts.p[i].dts, pkts.p[i-1].dts, d, interopMaxJump)
-			}
-			if d == 0 {
-				same++
-			}
-		}
-		if same > 0 {
-			t.Logf("%d of %d %s packets share the previous one's DTS", same, len(pkts.p), pkts.name)
-		}
-	}
-	// The file is one timeline: in file order, timestamps never go back.
+
+	// The file is one timeline: in file order, timestamps never go back
+	// and never jump.
 	for i := 1; i < len(r.all); i++ {
-		if p, prev := r.all[i], r.all[i-1]; p.dts < prev.dts {
-			t.Errorf("packet %d (video %t) at %v follows one at %v: timeline goes backwards", i, p.video, p.dts, prev.dts)
+		p, prev := r.all[i], r.all[i-1]
+		if d := p.dts - prev.dts; d < 0 || d > interopMaxJump {
+			t.Errorf("packet %d (video %t) at %v follows one at %v (step %v, want 0 ≤ step ≤ %v)", i, p.video, p.dts, prev.dts, d, interopMaxJump)
 		}
 	}
-	v := r.videoPkts
-	span := v[len(v)-1].dts - v[0].dts
-	if rate := float64(len(v)-1) / span.Seconds(); rate < float64(w.fps)*0.95 || rate > float64(w.fps)*1.05 {
-		t.Errorf("%d video packets over %v = %.2f fps, want %d", len(v), span, rate, w.fps)
+
+	// Video: the camera sends a frame every 1/fps exactly, so every step
+	// is one frame interval (±1 ms of RTMP rounding). Uneven steps are
+	// judder to a viewer and a wrong frame rate to a recorder.
+	frame := time.Second / time.Duration(w.fps)
+	steps := map[time.Duration]int{}
+	for i := 1; i < len(r.videoPkts); i++ {
+		d := r.videoPkts[i].dts - r.videoPkts[i-1].dts
+		steps[d.Round(time.Millisecond)]++
 	}
+	for d := range steps {
+		if d < frame-time.Millisecond || d > frame+time.Millisecond {
+			t.Errorf("video timestamp steps %v (step: count), want every step %v ± 1ms", steps, frame)
+			break
+		}
+	}
+
+	// Audio: AAC frames hold 1024 samples; each frame's time must stay on
+	// that sample clock, and no two frames may share a time.
+	afr := time.Duration(1024 * float64(time.Second) / float64(w.sampleRate))
+	a := r.audioPkts
+	var worst time.Duration
+	same := 0
+	for i := 1; i < len(a); i++ {
+		if a[i].dts == a[i-1].dts {
+			same++
+		}
+		off := a[i].dts - a[0].dts - time.Duration(i)*afr
+		if off.Abs() > worst.Abs() {
+			worst = off
+		}
+	}
+	if worst.Abs() > interopAVSlack {
+		t.Errorf("audio strays %v from its sample clock (want within %v)", worst, interopAVSlack)
+	}
+	if same > 0 {
+		t.Errorf("%d of %d audio packets share the previous one's timestamp", same, len(a))
+	}
+	t.Logf("video steps %v; audio off its sample clock by up to %v", steps, worst)
+
 	if w.sps != nil {
 		if sps := interopFirstSPS(t, "-i", r.path); !bytes.Equal(sps, w.sps) {
-			t.Errorf("SPS changed on the way: camera %x, interopRecording %x", w.sps, sps)
+			t.Errorf("SPS changed on the way: camera %x, recording %x", w.sps, sps)
 		}
 	}
 }
