@@ -254,7 +254,7 @@ func (s *Server) listen() error {
 			return err
 		}
 		srv := &gortsplib.Server{
-			Handler:        s,
+			Handler:        handler{s},
 			RTSPAddress:    s.opts.Addr,
 			UDPRTPAddress:  net.JoinHostPort(host, strconv.Itoa(rtpPort)),
 			UDPRTCPAddress: net.JoinHostPort(host, strconv.Itoa(rtpPort+1)),
@@ -395,32 +395,35 @@ func (s *Server) Close() {
 	}
 }
 
+// handler keeps gortsplib's callback methods off Server's exported API.
+type handler struct{ s *Server }
+
 // OnConnOpen implements gortsplib.ServerHandlerOnConnOpen.
-func (s *Server) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
-	s.mu.Lock()
-	s.conns[ctx.Conn] = struct{}{}
-	s.mu.Unlock()
+func (h handler) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
+	h.s.mu.Lock()
+	h.s.conns[ctx.Conn] = struct{}{}
+	h.s.mu.Unlock()
 }
 
 // OnConnClose implements gortsplib.ServerHandlerOnConnClose.
-func (s *Server) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
-	s.mu.Lock()
-	delete(s.conns, ctx.Conn)
-	s.mu.Unlock()
+func (h handler) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
+	h.s.mu.Lock()
+	delete(h.s.conns, ctx.Conn)
+	h.s.mu.Unlock()
 }
 
 // OnSessionOpen implements gortsplib.ServerHandlerOnSessionOpen.
-func (s *Server) OnSessionOpen(ctx *gortsplib.ServerHandlerOnSessionOpenCtx) {
-	s.mu.Lock()
-	s.sessions[ctx.Session] = struct{}{}
-	s.mu.Unlock()
+func (h handler) OnSessionOpen(ctx *gortsplib.ServerHandlerOnSessionOpenCtx) {
+	h.s.mu.Lock()
+	h.s.sessions[ctx.Session] = struct{}{}
+	h.s.mu.Unlock()
 }
 
 // OnSessionClose implements gortsplib.ServerHandlerOnSessionClose.
-func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
-	s.mu.Lock()
-	delete(s.sessions, ctx.Session)
-	s.mu.Unlock()
+func (h handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	h.s.mu.Lock()
+	delete(h.s.sessions, ctx.Session)
+	h.s.mu.Unlock()
 }
 
 // check applies path and credential checks shared by DESCRIBE and SETUP.
@@ -435,22 +438,22 @@ func (s *Server) check(conn *gortsplib.ServerConn, req *base.Request, path strin
 }
 
 // OnDescribe implements gortsplib.ServerHandlerOnDescribe.
-func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	if res, err := s.check(ctx.Conn, ctx.Request, ctx.Path); res != nil {
+func (h handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if res, err := h.s.check(ctx.Conn, ctx.Request, ctx.Path); res != nil {
 		return res, nil, err
 	}
-	return &base.Response{StatusCode: base.StatusOK}, s.stream, nil
+	return &base.Response{StatusCode: base.StatusOK}, h.s.stream, nil
 }
 
 // OnSetup implements gortsplib.ServerHandlerOnSetup.
-func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	if res, err := s.check(ctx.Conn, ctx.Request, ctx.Path); res != nil {
+func (h handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if res, err := h.s.check(ctx.Conn, ctx.Request, ctx.Path); res != nil {
 		return res, nil, err
 	}
-	return &base.Response{StatusCode: base.StatusOK}, s.stream, nil
+	return &base.Response{StatusCode: base.StatusOK}, h.s.stream, nil
 }
 
 // OnPlay implements gortsplib.ServerHandlerOnPlay.
-func (s *Server) OnPlay(_ *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+func (h handler) OnPlay(_ *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
