@@ -47,6 +47,7 @@ demo:
 	$(GO) run $(PKG) demo $(DEMO_ARGS)
 
 bench:
+	@test -f media/testdata/gen/bench.h264 || media/testdata/make-fixture.sh bench
 	$(GO) test -run '^$$' -bench . -benchmem ./media/... ./uplink/...
 	$(GO) test -tags bench -run TestBench -v -timeout 20m ./agent/
 

@@ -18,7 +18,7 @@ import (
 func BenchmarkSource1080p(b *testing.B) {
 	const video, audio = "testdata/gen/bench.h264", "testdata/gen/bench.aac"
 	if _, err := os.Stat(video); err != nil {
-		b.Skip("generate the input first: media/testdata/make-fixture.sh bench")
+		b.Fatalf("no 1080p input (%v): run media/testdata/make-fixture.sh bench (make bench does)", err)
 	}
 	sim := rtspsim.New(rtspsim.Options{VideoFile: video, AudioFile: audio})
 	if err := sim.Start(); err != nil {
