@@ -340,104 +340,65 @@ func (ss *session) callback(m *description.Media, f format.Format) (func(*rtp.Pa
 			return nil, err
 		}
 		v := &videoState{ss: ss, codec: CodecH264}
-		return func(pkt *rtp.Packet) {
-			// Every packet goes through the time decoder, which keys on
-			// packet contents (e.g. the first IDR fragment) to start.
-			pts, ok := ss.c.PacketPTS(m, pkt)
-			if !ok {
-				return
-			}
-			au, err := dec.Decode(pkt)
-			if err != nil {
-				if !errors.Is(err, rtph264.ErrMorePacketsNeeded) && !errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) {
-					ss.decodeErrors.Add(1)
-				}
-				return
-			}
-			v.handle(pts, au)
-		}, nil
+		return depacketize(ss, m, dec.Decode, func(err error) bool {
+			return errors.Is(err, rtph264.ErrMorePacketsNeeded) || errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious)
+		}, v.handle), nil
 	case *format.H265:
 		dec, err := f.CreateDecoder()
 		if err != nil {
 			return nil, err
 		}
 		v := &videoState{ss: ss, codec: CodecH265}
-		return func(pkt *rtp.Packet) {
-			// Every packet goes through the time decoder, which keys on
-			// packet contents (e.g. the first IDR fragment) to start.
-			pts, ok := ss.c.PacketPTS(m, pkt)
-			if !ok {
-				return
-			}
-			au, err := dec.Decode(pkt)
-			if err != nil {
-				if !errors.Is(err, rtph265.ErrMorePacketsNeeded) && !errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
-					ss.decodeErrors.Add(1)
-				}
-				return
-			}
-			v.handle(pts, au)
-		}, nil
+		return depacketize(ss, m, dec.Decode, func(err error) bool {
+			return errors.Is(err, rtph265.ErrMorePacketsNeeded) || errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious)
+		}, v.handle), nil
 	case *format.MPEG4Audio:
 		dec, err := f.CreateDecoder()
 		if err != nil {
 			return nil, err
 		}
-		return func(pkt *rtp.Packet) {
-			// Every packet goes through the time decoder, which keys on
-			// packet contents (e.g. the first IDR fragment) to start.
-			pts, ok := ss.c.PacketPTS(m, pkt)
-			if !ok {
-				return
-			}
-			aus, err := dec.Decode(pkt)
-			if err != nil {
-				ss.decodeErrors.Add(1)
-				return
-			}
-			ss.audioUnit(pts, aus)
-		}, nil
+		return depacketize(ss, m, dec.Decode, nil, ss.audioUnit), nil
 	case *format.G711:
 		dec, err := f.CreateDecoder()
 		if err != nil {
 			return nil, err
 		}
-		return func(pkt *rtp.Packet) {
-			// Every packet goes through the time decoder, which keys on
-			// packet contents (e.g. the first IDR fragment) to start.
-			pts, ok := ss.c.PacketPTS(m, pkt)
-			if !ok {
-				return
-			}
-			b, err := dec.Decode(pkt)
-			if err != nil {
-				ss.decodeErrors.Add(1)
-				return
-			}
-			ss.audioUnit(pts, [][]byte{b})
-		}, nil
+		return depacketize(ss, m, dec.Decode, nil, ss.audioFrame), nil
 	case *format.Opus:
 		dec, err := f.CreateDecoder()
 		if err != nil {
 			return nil, err
 		}
-		return func(pkt *rtp.Packet) {
-			// Every packet goes through the time decoder, which keys on
-			// packet contents (e.g. the first IDR fragment) to start.
-			pts, ok := ss.c.PacketPTS(m, pkt)
-			if !ok {
-				return
-			}
-			b, err := dec.Decode(pkt)
-			if err != nil {
-				ss.decodeErrors.Add(1)
-				return
-			}
-			ss.audioUnit(pts, [][]byte{b})
-		}, nil
+		return depacketize(ss, m, dec.Decode, nil, ss.audioFrame), nil
 	}
 	return nil, fmt.Errorf("format %s: %w", f.Codec(), ErrUnsupportedCodec)
 }
+
+// depacketize makes the RTP callback of one media: time every packet, decode
+// it, count real decode errors (not "need more packets", which benign
+// reports) and hand complete units on.
+func depacketize[T any](ss *session, m *description.Media, decode func(*rtp.Packet) (T, error),
+	benign func(error) bool, deliver func(pts int64, unit T)) func(*rtp.Packet) {
+	return func(pkt *rtp.Packet) {
+		// Every packet goes through the time decoder, which keys on
+		// packet contents (e.g. the first IDR fragment) to start.
+		pts, ok := ss.c.PacketPTS(m, pkt)
+		if !ok {
+			return
+		}
+		u, err := decode(pkt)
+		if err != nil {
+			if benign == nil || !benign(err) {
+				ss.decodeErrors.Add(1)
+			}
+			return
+		}
+		deliver(pts, u)
+	}
+}
+
+// audioFrame delivers codecs whose RTP packet carries one frame.
+func (ss *session) audioFrame(pts int64, frame []byte) { ss.audioUnit(pts, [][]byte{frame}) }
 
 func (ss *session) audioUnit(pts int64, frames [][]byte) {
 	if len(frames) == 0 {
