@@ -129,7 +129,7 @@ func (i *Ingest) Start() error {
 		return fmt.Errorf("ingest listen: %w", err)
 	}
 	if i.opts.TLS {
-		cert, certPEM, err := ingestCert()
+		cert, certPEM, err := selfSigned("cloudsim ingest")
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("ingest certificate: %w", err)

@@ -14,10 +14,10 @@ import (
 	"time"
 )
 
-// ingestCert makes a throw-away self-signed certificate for 127.0.0.1,
+// selfSigned makes a throw-away self-signed CA certificate for 127.0.0.1,
 // ::1 and localhost at run time, so no key is ever committed. It returns
 // the certificate and its PEM, which clients trust as their only root.
-func ingestCert() (tls.Certificate, []byte, error) {
+func selfSigned(commonName string) (tls.Certificate, []byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("generate key: %w", err)
@@ -29,7 +29,7 @@ func ingestCert() (tls.Certificate, []byte, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "cloudsim ingest"},
+		Subject:               pkix.Name{CommonName: commonName},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
