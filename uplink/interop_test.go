@@ -452,11 +452,15 @@ func (r *interopRecording) check(t *testing.T, w interopWant) {
 
 	// The file is one timeline: in file order, timestamps never go back
 	// and never jump.
+	var bad []string
 	for i := 1; i < len(r.all); i++ {
 		p, prev := r.all[i], r.all[i-1]
 		if d := p.dts - prev.dts; d < 0 || d > interopMaxJump {
-			t.Errorf("packet %d (video %t) at %v follows one at %v (step %v, want 0 ≤ step ≤ %v)", i, p.video, p.dts, prev.dts, d, interopMaxJump)
+			bad = append(bad, fmt.Sprintf("packet %d (video %t) at %v after %v", i, p.video, p.dts, prev.dts))
 		}
+	}
+	if len(bad) > 0 {
+		t.Errorf("%d of %d packets step back or jump more than %v in file order, e.g. %s", len(bad), len(r.all), interopMaxJump, strings.Join(bad[:min(len(bad), 3)], "; "))
 	}
 
 	// Video: the camera sends a frame every 1/fps exactly, so every step
