@@ -386,6 +386,9 @@ func (r *Reader) offer(u *Unit, video, hasVideo bool) {
 	}
 }
 
+// Tracks are the stream's current tracks (see Stream.Tracks).
+func (r *Reader) Tracks() []*Track { return r.s.Tracks() }
+
 // Name is the name given to AddReader.
 func (r *Reader) Name() string { return r.name }
 

@@ -236,13 +236,24 @@ type muxer struct {
 
 func (p *Publisher) pump(ctx context.Context, client *gortmplib.Client, conn net.Conn) error {
 	m := &muxer{p: p, client: client, conn: conn, warned: map[media.Codec]bool{}}
+	var il interleaver
+	if tr, ok := p.opts.Source.(interface{ Tracks() []*media.Track }); ok {
+		il.expect(tr.Tracks())
+	}
 	for {
 		u, err := p.opts.Source.Read(ctx)
 		if err != nil {
 			return fmt.Errorf("read source: %w", err)
 		}
-		if err := m.write(u); err != nil {
-			return err
+		if u.Track == nil {
+			p.drops.Add(1)
+			continue
+		}
+		il.push(u)
+		for f, ok := il.pop(); ok; f, ok = il.pop() {
+			if err := m.write(f); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -262,11 +273,8 @@ func (m *muxer) deadline() error {
 	return m.conn.SetWriteDeadline(time.Now().Add(m.p.opts.WriteTimeout))
 }
 
-func (m *muxer) write(u *media.Unit) error {
-	if u.Track == nil {
-		m.p.drops.Add(1)
-		return nil
-	}
+func (m *muxer) write(f flvFrame) error {
+	u := f.u
 	codec := u.Track.Codec
 	if codec.IsVideo() {
 		return m.writeVideo(u)
@@ -278,7 +286,7 @@ func (m *muxer) write(u *media.Unit) error {
 	}
 	switch codec {
 	case media.CodecAAC, media.CodecG711U, media.CodecG711A:
-		return m.writeAudio(u)
+		return m.writeAudio(u, f)
 	default:
 		m.unsupported(codec)
 		return nil
@@ -481,7 +489,8 @@ func (m *muxer) writeAudioHeader(t *media.Track) error {
 
 var errBadAudioConfig = errors.New("bad audio config")
 
-func (m *muxer) writeAudio(u *media.Unit) error {
+// writeAudio sends one audio frame f of unit u.
+func (m *muxer) writeAudio(u *media.Unit, f flvFrame) error {
 	t := u.Track
 	if t.Codec == media.CodecAAC && t != m.audio {
 		if err := m.deadline(); err != nil {
@@ -498,10 +507,6 @@ func (m *muxer) writeAudio(u *media.Unit) error {
 	if err := m.deadline(); err != nil {
 		return err
 	}
-	rate := t.SampleRate
-	if rate <= 0 {
-		rate = t.ClockRate
-	}
 	m.amsg = message.Audio{
 		ChunkStreamID: message.AudioChunkStreamID, MessageStreamID: 0x1000000,
 		Depth: message.AudioDepth16,
@@ -515,19 +520,12 @@ func (m *muxer) writeAudio(u *media.Unit) error {
 	case media.CodecG711U:
 		m.amsg.Codec, m.amsg.Rate, m.amsg.IsStereo = message.CodecPCMU, message.AudioRate5512, t.Channels == 2
 	}
-	for i, f := range u.Frames {
-		dts := u.DTS
-		if i > 0 && rate > 0 && t.Codec == media.CodecAAC {
-			// Several AAC frames in one unit: 1024 samples each.
-			dts += time.Duration(i) * 1024 * time.Second / time.Duration(rate)
-		}
-		m.amsg.DTS = m.timestamp(dts)
-		m.amsg.AU = f
-		if err := m.client.Write(&m.amsg); err != nil {
-			return fmt.Errorf("write audio: %w", err)
-		}
-		m.p.frames.Add(1)
-		m.p.bytes.Add(uint64(len(f)))
+	m.amsg.DTS = m.timestamp(f.dts)
+	m.amsg.AU = u.Frames[f.idx]
+	if err := m.client.Write(&m.amsg); err != nil {
+		return fmt.Errorf("write audio: %w", err)
 	}
+	m.p.frames.Add(1)
+	m.p.bytes.Add(uint64(len(m.amsg.AU)))
 	return nil
 }
