@@ -1,0 +1,381 @@
+package onvif
+
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Namespaces and actions of the events service (WS-BaseNotification with
+// ONVIF's pull point).
+const (
+	nsEvents = "http://www.onvif.org/ver10/events/wsdl"
+	nsWSNT   = "http://docs.oasis-open.org/wsn/b-2"
+
+	actionCreatePullPoint = nsEvents + "/EventPortType/CreatePullPointSubscriptionRequest"
+	actionPullMessages    = nsEvents + "/PullPointSubscription/PullMessagesRequest"
+	actionRenew           = "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/RenewRequest"
+	actionUnsubscribe     = "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/UnsubscribeRequest"
+)
+
+// subscriptionTerm is the lifetime asked for when subscribing and renewing;
+// cameras may grant less, which the pull loop honours.
+const subscriptionTerm = 60 * time.Second
+
+// maxPullWait bounds one PullMessages long-poll. It stays well inside the
+// call timeout so a quiet camera is not mistaken for an unreachable one.
+const maxPullWait = 5 * time.Second
+
+// pullLimit is how many messages one PullMessages may return.
+const pullLimit = 100
+
+// PropertyOperation says how a property event came about.
+type PropertyOperation string
+
+// Property operations; plain (non-property) events carry none.
+const (
+	PropertyNone        PropertyOperation = ""
+	PropertyInitialized PropertyOperation = "Initialized"
+	PropertyChanged     PropertyOperation = "Changed"
+	PropertyDeleted     PropertyOperation = "Deleted"
+)
+
+// Event is one notification from the camera's events service.
+type Event struct {
+	// Topic is the topic path without namespace prefixes, e.g.
+	// "RuleEngine/CellMotionDetector/Motion".
+	Topic string
+	// CameraTime is the UtcTime the camera stamped, in its own clock.
+	CameraTime time.Time
+	// Time is CameraTime corrected by the measured clock offset: when the
+	// event really happened, in UTC. Cameras are often minutes or hours off.
+	Time              time.Time
+	PropertyOperation PropertyOperation
+	// Source and Data map SimpleItem names to values.
+	Source map[string]string
+	Data   map[string]string
+}
+
+// PullPoint is one pull-point subscription on the camera. Use it from one
+// goroutine at a time.
+type PullPoint struct {
+	c    *Client
+	addr string
+	// expires is when the camera drops the subscription, in local time,
+	// learned from its own CurrentTime/TerminationTime pair so clock skew
+	// does not matter; term is the lifetime it last granted.
+	expires time.Time
+	term    time.Duration
+}
+
+// Address returns the subscription manager address events are pulled from.
+func (p *PullPoint) Address() string { return p.addr }
+
+// Expires returns when the camera will drop the subscription unless it is
+// renewed, in local time.
+func (p *PullPoint) Expires() time.Time { return p.expires }
+
+func eventsAddr(s Services) string { return s.Events }
+
+// xsdDuration formats d as an xs:duration in whole seconds (at least one),
+// the form every camera parses.
+func xsdDuration(d time.Duration) string {
+	s := int64((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return "PT" + strconv.FormatInt(s, 10) + "S"
+}
+
+type createPullPointRequest struct {
+	XMLName                xml.Name `xml:"http://www.onvif.org/ver10/events/wsdl CreatePullPointSubscription"`
+	InitialTerminationTime string   `xml:"InitialTerminationTime"`
+}
+
+// subscriptionTimes is the CurrentTime/TerminationTime pair several
+// responses carry.
+type subscriptionTimes struct {
+	CurrentTime     string `xml:"CurrentTime"`
+	TerminationTime string `xml:"TerminationTime"`
+}
+
+// remaining is the subscription's remaining lifetime by the camera's own
+// clock; ok is false when the camera did not say.
+func (t subscriptionTimes) remaining() (time.Duration, bool) {
+	cur, err1 := parseEventTime(t.CurrentTime)
+	end, err2 := parseEventTime(t.TerminationTime)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return end.Sub(cur), true
+}
+
+type createPullPointResponse struct {
+	Address string `xml:"SubscriptionReference>Address"`
+	subscriptionTimes
+}
+
+// Subscribe creates a pull-point subscription. A camera without an events
+// service gives ErrUnsupported.
+func (c *Client) Subscribe(ctx context.Context) (*PullPoint, error) {
+	const op = "create pull point subscription"
+	addr, err := c.endpoint(eventsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("onvif: %s: %w", op, err)
+	}
+	var r createPullPointResponse
+	sent := time.Now()
+	err = c.call(ctx, op, addr, actionCreatePullPoint,
+		createPullPointRequest{InitialTerminationTime: xsdDuration(subscriptionTerm)}, true,
+		"CreatePullPointSubscriptionResponse", &r)
+	if err != nil {
+		return nil, err
+	}
+	sub := strings.TrimSpace(r.Address)
+	if sub == "" {
+		return nil, fmt.Errorf("onvif: %s: no subscription address", op)
+	}
+	c.mu.Lock()
+	sub = c.fixAddr(sub)
+	c.mu.Unlock()
+	if sub == "" {
+		return nil, fmt.Errorf("onvif: %s: bad subscription address %q", op, r.Address)
+	}
+	p := &PullPoint{c: c, addr: sub}
+	p.setExpiry(sent, r.subscriptionTimes)
+	return p, nil
+}
+
+// setExpiry records the lifetime the camera granted, measured from sent (a
+// conservative local time for the camera's CurrentTime).
+func (p *PullPoint) setExpiry(sent time.Time, t subscriptionTimes) {
+	rem, ok := t.remaining()
+	if !ok || rem <= 0 {
+		// Unknown: assume the camera granted what we asked for.
+		rem = subscriptionTerm
+	}
+	p.term = rem
+	p.expires = sent.Add(rem)
+}
+
+type pullMessagesRequest struct {
+	XMLName      xml.Name `xml:"http://www.onvif.org/ver10/events/wsdl PullMessages"`
+	Timeout      string   `xml:"Timeout"`
+	MessageLimit int      `xml:"MessageLimit"`
+}
+
+// simpleItem is a tt:SimpleItem.
+type simpleItem struct {
+	Name  string `xml:"Name,attr"`
+	Value string `xml:"Value,attr"`
+}
+
+type notificationMessage struct {
+	Topic   string `xml:"Topic"`
+	Message struct {
+		UtcTime           string       `xml:"UtcTime,attr"`
+		PropertyOperation string       `xml:"PropertyOperation,attr"`
+		Source            []simpleItem `xml:"Source>SimpleItem"`
+		Data              []simpleItem `xml:"Data>SimpleItem"`
+	} `xml:"Message>Message"`
+}
+
+type pullMessagesResponse struct {
+	subscriptionTimes
+	Messages []notificationMessage `xml:"NotificationMessage"`
+}
+
+// parsePullMessages decodes a PullMessagesResponse envelope into events in
+// the camera's clock (Time equals CameraTime). Messages without a topic are
+// dropped; a bad timestamp leaves CameraTime zero rather than losing the
+// event.
+func parsePullMessages(data []byte) ([]Event, subscriptionTimes, error) {
+	var r pullMessagesResponse
+	if err := decodeResponse(data, "PullMessagesResponse", &r); err != nil {
+		return nil, subscriptionTimes{}, err
+	}
+	return r.events(), r.subscriptionTimes, nil
+}
+
+func (r *pullMessagesResponse) events() []Event {
+	out := make([]Event, 0, len(r.Messages))
+	for _, m := range r.Messages {
+		topic := normaliseTopic(m.Topic)
+		if topic == "" {
+			continue
+		}
+		e := Event{
+			Topic:             topic,
+			PropertyOperation: PropertyOperation(strings.TrimSpace(m.Message.PropertyOperation)),
+			Source:            itemMap(m.Message.Source),
+			Data:              itemMap(m.Message.Data),
+		}
+		if t, err := parseEventTime(m.Message.UtcTime); err == nil {
+			e.CameraTime, e.Time = t, t
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func itemMap(items []simpleItem) map[string]string {
+	m := make(map[string]string, len(items))
+	for _, it := range items {
+		if n := strings.TrimSpace(it.Name); n != "" {
+			m[n] = strings.TrimSpace(it.Value)
+		}
+	}
+	return m
+}
+
+// normaliseTopic strips namespace prefixes from every path segment:
+// "tns1:VideoSource/tnsaxis:MotionAlarm" becomes "VideoSource/MotionAlarm".
+func normaliseTopic(topic string) string {
+	parts := strings.Split(strings.TrimSpace(topic), "/")
+	out := parts[:0]
+	for _, p := range parts {
+		if i := strings.LastIndexByte(p, ':'); i >= 0 {
+			p = p[i+1:]
+		}
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, "/")
+}
+
+// parseEventTime parses an xs:dateTime. Some firmware omits the zone, which
+// by ONVIF convention means UTC.
+func parseEventTime(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, time.UTC)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("bad time %q", s)
+	}
+	return t, nil
+}
+
+// Pull long-polls for up to limit events, waiting at most timeout for the
+// first. Event.Time is converted to true UTC with the client's clock
+// offset.
+func (p *PullPoint) Pull(ctx context.Context, timeout time.Duration, limit int) ([]Event, error) {
+	const op = "pull messages"
+	if limit <= 0 {
+		limit = pullLimit
+	}
+	// The long-poll must fit in one call's timeout.
+	if max := p.c.timeout - time.Second; timeout > max {
+		timeout = max
+	}
+	var r pullMessagesResponse
+	err := p.c.call(ctx, op, p.addr, actionPullMessages,
+		pullMessagesRequest{Timeout: xsdDuration(timeout), MessageLimit: limit}, true, "PullMessagesResponse", &r)
+	if err != nil {
+		return nil, err
+	}
+	if rem, ok := r.remaining(); ok && rem > 0 {
+		// Some cameras extend the subscription on every pull.
+		if exp := time.Now().Add(rem); exp.After(p.expires) {
+			p.expires = exp
+		}
+	}
+	evs := r.events()
+	off := p.c.ClockOffset()
+	for i := range evs {
+		if !evs[i].CameraTime.IsZero() {
+			evs[i].Time = evs[i].CameraTime.Add(-off)
+		}
+	}
+	return evs, nil
+}
+
+type renewRequest struct {
+	XMLName         xml.Name `xml:"http://docs.oasis-open.org/wsn/b-2 Renew"`
+	TerminationTime string   `xml:"TerminationTime"`
+}
+
+// Renew extends the subscription by the standard term.
+func (p *PullPoint) Renew(ctx context.Context) error {
+	var r subscriptionTimes
+	sent := time.Now()
+	err := p.c.call(ctx, "renew subscription", p.addr, actionRenew,
+		renewRequest{TerminationTime: xsdDuration(subscriptionTerm)}, true, "RenewResponse", &r)
+	if err != nil {
+		return err
+	}
+	p.setExpiry(sent, r)
+	return nil
+}
+
+type unsubscribeRequest struct {
+	XMLName xml.Name `xml:"http://docs.oasis-open.org/wsn/b-2 Unsubscribe"`
+}
+
+// Unsubscribe ends the subscription so the camera frees it at once; cameras
+// allow only a few at a time.
+func (p *PullPoint) Unsubscribe(ctx context.Context) error {
+	var r struct{}
+	return p.c.call(ctx, "unsubscribe", p.addr, actionUnsubscribe, unsubscribeRequest{}, true, "UnsubscribeResponse", &r)
+}
+
+// renewAt is when the loop renews: half-way through the granted term, so a
+// slow or failed renew still leaves time before the camera drops us.
+func (p *PullPoint) renewAt() time.Time { return p.expires.Add(-p.term / 2) }
+
+// RunEvents makes one attempt at receiving events: it subscribes, pulls in
+// a loop, renews before the subscription ends and calls fn for each event
+// in order. It returns nil when ctx is cancelled (after unsubscribing) and
+// an error when the subscription fails, e.g. because the camera rebooted;
+// the caller re-subscribes with backoff. A camera without an events service
+// gives ErrUnsupported. fn runs on the calling goroutine and should not
+// block.
+func (c *Client) RunEvents(ctx context.Context, fn func(Event)) error {
+	p, err := c.Subscribe(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer func() {
+		// Free the camera's slot even though ctx is done; bounded by the
+		// call timeout.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+		defer cancel()
+		if err := p.Unsubscribe(uctx); err != nil {
+			c.log.Debug("unsubscribe failed", zap.Error(err))
+		}
+	}()
+	for {
+		if time.Until(p.renewAt()) <= 0 {
+			if err := p.Renew(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+		}
+		wait := min(maxPullWait, time.Until(p.renewAt()))
+		evs, err := p.Pull(ctx, wait, pullLimit)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		for _, e := range evs {
+			fn(e)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
