@@ -469,6 +469,26 @@ var requestBodies = map[string]func() body{
 	CmdSetStreamConfig:     func() body { return &SetStreamConfig{} },
 	CmdStreamStart:         func() body { return &StreamStart{} },
 	CmdStreamStop:          func() body { return &StreamStop{} },
+
+	// §4.4–§4.8, §4.13 (camera_cmds.go, events.go)
+	CmdGetCamVideoConf:    func() body { return &Empty{} },
+	CmdSetCamVideoConf:    func() body { return &VideoSettings{} },
+	CmdGetCamAudioConf:    func() body { return &Empty{} },
+	CmdSetCamAudioConf:    func() body { return &AudioSettings{} },
+	CmdGetPTZConf:         func() body { return &Empty{} },
+	CmdCamPTZ:             func() body { return &CamPTZ{} },
+	CmdCamPTZPreset:       func() body { return &CamPTZPreset{} },
+	CmdGetMotionDetection: func() body { return &Empty{} },
+	CmdSetMotionDetection: func() body { return &SetMotionDetection{} },
+	CmdGetAudioDetection:  func() body { return &Empty{} },
+	CmdSetAudioDetection:  func() body { return &SetAudioDetection{} },
+	CmdGetCamEvents:       func() body { return &Empty{} },
+	CmdSetCamEvents:       func() body { return &SetCamEvents{} },
+	CmdCamTriggerEvent:    func() body { return &CamTriggerEvent{} },
+	CmdGetStreamByEvent:   func() body { return &Empty{} },
+	CmdSetStreamByEvent:   func() body { return &SetStreamByEvent{} },
+	CmdGetOSDConf:         func() body { return &Empty{} },
+	CmdSetOSDConf:         func() body { return &OSDSettings{} },
 }
 
 // ValidateRequest checks a cloud request's body when its command is one

@@ -46,6 +46,39 @@ const (
 	CmdStreamStop          = "stream_stop"
 )
 
+// Command names of camera settings, PTZ, detection, events, event-driven
+// recording and OSD (§4.4–§4.8, §4.13).
+const (
+	CmdGetCamVideoConf     = "get_cam_video_conf"
+	CmdCamVideoConf        = "cam_video_conf"
+	CmdSetCamVideoConf     = "set_cam_video_conf"
+	CmdGetCamAudioConf     = "get_cam_audio_conf"
+	CmdCamAudioConf        = "cam_audio_conf"
+	CmdSetCamAudioConf     = "set_cam_audio_conf"
+	CmdGetPTZConf          = "get_ptz_conf"
+	CmdCamPTZConf          = "cam_ptz_conf"
+	CmdCamPTZ              = "cam_ptz"
+	CmdCamPTZPreset        = "cam_ptz_preset"
+	CmdCamPTZPresetCreated = "cam_ptz_preset_created"
+	CmdGetMotionDetection  = "get_motion_detection"
+	CmdMotionDetectionConf = "motion_detection_conf"
+	CmdSetMotionDetection  = "set_motion_detection"
+	CmdGetAudioDetection   = "get_audio_detection"
+	CmdAudioDetectionConf  = "audio_detection_conf"
+	CmdSetAudioDetection   = "set_audio_detection"
+	CmdGetCamEvents        = "get_cam_events"
+	CmdCamEventsConf       = "cam_events_conf"
+	CmdSetCamEvents        = "set_cam_events"
+	CmdCamEvent            = "cam_event"
+	CmdCamTriggerEvent     = "cam_trigger_event"
+	CmdGetStreamByEvent    = "get_stream_by_event"
+	CmdStreamByEventConf   = "stream_by_event_conf"
+	CmdSetStreamByEvent    = "set_stream_by_event"
+	CmdGetOSDConf          = "get_osd_conf"
+	CmdOSDConf             = "osd_conf"
+	CmdSetOSDConf          = "set_osd_conf"
+)
+
 // ParamError is a validation failure of a message body; Status is
 // StatusMissedParam or StatusInvalidParam, the done status to answer with.
 type ParamError struct {
