@@ -295,7 +295,9 @@ func TestFirstRegistration(t *testing.T) {
 	if err != nil || st.Pwd == "" || st.UUID == "" || st.ConnID == "" || st.TZ != "UTC" || st.SID != link.SID {
 		t.Errorf("state %+v, %v", st, err)
 	}
-	if err := a.s.Send(ctxT(t), "cam_event", map[string]any{"event": "motion", "time": 1710408413.5, "status": "OK"}); err != nil {
+	// record needs no cam_events_conf declaration (§4.7.1), so the strict sim accepts it here.
+	if err := a.s.Send(ctxT(t), "cam_event", map[string]any{"event": "record", "time": 1710408413.5, "status": "OK",
+		"record_info": map[string]any{"on": true, "stream_id": "Main"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := sim.Wait(ctxT(t), func() bool { return len(sim.Received()) == 1 }); err != nil {

@@ -423,7 +423,7 @@ func (c *simConn) request(ctx context.Context, camID int64, cmd string, body any
 		}
 		body = mapsWithout(m, "cam_id")
 	}
-	p := &pending{cmd: cmd, camID: camID, hasCam: true, reply: make(chan map[string]any, 1)}
+	p := &pending{cmd: cmd, camID: camID, hasCam: true, reply: make(chan map[string]any, 1), body: body}
 	if _, err := c.send(map[string]any{"cmd": cmd, "cam_id": camID}, body, p); err != nil {
 		return nil, err
 	}
@@ -526,6 +526,7 @@ type pending struct {
 	camID  int64
 	hasCam bool
 	reply  chan map[string]any // nil: only the done is checked
+	body   any                 // request body, for replies that apply it (events.go)
 }
 
 // Phases of one simulated connection.
@@ -551,6 +552,8 @@ type simConn struct {
 
 	lastAgent int64 // reader goroutine only
 	byeSent   bool
+
+	ev eventState // declared events (events.go); reader goroutine only
 }
 
 func (c *simConn) isReady() bool {
@@ -716,6 +719,9 @@ func (c *simConn) handle(data []byte) bool {
 		if cid, err := intField(m, "cam_id", true); err != nil || cid != c.camID {
 			s.violation("%s: cam_id %v, want %d", cmd, m["cam_id"], c.camID)
 		}
+		if cmd == "cam_event" {
+			c.camEvent(m)
+		}
 		s.mu.Lock()
 		s.received = append(s.received, m)
 		s.notifyLocked()
@@ -765,6 +771,7 @@ func (c *simConn) reply(cmd string, m map[string]any) {
 			c.setPhase(phaseReady)
 		}
 	}
+	c.observeReply(cmd, p, m)
 	if p.reply != nil {
 		p.reply <- m
 	}
