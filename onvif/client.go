@@ -55,6 +55,8 @@ type Services struct {
 	PTZ     string
 	Events  string
 	Imaging string
+	// Analytics is the ver20 analytics service (cell motion engine).
+	Analytics string
 }
 
 // Client talks to one ONVIF camera. It is safe for concurrent use.
@@ -162,6 +164,7 @@ func (c *Client) Connect(ctx context.Context) error {
 	svc.PTZ = c.fixAddr(svc.PTZ)
 	svc.Events = c.fixAddr(svc.Events)
 	svc.Imaging = c.fixAddr(svc.Imaging)
+	svc.Analytics = c.fixAddr(svc.Analytics)
 	c.services = svc
 	c.connected = true
 	c.mu.Unlock()

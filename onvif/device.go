@@ -125,6 +125,8 @@ func (r servicesResponse) services() Services {
 			s.Events = addr
 		case "http://www.onvif.org/ver20/imaging/wsdl":
 			s.Imaging = addr
+		case nsAnalytics:
+			s.Analytics = addr
 		}
 	}
 	return s
@@ -146,11 +148,14 @@ type capabilitiesResponse struct {
 	PTZ     string `xml:"Capabilities>PTZ>XAddr"`
 	Events  string `xml:"Capabilities>Events>XAddr"`
 	Imaging string `xml:"Capabilities>Imaging>XAddr"`
+	// Analytics here is the ver20 analytics service (cell motion engine).
+	Analytics string `xml:"Capabilities>Analytics>XAddr"`
 }
 
 func (r capabilitiesResponse) services() Services {
 	t := strings.TrimSpace
-	return Services{Device: t(r.Device), Media: t(r.Media), PTZ: t(r.PTZ), Events: t(r.Events), Imaging: t(r.Imaging)}
+	return Services{Device: t(r.Device), Media: t(r.Media), PTZ: t(r.PTZ), Events: t(r.Events), Imaging: t(r.Imaging),
+		Analytics: t(r.Analytics)}
 }
 
 func (c *Client) getCapabilities(ctx context.Context) (Services, error) {

@@ -281,12 +281,6 @@ func (p *PullPoint) Pull(ctx context.Context, timeout time.Duration, limit int) 
 	if err != nil {
 		return nil, err
 	}
-	if rem, ok := r.remaining(); ok && rem > 0 {
-		// Some cameras extend the subscription on every pull.
-		if exp := time.Now().Add(rem); exp.After(p.expires) {
-			p.expires = exp
-		}
-	}
 	evs := r.events()
 	off := p.c.ClockOffset()
 	for i := range evs {

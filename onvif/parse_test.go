@@ -337,7 +337,8 @@ var deviceCases = []struct {
 			`<tt:PTZ><tt:XAddr>http://192.168.1.108/onvif/ptz_service</tt:XAddr></tt:PTZ>` +
 			`</tds:Capabilities></tds:GetCapabilitiesResponse></s:Body></s:Envelope>`,
 		wantSvc: Services{Device: "http://192.168.1.108/onvif/device_service", Media: "http://192.168.1.108/onvif/media_service",
-			PTZ: "http://192.168.1.108/onvif/ptz_service", Events: "http://192.168.1.108/onvif/event_service", Imaging: "http://192.168.1.108/onvif/imaging_service"},
+			PTZ: "http://192.168.1.108/onvif/ptz_service", Events: "http://192.168.1.108/onvif/event_service", Imaging: "http://192.168.1.108/onvif/imaging_service",
+			Analytics: "http://192.168.1.108/onvif/analytics_service"},
 	},
 }
 

@@ -32,9 +32,10 @@ func (s *Server) getSystemDateAndTime(action) (string, *fault) {
 	dt := fmt.Sprintf(`<tt:Time><tt:Hour>%d</tt:Hour><tt:Minute>%d</tt:Minute><tt:Second>%d</tt:Second></tt:Time>`+
 		`<tt:Date><tt:Year>%d</tt:Year><tt:Month>%d</tt:Month><tt:Day>%d</tt:Day></tt:Date>`,
 		t.Hour(), t.Minute(), t.Second(), t.Year(), int(t.Month()), t.Day())
+	dtType, tz := s.timeSettings() // events.go
 	return `<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime>` +
-		`<tt:DateTimeType>Manual</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings>` +
-		`<tt:TimeZone><tt:TZ>UTC0</tt:TZ></tt:TimeZone>` +
+		`<tt:DateTimeType>` + dtType + `</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings>` +
+		`<tt:TimeZone><tt:TZ>` + esc(tz) + `</tt:TZ></tt:TimeZone>` +
 		`<tt:UTCDateTime>` + dt + `</tt:UTCDateTime><tt:LocalDateTime>` + dt + `</tt:LocalDateTime>` +
 		`</tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>`, nil
 }
@@ -57,6 +58,7 @@ func (s *Server) getCapabilities(action) (string, *fault) {
 		`<tt:Media><tt:XAddr>` + base + MediaPath + `</tt:XAddr>` +
 		`<tt:StreamingCapabilities><tt:RTPMulticast>false</tt:RTPMulticast><tt:RTP_TCP>true</tt:RTP_TCP>` +
 		`<tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP></tt:StreamingCapabilities></tt:Media>` +
+		s.eventsCapabilities(base) + // events.go
 		`</tds:Capabilities></tds:GetCapabilitiesResponse>`, nil
 }
 
@@ -67,6 +69,7 @@ func (s *Server) getServices(action) (string, *fault) {
 			`</tds:XAddr><tds:Version><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor></tds:Version></tds:Service>`
 	}
 	return `<tds:GetServicesResponse>` + svc(nsDevice, DevicePath) + svc(nsMedia, MediaPath) +
+		s.eventsServices(svc) + // events.go
 		`</tds:GetServicesResponse>`, nil
 }
 
@@ -123,6 +126,7 @@ func (s *Server) getProfiles(action) (string, *fault) {
 				`<tt:SampleRate>%d</tt:SampleRate><tt:SessionTimeout>PT5S</tt:SessionTimeout></tt:AudioEncoderConfiguration>`,
 				esc(p.Token), esc(p.Name), esc(p.AudioEncoding), bitrate, rate)
 		}
+		b.WriteString(s.analyticsProfileXML()) // analytics.go
 		b.WriteString(`</trt:Profiles>`)
 	}
 	b.WriteString(`</trt:GetProfilesResponse>`)

@@ -95,6 +95,34 @@ type Options struct {
 	// Unsupported lists actions answered with ActionNotSupported, to mimic
 	// older firmware (e.g. "GetServices").
 	Unsupported []string
+
+	// Events, analytics, discovery and time (onvif-events; see events.go,
+	// analytics.go, discovery.go). Vendor behaviours drawn from real cameras:
+	//
+	// MotionStyle is how motion is reported: MotionStyleCellMotion (the
+	// default: RuleEngine/CellMotionDetector/Motion with IsMotion, as
+	// Hikvision and Axis analytics do) or MotionStyleMotionAlarm
+	// (VideoSource/MotionAlarm with State, typical of cameras that also
+	// insist on WS-Security, which the sim does whenever Username is set).
+	MotionStyle string
+	// NeverSendsStop makes the camera report motion and sound starts but
+	// never their ends, as some firmware does.
+	NeverSendsStop bool
+	// NoEvents removes the events service; NoAnalytics removes the
+	// analytics service (no cell motion engine).
+	NoEvents    bool
+	NoAnalytics bool
+	// MaxSubscriptionTerm caps the pull-point lifetime the camera grants,
+	// whatever the client asks (cameras commonly cap it); 0 grants the
+	// request up to 10 minutes.
+	MaxSubscriptionTerm time.Duration
+	// CellColumns and CellRows are the cell motion layout; 22x18 (Hikvision,
+	// Axis) by default.
+	CellColumns int
+	CellRows    int
+	// DiscoveryName is the name scope announced by WS-Discovery; by default
+	// "<Manufacturer> <Model>".
+	DiscoveryName string
 }
 
 // Server is a running simulated ONVIF camera.
@@ -112,6 +140,8 @@ type Server struct {
 	requests     []string
 	seenNonces   map[string]time.Time // WS-Security nonces, by device time of use
 	digestNonces map[string]bool
+
+	ev eventsState // events, analytics, discovery and time (events.go)
 }
 
 // New returns a Server; call Start to listen.
@@ -154,6 +184,10 @@ func (s *Server) Start() error {
 	mux.HandleFunc(DevicePath, s.handleSOAP)
 	mux.HandleFunc(MediaPath, s.handleSOAP)
 	mux.HandleFunc(SnapshotPath, s.handleSnapshot)
+	if err := s.startEvents(mux); err != nil {
+		ln.Close()
+		return err
+	}
 	s.ln = ln
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	s.wg.Add(1)
@@ -175,6 +209,7 @@ func (s *Server) Close() {
 	if s.srv == nil {
 		return
 	}
+	s.closeEvents()
 	_ = s.srv.Close()
 	s.wg.Wait()
 }
@@ -277,6 +312,9 @@ func (s *Server) handleSOAP(w http.ResponseWriter, r *http.Request) {
 		handler = s.deviceHandlers()[act.XMLName.Local]
 	case r.URL.Path == MediaPath && act.XMLName.Space == nsMedia:
 		handler = s.mediaHandlers()[act.XMLName.Local]
+	}
+	if handler == nil {
+		handler = s.eventsHandler(r, act.XMLName, data) // events, analytics, time (events.go)
 	}
 	if handler == nil {
 		writeActionNotSupported(w)
