@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -72,6 +73,9 @@ type benchRow struct {
 	ffmpegSent int64
 
 	agentSwitches, ffmpegSwitches float64 // context switches per second
+
+	pace      float64 // lowest camera pace over the windows (1 = real time)
+	agentAnon float64 // MiB of the agent's RSS that is anonymous memory (heap, stacks)
 
 	hostBusy float64 // % of all cores busy, mean over the windows
 	simCPU   float64 // the test process (cameras, clouds, ingest), % of one core, mean
@@ -505,6 +509,11 @@ func (b *benchRun) run(row *benchRow) {
 		row.agentGot, row.agentSent = row.agentGot+am.got, row.agentSent+am.sent
 		row.ffmpegGot, row.ffmpegSent = row.ffmpegGot+fm.got, row.ffmpegSent+fm.sent
 		row.hostBusy += am.hostBusy / float64(b.rounds)
+		row.pace = min(row.pace, am.pace)
+		if row.pace == 0 {
+			row.pace = am.pace
+		}
+		row.agentAnon = max(row.agentAnon, float64(am.anonKB[0])/1024)
 		row.simCPU += am.simCPU / float64(b.rounds)
 	}
 	stopPerf()
@@ -567,6 +576,8 @@ type measurement struct {
 	publishes  int
 	perPublish []int64 // video frames per matching publish, in ingest order
 	switches   float64 // context switches per second, all threads of all pids
+	pace       float64 // video frames the cameras sent ÷ what real time asks for
+	anonKB     []int64 // RssAnon of each pid at the end of the window
 }
 
 // measure samples every group's CPU and RSS over one window while
@@ -636,6 +647,7 @@ loop:
 	}
 	busy1, total1 := hostTicks()
 	sent := b.sentFrames() - sent0
+	pace := float64(sent) / (float64(b.n*rtspsim.FPS) * elapsed)
 	for i, g := range groups {
 		cpu1, err := b.cpu(g.pids)
 		if err != nil {
@@ -648,7 +660,11 @@ loop:
 			m.rssSum += float64(kb) / 1024
 		}
 		got1, pubs := b.ingestFrames(g.match)
-		m.got, m.sent, m.publishes = got1-got0[i], sent, pubs
+		m.got, m.sent, m.publishes, m.pace = got1-got0[i], sent, pubs, pace
+		for _, pid := range g.pids {
+			kb, _ := statusKB(pid, "RssAnon")
+			m.anonKB = append(m.anonKB, kb)
+		}
 		for k, f := range perPublish(b.ingest, g.match) {
 			if k < len(per0[i]) {
 				f -= per0[i][k]
@@ -769,7 +785,10 @@ func contextSwitches(pids []int) int64 {
 }
 
 // rssKB is VmRSS of pid in KiB.
-func rssKB(pid int) (int64, error) {
+func rssKB(pid int) (int64, error) { return statusKB(pid, "VmRSS") }
+
+// statusKB reads a KiB field of /proc/<pid>/status.
+func statusKB(pid int, field string) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, fmt.Errorf("read status of %d: %w", pid, err)
@@ -777,7 +796,7 @@ func rssKB(pid int) (int64, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			fs := strings.Fields(rest)
 			if len(fs) == 0 {
 				break
@@ -785,7 +804,7 @@ func rssKB(pid int) (int64, error) {
 			return strconv.ParseInt(fs[0], 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("status of %d: no VmRSS (process gone?)", pid)
+	return 0, fmt.Errorf("status of %d: no %s (process gone?)", pid, field)
 }
 
 // hostTicks returns busy and total jiffies of all CPUs from /proc/stat.
@@ -866,7 +885,10 @@ func fetchStatus(ctx context.Context, url string) (Status, error) {
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
-// warnings returns the agent's warn and error log lines, deduplicated by message.
+var digits = regexp.MustCompile(`[0-9]+(\.[0-9]+)?`)
+
+// warnings returns the agent's warn and error log lines, deduplicated by
+// message with numbers masked.
 func warnings(logPath string) []string {
 	b, err := os.ReadFile(logPath)
 	if err != nil {
@@ -881,7 +903,8 @@ func warnings(logPath string) []string {
 		if json.Unmarshal([]byte(line), &e) != nil || (e.Level != "warn" && e.Level != "error") {
 			continue
 		}
-		key := e.Level + ": " + e.Msg
+		// "no frame for 15.061s" and "no frame for 15.085s" are one problem.
+		key := e.Level + ": " + digits.ReplaceAllString(e.Msg, "N")
 		if seen[key] == 0 {
 			order = append(order, key)
 		}
@@ -986,6 +1009,10 @@ func benchTable(rows []benchRow, window time.Duration, rounds int) string {
 		fmt.Fprintf(&sb, "- %d cameras: CPU ratio per window %s; video frames delivered agent %s, ffmpeg %s; context switches/s per stream agent %.0f, ffmpeg %.0f; host busy %.0f %% of all CPUs, of which the simulated cameras and ingest %.0f %% of one core",
 			r.cameras, ratioList(r.ratios), pct(r.agentGot, r.agentSent), pct(r.ffmpegGot, r.ffmpegSent),
 			r.agentSwitches/float64(r.cameras), r.ffmpegSwitches/float64(r.cameras), r.hostBusy, r.simCPU)
+		fmt.Fprintf(&sb, "; agent RSS %.1f MiB of which anonymous (heap, stacks) %.1f", r.agentRSS, r.agentAnon)
+		if r.pace < 0.97 {
+			fmt.Fprintf(&sb, "; UNRELIABLE: the simulated cameras sent only %.0f %% of real time, the box is overloaded", 100*r.pace)
+		}
 		if r.nonKeyFirst > 0 {
 			fmt.Fprintf(&sb, "; %d publishes started on a non-key frame", r.nonKeyFirst)
 		}
