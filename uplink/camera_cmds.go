@@ -61,8 +61,9 @@ func firstErr(errs ...error) error {
 // VideoSettings are the image (sensor) values of §4.4.1: the body of
 // set_cam_video_conf, where nil means leave unchanged, and the values of
 // cam_video_conf, where nil means the camera does not support the field.
-// Percentages are 0–100, PwrFrequency 50 or 60 Hz; NRType and WBType must
-// be among the caps, which only the handler knows.
+// Percentages are 0–100, PwrFrequency 50 or 60 Hz. Whether a field is
+// controllable at all and whether NRType/WBType are among the caps is the
+// handler's check (INVALID_PARAM), as only it knows the caps.
 type VideoSettings struct {
 	VertFlip     *Mode    `json:"vert_flip,omitempty"`
 	HorzFlip     *Mode    `json:"horz_flip,omitempty"`

@@ -121,10 +121,12 @@ func DecodeGrid(s string, columns, rows int) ([]bool, error) {
 // dstCols×dstRows covering the same picture, e.g. the cloud's grid onto a
 // camera's cell layout and back. A destination cell is active when at
 // least half of the picture area it covers is active in the source
-// (area-weighted majority): a drawn region keeps its shape instead of
-// growing by a cell at every edge on each round trip, and equal geometries
-// map cell for cell. Missing source cells count as inactive; a
-// non-positive geometry gives nil.
+// (area-weighted majority), so a drawn region keeps its shape instead of
+// growing at every edge as "any overlap" would. Equal geometries map cell
+// for cell, and a grid scaled to a whole multiple finer and back comes
+// back unchanged (for other ratios a round trip can move an edge by a
+// cell). Missing source cells count as inactive; a non-positive geometry
+// gives nil.
 func ScaleGrid(src []bool, srcCols, srcRows, dstCols, dstRows int) []bool {
 	if srcCols <= 0 || srcRows <= 0 || dstCols <= 0 || dstRows <= 0 {
 		return nil

@@ -159,19 +159,30 @@ func TestScaleGrid(t *testing.T) {
 }
 
 // TestScaleGridRoundTrip: a region drawn on the cloud grid comes back
-// unchanged after a trip through a finer camera layout.
+// unchanged after a trip through a camera layout that is a whole multiple
+// finer, and through ONVIF's common 22×18 for the 8×6 cloud grid.
 func TestScaleGridRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	for range 200 {
-		cols, rows := 1+r.IntN(16), 1+r.IntN(16)
-		k := 1 + r.IntN(4)
-		cells := make([]bool, cols*rows)
+	random := func(n int) []bool {
+		cells := make([]bool, n)
 		for i := range cells {
 			cells[i] = r.IntN(2) == 0
 		}
+		return cells
+	}
+	for range 500 {
+		cols, rows := 1+r.IntN(16), 1+r.IntN(16)
+		k := 1 + r.IntN(4)
+		cells := random(cols * rows)
 		fine := ScaleGrid(cells, cols, rows, cols*k, rows*k)
 		if back := ScaleGrid(fine, cols*k, rows*k, cols, rows); !slices.Equal(back, cells) {
 			t.Fatalf("%dx%d via x%d changed", cols, rows, k)
+		}
+	}
+	for range 500 {
+		cells := random(48)
+		if back := ScaleGrid(ScaleGrid(cells, 8, 6, 22, 18), 22, 18, 8, 6); !slices.Equal(back, cells) {
+			t.Fatalf("8x6 via 22x18 changed %v", cells)
 		}
 	}
 }
