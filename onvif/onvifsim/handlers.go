@@ -59,6 +59,7 @@ func (s *Server) getCapabilities(action) (string, *fault) {
 		`<tt:StreamingCapabilities><tt:RTPMulticast>false</tt:RTPMulticast><tt:RTP_TCP>true</tt:RTP_TCP>` +
 		`<tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP></tt:StreamingCapabilities></tt:Media>` +
 		s.eventsCapabilities(base) + // events.go
+		s.settingsCapabilities(base) + // settings.go
 		`</tds:Capabilities></tds:GetCapabilitiesResponse>`, nil
 }
 
@@ -70,12 +71,13 @@ func (s *Server) getServices(action) (string, *fault) {
 	}
 	return `<tds:GetServicesResponse>` + svc(nsDevice, DevicePath) + svc(nsMedia, MediaPath) +
 		s.eventsServices(svc) + // events.go
+		s.settingsServices(svc) + // settings.go
 		`</tds:GetServicesResponse>`, nil
 }
 
 func (s *Server) profile(token *string) (Profile, *fault) {
 	if token != nil {
-		for _, p := range s.opts.Profiles {
+		for _, p := range s.profiles() {
 			if p.Token == strings.TrimSpace(*token) {
 				return p, nil
 			}
@@ -94,19 +96,19 @@ func videoEncoderXML(elem string, p Profile) string {
 	}
 	return fmt.Sprintf(`<%s token="%s"><tt:Name>%s</tt:Name><tt:UseCount>1</tt:UseCount>`+
 		`<tt:Encoding>%s</tt:Encoding><tt:Resolution><tt:Width>%d</tt:Width><tt:Height>%d</tt:Height></tt:Resolution>`+
-		`<tt:Quality>4</tt:Quality><tt:RateControl><tt:FrameRateLimit>%d</tt:FrameRateLimit>`+
+		`<tt:Quality>%s</tt:Quality><tt:RateControl%s><tt:FrameRateLimit>%d</tt:FrameRateLimit>`+
 		`<tt:EncodingInterval>1</tt:EncodingInterval><tt:BitrateLimit>%d</tt:BitrateLimit></tt:RateControl>%s`+
 		`<tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type><tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address>`+
 		`<tt:Port>0</tt:Port><tt:TTL>5</tt:TTL><tt:AutoStart>false</tt:AutoStart></tt:Multicast>`+
 		`<tt:SessionTimeout>PT5S</tt:SessionTimeout></%s>`,
 		elem, esc(encoderToken(p)), esc(p.Name+"_video"), esc(p.Encoding), p.Width, p.Height,
-		p.FrameRate, p.BitrateKbps, codec, elem)
+		fmtF(p.Quality), rateControlAttr(p), p.FrameRate, p.BitrateKbps, codec, elem)
 }
 
 func (s *Server) getProfiles(action) (string, *fault) {
 	var b strings.Builder
 	b.WriteString(`<trt:GetProfilesResponse>`)
-	for _, p := range s.opts.Profiles {
+	for _, p := range s.profiles() {
 		fmt.Fprintf(&b, `<trt:Profiles token="%s" fixed="true"><tt:Name>%s</tt:Name>`, esc(p.Token), esc(p.Name))
 		fmt.Fprintf(&b, `<tt:VideoSourceConfiguration token="VideoSourceConfig_1"><tt:Name>VideoSourceConfig</tt:Name>`+
 			`<tt:UseCount>%d</tt:UseCount><tt:SourceToken>VideoSource_1</tt:SourceToken>`+
@@ -116,17 +118,9 @@ func (s *Server) getProfiles(action) (string, *fault) {
 				`<tt:UseCount>1</tt:UseCount><tt:SourceToken>AudioSource_1</tt:SourceToken></tt:AudioSourceConfiguration>`)
 		}
 		b.WriteString(videoEncoderXML("tt:VideoEncoderConfiguration", p))
-		if p.AudioEncoding != "" {
-			bitrate, rate := 64, 8
-			if p.AudioEncoding == "AAC" {
-				bitrate, rate = 64, 16
-			}
-			fmt.Fprintf(&b, `<tt:AudioEncoderConfiguration token="AudioEncoder_%s"><tt:Name>%s_audio</tt:Name>`+
-				`<tt:UseCount>1</tt:UseCount><tt:Encoding>%s</tt:Encoding><tt:Bitrate>%d</tt:Bitrate>`+
-				`<tt:SampleRate>%d</tt:SampleRate><tt:SessionTimeout>PT5S</tt:SessionTimeout></tt:AudioEncoderConfiguration>`,
-				esc(p.Token), esc(p.Name), esc(p.AudioEncoding), bitrate, rate)
-		}
+		b.WriteString(s.audioEncoderProfileXML(p))
 		b.WriteString(s.analyticsProfileXML()) // analytics.go
+		b.WriteString(s.settingsProfileXML(p))
 		b.WriteString(`</trt:Profiles>`)
 	}
 	b.WriteString(`</trt:GetProfilesResponse>`)
@@ -169,7 +163,7 @@ func mediaURI(elem, uri string) string {
 func (s *Server) getVideoEncoderConfigurations(action) (string, *fault) {
 	var b strings.Builder
 	b.WriteString(`<trt:GetVideoEncoderConfigurationsResponse>`)
-	for _, p := range s.opts.Profiles {
+	for _, p := range s.profiles() {
 		b.WriteString(videoEncoderXML("trt:Configurations", p))
 	}
 	b.WriteString(`</trt:GetVideoEncoderConfigurationsResponse>`)
@@ -178,7 +172,7 @@ func (s *Server) getVideoEncoderConfigurations(action) (string, *fault) {
 
 func (s *Server) encoder(token *string) (Profile, *fault) {
 	if token != nil {
-		for _, p := range s.opts.Profiles {
+		for _, p := range s.profiles() {
 			if encoderToken(p) == strings.TrimSpace(*token) {
 				return p, nil
 			}
@@ -211,7 +205,7 @@ func (s *Server) getVideoEncoderConfigurationOptions(a action) (string, *fault) 
 		}
 	}
 	res := append([][2]int(nil), standardResolutions...)
-	for _, p := range s.opts.Profiles {
+	for _, p := range s.profiles() {
 		found := false
 		for _, r := range res {
 			found = found || (r[0] == p.Width && r[1] == p.Height)

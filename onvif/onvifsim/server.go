@@ -66,6 +66,13 @@ type Profile struct {
 	H264Profile string
 	// AudioEncoding is "G711", "AAC" or "" for a profile without audio.
 	AudioEncoding string
+
+	// Encoder settings (onvif-settings; see encoder.go). Quality defaults
+	// to 4; RateControl "CBR" or "VBR" makes the camera report and accept
+	// the ConstantBitRate attribute, "" leaves it out as most Media ver10
+	// cameras do.
+	Quality     float64
+	RateControl string
 }
 
 // Options configures a Server. Zero values give a working default camera.
@@ -123,6 +130,24 @@ type Options struct {
 	// DiscoveryName is the name scope announced by WS-Discovery; by default
 	// "<Manufacturer> <Model>".
 	DiscoveryName string
+
+	// Camera settings (onvif-settings; see imaging.go, videosource.go,
+	// encoder.go, audio.go, osd.go, ptz.go):
+	//
+	// NoPTZ gives a fixed camera: no PTZ service is advertised, PTZ actions
+	// are ActionNotSupported and profiles carry no PTZConfiguration.
+	NoPTZ bool
+	// NoOSD makes every OSD action ActionNotSupported, like older firmware.
+	NoOSD bool
+	// NoImaging removes the imaging service.
+	NoImaging bool
+	// NoRotate leaves rotation out of the video source configuration.
+	NoRotate bool
+	// NoAudioOutput gives a camera without a speaker (no audio outputs).
+	NoAudioOutput bool
+	// MaxBitrateKbps, if set, silently caps encoder bitrates above it while
+	// advertising a wider range, as cameras limited by the sensor mode do.
+	MaxBitrateKbps int
 }
 
 // Server is a running simulated ONVIF camera.
@@ -142,6 +167,8 @@ type Server struct {
 	digestNonces map[string]bool
 
 	ev eventsState // events, analytics, discovery and time (events.go)
+
+	st settingsState // imaging, PTZ, encoders, audio, OSD (settings.go)
 }
 
 // New returns a Server; call Start to listen.
@@ -171,6 +198,7 @@ func New(opts Options) *Server {
 		digestNonces: make(map[string]bool),
 	}
 	s.skew.Store(int64(opts.ClockSkew))
+	s.initSettings() // settings.go
 	return s
 }
 
@@ -184,6 +212,8 @@ func (s *Server) Start() error {
 	mux.HandleFunc(DevicePath, s.handleSOAP)
 	mux.HandleFunc(MediaPath, s.handleSOAP)
 	mux.HandleFunc(SnapshotPath, s.handleSnapshot)
+	mux.HandleFunc(PTZPath, s.handleSOAP)     // settings.go
+	mux.HandleFunc(ImagingPath, s.handleSOAP) // settings.go
 	if err := s.startEvents(mux); err != nil {
 		ln.Close()
 		return err
@@ -293,6 +323,7 @@ func (s *Server) handleSOAP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests = append(s.requests, act.XMLName.Local)
 	s.mu.Unlock()
+	s.recordLast(act.XMLName.Local, data) // settings.go
 
 	if act.XMLName.Local != "GetSystemDateAndTime" {
 		if reason := s.checkToken(&req); reason != "" {
@@ -315,6 +346,9 @@ func (s *Server) handleSOAP(w http.ResponseWriter, r *http.Request) {
 	}
 	if handler == nil {
 		handler = s.eventsHandler(r, act.XMLName, data) // events, analytics, time (events.go)
+	}
+	if handler == nil {
+		handler = s.settingsHandler(r.URL.Path, act.XMLName, data) // imaging, PTZ, encoders, audio, OSD (settings.go)
 	}
 	if handler == nil {
 		writeActionNotSupported(w)
