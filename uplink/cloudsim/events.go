@@ -1,9 +1,11 @@
 package cloudsim
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math"
 	"regexp"
 	"slices"
@@ -23,6 +25,11 @@ type eventState struct {
 	conf    bool // a cam_events_conf was received
 	enabled bool
 	events  map[string]*declaredEvent
+
+	// From the last motion_detection_conf: the grid motion maps use and
+	// the region names (nil = no conf seen, nothing to check against).
+	columns, rows int
+	regions       []string
 }
 
 // Events returns the cam_event messages agents sent, in order (numbers as
@@ -63,6 +70,8 @@ func (c *simConn) observeReply(cmd string, p *pending, m map[string]any) {
 	switch {
 	case cmd == "cam_events_conf":
 		c.eventsConf(m)
+	case cmd == "motion_detection_conf":
+		c.motionConf(m)
 	case cmd == "done" && p.cmd == "set_cam_events" && m["status"] == "OK":
 		c.applySetEvents(p.body)
 	}
@@ -71,7 +80,7 @@ func (c *simConn) observeReply(cmd string, p *pending, m map[string]any) {
 // eventsConf checks a cam_events_conf reply (§4.7.1) and records it.
 func (c *simConn) eventsConf(m map[string]any) {
 	s := c.s
-	st := eventState{conf: true, events: map[string]*declaredEvent{}}
+	st := eventState{conf: true, events: map[string]*declaredEvent{}, columns: c.ev.columns, rows: c.ev.rows, regions: c.ev.regions}
 	en, ok := m["enabled"].(bool)
 	if !ok {
 		s.violation("cam_events_conf: enabled %v is not a bool", m["enabled"])
@@ -225,13 +234,21 @@ func (c *simConn) camEvent(m map[string]any) {
 	case "motion":
 		if mi := info("motion_info", true); mi != nil {
 			if mp, has := mi["map"]; has {
-				str, ok := mp.(string)
-				if _, err := base64.StdEncoding.DecodeString(str); !ok || err != nil || str == "" {
-					bad("motion_info.map %v is not padded base64", mp)
+				str, _ := mp.(string)
+				if err := c.checkMap(str); err != nil {
+					bad("motion_info.map %v: %v", mp, err)
 				}
 			}
-			if rs, has := mi["regions"]; has && !stringList(rs) {
-				bad("motion_info.regions %v is not a list of strings", rs)
+			if rs, has := mi["regions"]; has {
+				if !stringList(rs) {
+					bad("motion_info.regions %v is not a list of strings", rs)
+				}
+				l, _ := rs.([]any)
+				for _, r := range l {
+					if name, _ := r.(string); c.ev.regions != nil && !slices.Contains(c.ev.regions, name) {
+						bad("motion_info.regions names %v, not a region of motion_detection_conf", r)
+					}
+				}
 			}
 		}
 	case "record":
@@ -292,6 +309,66 @@ func (c *simConn) camEvent(m map[string]any) {
 			bad("file_meta_info.size %v is not a positive integer", fm["size"])
 		}
 	}
+}
+
+// motionConf records the grid and region names of a motion_detection_conf.
+func (c *simConn) motionConf(m map[string]any) {
+	cols, err1 := intField(m, "columns", true)
+	rows, err2 := intField(m, "rows", true)
+	if err1 != nil || err2 != nil || cols < 0 || rows < 0 || cols*rows > 1<<16 {
+		c.s.violation("motion_detection_conf: grid %v x %v", m["columns"], m["rows"])
+		return
+	}
+	c.ev.columns, c.ev.rows, c.ev.regions = int(cols), int(rows), []string{}
+	list, _ := m["regions"].([]any)
+	for _, r := range list {
+		o, _ := r.(map[string]any)
+		name, _ := o["region"].(string)
+		c.ev.regions = append(c.ev.regions, name)
+		mp, _ := o["map"].(string)
+		if err := c.checkMap(mp); err != nil {
+			c.s.violation("motion_detection_conf: region %q map: %v", name, err)
+		}
+	}
+}
+
+// checkMap decodes a §4.6.1 grid (base64, PackBits, one '0'/'1' per cell)
+// independently of uplink; without a known grid only base64 is checked.
+func (c *simConn) checkMap(s string) error {
+	data, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || s == "" {
+		return fmt.Errorf("not padded base64")
+	}
+	n := c.ev.columns * c.ev.rows
+	if n == 0 {
+		return nil
+	}
+	var cells []byte
+	for i := 0; len(cells) < n; {
+		if i >= len(data) {
+			return fmt.Errorf("%d of %d cells", len(cells), n)
+		}
+		h := int(int8(data[i]))
+		i++
+		switch {
+		case h >= 0:
+			if i+h+1 > len(data) {
+				return fmt.Errorf("literal cut short")
+			}
+			cells = append(cells, data[i:i+h+1]...)
+			i += h + 1
+		case h > -128:
+			if i >= len(data) {
+				return fmt.Errorf("repeat cut short")
+			}
+			cells = append(cells, bytes.Repeat(data[i:i+1], 1-h)...)
+			i++
+		}
+		if k := bytes.IndexFunc(cells, func(r rune) bool { return r != '0' && r != '1' }); k >= 0 && k < n {
+			return fmt.Errorf("cell %d is byte 0x%02x", k, cells[k])
+		}
+	}
+	return nil
 }
 
 // snapshotInfo checks snapshot_info: complete, image_time equal to the

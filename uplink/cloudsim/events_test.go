@@ -171,6 +171,32 @@ func TestCamEventChecks(t *testing.T) {
 		}
 	}
 
+	// Once motion_detection_conf told the grid, motion maps and region
+	// names are checked against it.
+	mc := vec["v096"]
+	answer(t, s, a, &msgid, "get_motion_detection", nil, map[string]any{"cmd": "motion_detection_conf",
+		"columns": mc["columns"], "rows": mc["rows"], "caps": mc["caps"], "regions": mc["regions"]})
+	motion := func(info map[string]any) func(map[string]any) {
+		return func(m map[string]any) { delete(m, "snapshot_info"); m["motion_info"] = info }
+	}
+	if v := sendEvent(vec["v114"], motion(map[string]any{"map": "0TE=", "regions": []any{"region_0"}})); len(v) != 0 {
+		t.Errorf("valid motion map flagged: %q", v)
+	}
+	for _, c := range []struct {
+		info map[string]any
+		want string
+	}{
+		{map[string]any{"map": "AzAx"}, "literal cut short"},
+		{map[string]any{"map": "0TA"}, "base64"},
+		{map[string]any{"map": "/wA="}, "is byte 0x00"},
+		{map[string]any{"regions": []any{"region_9"}}, "not a region"},
+	} {
+		v := sendEvent(vec["v114"], motion(c.info))
+		if len(v) != 1 || !strings.Contains(v[0], c.want) {
+			t.Errorf("motion_info %v: violations %q, want %q", c.info, v, c.want)
+		}
+	}
+
 	// An accepted set_cam_events activates sound (§4.7.2); a rejected one changes nothing.
 	set := vec["v109"]
 	body := map[string]any{"enabled": true, "events": set["events"]}
@@ -201,7 +227,7 @@ func TestCamEventChecks(t *testing.T) {
 			t.Errorf("cam_events_conf violation %q missing in %q", want, v)
 		}
 	}
-	if n := len(s.Events()); n != 2+8+len(bad)+3 {
+	if n := len(s.Events()); n != 2+8+len(bad)+5+3 {
 		t.Errorf("Events() has %d", n)
 	}
 	s.violations = nil // the test's own deliberate mistakes
