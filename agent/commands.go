@@ -31,6 +31,16 @@ func (w *cameraWorker) Handle(ctx context.Context, c *uplink.Command) uplink.Rep
 		return w.streamStart(ctx, c)
 	case uplink.CmdStreamStop:
 		return w.streamStop(c)
+	case uplink.CmdSetStreamConfig,
+		uplink.CmdGetCamVideoConf, uplink.CmdSetCamVideoConf,
+		uplink.CmdGetCamAudioConf, uplink.CmdSetCamAudioConf,
+		uplink.CmdGetOSDConf, uplink.CmdSetOSDConf,
+		uplink.CmdGetPTZConf, uplink.CmdCamPTZ, uplink.CmdCamPTZPreset:
+		return w.handleSettings(ctx, c)
+	case uplink.CmdGetCamEvents, uplink.CmdSetCamEvents, uplink.CmdCamTriggerEvent,
+		uplink.CmdGetMotionDetection, uplink.CmdSetMotionDetection,
+		uplink.CmdGetAudioDetection, uplink.CmdSetAudioDetection:
+		return w.handleEvents(ctx, c)
 	}
 	return uplink.Done(uplink.StatusNotSupported)
 }

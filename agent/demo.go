@@ -53,6 +53,8 @@ type rigOptions struct {
 	rtsp     rtspsim.Options
 	insecure bool
 	log      *zap.Logger
+	// onvif, when set, adjusts the simulated camera (vendor behaviours).
+	onvif func(*onvifsim.Options)
 }
 
 func startRig(o rigOptions) (_ *rig, err error) {
@@ -70,7 +72,7 @@ func startRig(o rigOptions) (_ *rig, err error) {
 	if err := r.rtsp.Start(); err != nil {
 		return nil, fmt.Errorf("simulated camera rtsp: %w", err)
 	}
-	r.onvif = onvifsim.New(onvifsim.Options{
+	oo := onvifsim.Options{
 		Username: rigUser, Password: rigPass,
 		// Cameras are often hours off; the agent must sign with the camera's clock.
 		ClockSkew: 90 * time.Minute,
@@ -82,7 +84,11 @@ func startRig(o rigOptions) (_ *rig, err error) {
 			Token: "main", Name: "Main", Encoding: "H264", Width: 640, Height: 360,
 			FrameRate: rtspsim.FPS, BitrateKbps: 1024, GOP: rtspsim.FPS, H264Profile: "Main", AudioEncoding: "AAC",
 		}},
-	})
+	}
+	if o.onvif != nil {
+		o.onvif(&oo)
+	}
+	r.onvif = onvifsim.New(oo)
 	if err := r.onvif.Start(); err != nil {
 		return nil, fmt.Errorf("simulated camera onvif: %w", err)
 	}

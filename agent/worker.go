@@ -131,6 +131,8 @@ func (w *cameraWorker) Run(ctx context.Context) {
 		wg.Add(1)
 		go func() { defer wg.Done(); w.pull(ctx, p) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); w.runEvents(ctx) }()
 	err := w.session.Run(ctx)
 	if errors.Is(err, uplink.ErrDeleted) {
 		w.fail("camera was deleted from its cloud account: not reconnecting; give it a new token")
