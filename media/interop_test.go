@@ -3,139 +3,44 @@
 package media
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/camagent/camagent/media/rtspsim"
 )
 
 // The interop tier pulls from GStreamer's RTSP server, an RTSP
-// implementation nobody on this project wrote. Its peers come from Debian
-// packages; `make test-interop` checks them first, and these tests fail
-// (never skip) naming the package when one is missing.
+// implementation nobody on this project wrote (rtspsim.GStreamer). It comes
+// from Debian packages; `make test-interop` checks them first, and these
+// tests fail (never skip) naming the package when one is missing.
 
 const (
-	interopGstScript = "../agent/testdata/gst-rtsp-server.py"
-	interopPython    = "/usr/bin/python3" // Debian's, which has python3-gi; not a pyenv one
 	interopGstUser   = "admin"
 	interopGstPass   = "interop-Pw1"
-	interopGstFPS    = 25 // what the script configures
-	interopGstWidth  = 640
-	interopGstHeight = 360
+	interopGstFPS    = rtspsim.GStreamerFPS
+	interopGstWidth  = rtspsim.GStreamerWidth
+	interopGstHeight = rtspsim.GStreamerHeight
 )
-
-// interopBuffer collects a child's output for failure messages.
-type interopBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *interopBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *interopBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// startInteropGStreamer runs the GStreamer RTSP server with digest
-// credentials interopGstUser/interopGstPass and returns its stream URL (no credentials).
-// The server is killed when the test ends.
-func startInteropGStreamer(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat(interopPython); err != nil {
-		t.Fatalf("interop: %s missing: apt-get install python3 python3-gi gir1.2-gst-rtsp-server-1.0", interopPython)
-	}
-	check := exec.Command(interopPython, "-c", `import gi
-gi.require_version("Gst", "1.0")
-gi.require_version("GstRtspServer", "1.0")
-from gi.repository import Gst, GstRtspServer`)
-	if out, err := check.CombinedOutput(); err != nil {
-		t.Fatalf("interop: GStreamer RTSP server bindings missing (Debian packages python3-gi and gir1.2-gst-rtsp-server-1.0): %v\n%s", err, out)
-	}
-	script, err := filepath.Abs(interopGstScript)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(interopPython, script, "0", interopGstUser, interopGstPass)
-	var stderr interopBuffer
-	cmd.Stderr = &stderr
-	// The script exits when its stdin closes, so it dies with the test
-	// binary even if cleanup never runs.
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("interop: start GStreamer RTSP server: %v", err)
-	}
-	exited := make(chan struct{})
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-		// Wait only after stdout is drained, as os/exec requires.
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		stdin.Close()
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("gstreamer rtsp server stderr:\n%s", stderr.String())
-		}
-	})
-	select {
-	case line := <-lines:
-		port, ok := strings.CutPrefix(line, "listening ")
-		if _, err := strconv.Atoi(port); !ok || err != nil {
-			t.Fatalf("interop: GStreamer RTSP server said %q, want \"listening <port>\"", line)
-		}
-		return "rtsp://127.0.0.1:" + port + "/stream"
-	case <-exited:
-		t.Fatalf("interop: GStreamer RTSP server exited at start (needs gstreamer1.0-plugins-base/-good/-ugly and gstreamer1.0-libav):\n%s", stderr.String())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("interop: GStreamer RTSP server did not start within 20 s:\n%s", stderr.String())
-	}
-	return ""
-}
 
 // TestInteropGStreamerSource pulls GStreamer's RTSP server (digest auth,
 // H.264 + AAC) over TCP and UDP and checks what a reader of the stream gets.
 func TestInteropGStreamerSource(t *testing.T) {
-	url := startInteropGStreamer(t)
+	gst, err := rtspsim.StartGStreamer(rtspsim.GStreamerOptions{Dir: t.TempDir(), Username: interopGstUser, Password: interopGstPass})
+	if err != nil {
+		t.Fatalf("interop: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := gst.Close(); err != nil || t.Failed() {
+			t.Logf("gstreamer rtsp server: close: %v; log:\n%s", err, gst.Log())
+		}
+	})
+	url := gst.URL()
 
 	t.Run("wrong password", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -262,7 +167,7 @@ func interopPullGStreamer(t *testing.T, url string, tr Transport) {
 		t.Fatal("no audio units while video played")
 	}
 	a := audio[0].Track
-	if a.Codec != CodecAAC || a.SampleRate != 48000 || a.Channels != 1 || len(a.Config) == 0 {
+	if a.Codec != CodecAAC || a.SampleRate != rtspsim.GStreamerSampleRate || a.Channels != rtspsim.GStreamerChannels || len(a.Config) == 0 {
 		t.Errorf("audio track %v %d Hz %d ch config %x, want AAC 48000 Hz mono with a config", a.Codec, a.SampleRate, a.Channels, a.Config)
 	}
 	// Each AAC frame is 1024 samples; steps are whole frames.

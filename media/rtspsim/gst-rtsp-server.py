@@ -9,16 +9,25 @@ exits when stdin closes, so it never outlives the test that started it.
 usage: gst-rtsp-server.py PORT [USER PASSWORD]   (PORT 0 picks a free port)
 
 Run it with Debian's /usr/bin/python3: the gi bindings come from the
-python3-gi and gir1.2-gst-rtsp-server-1.0 packages.
+python3-gi and gir1.2-gst-rtsp-server-1.0 packages. It is compiled into
+package rtspsim (gstreamer.go), which writes it out and runs it; when
+something is missing it exits naming the Debian package that provides it.
 """
 import sys
 
-import gi
+try:
+    import gi
+except ImportError:
+    sys.exit("missing python3 gi bindings (Debian package python3-gi)")
 
-gi.require_version("Gst", "1.0")
-gi.require_version("GstRtsp", "1.0")
-gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+try:
+    gi.require_version("Gst", "1.0")
+    gi.require_version("GstRtsp", "1.0")
+    gi.require_version("GstRtspServer", "1.0")
+    from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+except (ImportError, ValueError) as e:
+    sys.exit("missing GstRtspServer introspection data "
+             "(Debian package gir1.2-gst-rtsp-server-1.0): %s" % e)
 
 WIDTH, HEIGHT, FPS = 640, 360, 25
 
@@ -29,8 +38,7 @@ def aac_encoder():
     for name in ("avenc_aac", "voaacenc", "fdkaacenc"):
         if Gst.ElementFactory.find(name) is not None:
             return name
-    sys.exit("no AAC encoder: install gstreamer1.0-libav (avenc_aac) "
-             "or gstreamer1.0-plugins-bad (voaacenc)")
+    return None
 
 
 def main():
@@ -38,13 +46,20 @@ def main():
         sys.exit(__doc__)
     port = int(sys.argv[1])
     Gst.init(None)
-    for name, pkg in (("x264enc", "gstreamer1.0-plugins-ugly"),
-                      ("rtph264pay", "gstreamer1.0-plugins-good"),
-                      ("rtpmp4gpay", "gstreamer1.0-plugins-good"),
-                      ("videotestsrc", "gstreamer1.0-plugins-base"),
-                      ("audiotestsrc", "gstreamer1.0-plugins-base")):
-        if Gst.ElementFactory.find(name) is None:
-            sys.exit("missing GStreamer element %s (Debian package %s)" % (name, pkg))
+    # Name every missing package at once, not one per run.
+    missing = ["missing GStreamer element %s (Debian package %s)" % (name, pkg)
+               for name, pkg in (("x264enc", "gstreamer1.0-plugins-ugly"),
+                                 ("rtph264pay", "gstreamer1.0-plugins-good"),
+                                 ("rtpmp4gpay", "gstreamer1.0-plugins-good"),
+                                 ("videotestsrc", "gstreamer1.0-plugins-base"),
+                                 ("audiotestsrc", "gstreamer1.0-plugins-base"))
+               if Gst.ElementFactory.find(name) is None]
+    aac = aac_encoder()
+    if aac is None:
+        missing.append("missing an AAC encoder: avenc_aac (Debian package "
+                       "gstreamer1.0-libav) or voaacenc (gstreamer1.0-plugins-bad)")
+    if missing:
+        sys.exit("\n".join(missing))
 
     launch = (
         "( videotestsrc is-live=true pattern=ball "
@@ -55,7 +70,7 @@ def main():
         "audiotestsrc is-live=true wave=sine "
         "! audio/x-raw,rate=48000,channels=1 ! audioconvert ! audioresample "
         "! %s ! rtpmp4gpay name=pay1 pt=97 )"
-        % (WIDTH, HEIGHT, FPS, FPS, aac_encoder())
+        % (WIDTH, HEIGHT, FPS, FPS, aac)
     )
 
     server = GstRtspServer.RTSPServer()
