@@ -19,6 +19,9 @@ type Profile struct {
 	VideoSourceToken string
 	Video            *VideoEncoderConfig // nil if the profile has no video encoder
 	Audio            *AudioEncoderConfig // nil if the profile has no audio encoder
+	// VideoSourceConfigToken names the profile's video source
+	// configuration, which rotation and OSD settings address.
+	VideoSourceConfigToken string
 }
 
 // RateControl says how the encoder controls its bitrate.
@@ -229,6 +232,7 @@ type xmlProfile struct {
 	Token       string `xml:"token,attr"`
 	Name        string `xml:"Name"`
 	VideoSource *struct {
+		Token       string `xml:"token,attr"`
 		SourceToken string `xml:"SourceToken"`
 	} `xml:"VideoSourceConfiguration"`
 	VideoEncoder *xmlVideoEncoder `xml:"VideoEncoderConfiguration"`
@@ -288,6 +292,7 @@ func (r profilesResponse) profiles() []Profile {
 		prof := Profile{Token: strings.TrimSpace(p.Token), Name: strings.TrimSpace(p.Name)}
 		if p.VideoSource != nil {
 			prof.VideoSourceToken = strings.TrimSpace(p.VideoSource.SourceToken)
+			prof.VideoSourceConfigToken = strings.TrimSpace(p.VideoSource.Token)
 		}
 		if p.VideoEncoder != nil {
 			prof.Video = p.VideoEncoder.config()

@@ -110,7 +110,7 @@ var profileCases = []struct {
 		name: "hikvision prefixed",
 		xml:  hikvisionProfiles,
 		want: []Profile{
-			{Token: "Profile_1", Name: "mainStream", VideoSourceToken: "VideoSource_1",
+			{Token: "Profile_1", Name: "mainStream", VideoSourceToken: "VideoSource_1", VideoSourceConfigToken: "VideoSourceToken",
 				Video: &VideoEncoderConfig{Token: "VideoEncoderToken_1", Name: "VideoEncoder_1", Encoding: "H264", Width: 2560, Height: 1440,
 					FrameRate: 25, BitrateKbps: 6144, GOP: 50, Profile: "Main", Quality: 3, EncodingInterval: 1},
 				Audio: &AudioEncoderConfig{Token: "AudioEncoderToken_1", Name: "AudioEncoder_1", Encoding: "G711", BitrateKbps: 64, SampleRateKHz: 8}},
@@ -123,7 +123,7 @@ var profileCases = []struct {
 		name: "axis default namespaces",
 		xml:  axisProfiles,
 		want: []Profile{
-			{Token: "profile_1_h264", Name: "profile_1 h264", VideoSourceToken: "0",
+			{Token: "profile_1_h264", Name: "profile_1 h264", VideoSourceToken: "0", VideoSourceConfigToken: "0",
 				Video: &VideoEncoderConfig{Token: "default_1_h264", Name: "default_1 h264", Encoding: "H264", Width: 1920, Height: 1080,
 					FrameRate: 30, BitrateKbps: 2147483, GOP: 32, Profile: "High", Quality: 70, EncodingInterval: 1},
 				Audio: &AudioEncoderConfig{Token: "0", Name: "Audio", Encoding: "AAC", BitrateKbps: 32, SampleRateKHz: 16}},
@@ -136,7 +136,7 @@ var profileCases = []struct {
 		name: "dahua whitespace floats h265",
 		xml:  dahuaProfiles,
 		want: []Profile{
-			{Token: "MediaProfile000", Name: "MediaProfile_Channel1_MainStream", VideoSourceToken: "000",
+			{Token: "MediaProfile000", Name: "MediaProfile_Channel1_MainStream", VideoSourceToken: "000", VideoSourceConfigToken: "000",
 				Video: &VideoEncoderConfig{Token: "000", Name: "VideoEncoderConfig000", Encoding: "H265", Width: 3840, Height: 2160,
 					FrameRate: 20, BitrateKbps: 8192, GOP: 40, Quality: 4, EncodingInterval: 1, RateControl: RateControlCBR}},
 		},
