@@ -162,7 +162,7 @@ func (c *Client) SetAudioEncoder(ctx context.Context, configToken string, p Audi
 	req := newRequest(nsMedia, "SetAudioEncoderConfiguration").withNode(cur, "Configuration").elem("ForcePersistence", "true")
 	if err := c.call(ctx, op, addr, nsMedia+"/SetAudioEncoderConfiguration", req, true,
 		"SetAudioEncoderConfigurationResponse", &emptyResponse{}); err != nil {
-		return AudioEncoderConfig{}, err
+		return AudioEncoderConfig{}, refused(err)
 	}
 	back, err := c.AudioEncoder(ctx, configToken)
 	if err != nil {
@@ -302,7 +302,7 @@ func (c *Client) SetAudioOutputLevel(ctx context.Context, configToken string, le
 	req := newRequest(nsMedia, "SetAudioOutputConfiguration").withNode(cur, "Configuration").elem("ForcePersistence", "true")
 	if err := c.call(ctx, op, addr, nsMedia+"/SetAudioOutputConfiguration", req, true,
 		"SetAudioOutputConfigurationResponse", &emptyResponse{}); err != nil {
-		return AudioOutputConfig{}, err
+		return AudioOutputConfig{}, refused(err)
 	}
 	back, err := get()
 	if err != nil {

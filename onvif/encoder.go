@@ -61,7 +61,7 @@ func (c *Client) SetVideoEncoder(ctx context.Context, configToken string, p Vide
 	req := newRequest(nsMedia, "SetVideoEncoderConfiguration").withNode(cur, "Configuration").elem("ForcePersistence", "true")
 	if err := c.call(ctx, op, addr, nsMedia+"/SetVideoEncoderConfiguration", req, true,
 		"SetVideoEncoderConfigurationResponse", &emptyResponse{}); err != nil {
-		return VideoEncoderConfig{}, err
+		return VideoEncoderConfig{}, refused(err)
 	}
 	back, err := c.VideoEncoder(ctx, configToken)
 	if err != nil {

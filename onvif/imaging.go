@@ -112,7 +112,7 @@ func (c *Client) SetImaging(ctx context.Context, videoSourceToken string, p Imag
 	req := newRequest(nsImaging, "SetImagingSettings").elem("VideoSourceToken", videoSourceToken).
 		withNode(settings, "ImagingSettings").elem("ForcePersistence", "true")
 	if err := c.call(ctx, op, addr, nsImaging+"/SetImagingSettings", req, true, "SetImagingSettingsResponse", &emptyResponse{}); err != nil {
-		return Imaging{}, err
+		return Imaging{}, refused(err)
 	}
 	back, err := c.imagingSettingsNode(ctx, videoSourceToken)
 	if err != nil {

@@ -149,13 +149,13 @@ func (c *Client) SetOSD(ctx context.Context, o OSD) (OSD, error) {
 			Token string `xml:"OSDToken"`
 		}
 		if err := c.mediaCall(ctx, "create osd", newRequest(nsMedia, "CreateOSD").withNode(cur, "OSD"), &r); err != nil {
-			return OSD{}, err
+			return OSD{}, refused(err)
 		}
 		if token = strings.TrimSpace(r.Token); token == "" {
 			return OSD{}, fmt.Errorf("onvif: create osd: camera returned no token")
 		}
 	} else if err := c.mediaCall(ctx, op, newRequest(nsMedia, "SetOSD").withNode(cur, "OSD"), &emptyResponse{}); err != nil {
-		return OSD{}, err
+		return OSD{}, refused(err)
 	}
 	back, err := c.osdNode(ctx, token)
 	if err != nil {

@@ -115,6 +115,13 @@ func TestSetOSDValidates(t *testing.T) {
 	if sim.LastRequest("SetOSD") != "" {
 		t.Error("an invalid overlay reached the camera")
 	}
+	// Transparency is not in the options we check; the camera refuses it,
+	// and the refusal still reads as an invalid value.
+	_, err := c.SetOSD(ctx, OSD{Token: "OSD_1", FontColor: &OSDColor{Color: Color{X: 16, Y: 128, Z: 128}, Transparent: 5}})
+	var f *Fault
+	if !errors.Is(err, ErrOutOfRange) || !errors.As(err, &f) || f.Subcode != "ConfigModify" {
+		t.Errorf("camera refusal = %v, want ErrOutOfRange wrapping the ConfigModify fault", err)
+	}
 }
 
 func TestOSDUnsupported(t *testing.T) {

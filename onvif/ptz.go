@@ -175,7 +175,7 @@ func (c *Client) ContinuousMove(ctx context.Context, profileToken string, v PTZV
 	}
 	vel.WriteString("</Velocity>")
 	req := ptzRequest("ContinuousMove", profileToken).raw([]byte(vel.String())).elem("Timeout", xsDuration(timeout))
-	return c.ptzCall(ctx, op, req, &emptyResponse{})
+	return refused(c.ptzCall(ctx, op, req, &emptyResponse{}))
 }
 
 // xsDuration formats d as an xs:duration in seconds, e.g. PT1.5S; at least
@@ -239,7 +239,7 @@ func (c *Client) SetPreset(ctx context.Context, profileToken, name, token string
 		Token string `xml:"PresetToken"`
 	}
 	if err := c.ptzCall(ctx, op, req, &r); err != nil {
-		return "", err
+		return "", refused(err)
 	}
 	if t := strings.TrimSpace(r.Token); t != "" {
 		return t, nil
@@ -253,13 +253,13 @@ func (c *Client) SetPreset(ctx context.Context, profileToken, name, token string
 // GotoPreset moves to a stored preset.
 func (c *Client) GotoPreset(ctx context.Context, profileToken, token string) error {
 	req := ptzRequest("GotoPreset", profileToken).elem("PresetToken", token)
-	return c.ptzCall(ctx, "ptz goto preset", req, &emptyResponse{})
+	return refused(c.ptzCall(ctx, "ptz goto preset", req, &emptyResponse{}))
 }
 
 // RemovePreset deletes a stored preset.
 func (c *Client) RemovePreset(ctx context.Context, profileToken, token string) error {
 	req := ptzRequest("RemovePreset", profileToken).elem("PresetToken", token)
-	return c.ptzCall(ctx, "ptz remove preset", req, &emptyResponse{})
+	return refused(c.ptzCall(ctx, "ptz remove preset", req, &emptyResponse{}))
 }
 
 // GotoHome moves to the home position.

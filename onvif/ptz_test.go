@@ -208,8 +208,8 @@ func TestPTZPresetsAndHome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.SetPreset(ctx, prof, "Yard", ""); err == nil {
-		t.Error("a second preset named Yard was accepted")
+	if _, err := c.SetPreset(ctx, prof, "Yard", ""); !errors.Is(err, ErrOutOfRange) {
+		t.Errorf("a second preset named Yard: %v, want ErrOutOfRange", err)
 	}
 
 	presets, err := c.Presets(ctx, prof)
@@ -241,8 +241,8 @@ func TestPTZPresetsAndHome(t *testing.T) {
 	if len(presets) != 1 || presets[0].Token != yard || presets[0].Name != "Back yard" || presets[0].Position.Pan != gatePan {
 		t.Fatalf("presets after update and remove = %+v", presets)
 	}
-	if err := c.GotoPreset(ctx, prof, gate); err == nil {
-		t.Error("goto a removed preset succeeded")
+	if err := c.GotoPreset(ctx, prof, gate); !errors.Is(err, ErrOutOfRange) {
+		t.Errorf("goto a removed preset: %v, want ErrOutOfRange", err)
 	}
 	if err := c.GotoHome(ctx, prof); err != nil {
 		t.Fatal(err)

@@ -77,9 +77,9 @@ func (l Level) AtPercent(p int) float64 {
 	return math.Round(v*100) / 100
 }
 
-// checkIn returns a *RangeError when v is outside r.
+// checkIn returns a *RangeError when v is outside r or not a number.
 func checkIn(field string, v float64, r FloatRange) error {
-	if r.Contains(v) {
+	if !math.IsNaN(v) && !math.IsInf(v, 0) && r.Contains(v) {
 		return nil
 	}
 	return &RangeError{Field: field, Value: fmtFloat(v), Allowed: fmtFloat(r.Min) + ".." + fmtFloat(r.Max)}
@@ -124,4 +124,27 @@ func texts(n *node, local string) []string {
 // unsupportedField is the error for a setting the camera does not have.
 func unsupportedField(op, field string) error {
 	return fmt.Errorf("onvif: %s: camera has no %s: %w", op, field, ErrUnsupported)
+}
+
+// valueFaults are the ONVIF subcodes with which cameras refuse a value.
+var valueFaults = map[string]bool{
+	"InvalidArgVal": true, "InvalidArgs": true, "ConfigModify": true, "SettingsInvalid": true,
+	"InvalidVelocity": true, "InvalidSpeed": true, "TimeoutNotSupported": true,
+	"InvalidPresetName": true, "PresetExist": true, "NoToken": true,
+}
+
+// refused marks a camera's refusal of a value as ErrOutOfRange as well, so
+// the agent answers INVALID_PARAM when the camera is stricter than the
+// options it advertised. The *Fault stays reachable with errors.As.
+func refused(err error) error {
+	var f *Fault
+	if !errors.As(err, &f) || errors.Is(err, ErrUnsupported) || errors.Is(err, ErrUnauthorized) {
+		return err
+	}
+	for _, c := range f.codes() {
+		if valueFaults[c] {
+			return fmt.Errorf("%w: %w", ErrOutOfRange, err)
+		}
+	}
+	return err
 }

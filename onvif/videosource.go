@@ -101,7 +101,7 @@ func (c *Client) SetRotate(ctx context.Context, configToken string, r Rotate) (V
 	req := newRequest(nsMedia, "SetVideoSourceConfiguration").withNode(cur, "Configuration").elem("ForcePersistence", "true")
 	if err := c.call(ctx, op, addr, nsMedia+"/SetVideoSourceConfiguration", req, true,
 		"SetVideoSourceConfigurationResponse", &emptyResponse{}); err != nil {
-		return VideoSourceConfig{}, err
+		return VideoSourceConfig{}, refused(err)
 	}
 	back, err := c.videoSourceNode(ctx, configToken)
 	if err != nil {

@@ -226,7 +226,7 @@ func (s *Server) ptzContinuousMove(data []byte) (string, *fault) {
 	if req.Timeout != nil {
 		d, ok := parseDuration(*req.Timeout)
 		if !ok || d <= 0 {
-			return "", invalidArg("InvalidArgVal", fmt.Sprintf("Timeout %q is not a valid positive xs:duration", *req.Timeout))
+			return "", invalidArg("TimeoutNotSupported", fmt.Sprintf("Timeout %q is not a valid positive xs:duration", *req.Timeout))
 		}
 		m.HasTimeout, m.Timeout = true, d
 	}
