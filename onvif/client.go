@@ -314,7 +314,8 @@ func (c *Client) post(ctx context.Context, endpoint, action string, body []byte,
 			}
 			tok = &t
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(buildEnvelope(body, tok)))
+		env := withExtraHeader(ctx, buildEnvelope(body, tok)) // WS-Addressing for subscriptions (events.go)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(env))
 		if err != nil {
 			return nil, fmt.Errorf("build request: %w", err)
 		}

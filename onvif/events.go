@@ -1,6 +1,7 @@
 package onvif
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 const (
 	nsEvents = "http://www.onvif.org/ver10/events/wsdl"
 	nsWSNT   = "http://docs.oasis-open.org/wsn/b-2"
+	nsWSA    = "http://www.w3.org/2005/08/addressing"
 
 	actionCreatePullPoint = nsEvents + "/EventPortType/CreatePullPointSubscriptionRequest"
 	actionPullMessages    = nsEvents + "/PullPointSubscription/PullMessagesRequest"
@@ -66,6 +68,10 @@ type Event struct {
 type PullPoint struct {
 	c    *Client
 	addr string
+	// refParams are the subscription's WS-Addressing reference
+	// parameters, encoded for the SOAP header. Cameras serving all
+	// subscriptions at one address (Axis) tell them apart by these.
+	refParams []byte
 	// expires is when the camera drops the subscription, in local time,
 	// learned from its own CurrentTime/TerminationTime pair so clock skew
 	// does not matter; term is the lifetime it last granted.
@@ -116,8 +122,29 @@ func (t subscriptionTimes) remaining() (time.Duration, bool) {
 }
 
 type createPullPointResponse struct {
-	Address string `xml:"SubscriptionReference>Address"`
+	Address   string `xml:"SubscriptionReference>Address"`
+	RefParams struct {
+		Items []xmlFragment `xml:",any"`
+	} `xml:"SubscriptionReference>ReferenceParameters"`
 	subscriptionTimes
+}
+
+// referenceHeader encodes reference parameters as SOAP header blocks marked
+// wsa:IsReferenceParameter, as WS-Addressing 1.0 asks.
+func (r *createPullPointResponse) referenceHeader() ([]byte, error) {
+	var b bytes.Buffer
+	for _, it := range r.RefParams.Items {
+		if len(it.toks) == 0 {
+			continue
+		}
+		start := it.toks[0].(xml.StartElement)
+		start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Space: nsWSA, Local: "IsReferenceParameter"}, Value: "true"})
+		it.toks[0] = start
+		if err := it.encode(&b); err != nil {
+			return nil, err
+		}
+	}
+	return b.Bytes(), nil
 }
 
 // Subscribe creates a pull-point subscription. A camera without an events
@@ -146,8 +173,13 @@ func (c *Client) Subscribe(ctx context.Context) (*PullPoint, error) {
 	if sub == "" {
 		return nil, fmt.Errorf("onvif: %s: bad subscription address %q", op, r.Address)
 	}
-	p := &PullPoint{c: c, addr: sub}
+	refs, err := r.referenceHeader()
+	if err != nil {
+		return nil, fmt.Errorf("onvif: %s: reference parameters: %w", op, err)
+	}
+	p := &PullPoint{c: c, addr: sub, refParams: refs}
 	p.setExpiry(sent, r.subscriptionTimes)
+	c.log.Debug("subscribed to events", zap.String("address", sub), zap.Duration("term", p.term))
 	return p, nil
 }
 
@@ -276,7 +308,7 @@ func (p *PullPoint) Pull(ctx context.Context, timeout time.Duration, limit int) 
 		timeout = max
 	}
 	var r pullMessagesResponse
-	err := p.c.call(ctx, op, p.addr, actionPullMessages,
+	err := p.c.call(p.addressed(ctx, actionPullMessages), op, p.addr, actionPullMessages,
 		pullMessagesRequest{Timeout: xsdDuration(timeout), MessageLimit: limit}, true, "PullMessagesResponse", &r)
 	if err != nil {
 		return nil, err
@@ -300,7 +332,7 @@ type renewRequest struct {
 func (p *PullPoint) Renew(ctx context.Context) error {
 	var r subscriptionTimes
 	sent := time.Now()
-	err := p.c.call(ctx, "renew subscription", p.addr, actionRenew,
+	err := p.c.call(p.addressed(ctx, actionRenew), "renew subscription", p.addr, actionRenew,
 		renewRequest{TerminationTime: xsdDuration(subscriptionTerm)}, true, "RenewResponse", &r)
 	if err != nil {
 		return err
@@ -317,7 +349,49 @@ type unsubscribeRequest struct {
 // allow only a few at a time.
 func (p *PullPoint) Unsubscribe(ctx context.Context) error {
 	var r struct{}
-	return p.c.call(ctx, "unsubscribe", p.addr, actionUnsubscribe, unsubscribeRequest{}, true, "UnsubscribeResponse", &r)
+	return p.c.call(p.addressed(ctx, actionUnsubscribe), "unsubscribe", p.addr, actionUnsubscribe, unsubscribeRequest{}, true, "UnsubscribeResponse", &r)
+}
+
+// soapHeaderKey carries extra SOAP header blocks from an operation to the
+// transport (see withExtraHeader).
+type soapHeaderKey struct{}
+
+// addressed returns ctx carrying the WS-Addressing header of a call to the
+// subscription manager: Action, To and the reference parameters. Cameras
+// that route by these need them; the others ignore them.
+func (p *PullPoint) addressed(ctx context.Context, action string) context.Context {
+	var b bytes.Buffer
+	b.WriteString(`<wsa:Action xmlns:wsa="` + nsWSA + `">`)
+	_ = xml.EscapeText(&b, []byte(action)) // bytes.Buffer writes cannot fail
+	b.WriteString(`</wsa:Action><wsa:To xmlns:wsa="` + nsWSA + `">`)
+	_ = xml.EscapeText(&b, []byte(p.addr))
+	b.WriteString(`</wsa:To>`)
+	b.Write(p.refParams)
+	return context.WithValue(ctx, soapHeaderKey{}, b.Bytes())
+}
+
+// withExtraHeader adds the header blocks carried by ctx to an envelope
+// built by buildEnvelope.
+func withExtraHeader(ctx context.Context, env []byte) []byte {
+	h, _ := ctx.Value(soapHeaderKey{}).([]byte)
+	if len(h) == 0 {
+		return env
+	}
+	out := make([]byte, 0, len(env)+len(h)+32)
+	if i := bytes.Index(env, []byte("</s:Header>")); i >= 0 {
+		out = append(out, env[:i]...)
+		out = append(out, h...)
+		return append(out, env[i:]...)
+	}
+	i := bytes.Index(env, []byte("<s:Body>"))
+	if i < 0 {
+		return env
+	}
+	out = append(out, env[:i]...)
+	out = append(out, "<s:Header>"...)
+	out = append(out, h...)
+	out = append(out, "</s:Header>"...)
+	return append(out, env[i:]...)
 }
 
 // renewAt is when the loop renews: half-way through the granted term, so a

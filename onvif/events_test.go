@@ -358,3 +358,32 @@ func FuzzParseEvents(f *testing.F) {
 		}
 	})
 }
+
+// TestRunEventsReferenceParameters: an Axis-style camera serves all pull
+// points at one address and tells them apart by a reference parameter the
+// client must echo in the SOAP header.
+func TestRunEventsReferenceParameters(t *testing.T) {
+	sim, c1 := connectSim(t, onvifsim.Options{SubscriptionIDInHeader: true, MaxSubscriptionTerm: 2 * time.Second})
+	c2 := newClient(t, sim.URL(), testUser, testPass, nil)
+	if err := c2.Connect(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(testCtx(t))
+	evs1, done1 := runEvents(ctx, c1)
+	evs2, done2 := runEvents(ctx, c2)
+	waitFor(t, "two subscriptions renewed", func() bool {
+		return sim.Subscriptions() == 2 && count(sim.Requests(), "Renew") >= 2
+	})
+	sim.TriggerMotion(true)
+	nextMotion(t, evs1, done1, true)
+	nextMotion(t, evs2, done2, true)
+	cancel()
+	for _, done := range []<-chan error{done1, done2} {
+		if err := <-done; err != nil {
+			t.Fatalf("run events = %v", err)
+		}
+	}
+	if n := sim.Subscriptions(); n != 0 {
+		t.Fatalf("%d subscriptions left; unsubscribe must name its subscription", n)
+	}
+}

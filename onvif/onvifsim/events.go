@@ -144,6 +144,9 @@ func (s *Server) eventsServices(svc func(ns, path string) string) string {
 
 // extRequest decodes the arguments of every action this file answers.
 type extRequest struct {
+	Header struct {
+		SubscriptionID string `xml:"SubscriptionId"`
+	} `xml:"Header"`
 	Body struct {
 		Action struct {
 			InitialTerminationTime string        `xml:"InitialTerminationTime"`
@@ -208,8 +211,12 @@ func (s *Server) eventsHandler(r *http.Request, name xml.Name, data []byte) func
 	case s.opts.NoEvents:
 	case path == EventsPath && name.Space == nsEvents && name.Local == "CreatePullPointSubscription":
 		return wrap(func() (string, *fault) { return s.createPullPoint(a.InitialTerminationTime) })
-	case strings.HasPrefix(path, SubscriptionPath):
+	case strings.HasPrefix(path, SubscriptionPath) && !s.opts.SubscriptionIDInHeader,
+		path == EventsPath && s.opts.SubscriptionIDInHeader:
 		id := strings.TrimPrefix(path, SubscriptionPath)
+		if s.opts.SubscriptionIDInHeader {
+			id = strings.TrimSpace(req.Header.SubscriptionID)
+		}
 		switch {
 		case name.Space == nsEvents && name.Local == "PullMessages":
 			return wrap(func() (string, *fault) { return s.pullMessages(r, id, a.Timeout, a.MessageLimit) })
@@ -317,8 +324,13 @@ func (s *Server) createPullPoint(initial string) (string, *fault) {
 	e.subs[sub.id] = sub
 	// Property events start with their current state, as ONVIF requires.
 	sub.queue = append(sub.queue, s.motionMessage(e.motion, "Initialized"))
-	return `<tev:CreatePullPointSubscriptionResponse` + eventsXMLNS + `><tev:SubscriptionReference><wsa:Address>` +
-		s.advertisedBase() + SubscriptionPath + sub.id + `</wsa:Address></tev:SubscriptionReference>` +
+	ref := `<wsa:Address>` + s.advertisedBase() + SubscriptionPath + sub.id + `</wsa:Address>`
+	if s.opts.SubscriptionIDInHeader {
+		ref = `<wsa:Address>` + s.advertisedBase() + EventsPath + `</wsa:Address><wsa:ReferenceParameters>` +
+			`<dom0:SubscriptionId xmlns:dom0="http://www.axis.com/2009/event">` + sub.id + `</dom0:SubscriptionId>` +
+			`</wsa:ReferenceParameters>`
+	}
+	return `<tev:CreatePullPointSubscriptionResponse` + eventsXMLNS + `><tev:SubscriptionReference>` + ref + `</tev:SubscriptionReference>` +
 		s.timesXML("wsnt", sub.expires) + `</tev:CreatePullPointSubscriptionResponse>`, nil
 }
 

@@ -169,3 +169,26 @@ func TestSimTriggerStyles(t *testing.T) {
 		}
 	}
 }
+
+func TestSimSubscriptionIDInHeader(t *testing.T) {
+	s := startTestSim(t, Options{SubscriptionIDInHeader: true})
+	url := "http://" + s.Addr() + EventsPath
+	_, body := post(t, url, `<tev:CreatePullPointSubscription `+tevNS+`/>`)
+	if !strings.Contains(body, "<wsa:Address>"+url+"</wsa:Address>") || !strings.Contains(body, "SubscriptionId") {
+		t.Fatalf("create: %s", body)
+	}
+	pull := `<tev:PullMessages ` + tevNS + `><tev:Timeout>PT1S</tev:Timeout><tev:MessageLimit>1</tev:MessageLimit></tev:PullMessages>`
+	if status, body := post(t, url, pull); status != 400 || !strings.Contains(body, "ResourceUnknown") {
+		t.Fatalf("pull without the reference parameter: %d %s", status, body)
+	}
+	resp, err := http.Post(url, "application/soap+xml", strings.NewReader(envelope(nsSOAP,
+		`<SubscriptionId xmlns="http://www.axis.com/2009/event">1</SubscriptionId>`, pull)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(data), "PullMessagesResponse") {
+		t.Fatalf("pull with the reference parameter: %d %s", resp.StatusCode, data)
+	}
+}

@@ -130,6 +130,10 @@ type Options struct {
 	// DiscoveryName is the name scope announced by WS-Discovery; by default
 	// "<Manufacturer> <Model>".
 	DiscoveryName string
+	// SubscriptionIDInHeader serves every pull point at the events service
+	// address, told apart by a SubscriptionId reference parameter that
+	// requests must echo in their SOAP header (Axis does this).
+	SubscriptionIDInHeader bool
 
 	// Camera settings (onvif-settings; see imaging.go, videosource.go,
 	// encoder.go, audio.go, osd.go, ptz.go):
