@@ -153,6 +153,17 @@ func TestPTZMovesAndStops(t *testing.T) {
 	if pan, _, _ := sim.PTZPosition(); pan != p1.Pan {
 		t.Errorf("camera pan %v, client saw %v", pan, p1.Pan)
 	}
+	sim.SetClockSkew(time.Hour) // an NTP jump of the camera clock must not move the head
+	if err := c.ContinuousMove(ctx, "Profile_1", PTZVelocity{Pan: 0.5}, time.Millisecond); err != nil {
+		t.Fatalf("move after the camera clock jumped: %v", err)
+	}
+	waitPTZ(t, "the 1 ms move to end", func() bool {
+		p, err := c.PTZStatus(ctx, "Profile_1")
+		return err == nil && !p.Moving
+	})
+	if pan, _, _ := sim.PTZPosition(); pan-p1.Pan > 0.0006 {
+		t.Errorf("a 1 ms move at 0.5 after a clock jump moved pan from %v to %v", p1.Pan, pan)
+	}
 }
 
 func TestContinuousMoveEndsAtTimeout(t *testing.T) {

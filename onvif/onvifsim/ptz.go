@@ -47,6 +47,10 @@ type Move struct {
 	Timeout    time.Duration
 }
 
+// ptzNow is the clock the head moves by: the host's monotonic clock, so a
+// jump of the device clock (SetClockSkew) does not move the head.
+func ptzNow() time.Time { return time.Now() }
+
 // advance integrates the running move up to now. st.mu must be held.
 func (p *ptzState) advance(now time.Time) {
 	if p.until.IsZero() {
@@ -86,7 +90,7 @@ func (p *ptzState) stop(now time.Time) {
 func (s *Server) PTZPosition() (pan, tilt, zoom float64) {
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
-	s.st.ptz.advance(s.Now())
+	s.st.ptz.advance(ptzNow())
 	p := s.st.ptz.pos
 	return p[0], p[1], p[2]
 }
@@ -230,7 +234,7 @@ func (s *Server) ptzContinuousMove(data []byte) (string, *fault) {
 		}
 		m.HasTimeout, m.Timeout = true, d
 	}
-	now := s.Now()
+	now := ptzNow()
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
 	p := &s.st.ptz
@@ -245,7 +249,7 @@ func (s *Server) ptzStop(data []byte) (string, *fault) {
 	if _, f := s.ptzRequest(data); f != nil {
 		return "", f
 	}
-	now := s.Now()
+	now := ptzNow()
 	s.st.mu.Lock()
 	s.st.ptz.stop(now)
 	s.st.mu.Unlock()
@@ -261,7 +265,7 @@ func (s *Server) ptzGetStatus(data []byte) (string, *fault) {
 	if _, f := s.ptzRequest(data); f != nil {
 		return "", f
 	}
-	now := s.Now()
+	now := ptzNow()
 	s.st.mu.Lock()
 	p := &s.st.ptz
 	p.advance(now)
@@ -278,7 +282,7 @@ func (s *Server) ptzGetStatus(data []byte) (string, *fault) {
 	s.st.mu.Unlock()
 	return ptzResp("GetStatusResponse", `<tptz:PTZStatus>`+vectorXML("tt:Position", pos)+
 		`<tt:MoveStatus><tt:PanTilt>`+ptMove+`</tt:PanTilt><tt:Zoom>`+zMove+`</tt:Zoom></tt:MoveStatus>`+
-		`<tt:UtcTime>`+now.UTC().Format(time.RFC3339)+`</tt:UtcTime></tptz:PTZStatus>`), nil
+		`<tt:UtcTime>`+s.Now().UTC().Format(time.RFC3339)+`</tt:UtcTime></tptz:PTZStatus>`), nil
 }
 
 func (s *Server) ptzGetPresets(data []byte) (string, *fault) {
@@ -312,7 +316,7 @@ func (s *Server) ptzSetPreset(data []byte) (string, *fault) {
 	if f != nil {
 		return "", f
 	}
-	now := s.Now()
+	now := ptzNow()
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
 	p := &s.st.ptz
@@ -375,7 +379,7 @@ func (s *Server) ptzGotoPreset(data []byte) (string, *fault) {
 	if f != nil {
 		return "", f
 	}
-	now := s.Now()
+	now := ptzNow()
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
 	p := &s.st.ptz
@@ -392,7 +396,7 @@ func (s *Server) ptzGotoHome(data []byte) (string, *fault) {
 	if _, f := s.ptzRequest(data); f != nil {
 		return "", f
 	}
-	now := s.Now()
+	now := ptzNow()
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
 	s.st.ptz.stop(now)
@@ -404,7 +408,7 @@ func (s *Server) ptzSetHome(data []byte) (string, *fault) {
 	if _, f := s.ptzRequest(data); f != nil {
 		return "", f
 	}
-	now := s.Now()
+	now := ptzNow()
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
 	s.st.ptz.advance(now)
