@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -405,7 +406,7 @@ func (p *PullPoint) renewAt() time.Time { return p.expires.Add(-p.term / 2) }
 // the caller re-subscribes with backoff. A camera without an events service
 // gives ErrUnsupported. fn runs on the calling goroutine and should not
 // block.
-func (c *Client) RunEvents(ctx context.Context, fn func(Event)) error {
+func (c *Client) RunEvents(ctx context.Context, fn func(Event)) (runErr error) {
 	p, err := c.Subscribe(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -414,6 +415,9 @@ func (c *Client) RunEvents(ctx context.Context, fn func(Event)) error {
 		return err
 	}
 	defer func() {
+		if errors.Is(runErr, ErrUnreachable) {
+			return // no point waiting for a camera that is gone
+		}
 		// Free the camera's slot even though ctx is done; bounded by the
 		// call timeout.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
@@ -424,6 +428,7 @@ func (c *Client) RunEvents(ctx context.Context, fn func(Event)) error {
 	}()
 	for {
 		if time.Until(p.renewAt()) <= 0 {
+			c.log.Debug("renewing event subscription", zap.Time("expires", p.expires))
 			if err := p.Renew(ctx); err != nil {
 				if ctx.Err() != nil {
 					return nil
@@ -432,12 +437,24 @@ func (c *Client) RunEvents(ctx context.Context, fn func(Event)) error {
 			}
 		}
 		wait := min(maxPullWait, time.Until(p.renewAt()))
+		started := time.Now()
 		evs, err := p.Pull(ctx, wait, pullLimit)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
+		}
+		if len(evs) == 0 && time.Since(started) < wait/2 {
+			// The camera ignores the long-poll timeout and answers at
+			// once; pause so the loop does not hammer it.
+			t := time.NewTimer(min(wait/2, time.Second))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
 		}
 		for _, e := range evs {
 			fn(e)

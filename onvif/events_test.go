@@ -387,3 +387,20 @@ func TestRunEventsReferenceParameters(t *testing.T) {
 		t.Fatalf("%d subscriptions left; unsubscribe must name its subscription", n)
 	}
 }
+
+// TestRunEventsCameraGone: the camera disappears mid long-poll; RunEvents
+// reports it instead of hanging.
+func TestRunEventsCameraGone(t *testing.T) {
+	sim, c := connectSim(t, onvifsim.Options{})
+	_, done := runEvents(testCtx(t), c)
+	waitFor(t, "a subscription", func() bool { return sim.Subscriptions() == 1 })
+	sim.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("run events returned nil although the camera is gone")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run events hangs after the camera went away")
+	}
+}
