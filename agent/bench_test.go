@@ -379,7 +379,7 @@ func (b *benchRun) run(row *benchRow) {
 	agent := startChild(t, "camagent", filepath.Join(dir, "agent.log"), env, b.bin, "run", "--config", cfgPath)
 
 	// ctx ends early when the agent exits, so no wait below outlives it.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+benchWarmup+time.Duration(b.rounds)*b.window)
 	defer cancel()
 	go func() {
 		select {
@@ -500,6 +500,8 @@ func (b *benchRun) run(row *benchRow) {
 				t.Fatalf("no video from ffmpeg relay %d reached the ingest during a window\n%s", k+1, tail(relays[k].log, 20))
 			}
 		}
+		t.Logf("window: agent %.1f %% CPU, RSS %.1f MiB, %.0f switches/s; ffmpeg %.1f %% CPU, RSS %.1f MiB, %.0f switches/s; cameras at %.0f %% of real time",
+			am.cpuPercent, am.rssSum, am.switches, fm.cpuPercent, fm.rssSum, fm.switches, 100*am.pace)
 		agentCPU, ffmpegCPU = append(agentCPU, am.cpuPercent), append(ffmpegCPU, fm.cpuPercent)
 		agentSw, ffmpegSw = append(agentSw, am.switches), append(ffmpegSw, fm.switches)
 		if fm.cpuPercent > 0 {
