@@ -2,12 +2,116 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"time"
 
+	"github.com/camagent/camagent/onvif"
 	"github.com/camagent/camagent/uplink"
 )
 
+// settingsTimeout bounds all ONVIF calls of one settings command, so the
+// cloud gets its reply within the 10 s of §3.3 even from a slow camera.
+const settingsTimeout = 8 * time.Second
+
+// errNoONVIF answers settings commands for a camera configured by RTSP URL only.
+var errNoONVIF = fmt.Errorf("camera has no onvif address: %w", onvif.ErrUnsupported)
+
 // handleSettings serves the camera-settings commands (§4.3.4, §4.4, §4.5,
-// §4.13) through ONVIF.
+// §4.13) through ONVIF. Each setter is validated against what the camera
+// reports it can do, and the values the cloud reads back are the ones the
+// camera applied.
 func (w *cameraWorker) handleSettings(ctx context.Context, c *uplink.Command) uplink.Reply {
+	ctx, cancel := context.WithTimeout(ctx, settingsTimeout)
+	defer cancel()
+	w.mu.Lock()
+	cl := w.onvif
+	w.mu.Unlock()
+	if cl == nil {
+		return uplink.Done(uplink.StatusNotSupported, errNoONVIF)
+	}
+	switch c.Name {
+	case uplink.CmdSetStreamConfig:
+		return w.setStreamConfig(ctx, cl, c)
+	case uplink.CmdGetCamVideoConf:
+		return w.camVideoConf(ctx, cl)
+	case uplink.CmdSetCamVideoConf:
+		return w.setCamVideoConf(ctx, cl, c)
+	case uplink.CmdGetCamAudioConf:
+		return w.camAudioConf(ctx, cl)
+	case uplink.CmdSetCamAudioConf:
+		return w.setCamAudioConf(ctx, cl, c)
+	case uplink.CmdGetOSDConf:
+		return w.osdConf(ctx, cl)
+	case uplink.CmdSetOSDConf:
+		return w.setOSDConf(ctx, cl, c)
+	case uplink.CmdGetPTZConf:
+		return w.ptzConf(ctx, cl)
+	case uplink.CmdCamPTZ:
+		return w.camPTZ(ctx, cl, c)
+	case uplink.CmdCamPTZPreset:
+		return w.camPTZPreset(ctx, cl, c)
+	}
 	return uplink.Done(uplink.StatusNotSupported)
+}
+
+// invalidParam is a request the camera cannot honour as asked (§3.5:
+// value outside the caps).
+type invalidParam struct{ msg string }
+
+func (e *invalidParam) Error() string { return e.msg }
+
+func invalidf(format string, args ...any) error {
+	return &invalidParam{msg: fmt.Sprintf(format, args...)}
+}
+
+// settingsDone turns the outcome of a settings command into its done
+// reply. Refusals that are the request's fault are answered without
+// alarm; camera failures are recorded for the status page.
+func (w *cameraWorker) settingsDone(what string, err error) uplink.Reply {
+	if err == nil {
+		return uplink.Done(uplink.StatusOK)
+	}
+	status := settingsStatus(err)
+	if status == uplink.StatusError {
+		w.fail("%s failed: %v", what, err)
+	}
+	return uplink.Done(status, fmt.Errorf("%s: %w", what, err))
+}
+
+// settingsStatus maps an error to the done status of §3.4.
+func settingsStatus(err error) string {
+	var ip *invalidParam
+	var f *onvif.Fault
+	switch {
+	case errors.As(err, &ip), errors.Is(err, onvif.ErrOutOfRange):
+		return uplink.StatusInvalidParam
+	case errors.Is(err, onvif.ErrUnsupported):
+		return uplink.StatusNotSupported
+	case errors.Is(err, onvif.ErrUnauthorized), errors.Is(err, onvif.ErrUnreachable):
+		return uplink.StatusError
+	case errors.As(err, &f):
+		switch f.Subcode {
+		case "TooManyPresets", "MaxOSDs":
+			return uplink.StatusTooMany
+		}
+		if f.Code == "Sender" || f.Code == "Client" {
+			// The camera refused an argument we passed on (unknown preset
+			// token, a value it rejects although its options list it).
+			return uplink.StatusInvalidParam
+		}
+	}
+	return uplink.StatusError
+}
+
+// mainProfile is the ONVIF profile of the first stream: image, audio, OSD
+// and PTZ settings address the camera through it.
+func (w *cameraWorker) mainProfile() (*onvif.Profile, error) {
+	w.mu.Lock()
+	pipes := w.pipes
+	w.mu.Unlock()
+	if len(pipes) == 0 || pipes[0].profile == nil {
+		return nil, fmt.Errorf("no onvif media profile: %w", onvif.ErrUnsupported)
+	}
+	return pipes[0].profile, nil
 }
