@@ -3,6 +3,8 @@
 //	camagent run --config /etc/camagent/camagent.yaml   the daemon
 //	camagent check --config FILE                         validate a config file
 //	camagent demo [--duration D] [--http ADDR]           simulated camera + cloud + agent
+//	camagent discover [--timeout D] [--interface IF] [--json]  find ONVIF cameras on the LAN
+//	camagent probe --onvif URL [--username U] [--json]   check one camera (password: --password or $CAMAGENT_PROBE_PASSWORD)
 //	camagent version
 package main
 
@@ -55,6 +57,11 @@ commands:
   run     --config FILE              run the agent
   check   --config FILE              validate a config file and exit
   demo    [--duration D] [--http ADDR]  simulated camera + cloud + agent on loopback
+  discover [--timeout 3s] [--interface IF] [--json]
+                                     find ONVIF cameras on the LAN and check their addresses
+  probe   --onvif URL --username U [--password P] [--timeout 5s] [--json]
+                                     check one camera and say whether the agent can use it
+                                     (password also from $CAMAGENT_PROBE_PASSWORD); exit 1 if not
   version                            print version`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -69,6 +76,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCheck(args, stdout)
 	case "demo":
 		return runDemo(ctx, args, stdout, stderr)
+	case "discover":
+		return runDiscover(ctx, args, stdout) // tools.go
+	case "probe":
+		return runProbe(ctx, args, stdout, stderr) // tools.go
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "camagent %s (commit %s, built %s)\n", version, commit, date)
 		return nil
