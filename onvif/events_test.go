@@ -206,6 +206,21 @@ func TestRunEventsCameraReboot(t *testing.T) {
 	}
 	sim.TriggerMotion(false)
 	nextMotion(t, evs, done, false)
+	sim.TriggerSound(true)
+	timeout := time.After(15 * time.Second)
+	for {
+		select {
+		case e := <-evs:
+			if k, a, ok := Classify(e); ok && k == KindSound {
+				if !a || e.Topic != "AudioAnalytics/Audio/DetectedSound" {
+					t.Fatalf("sound event %+v", e)
+				}
+				return
+			}
+		case <-timeout:
+			t.Fatal("no sound event")
+		}
+	}
 }
 
 // TestNeverSendsStopDebounced: a camera that never reports motion ending;
