@@ -2,14 +2,354 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/camagent/camagent/onvif"
 	"github.com/camagent/camagent/uplink"
 )
 
+// eventDecl is one event kind the agent declares in cam_events_conf.
+type eventDecl struct {
+	name string
+	kind onvif.Kind // the camera's kind behind it
+	caps uplink.EventCaps
+}
+
+// declaredEvents are the events every camera declares. Motion only: every
+// ONVIF camera with an events service reports it, while sound, tampering
+// and alarm inputs would need GetEventProperties to know whether this
+// camera has them, which onvif does not offer yet. Snapshots and event
+// video come with event recording, so their caps are false until then.
+// Motion can be triggered with cam_trigger_event so an installer can test
+// the cloud's motion handling without walking in front of the camera.
+var declaredEvents = []eventDecl{
+	{name: uplink.EventMotion, kind: onvif.KindMotion, caps: uplink.EventCaps{Trigger: true}},
+}
+
+func declaration(name string) (eventDecl, bool) {
+	for _, d := range declaredEvents {
+		if d.name == name {
+			return d, true
+		}
+	}
+	return eventDecl{}, false
+}
+
+func eventName(k onvif.Kind) (string, bool) {
+	for _, d := range declaredEvents {
+		if d.kind == k {
+			return d.name, true
+		}
+	}
+	return "", false
+}
+
+// eventSetting is what the cloud chose for one event (§4.7.2), already
+// limited by the event's caps.
+type eventSetting struct {
+	Active   bool `json:"active"`
+	Stream   bool `json:"stream"`
+	Snapshot bool `json:"snapshot"`
+	Period   int  `json:"period,omitempty"`
+}
+
+// eventSettings are the persisted event settings (§1.5).
+type eventSettings struct {
+	Enabled bool                    `json:"enabled"`
+	Events  map[string]eventSetting `json:"events"`
+}
+
+// defaultEventSettings report motion until the cloud says otherwise: a
+// camera added to the cloud should show motion without further setup.
+func defaultEventSettings() eventSettings {
+	s := eventSettings{Enabled: true, Events: map[string]eventSetting{}}
+	for _, d := range declaredEvents {
+		s.Events[d.name] = eventSetting{Active: true}
+	}
+	return s
+}
+
+// eventsState is a worker's event settings and pipeline plumbing; the zero
+// value is set up by cameraWorker.evs on first use.
+type eventsState struct {
+	once sync.Once
+	path string // settings file, "" = not persisted
+
+	mu       sync.Mutex
+	settings eventSettings
+	// declared is the connection on which cam_events_conf was last sent:
+	// events go out only there (§4.7.1 starts event sources after the
+	// reply; the cloud asks again after every connect).
+	declared context.Context
+
+	in chan eventInput // subscription and triggers → pipeline
+	tz chan string     // latest time zone for the camera (1 slot)
+
+	dropped atomic.Int64 // events not sent (full queue, not ready, disabled)
+	ended   atomic.Int64 // activities ended (by the camera or by hold)
+}
+
+// eventInput is one item for the pipeline: a classified camera report or
+// a triggered event to send as is.
+type eventInput struct {
+	kind   onvif.Kind
+	active bool
+	at     time.Time
+	// initial marks the state a new subscription starts with, which says
+	// nothing about whether the camera reports ends.
+	initial bool
+	trigger *uplink.CamEvent
+}
+
+// eventQueue bounds the reports waiting for the pipeline; a camera
+// flooding events loses the excess, counted.
+const eventQueue = 64
+
+// evs returns the worker's event state, loading the persisted settings
+// the first time.
+func (w *cameraWorker) evs() *eventsState {
+	e := &w.ev
+	e.once.Do(func() {
+		e.in = make(chan eventInput, eventQueue)
+		e.tz = make(chan string, 1)
+		e.settings = defaultEventSettings()
+		if w.opts.StatePath == "" {
+			return
+		}
+		e.path = eventsPath(w.opts.StatePath)
+		s, err := loadEventSettings(e.path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			w.log.Warn("event settings unreadable, using defaults", zap.String("path", e.path), zap.Error(err))
+		default:
+			e.settings = s
+		}
+	})
+	return e
+}
+
+// eventsPath names the settings file beside the session state:
+// cam.state.json → cam.events.json.
+func eventsPath(statePath string) string {
+	base := strings.TrimSuffix(statePath, ".json")
+	base = strings.TrimSuffix(base, ".state")
+	return base + ".events.json"
+}
+
+func loadEventSettings(path string) (eventSettings, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return eventSettings{}, err
+	}
+	s := defaultEventSettings()
+	var saved eventSettings
+	if err := json.Unmarshal(b, &saved); err != nil {
+		return eventSettings{}, fmt.Errorf("decode event settings: %w", err)
+	}
+	s.Enabled = saved.Enabled
+	for name, es := range saved.Events {
+		if d, ok := declaration(name); ok {
+			s.Events[name] = limitToCaps(es, d.caps)
+		}
+	}
+	return s, nil
+}
+
+// saveEventSettings writes s atomically with mode 0600, like the session
+// state beside it.
+func saveEventSettings(path string, s eventSettings) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode event settings: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("save event settings: %w", err)
+	}
+	tmp := f.Name()
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.Write(append(b, '\n'))
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("save event settings: %w", err)
+	}
+	return nil
+}
+
+func limitToCaps(s eventSetting, c uplink.EventCaps) eventSetting {
+	s.Stream = s.Stream && c.Stream
+	s.Snapshot = s.Snapshot && c.Snapshot
+	if !c.Periodic {
+		s.Period = 0
+	}
+	return s
+}
+
 // handleEvents serves the event and detector commands (§4.6, §4.7).
 func (w *cameraWorker) handleEvents(ctx context.Context, c *uplink.Command) uplink.Reply {
+	switch c.Name {
+	case uplink.CmdGetCamEvents:
+		return uplink.Answer(uplink.CmdCamEventsConf, w.camEventsConf(ctx))
+	case uplink.CmdSetCamEvents:
+		return w.setCamEvents(c)
+	case uplink.CmdCamTriggerEvent:
+		return w.triggerEvent(c)
+	case uplink.CmdGetMotionDetection:
+		return w.motionDetection(ctx)
+	case uplink.CmdSetMotionDetection:
+		return w.setMotionDetection(ctx, c)
+	case uplink.CmdGetAudioDetection, uplink.CmdSetAudioDetection:
+		// onvif reads no audio detector settings: cameras that have one
+		// keep it in vendor APIs.
+		return uplink.Done(uplink.StatusNotSupported)
+	}
 	return uplink.Done(uplink.StatusNotSupported)
 }
 
-// runEvents turns the camera's ONVIF events into cam_event messages until ctx ends.
-func (w *cameraWorker) runEvents(ctx context.Context) {}
+// camEventsConf declares the events and marks ctx's connection as the
+// one events may go to.
+func (w *cameraWorker) camEventsConf(ctx context.Context) uplink.CamEventsConf {
+	e := w.evs()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.declared = ctx
+	out := uplink.CamEventsConf{Enabled: e.settings.Enabled}
+	for _, d := range declaredEvents {
+		s := e.settings.Events[d.name]
+		out.Events = append(out.Events, uplink.EventConf{
+			Event: d.name, Active: s.Active, Stream: s.Stream, Snapshot: s.Snapshot, Period: s.Period, Caps: d.caps,
+		})
+	}
+	return out
+}
+
+func (w *cameraWorker) setCamEvents(c *uplink.Command) uplink.Reply {
+	var req uplink.SetCamEvents
+	if err := c.Decode(&req); err != nil {
+		return uplink.DoneErr(err)
+	}
+	e := w.evs()
+	e.mu.Lock()
+	s := eventSettings{Enabled: e.settings.Enabled, Events: make(map[string]eventSetting, len(e.settings.Events))}
+	for k, v := range e.settings.Events {
+		s.Events[k] = v
+	}
+	if req.Enabled != nil {
+		s.Enabled = *req.Enabled
+	}
+	for _, es := range req.Events {
+		d, ok := declaration(es.Event)
+		if !ok {
+			continue // unknown names are ignored (§4.7.2)
+		}
+		cur := s.Events[d.name]
+		if es.Active != nil {
+			cur.Active = *es.Active
+		}
+		if es.Stream != nil {
+			cur.Stream = *es.Stream
+		}
+		if es.Snapshot != nil {
+			cur.Snapshot = *es.Snapshot
+		}
+		if es.Period != nil {
+			cur.Period = *es.Period
+		}
+		s.Events[d.name] = limitToCaps(cur, d.caps)
+	}
+	e.settings = s
+	e.mu.Unlock()
+	w.log.Info("event settings changed", zap.Bool("enabled", s.Enabled), zap.Any("events", s.Events))
+	if e.path != "" {
+		// Saved outside the lock: only Handle, which is sequential, writes.
+		if err := saveEventSettings(e.path, s); err != nil {
+			w.fail("event settings not saved, the camera forgets them on restart: %v", err)
+		}
+	}
+	return uplink.Done(uplink.StatusOK)
+}
+
+// sendable says why an event may not go to the cloud now, or "" when it may.
+func (w *cameraWorker) sendable(name string) string {
+	w.mu.Lock()
+	active := w.activity
+	w.mu.Unlock()
+	e := w.evs()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case !active:
+		return "passive mode"
+	case !e.settings.Enabled:
+		return "events disabled"
+	case !e.settings.Events[name].Active:
+		return "event inactive"
+	case e.declared == nil || e.declared.Err() != nil:
+		return "not declared on this connection"
+	}
+	return ""
+}
+
+func (w *cameraWorker) triggerEvent(c *uplink.Command) uplink.Reply {
+	var req uplink.CamTriggerEvent
+	if err := c.Decode(&req); err != nil {
+		return uplink.DoneErr(err)
+	}
+	d, ok := declaration(req.Event)
+	if !ok || !d.caps.Trigger {
+		return uplink.Done(uplink.StatusInvalidParam, fmt.Errorf("event %q cannot be triggered", req.Event))
+	}
+	e := w.evs()
+	e.mu.Lock()
+	on := e.settings.Events[d.name].Active
+	e.mu.Unlock()
+	if !on {
+		return uplink.Done(uplink.StatusInvalidParam, fmt.Errorf("event %q is not active", req.Event))
+	}
+	at := time.Now()
+	if req.Time != nil {
+		at = req.Time.Time
+	}
+	ev := newCamEvent(d.name, at)
+	ev.Meta = req.Meta
+	// The pipeline sends it, so the done goes out first as §4.7.4 reads.
+	select {
+	case e.in <- eventInput{trigger: &ev}:
+	default:
+		e.dropped.Add(1)
+		return uplink.Done(uplink.StatusRetry, errors.New("event queue full"))
+	}
+	return uplink.Done(uplink.StatusOK)
+}
+
+// newCamEvent builds a cam_event with the payload its kind requires.
+func newCamEvent(name string, at time.Time) uplink.CamEvent {
+	ev := uplink.CamEvent{Event: name, Time: uplink.EpochTime{Time: at}, Status: uplink.EventStatusOK}
+	if name == uplink.EventMotion {
+		ev.MotionInfo = &uplink.MotionInfo{}
+	}
+	return ev
+}

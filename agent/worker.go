@@ -63,6 +63,7 @@ type cameraWorker struct {
 
 	session *uplink.Session
 	pubs    *uplink.Streams
+	ev      eventsState // event settings and pipeline (events.go)
 
 	mu         sync.Mutex
 	onvifState string

@@ -67,6 +67,13 @@ type ProblemReporter interface {
 	Problem(refID int64, origCmd, reason string)
 }
 
+// TimeZoneSetter may be implemented by a Handler to apply the time zone
+// (IANA name) a configure carries to the camera (§4.1.2). It must not
+// block.
+type TimeZoneSetter interface {
+	SetTimeZone(tz string)
+}
+
 // Command is one cloud request handed to Handler.Handle.
 type Command struct {
 	Name  string

@@ -770,6 +770,9 @@ func (c *conn) configure(cf Configure) {
 		}
 	}
 	c.s.saveState()
+	if tzs, ok := c.s.opts.Handler.(TimeZoneSetter); ok && cf.TZ != "" {
+		tzs.SetTimeZone(cf.TZ)
+	}
 	if cf.Server != "" {
 		c.s.redirect = cf.Server
 		c.log.Info("cloud set redirect target", zap.String("target", cf.Server))

@@ -1,0 +1,254 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/camagent/camagent/onvif"
+	"github.com/camagent/camagent/uplink"
+)
+
+// eventTiming holds the event pipeline's time constants.
+type eventTiming struct {
+	// minInterval is the shortest time between two starts of one kind:
+	// cameras flicker on and off at the edge of their threshold.
+	minInterval time.Duration
+	// hold ends an activity the camera never reports as ended (some
+	// firmware only ever sends "motion true").
+	hold time.Duration
+	// repeat is how often an ongoing condition is sent again; §4.7.3
+	// allows at most every 10 s.
+	repeat time.Duration
+	// retryMin is the first delay before subscribing again after the
+	// camera dropped the subscription (reboot, network).
+	retryMin time.Duration
+}
+
+var defaultEventTiming = eventTiming{minInterval: 2 * time.Second, hold: 15 * time.Second, repeat: 10 * time.Second, retryMin: time.Second}
+
+// testEventTiming replaces defaultEventTiming when set; only tests set it,
+// to run on short holds instead of waiting out real ones.
+var testEventTiming atomic.Pointer[eventTiming]
+
+func currentEventTiming() eventTiming {
+	if t := testEventTiming.Load(); t != nil {
+		return *t
+	}
+	return defaultEventTiming
+}
+
+// tzTimeout bounds applying a time zone: two reads and a write.
+const tzTimeout = 15 * time.Second
+
+// runEvents turns the camera's ONVIF events into cam_event messages and
+// applies time zones the cloud configures, until ctx ends.
+func (w *cameraWorker) runEvents(ctx context.Context) {
+	w.mu.Lock()
+	cl := w.onvif
+	w.mu.Unlock()
+	tm := currentEventTiming()
+	var wg sync.WaitGroup
+	wg.Go(func() { w.eventPipeline(ctx, tm) })
+	wg.Go(func() { w.applyTimeZones(ctx, cl) })
+	if cl != nil {
+		wg.Go(func() { w.subscribeEvents(ctx, cl, tm) })
+	}
+	wg.Wait()
+}
+
+// subscribeEvents keeps a pull-point subscription alive, subscribing again
+// with backoff after errors and camera reboots, and queues the classified
+// reports for the pipeline. A camera without an events service ends it.
+func (w *cameraWorker) subscribeEvents(ctx context.Context, cl *onvif.Client, tm eventTiming) {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	e := w.evs()
+	push := func(ev onvif.Event) {
+		kind, active, ok := onvif.Classify(ev)
+		if !ok {
+			return
+		}
+		at := ev.Time
+		if at.IsZero() {
+			at = time.Now() // the camera's timestamp was unreadable
+		}
+		select {
+		case e.in <- eventInput{kind: kind, active: active, at: at, initial: ev.PropertyOperation == onvif.PropertyInitialized}:
+		default:
+			n := e.dropped.Add(1)
+			w.log.Warn("event queue full, camera event dropped", zap.String("kind", string(kind)), zap.Int64("dropped", n))
+		}
+	}
+	supervise(ctx, newBackoff(tm.retryMin, 30*time.Second), func(ctx context.Context) error {
+		err := cl.RunEvents(ctx, push)
+		if errors.Is(err, onvif.ErrUnsupported) {
+			w.log.Info("camera offers no events: motion will not reach the cloud", zap.Error(err))
+			stop()
+			return nil
+		}
+		return err
+	}, func(err error, wait time.Duration) {
+		w.log.Warn("camera events interrupted, subscribing again", zap.Error(err), zap.Duration("retry_in", wait))
+	})
+}
+
+// condition is the pipeline's view of one kind of activity.
+type condition struct {
+	// raw is the state the camera last reported; stops is whether it has
+	// ever reported an end, so its silence can be trusted as "still on".
+	raw, stops bool
+	nextRepeat time.Time
+}
+
+// eventPipeline debounces the camera's reports, sends a cam_event at each
+// start and again every repeat while the condition lasts, and sends
+// triggered events. It owns the debouncer.
+func (w *cameraWorker) eventPipeline(ctx context.Context, tm eventTiming) {
+	e := w.evs()
+	deb := onvif.NewDebouncer(onvif.DebounceRule{MinInterval: tm.minInterval, Hold: tm.hold}, nil)
+	conds := map[onvif.Kind]*condition{}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	handle := func(trs []onvif.Transition) {
+		for _, tr := range trs {
+			c := conds[tr.Kind]
+			if !tr.Active {
+				e.ended.Add(1)
+				w.log.Debug("event ended", zap.String("kind", string(tr.Kind)), zap.Bool("by_hold", tr.Synthetic))
+				continue
+			}
+			c.nextRepeat = time.Now().Add(tm.repeat)
+			w.emit(ctx, tr.Kind, tr.At, false)
+		}
+	}
+	for {
+		next, armed := deb.NextDeadline()
+		for k, c := range conds {
+			if deb.Active(k) && (!armed || c.nextRepeat.Before(next)) {
+				next, armed = c.nextRepeat, true
+			}
+		}
+		var tick <-chan time.Time
+		if armed {
+			timer.Reset(time.Until(next))
+			tick = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case in := <-e.in:
+			timer.Stop()
+			if in.trigger != nil {
+				w.sendEvent(ctx, *in.trigger, false)
+				continue
+			}
+			c := conds[in.kind]
+			if c == nil {
+				c = &condition{}
+				conds[in.kind] = c
+			}
+			c.raw = in.active
+			if !in.active && !in.initial {
+				c.stops = true
+			}
+			handle(deb.Observe(in.kind, in.active, in.at))
+		case now := <-tick:
+			for k, c := range conds {
+				// A camera that reports ends is believed while it says "on".
+				if c.raw && c.stops && deb.Active(k) {
+					deb.Observe(k, true, now)
+				}
+			}
+			handle(deb.Expire(now))
+			for k, c := range conds {
+				if deb.Active(k) && !now.Before(c.nextRepeat) {
+					c.nextRepeat = now.Add(tm.repeat)
+					w.emit(ctx, k, now, true)
+				}
+			}
+		}
+	}
+}
+
+// emit sends the cam_event of a camera activity, if the kind is one the
+// agent declares.
+func (w *cameraWorker) emit(ctx context.Context, k onvif.Kind, at time.Time, repeat bool) {
+	name, ok := eventName(k)
+	if !ok {
+		return // not declared: §4.7.1 forbids sending it
+	}
+	w.sendEvent(ctx, newCamEvent(name, at), repeat)
+}
+
+// sendEvent sends ev when the cloud should have it now, and counts it as
+// dropped otherwise.
+func (w *cameraWorker) sendEvent(ctx context.Context, ev uplink.CamEvent, repeat bool) {
+	e := w.evs()
+	if why := w.sendable(ev.Event); why != "" {
+		n := e.dropped.Add(1)
+		w.log.Debug("event not sent", zap.String("event", ev.Event), zap.String("why", why), zap.Int64("dropped", n))
+		return
+	}
+	if err := w.session.Send(ctx, uplink.CmdCamEvent, ev); err != nil {
+		n := e.dropped.Add(1)
+		w.log.Info("event not sent", zap.String("event", ev.Event), zap.Error(err), zap.Int64("dropped", n))
+		return
+	}
+	if repeat {
+		w.log.Debug("event repeated", zap.String("event", ev.Event))
+	} else {
+		w.log.Info("event sent", zap.String("event", ev.Event), zap.Time("time", ev.Time.Time))
+	}
+}
+
+// SetTimeZone implements uplink.TimeZoneSetter: the camera gets the zone
+// in the background, the latest one winning. It does not block.
+func (w *cameraWorker) SetTimeZone(tz string) {
+	e := w.evs()
+	for {
+		select {
+		case e.tz <- tz:
+			return
+		default:
+		}
+		select {
+		case <-e.tz: // replaced by the newer zone
+		default:
+		}
+	}
+}
+
+// applyTimeZones sets each configured time zone on the camera, so its OSD
+// clock shows the local time the cloud user chose.
+func (w *cameraWorker) applyTimeZones(ctx context.Context, cl *onvif.Client) {
+	e := w.evs()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case tz := <-e.tz:
+			if cl == nil {
+				w.log.Info("cloud set a time zone; the camera has no ONVIF to take it", zap.String("tz", tz))
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, tzTimeout)
+			st, err := cl.SetTimeZone(cctx, tz)
+			cancel()
+			switch {
+			case ctx.Err() != nil:
+				return
+			case errors.Is(err, onvif.ErrUnsupported):
+				w.log.Info("camera does not let its time zone be set", zap.String("tz", tz))
+			case err != nil:
+				w.fail("time zone %s not applied to the camera: %v", tz, err)
+			default:
+				w.log.Info("camera time zone set", zap.String("tz", tz), zap.String("posix", st.TZ))
+			}
+		}
+	}
+}
