@@ -27,6 +27,9 @@ import (
 type UnitReader interface {
 	Read(ctx context.Context) (*media.Unit, error)
 	Close()
+	// Tracks are the stream's tracks, so the publisher knows from the start
+	// whether audio must be interleaved with video.
+	Tracks() []*media.Track
 }
 
 // PublisherOptions configures one RTMP(S) publish.
@@ -237,9 +240,7 @@ type muxer struct {
 func (p *Publisher) pump(ctx context.Context, client *gortmplib.Client, conn net.Conn) error {
 	m := &muxer{p: p, client: client, conn: conn, warned: map[media.Codec]bool{}}
 	var il interleaver
-	if tr, ok := p.opts.Source.(interface{ Tracks() []*media.Track }); ok {
-		il.expect(tr.Tracks())
-	}
+	il.expect(p.opts.Source.Tracks())
 	for {
 		u, err := p.opts.Source.Read(ctx)
 		if err != nil {

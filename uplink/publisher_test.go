@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -268,6 +269,17 @@ func (r *fakeReader) Read(ctx context.Context) (*media.Unit, error) {
 }
 
 func (r *fakeReader) Close() { r.once.Do(func() { close(r.closed) }) }
+
+// Tracks lists the distinct tracks of the units, like a stream would.
+func (r *fakeReader) Tracks() []*media.Track {
+	var ts []*media.Track
+	for _, u := range r.units {
+		if !slices.Contains(ts, u.Track) {
+			ts = append(ts, u.Track)
+		}
+	}
+	return ts
+}
 
 func startIngest(t *testing.T, opts cloudsim.IngestOptions) *cloudsim.Ingest {
 	t.Helper()
