@@ -479,3 +479,149 @@ func FuzzParseOSD(f *testing.F) {
 		}
 	})
 }
+
+const hikvisionVideoEncoder = `<?xml version="1.0" encoding="UTF-8"?>
+<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:trt="http://www.onvif.org/ver10/media/wsdl">
+<env:Body><trt:GetVideoEncoderConfigurationResponse><trt:Configuration token="VideoEncoderToken_1"><tt:Name>VideoEncoder_1</tt:Name><tt:UseCount>1</tt:UseCount>
+<tt:Encoding>H264</tt:Encoding><tt:Resolution><tt:Width>2560</tt:Width><tt:Height>1440</tt:Height></tt:Resolution><tt:Quality>3.000000</tt:Quality>
+<tt:RateControl><tt:FrameRateLimit>25</tt:FrameRateLimit><tt:EncodingInterval>1</tt:EncodingInterval><tt:BitrateLimit>6144</tt:BitrateLimit></tt:RateControl>
+<tt:H264><tt:GovLength>50</tt:GovLength><tt:H264Profile>Main</tt:H264Profile></tt:H264>
+<tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type><tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address><tt:Port>8860</tt:Port><tt:TTL>128</tt:TTL><tt:AutoStart>false</tt:AutoStart></tt:Multicast>
+<tt:SessionTimeout>PT5S</tt:SessionTimeout></trt:Configuration></trt:GetVideoEncoderConfigurationResponse></env:Body></env:Envelope>`
+
+// Axis-style JPEG configuration: default namespaces, no H264 element.
+const axisJPEGEncoder = `<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope"><SOAP-ENV:Body>
+<GetVideoEncoderConfigurationResponse xmlns="http://www.onvif.org/ver10/media/wsdl"><Configuration token="default_1_jpeg">
+<Name xmlns="http://www.onvif.org/ver10/schema">default_1 jpeg</Name><UseCount xmlns="http://www.onvif.org/ver10/schema">1</UseCount>
+<Encoding xmlns="http://www.onvif.org/ver10/schema">JPEG</Encoding><Resolution xmlns="http://www.onvif.org/ver10/schema"><Width>1920</Width><Height>1080</Height></Resolution>
+<Quality xmlns="http://www.onvif.org/ver10/schema">70</Quality><RateControl xmlns="http://www.onvif.org/ver10/schema"><FrameRateLimit>15</FrameRateLimit><EncodingInterval>1</EncodingInterval><BitrateLimit>2147483</BitrateLimit></RateControl>
+<Multicast xmlns="http://www.onvif.org/ver10/schema"><Address><Type>IPv4</Type><IPv4Address>0.0.0.0</IPv4Address></Address><Port>0</Port><TTL>5</TTL><AutoStart>false</AutoStart></Multicast>
+<SessionTimeout xmlns="http://www.onvif.org/ver10/schema">PT60S</SessionTimeout>
+<GuaranteedFrameRate xmlns="http://www.axis.com/vapix/ws/media">false</GuaranteedFrameRate>
+</Configuration></GetVideoEncoderConfigurationResponse></SOAP-ENV:Body></SOAP-ENV:Envelope>`
+
+var encoderPatchCases = []struct {
+	name  string
+	xml   string
+	patch VideoEncoderPatch
+	want  string // the Configuration sent back
+}{
+	{
+		name:  "hikvision bitrate only",
+		xml:   hikvisionVideoEncoder,
+		patch: VideoEncoderPatch{BitrateKbps: ptr(4096)},
+		want: `<Configuration token="VideoEncoderToken_1"><tt:Name>VideoEncoder_1</tt:Name><tt:UseCount>1</tt:UseCount>` +
+			`<tt:Encoding>H264</tt:Encoding><tt:Resolution><tt:Width>2560</tt:Width><tt:Height>1440</tt:Height></tt:Resolution><tt:Quality>3.000000</tt:Quality>` +
+			`<tt:RateControl><tt:FrameRateLimit>25</tt:FrameRateLimit><tt:EncodingInterval>1</tt:EncodingInterval><tt:BitrateLimit>4096</tt:BitrateLimit></tt:RateControl>` +
+			`<tt:H264><tt:GovLength>50</tt:GovLength><tt:H264Profile>Main</tt:H264Profile></tt:H264>` +
+			`<tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type><tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address><tt:Port>8860</tt:Port><tt:TTL>128</tt:TTL><tt:AutoStart>false</tt:AutoStart></tt:Multicast>` +
+			`<tt:SessionTimeout>PT5S</tt:SessionTimeout></Configuration>`,
+	},
+	{
+		name:  "axis jpeg to h264 keeps the vendor element",
+		xml:   axisJPEGEncoder,
+		patch: VideoEncoderPatch{Encoding: "H264", GOP: ptr(30)},
+		want: `<Configuration token="default_1_jpeg"><tt:Name>default_1 jpeg</tt:Name><tt:UseCount>1</tt:UseCount>` +
+			`<tt:Encoding>H264</tt:Encoding><tt:Resolution><tt:Width>1920</tt:Width><tt:Height>1080</tt:Height></tt:Resolution><tt:Quality>70</tt:Quality>` +
+			`<tt:RateControl><tt:FrameRateLimit>15</tt:FrameRateLimit><tt:EncodingInterval>1</tt:EncodingInterval><tt:BitrateLimit>2147483</tt:BitrateLimit></tt:RateControl>` +
+			`<tt:H264><tt:GovLength>30</tt:GovLength><tt:H264Profile>Baseline</tt:H264Profile></tt:H264>` +
+			`<tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type><tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address><tt:Port>0</tt:Port><tt:TTL>5</tt:TTL><tt:AutoStart>false</tt:AutoStart></tt:Multicast>` +
+			`<tt:SessionTimeout>PT60S</tt:SessionTimeout><GuaranteedFrameRate xmlns="http://www.axis.com/vapix/ws/media">false</GuaranteedFrameRate></Configuration>`,
+	},
+}
+
+// TestEncoderPatch checks read-modify-write sends back exactly what the
+// camera reported, with only the patched fields changed and new elements in
+// XSD order.
+func TestEncoderPatch(t *testing.T) {
+	opts := VideoEncoderOptions{Quality: Range{0, 100}, Codecs: []CodecOptions{
+		{Encoding: "H264", GOP: Range{1, 400}, BitrateKbps: Range{32, 16384}, Profiles: []string{"Baseline", "Main", "High"}},
+		{Encoding: "JPEG"},
+	}}
+	for _, tc := range encoderPatchCases {
+		t.Run(tc.name, func(t *testing.T) {
+			var r configResponse
+			if err := decodeResponse([]byte(tc.xml), "GetVideoEncoderConfigurationResponse", &r); err != nil {
+				t.Fatal(err)
+			}
+			r.Configuration.typ = "VideoEncoderConfiguration"
+			if err := applyEncoderPatch("test", r.Configuration, opts, tc.patch); err != nil {
+				t.Fatal(err)
+			}
+			var b bytes.Buffer
+			r.Configuration.encode(&b, "Configuration")
+			if got := strings.ReplaceAll(b.String(), "\n", ""); got != tc.want {
+				t.Errorf("sent\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzNodeRoundTrip feeds any response through the tree every setter uses:
+// whatever decodes must re-encode to the same tree, and patching it must
+// not panic.
+func FuzzNodeRoundTrip(f *testing.F) {
+	for _, tc := range encoderPatchCases {
+		f.Add([]byte(tc.xml))
+	}
+	f.Add([]byte(hikvisionImagingSettings))
+	f.Add([]byte(hikvisionOSDs))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var r configResponse
+		if decodeResponse(data, "GetVideoEncoderConfigurationResponse", &r) != nil || r.Configuration == nil {
+			return
+		}
+		checkRoundTrip(t, r.Configuration)
+		r.Configuration.typ = "VideoEncoderConfiguration"
+		opts := VideoEncoderOptions{Codecs: []CodecOptions{{Encoding: "H264"}, {Encoding: "JPEG"}, {Encoding: "MPEG4"}}}
+		if applyEncoderPatch("fuzz", r.Configuration, opts, VideoEncoderPatch{Encoding: "H264", GOP: ptr(10), Profile: "Main",
+			Resolution: &Resolution{640, 360}, FrameRate: ptr(10.0), BitrateKbps: ptr(512), Quality: ptr(1.0)}) == nil {
+			checkRoundTrip(t, r.Configuration)
+			if _, err := videoEncoderFromNode(r.Configuration); err != nil {
+				t.Fatalf("patched configuration does not decode: %v", err)
+			}
+		}
+	})
+}
+
+func TestParseVideoSource(t *testing.T) {
+	for _, tc := range []struct {
+		name, config, options string
+		want                  VideoSourceConfig
+	}{
+		{
+			name: "hikvision rotate with degree list items",
+			config: `<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope" xmlns:tt="http://www.onvif.org/ver10/schema"><e:Body><GetVideoSourceConfigurationResponse>` +
+				`<Configuration token="VideoSourceToken"><tt:Name>VideoSourceConfig</tt:Name><tt:UseCount>2</tt:UseCount><tt:SourceToken>VideoSource_1</tt:SourceToken>` +
+				`<tt:Bounds x="0" y="0" width="2560" height="1440"/><tt:Extension><tt:Rotate><tt:Mode>on</tt:Mode><tt:Degree>180</tt:Degree></tt:Rotate></tt:Extension>` +
+				`</Configuration></GetVideoSourceConfigurationResponse></e:Body></e:Envelope>`,
+			options: `<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope" xmlns:tt="http://www.onvif.org/ver10/schema"><e:Body><GetVideoSourceConfigurationOptionsResponse>` +
+				`<Options><tt:Extension><tt:Rotate><tt:Mode>OFF</tt:Mode><tt:Mode>ON</tt:Mode><tt:DegreeList><tt:Items>90 180 270</tt:Items></tt:DegreeList></tt:Rotate></tt:Extension>` +
+				`</Options></GetVideoSourceConfigurationOptionsResponse></e:Body></e:Envelope>`,
+			want: VideoSourceConfig{Token: "VideoSourceToken", Name: "VideoSourceConfig", SourceToken: "VideoSource_1",
+				Rotate: &Rotate{Mode: RotateOn, Degree: 180}, RotateModes: []RotateMode{RotateOff, RotateOn}, RotateDegrees: []int{90, 180, 270}},
+		},
+		{
+			name: "no rotation, no options",
+			config: `<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><GetVideoSourceConfigurationResponse>` +
+				`<Configuration token="0"><SourceToken>0</SourceToken></Configuration></GetVideoSourceConfigurationResponse></e:Body></e:Envelope>`,
+			want: VideoSourceConfig{Token: "0", SourceToken: "0"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c configResponse
+			if err := decodeResponse([]byte(tc.config), "GetVideoSourceConfigurationResponse", &c); err != nil {
+				t.Fatal(err)
+			}
+			var o struct {
+				Options *node `xml:"Options"`
+			}
+			if tc.options != "" {
+				if err := decodeResponse([]byte(tc.options), "GetVideoSourceConfigurationOptionsResponse", &o); err != nil {
+					t.Fatal(err)
+				}
+			}
+			checkEqual(t, nil, videoSourceFromNodes(c.Configuration, o.Options), tc.want)
+		})
+	}
+}
