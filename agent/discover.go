@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -125,9 +127,29 @@ func checkAddr(ctx context.Context, addr string, timeout time.Duration) (AddrSta
 	case errors.Is(err, onvif.ErrUnauthorized):
 		return AddrLogin, ""
 	case errors.Is(err, onvif.ErrUnreachable):
-		return AddrUnreachable, err.Error()
+		return AddrUnreachable, cause(err)
 	}
 	return AddrError, err.Error()
+}
+
+// cause shortens a network failure to what an installer acts on, e.g.
+// "connection refused" or "no answer in time", instead of the whole chain.
+func cause(err error) string {
+	var op *net.OpError
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &dns):
+		return "cannot resolve " + dns.Name
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return "no answer in time"
+	case errors.As(err, &op) && op.Err != nil:
+		var sys *os.SyscallError
+		if errors.As(op.Err, &sys) {
+			return sys.Err.Error()
+		}
+		return op.Err.Error()
+	}
+	return err.Error()
 }
 
 // WriteDiscoverTable prints cameras as an aligned table for people, one row

@@ -80,7 +80,7 @@ func TestDiscoverAddressGone(t *testing.T) {
 		t.Fatalf("found %+v, want one camera with one address", cams)
 	}
 	a := cams[0].Addrs[0]
-	if !strings.Contains(a.URL, dead) || a.Status != agent.AddrUnreachable || a.Detail == "" {
+	if !strings.Contains(a.URL, dead) || a.Status != agent.AddrUnreachable || a.Detail != "connection refused" {
 		t.Errorf("address %+v, want %s unreachable with a reason", a, dead)
 	}
 }

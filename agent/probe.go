@@ -8,6 +8,7 @@ import (
 	"image"
 	_ "image/jpeg" // snapshots are JPEG; DecodeConfig needs the decoder registered
 	"io"
+	"math"
 	"net/url"
 	"strings"
 	"time"
@@ -61,6 +62,9 @@ type ProbeReport struct {
 	// Errors lists steps that failed without deciding the verdict.
 	Errors []string `json:"errors,omitempty"`
 }
+
+// largeSkew is the clock skew worth pointing out to an installer.
+const largeSkew = time.Minute
 
 // ProbeDevice is what the camera says about itself.
 type ProbeDevice struct {
@@ -223,11 +227,19 @@ func (p *prober) connectProblem(err error) string {
 		}
 		return fmt.Sprintf("wrong credentials (ONVIF said %s)", said)
 	case errors.Is(err, onvif.ErrUnreachable):
-		return fmt.Sprintf("camera unreachable at %s (%s)", p.c.Host(), p.scrub(err))
+		return fmt.Sprintf("camera unreachable at %s (%s)", p.hostPort(), p.scrub(errors.New(cause(err))))
 	case errors.Is(err, onvif.ErrUnsupported):
 		return "no ONVIF media service (" + p.scrub(err) + ")"
 	}
 	return "onvif connect failed: " + p.scrub(err)
+}
+
+// hostPort is the camera's address as the installer gave it.
+func (p *prober) hostPort() string {
+	if u, err := url.Parse(p.opts.URL); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return p.c.Host()
 }
 
 func (p *prober) clock(ctx context.Context) {
@@ -410,7 +422,7 @@ func (p *prober) verdict() (bool, string) {
 	case errors.Is(rtspErr, media.ErrUnauthorized):
 		return false, "not usable: RTSP refused the credentials (DESCRIBE answered 401)"
 	case errors.Is(rtspErr, media.ErrUnreachable):
-		return false, "not usable: RTSP stream unreachable (" + p.scrub(rtspErr) + ")"
+		return false, "not usable: RTSP stream unreachable (" + p.scrub(errors.New(cause(rtspErr))) + ")"
 	case len(offered) > 0:
 		return false, "not usable: no video codec the agent can forward (camera offers " + strings.Join(offered, ", ") + ")"
 	case rtspErr != nil:
@@ -485,7 +497,11 @@ func (r ProbeReport) WriteText(w io.Writer) error {
 		if c.NTP {
 			sync = "NTP"
 		}
-		fmt.Fprintf(&b, "clock:     %s (%s), skew %+.1fs vs this host\n", c.CameraUTC.Format(time.RFC3339), sync, c.SkewSeconds)
+		fmt.Fprintf(&b, "clock:     %s (%s), skew %+.1fs vs this host", c.CameraUTC.Format(time.RFC3339), sync, c.SkewSeconds)
+		if !c.NTP && math.Abs(c.SkewSeconds) > largeSkew.Seconds() {
+			b.WriteString("; the agent copes, but consider NTP on the camera")
+		}
+		b.WriteString("\n")
 	}
 	if len(r.Services) > 0 {
 		b.WriteString("services:\n")

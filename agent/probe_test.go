@@ -183,7 +183,7 @@ func TestProbeNotUsable(t *testing.T) {
 			name:    "unreachable",
 			url:     func(*testing.T) string { return closed },
 			pass:    probePass,
-			verdict: []string{"not usable: camera unreachable at 127.0.0.1"},
+			verdict: []string{"not usable: camera unreachable at 127.0.0.1:", "(connection refused)"},
 		},
 		{
 			name:    "rtsp refuses the onvif credentials",
