@@ -406,7 +406,7 @@ func (p *PullPoint) renewAt() time.Time { return p.expires.Add(-p.term / 2) }
 // the caller re-subscribes with backoff. A camera without an events service
 // gives ErrUnsupported. fn runs on the calling goroutine and should not
 // block.
-func (c *Client) RunEvents(ctx context.Context, fn func(Event)) (runErr error) {
+func (c *Client) RunEvents(ctx context.Context, fn func(Event)) error {
 	p, err := c.Subscribe(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -414,18 +414,21 @@ func (c *Client) RunEvents(ctx context.Context, fn func(Event)) (runErr error) {
 		}
 		return err
 	}
-	defer func() {
-		if errors.Is(runErr, ErrUnreachable) {
-			return // no point waiting for a camera that is gone
-		}
+	err = c.pullLoop(ctx, p, fn)
+	if !errors.Is(err, ErrUnreachable) { // no point waiting for a camera that is gone
 		// Free the camera's slot even though ctx is done; bounded by the
 		// call timeout.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
-		defer cancel()
-		if err := p.Unsubscribe(uctx); err != nil {
-			c.log.Debug("unsubscribe failed", zap.Error(err))
+		if uerr := p.Unsubscribe(uctx); uerr != nil {
+			c.log.Debug("unsubscribe failed", zap.Error(uerr))
 		}
-	}()
+		cancel()
+	}
+	return err
+}
+
+// pullLoop pulls and renews until ctx ends (nil) or a call fails.
+func (c *Client) pullLoop(ctx context.Context, p *PullPoint, fn func(Event)) error {
 	for {
 		if time.Until(p.renewAt()) <= 0 {
 			c.log.Debug("renewing event subscription", zap.Time("expires", p.expires))
