@@ -53,10 +53,12 @@ type Event struct {
 	// Topic is the topic path without namespace prefixes, e.g.
 	// "RuleEngine/CellMotionDetector/Motion".
 	Topic string
-	// CameraTime is the UtcTime the camera stamped, in its own clock.
+	// CameraTime is the UtcTime the camera stamped, in its own clock; zero
+	// when the stamp was unreadable (use the time of receipt then).
 	CameraTime time.Time
 	// Time is CameraTime corrected by the measured clock offset: when the
-	// event really happened, in UTC. Cameras are often minutes or hours off.
+	// event really happened, in UTC. Cameras are often minutes or hours
+	// off. Zero when CameraTime is.
 	Time              time.Time
 	PropertyOperation PropertyOperation
 	// Source and Data map SimpleItem names to values.
