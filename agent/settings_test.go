@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"math"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -288,8 +290,10 @@ func TestSettingsReachTheCamera(t *testing.T) {
 			t.Errorf("stream_config audio after set: %s", a)
 		}
 
-		// The publish carries on through the change (the simulated camera's
-		// RTSP picture itself does not change with its ONVIF settings).
+		// Cameras restart their RTSP sessions to apply a new encoder setup;
+		// the publish carries on through that (the simulated camera's picture
+		// itself does not follow its ONVIF settings).
+		r.rtsp.DropSessions()
 		got := videoFrames(r.ingest)
 		if err := r.ingest.WaitFrames(ctx, got+25); err != nil {
 			t.Errorf("video stopped arriving after the encoder change: %v", err)
@@ -307,7 +311,7 @@ func TestSettingsReachTheCamera(t *testing.T) {
 // TestSettingsOnAFixedCamera: a camera without PTZ, OSD, imaging, rotation
 // and speaker answers NOT_SUPPORTED where §4 says so, without guessing.
 func TestSettingsOnAFixedCamera(t *testing.T) {
-	r, _, _ := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) {
+	r, _, statusURL := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) {
 		o.NoPTZ, o.NoOSD, o.NoImaging, o.NoRotate, o.NoAudioOutput = true, true, true, true, true
 	}})
 	waitReady(t, r)
@@ -332,6 +336,22 @@ func TestSettingsOnAFixedCamera(t *testing.T) {
 	wantFields(t, request(t, r, "get_cam_audio_conf", nil), map[string]string{
 		"cmd": `"cam_audio_conf"`, "spkr_vol": "null", "caps": `{"backward":false,"echo_cancel":[],"mic":true,"spkr":false}`,
 	})
+
+	// A camera gone from the network: ERROR in time, and the operator sees why.
+	r.onvif.Close()
+	wantDone(t, request(t, r, "get_osd_conf", nil), "get_osd_conf", "ERROR")
+	resp, err := http.Get(statusURL + "/status.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Cameras) != 1 || len(st.Cameras[0].Errors) == 0 || !strings.Contains(st.Cameras[0].Errors[0].What, "get_osd_conf failed") {
+		t.Errorf("status page does not show the failed command: %+v", st.Cameras)
+	}
 	if v := r.cloud.Violations(); len(v) > 0 {
 		t.Errorf("cloud saw protocol violations: %v", v)
 	}
