@@ -25,7 +25,8 @@ const DefaultProbeTimeout = 5 * time.Second
 
 // ProbeOptions configures Probe.
 type ProbeOptions struct {
-	// URL is the camera's ONVIF device service URL (or just http://host).
+	// URL is the camera's ONVIF device service URL, or just its host[:port]
+	// (then http and the usual /onvif/device_service path are assumed).
 	URL string
 	// Username and Password are tried for ONVIF, RTSP and the snapshot,
 	// as the agent would use them. The password never appears in the report.
@@ -147,6 +148,10 @@ type ProbeFeature struct {
 func Probe(ctx context.Context, opts ProbeOptions) (ProbeReport, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultProbeTimeout
+	}
+	if !strings.Contains(opts.URL, "://") {
+		// Installers type the camera's address; ONVIF is plain HTTP.
+		opts.URL = "http://" + opts.URL
 	}
 	c, err := onvif.New(onvif.Options{URL: opts.URL, Username: opts.Username, Password: opts.Password,
 		Timeout: opts.Timeout, Logger: opts.Logger})

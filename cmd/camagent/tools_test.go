@@ -177,10 +177,16 @@ func TestProbeNotUsable(t *testing.T) {
 	}{
 		{"wrong password", sim.URL(), "wrong-" + toolPass, "verdict:   not usable: wrong credentials (ONVIF said NotAuthorized)"},
 		{"unreachable", dead, toolPass, "verdict:   not usable: camera unreachable"},
+		{"no credentials, bare address", strings.TrimSuffix(strings.TrimPrefix(sim.URL(), "http://"), "/onvif/device_service"), "",
+			"verdict:   not usable: camera wants credentials (ONVIF said NotAuthorized)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(probePasswordEnv, tc.pass)
-			out, err := runTool(t, "probe", "--onvif", tc.url, "--username", toolUser)
+			args := []string{"probe", "--onvif", tc.url}
+			if tc.pass != "" {
+				args = append(args, "--username", toolUser)
+			}
+			out, err := runTool(t, args...)
 			if !errors.Is(err, errNotUsable) {
 				t.Errorf("error %v, want errNotUsable (exit 1)", err)
 			}
