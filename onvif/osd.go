@@ -131,14 +131,19 @@ func (c *Client) SetOSD(ctx context.Context, o OSD) (OSD, error) {
 		cur.setAttr("token", "") // required by the schema; the camera assigns it
 		cur.set(o.VideoSourceConfigToken, "VideoSourceConfigurationToken")
 		cur.set("Text", "Type")
-		if o.Position.Type == "" {
-			o.Position.Type = "UpperLeft"
-		}
 	}
 	cur.typ = "OSDConfiguration"
 	opts, err := c.OSDOptions(ctx, o.VideoSourceConfigToken)
 	if err != nil {
 		return OSD{}, err
+	}
+	if o.Token == "" && o.Position.Type == "" {
+		// The schema requires a position: upper left, or the first the
+		// camera offers (some offer only Custom; -1,1 is its upper left).
+		o.Position = OSDPosition{Type: "UpperLeft"}
+		if len(opts.Positions) > 0 && checkOneOf("", "UpperLeft", opts.Positions) != nil {
+			o.Position = OSDPosition{Type: opts.Positions[0], X: -1, Y: 1}
+		}
 	}
 	if err := applyOSD(cur, opts, o); err != nil {
 		return OSD{}, err
