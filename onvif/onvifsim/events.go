@@ -211,6 +211,8 @@ func (s *Server) eventsHandler(r *http.Request, name xml.Name, data []byte) func
 	case s.opts.NoEvents:
 	case path == EventsPath && name.Space == nsEvents && name.Local == "CreatePullPointSubscription":
 		return wrap(func() (string, *fault) { return s.createPullPoint(a.InitialTerminationTime) })
+	case path == EventsPath && name.Space == nsEvents && name.Local == "GetEventProperties":
+		return wrap(s.getEventProperties)
 	case strings.HasPrefix(path, SubscriptionPath) && !s.opts.SubscriptionIDInHeader,
 		path == EventsPath && s.opts.SubscriptionIDInHeader:
 		id := strings.TrimPrefix(path, SubscriptionPath)
@@ -332,6 +334,33 @@ func (s *Server) createPullPoint(initial string) (string, *fault) {
 	}
 	return `<tev:CreatePullPointSubscriptionResponse` + eventsXMLNS + `><tev:SubscriptionReference>` + ref + `</tev:SubscriptionReference>` +
 		s.timesXML("wsnt", sub.expires) + `</tev:CreatePullPointSubscriptionResponse>`, nil
+}
+
+// getEventProperties describes the topics the camera sends: its motion
+// topic (by MotionStyle), sound detection and a monitoring topic.
+func (s *Server) getEventProperties() (string, *fault) {
+	desc := func(source, data string) string {
+		return `<tt:MessageDescription IsProperty="true"><tt:Source><tt:SimpleItemDescription Name="` + source +
+			`" Type="tt:ReferenceToken"/></tt:Source><tt:Data><tt:SimpleItemDescription Name="` + data +
+			`" Type="xs:boolean"/></tt:Data></tt:MessageDescription>`
+	}
+	motion := `<tns1:RuleEngine wstop:topic="true"><CellMotionDetector wstop:topic="true"><Motion wstop:topic="true">` +
+		desc("VideoSourceConfigurationToken", "IsMotion") + `</Motion></CellMotionDetector></tns1:RuleEngine>`
+	if s.opts.MotionStyle == MotionStyleMotionAlarm {
+		motion = `<tns1:VideoSource wstop:topic="true"><MotionAlarm wstop:topic="true">` + desc("Source", "State") +
+			`</MotionAlarm></tns1:VideoSource>`
+	}
+	return `<tev:GetEventPropertiesResponse` + eventsXMLNS + ` xmlns:wstop="http://docs.oasis-open.org/wsn/t-1" xmlns:xs="http://www.w3.org/2001/XMLSchema">` +
+		`<tev:TopicNamespaceLocation>http://www.onvif.org/onvif/ver10/topics/topicns.xml</tev:TopicNamespaceLocation>` +
+		`<wsnt:FixedTopicSet>true</wsnt:FixedTopicSet><wstop:TopicSet>` + motion +
+		`<tns1:AudioAnalytics wstop:topic="true"><Audio wstop:topic="true"><DetectedSound wstop:topic="true">` +
+		desc("AudioSourceConfigurationToken", "IsSoundDetected") + `</DetectedSound></Audio></tns1:AudioAnalytics>` +
+		`<tns1:Monitoring wstop:topic="true"><ProcessorUsage wstop:topic="true"><tt:MessageDescription IsProperty="true">` +
+		`<tt:Source><tt:SimpleItemDescription Name="Token" Type="tt:ReferenceToken"/></tt:Source><tt:Data>` +
+		`<tt:SimpleItemDescription Name="Value" Type="xs:float"/></tt:Data></tt:MessageDescription></ProcessorUsage></tns1:Monitoring>` +
+		`</wstop:TopicSet><wsnt:TopicExpressionDialect>http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet</wsnt:TopicExpressionDialect>` +
+		`<tev:MessageContentFilterDialect>http://www.onvif.org/ver10/tev/messageContentFilter/ItemFilter</tev:MessageContentFilterDialect>` +
+		`</tev:GetEventPropertiesResponse>`, nil
 }
 
 // expireLocked forgets subscriptions past their termination time.
