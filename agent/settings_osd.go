@@ -212,14 +212,7 @@ func (st osdState) conf() uplink.OSDConf {
 		return out
 	}
 	if len(st.caps.FontSize) > 0 && p.FontSize > 0 {
-		sizes := fontSizes(st.opts.FontSize)
-		best := 0
-		for i, s := range sizes {
-			if abs(s-p.FontSize) < abs(sizes[best]-p.FontSize) {
-				best = i
-			}
-		}
-		out.FontSize = &osdFontSizes[best]
+		out.FontSize = &osdFontSizes[nearestFontSize(fontSizes(st.opts.FontSize), p.FontSize)]
 	}
 	if p.FontColor != nil && len(st.caps.FontColor) > 0 {
 		n := colorName(p.FontColor.Color, st.opts.FontColors, st.caps.FontColor)
@@ -238,11 +231,15 @@ func (st osdState) conf() uplink.OSDConf {
 	return out
 }
 
-func abs(v int) int {
-	if v < 0 {
-		return -v
+// nearestFontSize returns the index of the size closest to v.
+func nearestFontSize(sizes []int, v int) int {
+	best := 0
+	for i, s := range sizes {
+		if math.Abs(float64(s-v)) < math.Abs(float64(sizes[best]-v)) {
+			best = i
+		}
 	}
-	return v
+	return best
 }
 
 func (w *cameraWorker) osdConf(ctx context.Context, cl *onvif.Client) uplink.Reply {
@@ -404,8 +401,10 @@ func (w *cameraWorker) setOSDConf(ctx context.Context, cl *onvif.Client, c *upli
 		} else {
 			o.TextType = dtType
 		}
-		if _, err := cl.SetOSD(ctx, o); err != nil {
-			return w.settingsDone("set_osd_conf: date/time overlay", err)
+		if o.Token == "" || o.TextType != "" || o.DateFormat != "" || o.TimeFormat != "" || hasStyle(o) {
+			if _, err := cl.SetOSD(ctx, o); err != nil {
+				return w.settingsDone("set_osd_conf: date/time overlay", err)
+			}
 		}
 		for _, extra := range st.dt[min(1, len(st.dt)):] {
 			if err := cl.DeleteOSD(ctx, extra.Token); err != nil {
@@ -431,12 +430,41 @@ func (w *cameraWorker) setOSDConf(ctx context.Context, cl *onvif.Client, c *upli
 			if o.Text == "" {
 				o.Text = w.name
 			}
+			if o.Position.Type == "" {
+				o.Position.Type = freeCorner(st, ch, dtPrimary)
+			}
 		}
-		if o.Token == "" || o.Text != "" || o.FontSize != 0 || o.FontColor != nil || o.BackgroundColor != nil || o.Position.Type != "" {
+		if o.Token == "" || o.Text != "" || hasStyle(o) {
 			if _, err := cl.SetOSD(ctx, o); err != nil {
 				return w.settingsDone("set_osd_conf: text overlay", err)
 			}
 		}
 	}
 	return uplink.Done(uplink.StatusOK)
+}
+
+// hasStyle reports whether o changes an overlay's look or place.
+func hasStyle(o onvif.OSD) bool {
+	return o.FontSize != 0 || o.FontColor != nil || o.BackgroundColor != nil || o.Position.Type != ""
+}
+
+// freeCorner picks where a new text overlay goes: the first corner the
+// date/time overlay does not occupy, so the two do not cover each other.
+func freeCorner(st osdState, ch osdChange, dtShown bool) string {
+	taken := ""
+	if dtShown {
+		taken = ch.position
+		if taken == "" && len(st.dt) > 0 {
+			taken = st.dt[0].Position.Type
+		}
+		if taken == "" {
+			taken = "UpperLeft" // where onvif.SetOSD puts a new overlay
+		}
+	}
+	for _, a := range st.caps.Alignment {
+		if a != taken {
+			return a
+		}
+	}
+	return ""
 }

@@ -235,7 +235,13 @@ func TestSettingsReachTheCamera(t *testing.T) {
 			"time": "true", "date": "true", "date_format": `"DD/MM/YYYY"`, "system_id": "false", "bkg_transp": "false", "bkg_color": `"White"`,
 		})
 
+		// A new system id overlay shows the camera's name, clear of the clock.
+		wantDone(t, request(t, r, "set_osd_conf", map[string]any{"system_id": true}), "set_osd_conf", "OK")
+		soapHas(t, r, "CreateOSD", ">Plain<", ">demo<", ">UpperRight<")
+		wantFields(t, request(t, r, "get_osd_conf", nil), map[string]string{"system_id": "true", "system_id_text": `"demo"`, "alignment": `"UpperLeft"`})
+
 		for _, body := range []map[string]any{
+			{"system_id": false, "system_id_text": "hidden"},
 			{"font_color": "Purple"}, {"alignment": "Center"}, {"date_format": "YY.MM.DD"}, {"font_size": "Huge"},
 		} {
 			wantDone(t, request(t, r, "set_osd_conf", body), "set_osd_conf", "INVALID_PARAM")
