@@ -579,7 +579,7 @@ type measurement struct {
 	perPublish []int64 // video frames per matching publish, in ingest order
 	switches   float64 // context switches per second, all threads of all pids
 	pace       float64 // video frames the cameras sent ÷ what real time asks for
-	anonKB     []int64 // RssAnon of each pid at the end of the window
+	anonKB     []int64 // max RssAnon of each pid
 }
 
 // measure samples every group's CPU and RSS over one window while
@@ -591,6 +591,7 @@ func (b *benchRun) measure(ctx context.Context, groups []group) ([]measurement, 
 	cpu0 := make([]cpuTime, len(groups))
 	sw0 := make([]int64, len(groups))
 	maxRSS := make([][]int64, len(groups))
+	maxAnon := make([][]int64, len(groups))
 	var err error
 	for i, g := range groups {
 		per0[i] = perPublish(b.ingest, g.match)
@@ -600,6 +601,7 @@ func (b *benchRun) measure(ctx context.Context, groups []group) ([]measurement, 
 		}
 		sw0[i] = contextSwitches(g.pids)
 		maxRSS[i] = make([]int64, len(g.pids))
+		maxAnon[i] = make([]int64, len(g.pids))
 	}
 	sent0 := b.sentFrames()
 	self0, err := b.cpu([]int{os.Getpid()})
@@ -612,11 +614,12 @@ func (b *benchRun) measure(ctx context.Context, groups []group) ([]measurement, 
 	sample := func() error {
 		for i, g := range groups {
 			for j, pid := range g.pids {
-				kb, err := rssKB(pid)
+				rss, anon, err := memKB(pid)
 				if err != nil {
 					return err
 				}
-				maxRSS[i][j] = max(maxRSS[i][j], kb)
+				maxRSS[i][j] = max(maxRSS[i][j], rss)
+				maxAnon[i][j] = max(maxAnon[i][j], anon)
 			}
 		}
 		return nil
@@ -663,10 +666,7 @@ loop:
 		}
 		got1, pubs := b.ingestFrames(g.match)
 		m.got, m.sent, m.publishes, m.pace = got1-got0[i], sent, pubs, pace
-		for _, pid := range g.pids {
-			kb, _ := statusKB(pid, "RssAnon")
-			m.anonKB = append(m.anonKB, kb)
-		}
+		m.anonKB = maxAnon[i]
 		for k, f := range perPublish(b.ingest, g.match) {
 			if k < len(per0[i]) {
 				f -= per0[i][k]
@@ -786,27 +786,40 @@ func contextSwitches(pids []int) int64 {
 	return sum
 }
 
-// rssKB is VmRSS of pid in KiB.
-func rssKB(pid int) (int64, error) { return statusKB(pid, "VmRSS") }
-
-// statusKB reads a KiB field of /proc/<pid>/status.
-func statusKB(pid int, field string) (int64, error) {
+// memKB returns VmRSS and RssAnon (heap, stacks: what is not the mapped
+// binary) of pid in KiB.
+func memKB(pid int) (rss, anon int64, err error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, fmt.Errorf("read status of %d: %w", pid, err)
+		return 0, 0, fmt.Errorf("read status of %d: %w", pid, err)
 	}
 	defer f.Close()
+	found := 0
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			fs := strings.Fields(rest)
-			if len(fs) == 0 {
-				break
-			}
-			return strconv.ParseInt(fs[0], 10, 64)
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok || (k != "VmRSS" && k != "RssAnon") {
+			continue
 		}
+		fs := strings.Fields(v)
+		if len(fs) == 0 {
+			continue
+		}
+		n, err := strconv.ParseInt(fs[0], 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("status of %d: %s: %w", pid, k, err)
+		}
+		if k == "VmRSS" {
+			rss = n
+		} else {
+			anon = n
+		}
+		found++
 	}
-	return 0, fmt.Errorf("status of %d: no %s (process gone?)", pid, field)
+	if found < 2 {
+		return 0, 0, fmt.Errorf("status of %d: no VmRSS/RssAnon (process gone?)", pid)
+	}
+	return rss, anon, nil
 }
 
 // hostTicks returns busy and total jiffies of all CPUs from /proc/stat.
@@ -1011,7 +1024,7 @@ func benchTable(rows []benchRow, window time.Duration, rounds int) string {
 		fmt.Fprintf(&sb, "- %d cameras: CPU ratio per window %s; video frames delivered agent %s, ffmpeg %s; context switches/s per stream agent %.0f, ffmpeg %.0f; host busy %.0f %% of all CPUs, of which the simulated cameras and ingest %.0f %% of one core",
 			r.cameras, ratioList(r.ratios), pct(r.agentGot, r.agentSent), pct(r.ffmpegGot, r.ffmpegSent),
 			r.agentSwitches/float64(r.cameras), r.ffmpegSwitches/float64(r.cameras), r.hostBusy, r.simCPU)
-		fmt.Fprintf(&sb, "; agent RSS %.1f MiB of which anonymous (heap, stacks) %.1f", r.agentRSS, r.agentAnon)
+		fmt.Fprintf(&sb, "; agent RSS %.1f MiB, anonymous part (heap, stacks; the rest is the mapped binary) %.1f", r.agentRSS, r.agentAnon)
 		if r.pace < 0.97 {
 			fmt.Fprintf(&sb, "; UNRELIABLE: the simulated cameras sent only %.0f %% of real time, the box is overloaded", 100*r.pace)
 		}
