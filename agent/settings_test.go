@@ -362,3 +362,25 @@ func TestSettingsOnAFixedCamera(t *testing.T) {
 		t.Errorf("cloud saw protocol violations: %v", v)
 	}
 }
+
+// TestImageSettingsWithoutImaging: a camera with rotation but no imaging
+// service reports the flips only, and refuses picture levels as outside
+// its caps.
+func TestImageSettingsWithoutImaging(t *testing.T) {
+	r, _, _ := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) { o.NoImaging = true }})
+	waitReady(t, r)
+	wantFields(t, request(t, r, "get_cam_video_conf", nil), map[string]string{
+		"cmd": `"cam_video_conf"`, "vert_flip": `"off"`, "brightness": "null", "tdn": "null",
+		"caps": `{"brightness":false,"contrast":false,"horz_flip":["off","on"],"ir_light":[],"nr_level":false,"nr_type":[],` +
+			`"pwr_frequency":false,"saturation":false,"sharpness":false,"tdn":[],"vert_flip":["off","on"],"wb_type":[]}`,
+	})
+	wantDone(t, request(t, r, "set_cam_video_conf", map[string]any{"brightness": 10}), "set_cam_video_conf", "INVALID_PARAM")
+	wantDone(t, request(t, r, "set_cam_video_conf", map[string]any{"tdn": "day"}), "set_cam_video_conf", "INVALID_PARAM")
+	wantDone(t, request(t, r, "set_cam_video_conf", map[string]any{"vert_flip": "on", "horz_flip": "on"}), "set_cam_video_conf", "OK")
+	if mode, deg := r.onvif.Rotation(); mode != "ON" || deg != 180 {
+		t.Errorf("camera rotation %s %d, want ON 180", mode, deg)
+	}
+	if n := countAction(r, "SetImagingSettings"); n != 0 {
+		t.Errorf("%d imaging requests reached a camera without imaging", n)
+	}
+}
