@@ -153,6 +153,13 @@ func loadEventSettings(path string) (eventSettings, error) {
 	if err != nil {
 		return eventSettings{}, err
 	}
+	return decodeEventSettings(b)
+}
+
+// decodeEventSettings reads a settings file over the defaults: events the
+// agent no longer declares are dropped and caps apply again, so a file
+// from an older version cannot switch on what this one cannot do.
+func decodeEventSettings(b []byte) (eventSettings, error) {
 	s := defaultEventSettings()
 	var saved eventSettings
 	if err := json.Unmarshal(b, &saved); err != nil {

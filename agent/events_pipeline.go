@@ -102,7 +102,12 @@ type condition struct {
 	// raw is the state the camera last reported; stops is whether it has
 	// ever reported an end, so its silence can be trusted as "still on".
 	raw, stops bool
-	nextRepeat time.Time
+	// startAt is the start's event time and startMono when the pipeline
+	// saw it: repeats are stamped startAt plus the time elapsed, so they
+	// follow the start on the timeline even though the camera clock
+	// correction is only good to about a second.
+	startAt, startMono time.Time
+	nextRepeat         time.Time
 }
 
 // eventPipeline debounces the camera's reports, sends a cam_event at each
@@ -114,7 +119,10 @@ func (w *cameraWorker) eventPipeline(ctx context.Context, tm eventTiming) {
 	conds := map[onvif.Kind]*condition{}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	handle := func(trs []onvif.Transition) {
+	// The debouncer runs on this machine's clock, like Expire: camera
+	// times can jump back when its clock is set. Starts are stamped with
+	// the camera's corrected time of the report that caused them.
+	handle := func(trs []onvif.Transition, at time.Time) {
 		for _, tr := range trs {
 			c := conds[tr.Kind]
 			if !tr.Active {
@@ -122,8 +130,9 @@ func (w *cameraWorker) eventPipeline(ctx context.Context, tm eventTiming) {
 				w.log.Debug("event ended", zap.String("kind", string(tr.Kind)), zap.Bool("by_hold", tr.Synthetic))
 				continue
 			}
-			c.nextRepeat = time.Now().Add(tm.repeat)
-			w.emit(ctx, tr.Kind, tr.At, false)
+			c.startAt, c.startMono = at, tr.At
+			c.nextRepeat = tr.At.Add(tm.repeat)
+			w.emit(ctx, tr.Kind, at, false)
 		}
 	}
 	for {
@@ -156,7 +165,7 @@ func (w *cameraWorker) eventPipeline(ctx context.Context, tm eventTiming) {
 			if !in.active && !in.initial {
 				c.stops = true
 			}
-			handle(deb.Observe(in.kind, in.active, in.at))
+			handle(deb.Observe(in.kind, in.active, time.Now()), in.at)
 		case now := <-tick:
 			for k, c := range conds {
 				// A camera that reports ends is believed while it says "on".
@@ -164,11 +173,11 @@ func (w *cameraWorker) eventPipeline(ctx context.Context, tm eventTiming) {
 					deb.Observe(k, true, now)
 				}
 			}
-			handle(deb.Expire(now))
+			handle(deb.Expire(now), now)
 			for k, c := range conds {
 				if deb.Active(k) && !now.Before(c.nextRepeat) {
 					c.nextRepeat = now.Add(tm.repeat)
-					w.emit(ctx, k, now, true)
+					w.emit(ctx, k, c.startAt.Add(now.Sub(c.startMono)), true)
 				}
 			}
 		}
@@ -237,7 +246,7 @@ func (w *cameraWorker) applyTimeZones(ctx context.Context, cl *onvif.Client) {
 				continue
 			}
 			cctx, cancel := context.WithTimeout(ctx, tzTimeout)
-			st, err := cl.SetTimeZone(cctx, tz)
+			st, err := setTimeZone(cctx, cl, tz)
 			cancel()
 			switch {
 			case ctx.Err() != nil:
@@ -251,4 +260,19 @@ func (w *cameraWorker) applyTimeZones(ctx context.Context, cl *onvif.Client) {
 			}
 		}
 	}
+}
+
+// setTimeZone sets tz unless the camera already has it: in manual time
+// mode setting the zone also sets the clock, which would nudge it by up
+// to a second at every first registration.
+func setTimeZone(ctx context.Context, cl *onvif.Client, tz string) (onvif.SystemTime, error) {
+	posix, err := onvif.PosixTZ(tz)
+	if err != nil {
+		return onvif.SystemTime{}, err
+	}
+	cur, err := cl.SystemTime(ctx)
+	if err == nil && cur.TZ == posix {
+		return cur, nil
+	}
+	return cl.SetTimeZone(ctx, tz)
 }

@@ -150,18 +150,25 @@ func TestMotionReachesTheCloud(t *testing.T) {
 func TestEventsOffSendNothing(t *testing.T) {
 	withEventTiming(t, eventTiming{hold: 30 * time.Second, repeat: time.Minute, retryMin: 50 * time.Millisecond})
 	r, a, _ := runRig(t, rigOptions{})
-	eventsReady(t, r)
+	waitReady(t, r)
+	waitFor(t, "an event subscription on the camera", func() bool { return r.onvif.Subscriptions() > 0 })
 	ev := a.workers[0].evs()
 	motion := func() {
 		r.onvif.TriggerMotion(true)
 		r.onvif.TriggerMotion(false)
 	}
 
+	// Until the cloud has read the declaration on this connection,
+	// nothing is sent (§4.7.1).
+	motion()
+	waitFor(t, "the undeclared motion to be dropped", func() bool { return ev.dropped.Load() == 1 })
+	request(t, r, "get_cam_events", nil)
+
 	if rep := request(t, r, "set_cam_events", map[string]any{"enabled": false}); rep["status"] != "OK" {
 		t.Fatalf("set_cam_events: %v", rep)
 	}
 	motion()
-	waitFor(t, "the motion to be dropped", func() bool { return ev.dropped.Load() == 1 })
+	waitFor(t, "the motion to be dropped", func() bool { return ev.dropped.Load() == 2 })
 
 	rep := request(t, r, "set_cam_events", map[string]any{"enabled": true, "events": []any{
 		map[string]any{"event": "motion", "active": false}, map[string]any{"event": "doorbell", "active": true}}})
@@ -169,7 +176,7 @@ func TestEventsOffSendNothing(t *testing.T) {
 		t.Fatalf("set_cam_events: %v", rep)
 	}
 	motion()
-	waitFor(t, "the motion to be dropped", func() bool { return ev.dropped.Load() == 2 })
+	waitFor(t, "the motion to be dropped", func() bool { return ev.dropped.Load() == 3 })
 	if rep := request(t, r, "cam_trigger_event", map[string]any{"event": "motion"}); rep["status"] != "INVALID_PARAM" {
 		t.Errorf("trigger of inactive motion: %v, want INVALID_PARAM", rep)
 	}
@@ -461,4 +468,85 @@ func TestConfigureTimeZoneReachesCamera(t *testing.T) {
 		return strings.Contains(r.onvif.LastRequest("SetSystemDateAndTime"), "CET-1CEST,M3.5.0,M10.5.0/3")
 	})
 	noViolations(t, r)
+}
+
+// eventSettingsCases seed FuzzDecodeEventSettings too.
+var eventSettingsCases = []struct {
+	name string
+	in   string
+	want string // JSON of the result, "" = error
+}{
+	{"saved by this version", `{"enabled":false,"events":{"motion":{"active":false,"stream":false,"snapshot":false}}}`,
+		`{"enabled":false,"events":{"motion":{"active":false,"stream":false,"snapshot":false}}}`},
+	{"caps apply again", `{"enabled":true,"events":{"motion":{"active":true,"stream":true,"snapshot":true,"period":60}}}`,
+		`{"enabled":true,"events":{"motion":{"active":true,"stream":false,"snapshot":false}}}`},
+	{"event no longer declared", `{"enabled":true,"events":{"doorbell":{"active":true}}}`,
+		`{"enabled":true,"events":{"motion":{"active":true,"stream":false,"snapshot":false}}}`},
+	{"no events keeps the defaults", `{"enabled":true}`,
+		`{"enabled":true,"events":{"motion":{"active":true,"stream":false,"snapshot":false}}}`},
+	{"not json", `{"enabled":`, ""},
+	{"wrong type", `{"enabled":"yes"}`, ""},
+}
+
+func TestDecodeEventSettings(t *testing.T) {
+	for _, c := range eventSettingsCases {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := decodeEventSettings([]byte(c.in))
+			if c.want == "" {
+				if err == nil {
+					t.Fatalf("decoded %+v, want an error", s)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := mustJSON(t, s); got != c.want {
+				t.Errorf("got %s, want %s", got, c.want)
+			}
+		})
+	}
+}
+
+func FuzzDecodeEventSettings(f *testing.F) {
+	for _, c := range eventSettingsCases {
+		f.Add([]byte(c.in))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := decodeEventSettings(b)
+		if err != nil {
+			return
+		}
+		// Whatever the file says, only declared events within their caps remain.
+		for name, es := range s.Events {
+			d, ok := declaration(name)
+			if !ok {
+				t.Fatalf("undeclared event %q kept", name)
+			}
+			if es != limitToCaps(es, d.caps) {
+				t.Fatalf("%s: %+v beyond caps", name, es)
+			}
+		}
+	})
+}
+
+func TestCloudGrid(t *testing.T) {
+	for _, c := range []struct {
+		name               string
+		cols, rows         int
+		wantCols, wantRows int
+	}{
+		{"fits", 22, 18, 22, 18},
+		{"at the limit", 32, 32, 32, 32},
+		{"halved", 44, 36, 22, 18},
+		{"wide", 80, 20, 26, 6},
+		{"one cell", 1, 1, 1, 1},
+	} {
+		if gc, gr := cloudGrid(c.cols, c.rows); gc != c.wantCols || gr != c.wantRows {
+			t.Errorf("%s: %dx%d shown as %dx%d, want %dx%d", c.name, c.cols, c.rows, gc, gr, c.wantCols, c.wantRows)
+		}
+	}
+	if got := eventsPath(filepath.Join("state", "door.state.json")); got != filepath.Join("state", "door.events.json") {
+		t.Errorf("events path %s", got)
+	}
 }
