@@ -10,7 +10,10 @@ package agent
 // background load skews both alike. It reports numbers and never fails on
 // them (timings are not asserted); it fails only when video does not flow.
 //
-//	go test -tags bench -run TestBench -v -timeout 20m ./agent/
+//	go test -tags bench -run TestBench -v -count=1 -timeout 20m ./agent/
+//
+// (-count=1: otherwise go test may replay the table of an earlier run from
+// its cache.)
 //
 // CAMAGENT_BENCH_CAMERAS (default "1,4,16"), CAMAGENT_BENCH_WINDOW
 // (default 10s) and CAMAGENT_BENCH_ROUNDS (windows per camera count,
@@ -61,8 +64,8 @@ type benchRow struct {
 
 	agentCPU    float64 // % of one core, whole process, median over windows
 	agentRSS    float64 // MiB, max over the windows
-	agentGot    int64   // video frames at the ingest during the window
-	agentSent   int64   // video frames the cameras sent during the window
+	agentGot    int64   // video frames at the ingest during the windows
+	agentSent   int64   // video frames the cameras sent during the windows
 	agentWarns  []string
 	latencies   []time.Duration
 	nonKeyFirst int // publishes whose first video frame was not a key frame
@@ -81,6 +84,8 @@ type benchRow struct {
 	simCPU   float64 // the test process (cameras, clouds, ingest), % of one core, mean
 }
 
+// TestBench runs every camera count as a subtest with its own simulators,
+// agent and relays, then prints the Markdown table.
 func TestBench(t *testing.T) {
 	counts := benchCounts(t)
 	window := benchWindow(t)
