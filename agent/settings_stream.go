@@ -62,6 +62,8 @@ func (w *cameraWorker) setStreamConfig(ctx context.Context, cl *onvif.Client, c 
 			return w.settingsDone("set_stream_config "+v.p.videoES(), err)
 		}
 		// Later get_stream_config answers report what the camera applied.
+		// Profiles are read and written only by the session's one handler
+		// goroutine, so this needs no lock.
 		v.p.profile.Video = &got
 		w.log.Info("video encoder changed", zap.String("stream", v.p.id), zap.String("encoding", got.Encoding),
 			zap.Int("width", got.Width), zap.Int("height", got.Height), zap.Float64("fps", got.FrameRate),
