@@ -70,8 +70,8 @@ func (w *cameraWorker) subscribeEvents(ctx context.Context, cl *onvif.Client, tm
 	e := w.evs()
 	push := func(ev onvif.Event) {
 		kind, active, ok := onvif.Classify(ev)
-		if !ok {
-			return
+		if _, declared := eventName(kind); !ok || !declared {
+			return // nothing the cloud was told about
 		}
 		at := ev.Time
 		if at.IsZero() {
@@ -103,7 +103,7 @@ type condition struct {
 	// ever reported an end, so its silence can be trusted as "still on".
 	raw, stops bool
 	// startAt is the start's event time and startMono when the pipeline
-	// saw it: repeats are stamped startAt plus the time elapsed, so they
+	// saw it by this machine's clock: repeats are stamped startAt plus the time elapsed, so they
 	// follow the start on the timeline even though the camera clock
 	// correction is only good to about a second.
 	startAt, startMono time.Time
