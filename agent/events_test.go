@@ -191,6 +191,33 @@ func TestEventsOffSendNothing(t *testing.T) {
 	request(t, r, "set_cam_events", map[string]any{"events": []any{map[string]any{"event": "motion", "active": true}}})
 	motion()
 	waitFor(t, "motion once it is on again", func() bool { return len(motionEvents(r)) == 1 })
+
+	// Passive mode sends no events (§4.1.5).
+	request(t, r, "set_cam_parameter", map[string]any{"activity": false})
+	motion()
+	waitFor(t, "the motion in passive mode to be dropped", func() bool { return ev.dropped.Load() == 4 })
+	request(t, r, "set_cam_parameter", map[string]any{"activity": true})
+	motion()
+	waitFor(t, "motion after passive mode", func() bool { return len(motionEvents(r)) == 2 })
+	noViolations(t, r)
+}
+
+// TestEventsWaitForDeclarationAfterReconnect: after the connection drops,
+// events wait until the cloud has read the declaration again.
+func TestEventsWaitForDeclarationAfterReconnect(t *testing.T) {
+	withEventTiming(t, eventTiming{hold: 30 * time.Second, repeat: time.Minute, retryMin: 50 * time.Millisecond})
+	r, a, _ := runRig(t, rigOptions{})
+	eventsReady(t, r)
+	ev := a.workers[0].evs()
+	r.cloud.DropConnections()
+	waitFor(t, "a new connection", func() bool { return r.cloud.Connections() == 2 })
+	waitReady(t, r)
+	r.onvif.TriggerMotion(true)
+	r.onvif.TriggerMotion(false)
+	waitFor(t, "the motion to be held back", func() bool { return ev.dropped.Load() == 1 })
+	request(t, r, "get_cam_events", nil)
+	r.onvif.TriggerMotion(true)
+	waitFor(t, "motion after the declaration", func() bool { return len(motionEvents(r)) == 1 })
 	noViolations(t, r)
 }
 
