@@ -535,6 +535,8 @@ const (
 	phaseRegistered    // hello sent
 	phaseCamHelloSent
 	phaseReady // done for cam_hello received
+	// phaseHelloHeld: register received, hello withheld (HoldHello).
+	phaseHelloHeld
 )
 
 type simConn struct {
@@ -818,6 +820,7 @@ func (c *simConn) register(m map[string]any, id int64, phase int) bool {
 		return true
 	}
 	if s.opts.HoldHello {
+		c.setPhase(phaseHelloHeld)
 		return true
 	}
 	pwd, hasPwd := m["pwd"]
