@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -24,6 +25,10 @@ const (
 	DefaultStateDir     = "/var/lib/camagent"
 	DefaultListen       = "127.0.0.1:8089"
 	DefaultONVIFTimeout = 10 * time.Second
+	// DefaultMaxClockSkew is how far a camera's clock may be off before
+	// the agent warns or, with clock_sync, corrects it. Event times a few
+	// seconds off are harmless; minutes off misplace clips on the timeline.
+	DefaultMaxClockSkew = 30 * time.Second
 )
 
 // maxFileSize bounds what Load and Parse accept; real configs are a few KiB.
@@ -86,6 +91,15 @@ type ONVIF struct {
 	Username string        `yaml:"username"`
 	Password Secret        `yaml:"password"`
 	Timeout  time.Duration `yaml:"timeout"` // per request; default 10s
+	// ClockSync corrects a camera clock off by more than MaxClockSkew;
+	// default off (warn only).
+	ClockSync ClockSync `yaml:"clock_sync"`
+	// NTPServers are the host names or IP addresses given to the camera
+	// with clock_sync ntp; empty makes the camera use the servers DHCP
+	// announces.
+	NTPServers []string `yaml:"ntp_servers"`
+	// MaxClockSkew is the tolerated camera clock error; default 30s.
+	MaxClockSkew time.Duration `yaml:"max_clock_skew"`
 }
 
 // Default returns a Config with every default set and no cameras.
@@ -100,7 +114,7 @@ func Default() *Config {
 // defaultCamera is what each cameras[] entry starts from.
 func defaultCamera() Camera {
 	return Camera{
-		ONVIF:         ONVIF{Timeout: DefaultONVIFTimeout},
+		ONVIF:         ONVIF{Timeout: DefaultONVIFTimeout, MaxClockSkew: DefaultMaxClockSkew},
 		RTSPTransport: RTSPTransportTCP,
 	}
 }
@@ -198,6 +212,7 @@ func (c *Config) Validate() error {
 		if cam.ONVIF.Timeout <= 0 {
 			bad(p+".onvif.timeout", "%s must be positive (e.g. 10s)", cam.ONVIF.Timeout)
 		}
+		c.validateClock(p+".onvif", cam.ONVIF, bad)
 		if !cam.RTSP.IsZero() {
 			if err := checkURL(cam.RTSP.Reveal(), "rtsp", "rtsps"); err != nil {
 				// The URL may hold a password: show only its redacted form.
@@ -209,6 +224,51 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateClock checks the clock keys of one camera's onvif section at p.
+func (c *Config) validateClock(p string, o ONVIF, bad func(path, format string, args ...any)) {
+	switch o.ClockSync {
+	case ClockSyncOff, ClockSyncGateway, ClockSyncNTP:
+		if o.ClockSync != ClockSyncOff && o.URL == "" {
+			bad(p+".clock_sync", "%s needs onvif.url (the clock is set over ONVIF)", o.ClockSync)
+		}
+	default:
+		bad(p+".clock_sync", "%d is not one of off, gateway, ntp", int8(o.ClockSync))
+	}
+	if len(o.NTPServers) > 0 && o.ClockSync != ClockSyncNTP {
+		bad(p+".ntp_servers", "is only used with clock_sync: ntp (clock_sync is %s)", o.ClockSync)
+	}
+	for i, s := range o.NTPServers {
+		if !validHost(s) {
+			bad(p+".ntp_servers["+strconv.Itoa(i)+"]", "%q must be a host name or IP address", s)
+		}
+	}
+	if o.MaxClockSkew <= 0 {
+		bad(p+".max_clock_skew", "%s must be positive (e.g. 30s)", o.MaxClockSkew)
+	}
+}
+
+// validHost accepts an IP address or a DNS host name (letters, digits,
+// hyphens, dots; labels of 1-63 characters).
+func validHost(s string) bool {
+	if net.ParseIP(s) != nil {
+		return true
+	}
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // line returns the line of path in the parsed file, or 0.

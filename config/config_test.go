@@ -55,6 +55,9 @@ var parseCases = []parseCase{
 			if cam.ONVIF.Timeout != 10*time.Second || cam.RTSPTransport != RTSPTransportTCP {
 				t.Errorf("camera defaults: timeout %v transport %v", cam.ONVIF.Timeout, cam.RTSPTransport)
 			}
+			if cam.ONVIF.ClockSync != ClockSyncOff || cam.ONVIF.NTPServers != nil || cam.ONVIF.MaxClockSkew != 30*time.Second {
+				t.Errorf("clock defaults: sync %v servers %q skew %v", cam.ONVIF.ClockSync, cam.ONVIF.NTPServers, cam.ONVIF.MaxClockSkew)
+			}
 		},
 	},
 	{
@@ -72,6 +75,9 @@ cameras:
       username: admin
       password: "p#ss: word"
       timeout: 2m30s
+      clock_sync: NTP
+      ntp_servers: [pool.ntp.org, 192.168.1.1, "fe80::1"]
+      max_clock_skew: 2s
     rtsp: rtsp://admin:secret@cam1.local:554/Streaming/101
     rtsp_transport: udp
   - name: Yard_2
@@ -86,6 +92,10 @@ cameras:
 			if o.URL != "https://cam1.local/onvif/device_service" || o.Username != "admin" ||
 				o.Password.Reveal() != "p#ss: word" || o.Timeout != 150*time.Second {
 				t.Errorf("onvif = %+v (password %q)", o, o.Password.Reveal())
+			}
+			if o.ClockSync != ClockSyncNTP || !slices.Equal(o.NTPServers, []string{"pool.ntp.org", "192.168.1.1", "fe80::1"}) ||
+				o.MaxClockSkew != 2*time.Second {
+				t.Errorf("clock keys: sync %v servers %q skew %v", o.ClockSync, o.NTPServers, o.MaxClockSkew)
 			}
 			if c.Cameras[0].RTSP.Reveal() != "rtsp://admin:secret@cam1.local:554/Streaming/101" ||
 				c.Cameras[0].RTSPTransport != RTSPTransportUDP {
@@ -180,6 +190,24 @@ cameras:
 		},
 	},
 	{
+		name: "gateway clock sync without ntp servers",
+		yaml: minimalCam[:len(minimalCam)-2] + ", clock_sync: gateway, max_clock_skew: 1m}\n",
+		check: func(t *testing.T, c *Config) {
+			if o := c.Cameras[0].ONVIF; o.ClockSync != ClockSyncGateway || o.MaxClockSkew != time.Minute || o.NTPServers != nil {
+				t.Errorf("onvif = %+v", o)
+			}
+		},
+	},
+	{
+		name: "ntp clock sync with empty server list means dhcp",
+		yaml: minimalCam[:len(minimalCam)-2] + ", clock_sync: ntp, ntp_servers: []}\n",
+		check: func(t *testing.T, c *Config) {
+			if o := c.Cameras[0].ONVIF; o.ClockSync != ClockSyncNTP || len(o.NTPServers) != 0 {
+				t.Errorf("onvif = %+v", o)
+			}
+		},
+	},
+	{
 		name:  "credential file",
 		yaml:  "cameras:\n  - {name: lobby, token: credential:lobby-token, rtsp: credential:lobby-rtsp}\n",
 		creds: map[string]string{"lobby-token": "dG9rZW4\n", "lobby-rtsp": "rtsp://u:p@h/s\r\n"},
@@ -203,7 +231,30 @@ cameras:
   - name: lobby
     token: t
     onvif: {url: "http://h/", user: admin}
-`, paths: []string{"cameras[0].onvif.user"}, msg: "allowed: url, username, password, timeout", line: 5},
+`, paths: []string{"cameras[0].onvif.user"}, msg: "allowed: url, username, password, timeout, clock_sync, ntp_servers, max_clock_skew", line: 5},
+	{name: "bad clock sync", yaml: clockCam("clock_sync: sntp"), paths: []string{"cameras[0].onvif.clock_sync"},
+		msg: `cameras[0].onvif.clock_sync: "sntp" is not one of off, gateway, ntp`, line: 6},
+	{name: "clock sync is a boolean", yaml: clockCam("clock_sync: true"), paths: []string{"cameras[0].onvif.clock_sync"},
+		msg: `"true" is not one of off, gateway, ntp`},
+	{name: "clock sync without onvif", yaml: "cameras:\n  - {name: a, token: t, rtsp: rtsp://h/, onvif: {clock_sync: gateway}}\n",
+		paths: []string{"cameras[0].onvif.clock_sync"}, msg: "gateway needs onvif.url", line: 2},
+	{name: "ntp servers without ntp sync", yaml: clockCam("clock_sync: gateway", "ntp_servers: [pool.ntp.org]"),
+		paths: []string{"cameras[0].onvif.ntp_servers"}, msg: "only used with clock_sync: ntp (clock_sync is gateway)", line: 7},
+	{name: "ntp servers with default sync", yaml: clockCam("ntp_servers: [pool.ntp.org]"),
+		paths: []string{"cameras[0].onvif.ntp_servers"}, msg: "clock_sync is off"},
+	{name: "ntp servers is a scalar", yaml: clockCam("clock_sync: ntp", "ntp_servers: pool.ntp.org"),
+		paths: []string{"cameras[0].onvif.ntp_servers"}, msg: "must be a list"},
+	{name: "bad ntp server names", yaml: clockCam("clock_sync: ntp", "ntp_servers: [ok.example, \"bad host\", \"\", -x.org, ntp.example.]"),
+		paths: []string{"cameras[0].onvif.ntp_servers[1]", "cameras[0].onvif.ntp_servers[2]", "cameras[0].onvif.ntp_servers[3]"},
+		msg:   `cameras[0].onvif.ntp_servers[1]: "bad host" must be a host name or IP address`, line: 7},
+	{name: "ntp server is a mapping", yaml: clockCam("clock_sync: ntp", "ntp_servers: [{host: a}]"),
+		paths: []string{"cameras[0].onvif.ntp_servers[0]"}, msg: "must be a single value"},
+	{name: "zero max clock skew", yaml: clockCam("max_clock_skew: 0s"), paths: []string{"cameras[0].onvif.max_clock_skew"},
+		msg: "cameras[0].onvif.max_clock_skew: 0s must be positive (e.g. 30s)", line: 6},
+	{name: "negative max clock skew", yaml: clockCam("max_clock_skew: -5s"), paths: []string{"cameras[0].onvif.max_clock_skew"},
+		msg: "must be positive"},
+	{name: "max clock skew without unit", yaml: clockCam("max_clock_skew: 30"), paths: []string{"cameras[0].onvif.max_clock_skew"},
+		msg: `"30" is not a duration`},
 	{name: "bad log level", yaml: "log: {level: verbose}\n" + minimalCam, paths: []string{"log.level"},
 		msg: `log.level: "verbose" is not one of debug, info, warn, error`, line: 1},
 	{name: "listen without port", yaml: "http: {listen: \"8089\"}\n" + minimalCam, paths: []string{"http.listen"},
@@ -302,6 +353,15 @@ cameras:
     token: ""
     onvif: {url: "gopher://h"}
 `, paths: []string{"cameras", "cameras[0].name", "cameras[0].token", "cameras[0].onvif.url"}[1:]},
+}
+
+// clockCam is a camera whose onvif section holds the given extra lines.
+func clockCam(lines ...string) string {
+	s := "cameras:\n  - name: lobby\n    token: t\n    onvif:\n      url: \"http://h/onvif\"\n"
+	for _, l := range lines {
+		s += "      " + l + "\n"
+	}
+	return s
 }
 
 func setCaseEnv(t *testing.T, tc parseCase) {
@@ -416,7 +476,8 @@ func TestLoad(t *testing.T) {
 // A config built in code gets the same checks, without file positions.
 func TestValidateBuiltInCode(t *testing.T) {
 	cfg := Default()
-	cfg.Cameras = []Camera{{Name: "lobby", Token: NewSecret("t"), RTSP: NewSecretURL("rtsp://h/")}}
+	cfg.Cameras = []Camera{{Name: "lobby", Token: NewSecret("t"), RTSP: NewSecretURL("rtsp://h/"),
+		ONVIF: ONVIF{MaxClockSkew: DefaultMaxClockSkew}}}
 	err := cfg.Validate()
 	fes := FieldErrors(err)
 	if len(fes) != 1 || fes[0].Path != "cameras[0].onvif.timeout" || fes[0].Error() != "cameras[0].onvif.timeout: 0s must be positive (e.g. 10s)" {
@@ -425,6 +486,11 @@ func TestValidateBuiltInCode(t *testing.T) {
 	cfg.Cameras[0].ONVIF.Timeout = DefaultONVIFTimeout
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("Validate = %v", err)
+	}
+	// A mode set in code beyond the known ones is named, not accepted.
+	cfg.Cameras[0].ONVIF.ClockSync = ClockSync(9)
+	if fes := FieldErrors(cfg.Validate()); len(fes) != 1 || fes[0].Error() != "cameras[0].onvif.clock_sync: 9 is not one of off, gateway, ntp" {
+		t.Fatalf("Validate = %v", fes)
 	}
 }
 
@@ -444,8 +510,28 @@ func TestExampleConfigParses(t *testing.T) {
 		t.Errorf("example config top level differs from defaults: %+v", cfg)
 	}
 	if cfg.Cameras[0].ONVIF.Password.Reveal() != "secret" || cfg.Cameras[0].ONVIF.Timeout != DefaultONVIFTimeout ||
-		cfg.Cameras[0].RTSPTransport != RTSPTransportTCP {
+		cfg.Cameras[0].RTSPTransport != RTSPTransportTCP || cfg.Cameras[0].ONVIF.ClockSync != ClockSyncOff ||
+		len(cfg.Cameras[0].ONVIF.NTPServers) != 0 || cfg.Cameras[0].ONVIF.MaxClockSkew != DefaultMaxClockSkew {
 		t.Errorf("example camera = %+v", cfg.Cameras[0])
+	}
+}
+
+func TestClockSync(t *testing.T) {
+	for _, name := range []string{"off", "gateway", "ntp"} {
+		c, err := ParseClockSync(strings.ToUpper(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := c.MarshalText(); err != nil || string(b) != name || c.String() != name {
+			t.Errorf("clock sync %q: MarshalText %q %v, String %q", name, b, err, c)
+		}
+	}
+	var zero ClockSync
+	if zero != ClockSyncOff {
+		t.Errorf("zero clock sync = %v, want off", zero)
+	}
+	if _, err := ClockSync(7).MarshalText(); err == nil {
+		t.Error("MarshalText accepted an unknown mode")
 	}
 }
 
