@@ -41,6 +41,8 @@ type rig struct {
 	ingest *cloudsim.Ingest
 	cloud  *cloudsim.Server
 	roots  *x509.CertPool
+
+	onvifConfig string // ", " + rigOptions.onvifConfig, or ""
 }
 
 const (
@@ -55,6 +57,9 @@ type rigOptions struct {
 	log      *zap.Logger
 	// onvif, when set, adjusts the simulated camera (vendor behaviours).
 	onvif func(*onvifsim.Options)
+	// onvifConfig, when set, is extra keys for the camera's onvif config
+	// section in YAML flow style, e.g. "clock_sync: gateway".
+	onvifConfig string
 }
 
 func startRig(o rigOptions) (_ *rig, err error) {
@@ -62,6 +67,9 @@ func startRig(o rigOptions) (_ *rig, err error) {
 		o.log = zap.NewNop()
 	}
 	r := &rig{}
+	if o.onvifConfig != "" {
+		r.onvifConfig = ", " + o.onvifConfig
+	}
 	defer func() {
 		if err != nil {
 			r.close()
@@ -119,8 +127,8 @@ cloud: {insecure: %t}
 cameras:
   - name: demo
     token: %q
-    onvif: {url: %q, username: %q, password: %q}
-`, stateDir, listen, insecure, r.cloud.Token(), r.onvif.URL(), rigUser, rigPass)
+    onvif: {url: %q, username: %q, password: %q%s}
+`, stateDir, listen, insecure, r.cloud.Token(), r.onvif.URL(), rigUser, rigPass, r.onvifConfig)
 	return config.Parse([]byte(yaml), "demo")
 }
 

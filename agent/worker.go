@@ -64,6 +64,7 @@ type cameraWorker struct {
 	session *uplink.Session
 	pubs    *uplink.Streams
 	ev      eventsState // event settings and pipeline (events.go)
+	clock   clockState  // clock checks (timesync.go)
 
 	mu         sync.Mutex
 	onvifState string
@@ -134,6 +135,8 @@ func (w *cameraWorker) Run(ctx context.Context) {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); w.runEvents(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); w.runClock(ctx) }()
 	err := w.session.Run(ctx)
 	if errors.Is(err, uplink.ErrDeleted) {
 		w.fail("camera was deleted from its cloud account: not reconnecting; give it a new token")
@@ -165,6 +168,7 @@ func (w *cameraWorker) resolve(ctx context.Context) error {
 		if err := c.Connect(ctx); err != nil {
 			return w.onvifFailed(err)
 		}
+		w.checkClock(ctx, c, c.ClockOffset())
 		info, err := c.DeviceInfo(ctx)
 		if err != nil {
 			return w.onvifFailed(err)

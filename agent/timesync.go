@@ -1,0 +1,121 @@
+package agent
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/camagent/camagent/config"
+	"github.com/camagent/camagent/onvif"
+)
+
+// clockCheckInterval is how often a running camera's clock is compared
+// with the gateway's again; camera clocks drift by seconds a day, and a
+// reboot without NTP can throw them back years.
+const clockCheckInterval = time.Hour
+
+// clockState is what a worker remembers about its camera's clock.
+type clockState struct {
+	// warned is set once the "clock is off" warning was logged with
+	// clock_sync off, so it is not repeated every hour; it re-arms when
+	// the clock comes back within max_clock_skew.
+	warned atomic.Bool
+}
+
+// checkClock compares the camera's clock with the gateway's (skew is the
+// camera's clock minus ours) and, when it is off by more than
+// max_clock_skew, corrects it as clock_sync says or warns once. It never
+// fails the worker: the agent signs ONVIF requests with the camera's own
+// clock, so a wrong clock only misdates what the camera stamps.
+func (w *cameraWorker) checkClock(ctx context.Context, c *onvif.Client, skew time.Duration) {
+	o := w.opts.Camera.ONVIF
+	if skew.Abs() <= o.MaxClockSkew {
+		w.clock.warned.Store(false)
+		return
+	}
+	// A sync takes a few requests, each bounded by the ONVIF timeout.
+	ctx, cancel := context.WithTimeout(ctx, 4*o.Timeout)
+	defer cancel()
+	switch o.ClockSync {
+	case config.ClockSyncOff:
+		if !w.clock.warned.Swap(true) {
+			w.log.Warn("camera clock is off; set onvif.clock_sync to correct it",
+				zap.Duration("skew", skew), zap.Duration("max_clock_skew", o.MaxClockSkew))
+		}
+	case config.ClockSyncGateway:
+		if _, err := c.SyncTime(ctx); err != nil {
+			w.fail("camera clock is off by %s; setting it to the gateway's time failed: %v", skew.Round(time.Second), err)
+			return
+		}
+		w.log.Info("camera clock set to the gateway's time",
+			zap.Duration("skew_before", skew), zap.Duration("skew_after", c.ClockOffset()))
+	case config.ClockSyncNTP:
+		servers, err := c.SetNTP(ctx, o.NTPServers)
+		if err != nil {
+			w.fail("camera clock is off by %s; switching it to ntp failed: %v", skew.Round(time.Second), err)
+			return
+		}
+		// The camera follows NTP at its own pace, so the skew after may
+		// still be large; the next check shows whether NTP works.
+		after, err := measureSkew(ctx, c)
+		if err != nil {
+			w.fail("camera switched to ntp, but reading its clock back failed: %v", err)
+			return
+		}
+		w.log.Info("camera clock switched to ntp", zap.Strings("ntp_servers", servers),
+			zap.Duration("skew_before", skew), zap.Duration("skew_after", after))
+	}
+}
+
+// recheckClock measures the camera's clock afresh and acts on it like
+// checkClock. It measures by connecting again, which also moves the offset
+// the client signs with, so a camera whose clock jumped does not see
+// requests with stale timestamps (some lock an account after a few).
+func (w *cameraWorker) recheckClock(ctx context.Context) {
+	w.mu.Lock()
+	c := w.onvif
+	w.mu.Unlock()
+	if c == nil {
+		return
+	}
+	// Connect makes a few requests, each bounded by the ONVIF timeout.
+	cctx, cancel := context.WithTimeout(ctx, 4*w.opts.Camera.ONVIF.Timeout)
+	err := c.Connect(cctx)
+	cancel()
+	if err != nil {
+		w.fail("checking the camera clock: %v", err)
+		return
+	}
+	w.checkClock(ctx, c, c.ClockOffset())
+}
+
+// runClock re-checks the camera's clock every clockCheckInterval until ctx
+// is cancelled; resolve made the first check.
+func (w *cameraWorker) runClock(ctx context.Context) {
+	t := time.NewTicker(clockCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			w.recheckClock(ctx)
+		}
+	}
+}
+
+// measureSkew returns the camera's clock minus the gateway's, from one
+// GetSystemDateAndTime timed on both ends.
+func measureSkew(ctx context.Context, c *onvif.Client) (time.Duration, error) {
+	sent := time.Now()
+	st, err := c.SystemTime(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now()
+	// Cameras report whole seconds, truncated: the true time is on average
+	// half a second later.
+	return st.UTC.Add(500 * time.Millisecond).Sub(sent.Add(now.Sub(sent) / 2)), nil
+}
