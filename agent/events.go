@@ -26,19 +26,24 @@ type eventDecl struct {
 	caps uplink.EventCaps
 }
 
-// declaredEvents are the events every camera declares. Motion only: every
-// ONVIF camera with an events service reports it, while sound, tampering
-// and alarm inputs would need GetEventProperties to know whether this
-// camera has them, which onvif does not offer yet. Snapshots and event
-// video come with event recording, so their caps are false until then.
-// Motion can be triggered with cam_trigger_event so an installer can test
-// the cloud's motion handling without walking in front of the camera.
-var declaredEvents = []eventDecl{
+// eventCatalog lists every event kind the agent can declare. A camera
+// declares motion, plus each other kind whose topic it lists in
+// GetEventProperties (sound, tampering, alarm inputs), so the cloud offers
+// only what the camera can produce. Snapshots and event video come with
+// event recording, so their caps are false until then. Motion can be
+// triggered with cam_trigger_event so an installer can test the cloud's
+// motion handling without walking in front of the camera.
+var eventCatalog = []eventDecl{
 	{name: uplink.EventMotion, kind: onvif.KindMotion, caps: uplink.EventCaps{Trigger: true}},
+	{name: uplink.EventSound, kind: onvif.KindSound},
+	// Custom names (§4.7.3): VXG has none for these.
+	{name: "tampering", kind: onvif.KindTamper},
+	{name: "alarm", kind: onvif.KindDigitalInput},
 }
 
-func declaration(name string) (eventDecl, bool) {
-	for _, d := range declaredEvents {
+// catalogDecl finds an event of the catalog by name.
+func catalogDecl(name string) (eventDecl, bool) {
+	for _, d := range eventCatalog {
 		if d.name == name {
 			return d, true
 		}
@@ -46,13 +51,57 @@ func declaration(name string) (eventDecl, bool) {
 	return eventDecl{}, false
 }
 
-func eventName(k onvif.Kind) (string, bool) {
-	for _, d := range declaredEvents {
+// decls are the events this camera declares; motion until its topics are known.
+func (w *cameraWorker) decls() []eventDecl {
+	if d := w.evs().decls.Load(); d != nil {
+		return *d
+	}
+	return eventCatalog[:1]
+}
+
+func (w *cameraWorker) declaration(name string) (eventDecl, bool) {
+	for _, d := range w.decls() {
+		if d.name == name {
+			return d, true
+		}
+	}
+	return eventDecl{}, false
+}
+
+func (w *cameraWorker) eventName(k onvif.Kind) (string, bool) {
+	for _, d := range w.decls() {
 		if d.kind == k {
 			return d.name, true
 		}
 	}
 	return "", false
+}
+
+// learnEventKinds reads the camera's event topics and declares motion plus
+// every other catalog kind the camera can send. A camera that does not
+// list its topics keeps motion only.
+func (w *cameraWorker) learnEventKinds(ctx context.Context, cl *onvif.Client) {
+	topics, err := cl.EventTopics(ctx)
+	if err != nil {
+		w.log.Info("camera does not list its event topics, declaring motion only", zap.Error(err))
+		return
+	}
+	have := map[onvif.Kind]bool{onvif.KindMotion: true}
+	for _, t := range topics {
+		if t.Kind != "" {
+			have[t.Kind] = true
+		}
+	}
+	var decls []eventDecl
+	var names []string
+	for _, d := range eventCatalog {
+		if have[d.kind] {
+			decls = append(decls, d)
+			names = append(names, d.name)
+		}
+	}
+	w.evs().decls.Store(&decls)
+	w.log.Info("event kinds", zap.Strings("declared", names), zap.Int("camera_topics", len(topics)))
 }
 
 // eventSetting is what the cloud chose for one event (§4.7.2), already
@@ -72,12 +121,10 @@ type eventSettings struct {
 
 // defaultEventSettings report motion until the cloud says otherwise: a
 // camera added to the cloud should show motion without further setup.
+// Other kinds stay off (absent) until the cloud switches them on: sound
+// and tampering from every camera by default would be noise.
 func defaultEventSettings() eventSettings {
-	s := eventSettings{Enabled: true, Events: map[string]eventSetting{}}
-	for _, d := range declaredEvents {
-		s.Events[d.name] = eventSetting{Active: true}
-	}
-	return s
+	return eventSettings{Enabled: true, Events: map[string]eventSetting{uplink.EventMotion: {Active: true}}}
 }
 
 // eventsState is a worker's event settings and pipeline plumbing; the zero
@@ -88,6 +135,9 @@ type eventsState struct {
 
 	mu       sync.Mutex
 	settings eventSettings
+	// decls are the events this camera declares (nil: not learnt yet);
+	// atomic because lookups happen with mu held.
+	decls atomic.Pointer[[]eventDecl]
 	// declared is the connection on which cam_events_conf was last sent:
 	// events go out only there (§4.7.1 starts event sources after the
 	// reply; the cloud asks again after every connect).
@@ -167,7 +217,7 @@ func decodeEventSettings(b []byte) (eventSettings, error) {
 	}
 	s.Enabled = saved.Enabled
 	for name, es := range saved.Events {
-		if d, ok := declaration(name); ok {
+		if d, ok := catalogDecl(name); ok {
 			s.Events[name] = limitToCaps(es, d.caps)
 		}
 	}
@@ -239,12 +289,13 @@ func (w *cameraWorker) handleEvents(ctx context.Context, c *uplink.Command) upli
 // camEventsConf declares the events and marks ctx's connection as the
 // one events may go to.
 func (w *cameraWorker) camEventsConf(ctx context.Context) uplink.CamEventsConf {
+	decls := w.decls()
 	e := w.evs()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.declared = ctx
 	out := uplink.CamEventsConf{Enabled: e.settings.Enabled}
-	for _, d := range declaredEvents {
+	for _, d := range decls {
 		s := e.settings.Events[d.name]
 		out.Events = append(out.Events, uplink.EventConf{
 			Event: d.name, Active: s.Active, Stream: s.Stream, Snapshot: s.Snapshot, Period: s.Period, Caps: d.caps,
@@ -268,7 +319,7 @@ func (w *cameraWorker) setCamEvents(c *uplink.Command) uplink.Reply {
 		s.Enabled = *req.Enabled
 	}
 	for _, es := range req.Events {
-		d, ok := declaration(es.Event)
+		d, ok := w.declaration(es.Event)
 		if !ok {
 			continue // unknown names are ignored (§4.7.2)
 		}
@@ -325,7 +376,7 @@ func (w *cameraWorker) triggerEvent(c *uplink.Command) uplink.Reply {
 	if err := c.Decode(&req); err != nil {
 		return uplink.DoneErr(err)
 	}
-	d, ok := declaration(req.Event)
+	d, ok := w.declaration(req.Event)
 	if !ok || !d.caps.Trigger {
 		return uplink.Done(uplink.StatusInvalidParam, fmt.Errorf("event %q cannot be triggered", req.Event))
 	}

@@ -70,7 +70,7 @@ func (w *cameraWorker) subscribeEvents(ctx context.Context, cl *onvif.Client, tm
 	e := w.evs()
 	push := func(ev onvif.Event) {
 		kind, active, ok := onvif.Classify(ev)
-		if _, declared := eventName(kind); !ok || !declared {
+		if _, declared := w.eventName(kind); !ok || !declared {
 			return // nothing the cloud was told about
 		}
 		at := ev.Time
@@ -187,7 +187,7 @@ func (w *cameraWorker) eventPipeline(ctx context.Context, tm eventTiming) {
 // emit sends the cam_event of a camera activity, if the kind is one the
 // agent declares.
 func (w *cameraWorker) emit(ctx context.Context, k onvif.Kind, at time.Time, repeat bool) {
-	name, ok := eventName(k)
+	name, ok := w.eventName(k)
 	if !ok {
 		return // not declared: §4.7.1 forbids sending it
 	}

@@ -104,7 +104,8 @@ func TestMotionReachesTheCloud(t *testing.T) {
 				o.ClockSkew, o.MotionStyle, o.NeverSendsStop = skew, c.style, c.neverStops
 			}})
 			conf := eventsReady(t, r)
-			if got := mustJSON(t, conf["events"]); got != `[{"active":true,"caps":{"periodic":false,"snapshot":false,"stream":false,"trigger":true},"event":"motion","snapshot":false,"stream":false}]` || conf["enabled"] != true {
+			// The sim lists motion and sound topics; sound is declared but off until the cloud enables it.
+			if got := mustJSON(t, conf["events"]); got != `[{"active":true,"caps":{"periodic":false,"snapshot":false,"stream":false,"trigger":true},"event":"motion","snapshot":false,"stream":false},{"active":false,"caps":{"periodic":false,"snapshot":false,"stream":false,"trigger":false},"event":"sound","snapshot":false,"stream":false}]` || conf["enabled"] != true {
 				t.Errorf("cam_events_conf = %v", conf)
 			}
 			ev := a.workers[0].evs()
@@ -289,7 +290,7 @@ func TestEventSettingsSurviveRestart(t *testing.T) {
 	waitReady(t, r)
 	conf := request(t, r, "get_cam_events", nil)
 	// stream and snapshot were asked for but the caps do not allow them.
-	want := `[{"active":false,"caps":{"periodic":false,"snapshot":false,"stream":false,"trigger":true},"event":"motion","snapshot":false,"stream":false}]`
+	want := `[{"active":false,"caps":{"periodic":false,"snapshot":false,"stream":false,"trigger":true},"event":"motion","snapshot":false,"stream":false},{"active":false,"caps":{"periodic":false,"snapshot":false,"stream":false,"trigger":false},"event":"sound","snapshot":false,"stream":false}]`
 	if conf["enabled"] != false || mustJSON(t, conf["events"]) != want {
 		t.Errorf("cam_events_conf after restart = enabled %v events %s, want disabled %s", conf["enabled"], mustJSON(t, conf["events"]), want)
 	}
@@ -544,9 +545,9 @@ func FuzzDecodeEventSettings(f *testing.F) {
 		if err != nil {
 			return
 		}
-		// Whatever the file says, only declared events within their caps remain.
+		// Whatever the file says, only catalog events within their caps remain.
 		for name, es := range s.Events {
-			d, ok := declaration(name)
+			d, ok := catalogDecl(name)
 			if !ok {
 				t.Fatalf("undeclared event %q kept", name)
 			}
@@ -576,4 +577,38 @@ func TestCloudGrid(t *testing.T) {
 	if got := eventsPath(filepath.Join("state", "door.state.json")); got != filepath.Join("state", "door.events.json") {
 		t.Errorf("events path %s", got)
 	}
+}
+
+// TestSoundEventsWhenEnabled: a camera that lists a sound-detection topic
+// gets sound declared, off by default; once the cloud enables it, the
+// camera's sound detection reaches the cloud as cam_event sound.
+func TestSoundEventsWhenEnabled(t *testing.T) {
+	withEventTiming(t, eventTiming{hold: 30 * time.Second, repeat: time.Minute, retryMin: 50 * time.Millisecond})
+	r, a, _ := runRig(t, rigOptions{})
+	eventsReady(t, r)
+	ev := a.workers[0].evs()
+	r.onvif.TriggerSound(true)
+	waitFor(t, "the sound to be dropped while inactive", func() bool { return ev.dropped.Load() > 0 })
+	r.onvif.TriggerSound(false)
+	rep := request(t, r, "set_cam_events", map[string]any{"enabled": true, "events": []any{
+		map[string]any{"event": "sound", "active": true, "stream": false, "snapshot": false}}})
+	if rep["status"] != "OK" {
+		t.Fatalf("set_cam_events: %v", rep)
+	}
+	r.onvif.TriggerSound(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := r.cloud.WaitEvent(ctx, func(m map[string]any) bool { return m["event"] == "sound" }); err != nil {
+		t.Fatalf("no sound event in the cloud: %v", err)
+	}
+	var sounds int
+	for _, e := range r.cloud.Events() {
+		if e["event"] == "sound" {
+			sounds++
+		}
+	}
+	if sounds != 1 {
+		t.Errorf("%d sound events, want 1: the sound before it was enabled must not be sent", sounds)
+	}
+	noViolations(t, r)
 }

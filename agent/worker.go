@@ -201,6 +201,7 @@ func (w *cameraWorker) resolve(ctx context.Context) error {
 		w.mu.Lock()
 		w.onvif, w.device, w.onvifState, w.ip = c, info, "connected", c.Host()
 		w.mu.Unlock()
+		w.learnEventKinds(ctx, c)
 		w.log.Info("onvif connected", zap.String("brand", info.Manufacturer), zap.String("model", info.Model),
 			zap.String("firmware", info.FirmwareVersion), zap.Duration("clock_offset", c.ClockOffset()),
 			zap.Int("streams", len(pipes)))
