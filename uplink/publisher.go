@@ -229,16 +229,15 @@ type muxer struct {
 	base         time.Duration // DTS of the first key frame
 	last         time.Duration // last timestamp sent, for monotonicity
 
-	buf  []byte
-	vmsg message.Video
-	xmsg message.VideoExCodedFrames
-	amsg message.Audio
+	buf    []byte // AVCC payload of the current video frame
+	head   [8]byte
+	chunks chunkWriter
 
 	warned map[media.Codec]bool
 }
 
 func (p *Publisher) pump(ctx context.Context, client *gortmplib.Client, conn net.Conn) error {
-	m := &muxer{p: p, client: client, conn: conn, warned: map[media.Codec]bool{}}
+	m := &muxer{p: p, client: client, conn: conn, chunks: chunkWriter{w: conn}, warned: map[media.Codec]bool{}}
 	var il interleaver
 	il.expect(p.opts.Source.Tracks())
 	for {
@@ -328,22 +327,24 @@ func (m *muxer) writeVideo(u *media.Unit) error {
 	if err := m.deadline(); err != nil {
 		return err
 	}
-	var msg message.Message
+	c := uint32(cts / time.Millisecond)
+	head := m.head[:0]
 	if u.Track.Codec == media.CodecH265 {
-		m.xmsg = message.VideoExCodedFrames{
-			ChunkStreamID: message.VideoChunkStreamID, MessageStreamID: 0x1000000,
-			FourCC: message.FourCCHEVC, DTS: ts, PTSDelta: cts, Payload: m.buf,
+		// Enhanced RTMP: ex-header bit, frame type, CodedFrames, FourCC, CTS.
+		ft := byte(2)
+		if u.Key {
+			ft = 1
 		}
-		msg = &m.xmsg
+		head = append(head, 0x80|ft<<4|byte(message.VideoExTypeCodedFrames), 'h', 'v', 'c', '1')
 	} else {
-		m.vmsg = message.Video{
-			ChunkStreamID: message.VideoChunkStreamID, MessageStreamID: 0x1000000,
-			Codec: message.CodecH264, IsKeyFrame: u.Key, Type: message.VideoTypeAU,
-			DTS: ts, PTSDelta: cts, AU: m.buf,
+		ft := byte(2)
+		if u.Key {
+			ft = 1
 		}
-		msg = &m.vmsg
+		head = append(head, ft<<4|message.CodecH264, byte(message.VideoTypeAU))
 	}
-	if err := m.client.Write(msg); err != nil {
+	head = append(head, byte(c>>16), byte(c>>8), byte(c))
+	if err := m.chunks.write(videoFrameCSID, byte(message.TypeVideo), ts, head, m.buf); err != nil {
 		return fmt.Errorf("write video: %w", err)
 	}
 	m.p.frames.Add(1)
@@ -508,25 +509,31 @@ func (m *muxer) writeAudio(u *media.Unit, f flvFrame) error {
 	if err := m.deadline(); err != nil {
 		return err
 	}
-	m.amsg = message.Audio{
-		ChunkStreamID: message.AudioChunkStreamID, MessageStreamID: 0x1000000,
-		Depth: message.AudioDepth16,
-	}
+	// FLV audio tag header: codec, rate, 16-bit, channels (AAC is always
+	// declared 44.1 kHz stereo; its real format is in the config).
+	var h byte
 	switch t.Codec {
 	case media.CodecAAC:
-		m.amsg.Codec, m.amsg.Rate, m.amsg.IsStereo, m.amsg.AACType =
-			message.CodecMPEG4Audio, message.AudioRate44100, true, message.AudioAACTypeAU
-	case media.CodecG711A:
-		m.amsg.Codec, m.amsg.Rate, m.amsg.IsStereo = message.CodecPCMA, message.AudioRate5512, t.Channels == 2
-	case media.CodecG711U:
-		m.amsg.Codec, m.amsg.Rate, m.amsg.IsStereo = message.CodecPCMU, message.AudioRate5512, t.Channels == 2
+		h = message.CodecMPEG4Audio<<4 | byte(message.AudioRate44100)<<2 | byte(message.AudioDepth16)<<1 | 1
+	case media.CodecG711A, media.CodecG711U:
+		codec := byte(message.CodecPCMA)
+		if t.Codec == media.CodecG711U {
+			codec = message.CodecPCMU
+		}
+		h = codec<<4 | byte(message.AudioRate5512)<<2 | byte(message.AudioDepth16)<<1
+		if t.Channels == 2 {
+			h |= 1
+		}
 	}
-	m.amsg.DTS = m.timestamp(f.dts)
-	m.amsg.AU = u.Frames[f.idx]
-	if err := m.client.Write(&m.amsg); err != nil {
+	head := append(m.head[:0], h)
+	if t.Codec == media.CodecAAC {
+		head = append(head, byte(message.AudioAACTypeAU))
+	}
+	au := u.Frames[f.idx]
+	if err := m.chunks.write(audioFrameCSID, byte(message.TypeAudio), m.timestamp(f.dts), head, au); err != nil {
 		return fmt.Errorf("write audio: %w", err)
 	}
 	m.p.frames.Add(1)
-	m.p.bytes.Add(uint64(len(m.amsg.AU)))
+	m.p.bytes.Add(uint64(len(au)))
 	return nil
 }
