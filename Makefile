@@ -49,7 +49,7 @@ demo:
 bench:
 	@test -f media/testdata/gen/bench.h264 || media/testdata/make-fixture.sh bench
 	$(GO) test -run '^$$' -bench . -benchmem ./media/... ./uplink/...
-	$(GO) test -tags bench -run TestBench -v -timeout 20m ./agent/
+	$(GO) test -count=1 -tags bench -run TestBench -v -timeout 20m ./agent/
 
 lint:
 	@out=$$(find . -name '*.go' -not -path './vendor/*' -not -path '*/testdata/*' -exec gofmt -l {} +); \

@@ -259,6 +259,9 @@ func (s *Server) listen() error {
 			UDPRTPAddress:  net.JoinHostPort(host, strconv.Itoa(rtpPort)),
 			UDPRTCPAddress: net.JoinHostPort(host, strconv.Itoa(rtpPort+1)),
 			AuthMethods:    []auth.VerifyMethod{auth.VerifyMethodDigestMD5},
+			// A 1080p keyframe is ~200 packets; the default 256 drops
+			// packets whenever the host is briefly busy.
+			WriteQueueSize: 1024,
 		}
 		if lastErr = srv.Start(); lastErr == nil {
 			s.srv = srv
