@@ -82,9 +82,11 @@ type schemaTime struct {
 	Second int `xml:"http://www.onvif.org/ver10/schema Second"`
 }
 
+// schemaDateTime is tt:DateTime, whose XSD sequence puts Time before Date;
+// strict cameras reject the other order.
 type schemaDateTime struct {
-	Date schemaDate `xml:"http://www.onvif.org/ver10/schema Date"`
 	Time schemaTime `xml:"http://www.onvif.org/ver10/schema Time"`
+	Date schemaDate `xml:"http://www.onvif.org/ver10/schema Date"`
 }
 
 type schemaTimeZone struct {
@@ -102,8 +104,8 @@ type setSystemDateAndTimeRequest struct {
 func toSchemaDateTime(t time.Time) *schemaDateTime {
 	t = t.UTC()
 	return &schemaDateTime{
-		Date: schemaDate{Year: t.Year(), Month: int(t.Month()), Day: t.Day()},
 		Time: schemaTime{Hour: t.Hour(), Minute: t.Minute(), Second: t.Second()},
+		Date: schemaDate{Year: t.Year(), Month: int(t.Month()), Day: t.Day()},
 	}
 }
 

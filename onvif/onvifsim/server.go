@@ -328,6 +328,11 @@ func (s *Server) handleSOAP(w http.ResponseWriter, r *http.Request) {
 	s.requests = append(s.requests, act.XMLName.Local)
 	s.mu.Unlock()
 	s.recordLast(act.XMLName.Local, data) // settings.go
+	// Element order is checked as strictly as generated SOAP stacks do (order.go).
+	if reason := checkOrder(data); reason != "" {
+		writeFault(w, http.StatusBadRequest, "Sender", nil, reason)
+		return
+	}
 
 	if act.XMLName.Local != "GetSystemDateAndTime" {
 		if reason := s.checkToken(&req); reason != "" {
