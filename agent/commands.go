@@ -20,7 +20,7 @@ func (w *cameraWorker) Handle(ctx context.Context, c *uplink.Command) uplink.Rep
 	case uplink.CmdGetCamStatus:
 		return uplink.Answer(uplink.CmdCamStatus, w.camStatus())
 	case uplink.CmdSetCamParameter:
-		return w.setCamParameter(c)
+		return w.setCamParameter(ctx, c)
 	case uplink.CmdGetSupportedStreams:
 		return uplink.Answer(uplink.CmdSupportedStreams, w.supportedStreams())
 	case uplink.CmdGetStreamCaps:
@@ -51,7 +51,7 @@ func (w *cameraWorker) camStatus() uplink.CamStatus {
 	return uplink.CamStatus{IP: w.ip, Activity: w.activity, Streaming: w.pubs.Streaming(), StatusLED: false}
 }
 
-func (w *cameraWorker) setCamParameter(c *uplink.Command) uplink.Reply {
+func (w *cameraWorker) setCamParameter(ctx context.Context, c *uplink.Command) uplink.Reply {
 	var p uplink.SetCamParameter
 	if err := c.Decode(&p); err != nil {
 		return uplink.DoneErr(err)
@@ -59,15 +59,62 @@ func (w *cameraWorker) setCamParameter(c *uplink.Command) uplink.Reply {
 	// status_led: our cameras expose no LED through ONVIF; ignored as §4.2.2 allows.
 	if p.Activity != nil {
 		w.mu.Lock()
+		was := w.activity
 		w.activity = *p.Activity
 		w.mu.Unlock()
-		if !*p.Activity {
-			// Passive mode stops streaming (§4.1.5); the cloud re-sends stream_start on leaving it.
-			w.pubs.StopAll()
+		if was != *p.Activity {
+			w.log.Info("activity changed", zap.Bool("activity", *p.Activity))
 		}
-		w.log.Info("activity changed", zap.Bool("activity", *p.Activity))
+		switch {
+		case !*p.Activity:
+			// Passive mode stops streaming but remembers what was asked (§4.1.5).
+			w.pubs.StopAll()
+		case !was:
+			w.resumeStreams(ctx)
+		}
 	}
 	return uplink.Done(uplink.StatusOK)
+}
+
+// resumeStreams restarts, on leaving passive mode, the publishes the cloud
+// requested before or during it (§4.1.5). A failure is logged: the cloud
+// notices the missing publish and sends stream_start again.
+func (w *cameraWorker) resumeStreams(ctx context.Context) {
+	type want struct {
+		stream, reason string
+		psid           int64
+	}
+	var wants []want
+	w.mu.Lock()
+	link := w.link
+	for id, rs := range w.requested {
+		for r, psid := range rs {
+			wants = append(wants, want{id, r, psid})
+		}
+	}
+	w.mu.Unlock()
+	for _, x := range wants {
+		if err := w.pubs.Start(ctx, link, x.stream, x.reason, x.psid); err != nil {
+			w.fail("stream %s: resume after passive mode failed: %v", x.stream, err)
+		}
+	}
+}
+
+// setRequested records (on) or forgets a stream_start reason of this connection.
+func (w *cameraWorker) setRequested(stream, reason string, psid int64, on bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !on {
+		delete(w.requested[stream], reason)
+		return
+	}
+	if w.requested == nil {
+		w.requested = map[string]map[string]int64{}
+	}
+	if w.requested[stream] == nil {
+		w.requested[stream] = map[string]int64{}
+	}
+	w.requested[stream][reason] = psid
 }
 
 // hasAudio reports whether a pipe has an audio track the publisher can carry
@@ -144,7 +191,7 @@ func (w *cameraWorker) streamCaps(ctx context.Context, c *uplink.Command) uplink
 			ac := audioConfig(p)
 			caps.CapsAudio = append(caps.CapsAudio, uplink.AudioCaps{
 				Streams: []string{p.audioES()}, Formats: []string{ac.Format},
-				BRT: [3]int{ac.BRT, ac.BRT, 1}, SRT: []float64{ac.SRT},
+				BRT: [3]int{ac.BRT, ac.BRT, 1}, SRT: []uplink.Float{ac.SRT},
 			})
 		}
 	}
@@ -159,7 +206,7 @@ func (w *cameraWorker) videoCaps(ctx context.Context, cl *onvif.Client, p *pipe)
 		Streams:     []string{p.videoES()},
 		Formats:     []string{cur.Format},
 		Resolutions: [][2]int{{cur.Horz, cur.Vert}},
-		FPS:         []float64{cur.FPS},
+		FPS:         []uplink.Float{cur.FPS},
 		GOP:         [3]int{cur.GOP, cur.GOP, 1},
 		BRT:         [3]int{cur.BRT, cur.BRT, 1},
 	}
@@ -189,7 +236,7 @@ func (w *cameraWorker) videoCaps(ctx context.Context, cl *onvif.Client, p *pipe)
 			vc.FPS = vc.FPS[:0]
 			for _, f := range commonFPS {
 				if f >= float64(co.FrameRate.Min) && f <= float64(co.FrameRate.Max) {
-					vc.FPS = append(vc.FPS, f)
+					vc.FPS = append(vc.FPS, uplink.Float(f))
 				}
 			}
 		}
@@ -233,11 +280,11 @@ func (w *cameraWorker) streamConfig(c *uplink.Command) uplink.Reply {
 // there is one, with what the stream shows filling the gaps.
 func videoConfig(p *pipe) uplink.VideoConfig {
 	st := p.stream.Stats()
-	vc := uplink.VideoConfig{Stream: p.videoES(), Format: cloudFormat(st.VideoCodec.String()), Horz: st.Width, Vert: st.Height, FPS: st.FPS, BRT: int(st.Kbps)}
+	vc := uplink.VideoConfig{Stream: p.videoES(), Format: cloudFormat(st.VideoCodec.String()), Horz: st.Width, Vert: st.Height, FPS: uplink.Float(st.FPS), BRT: int(st.Kbps)}
 	if p.profile != nil && p.profile.Video != nil {
 		v := p.profile.Video
 		vc.Format, vc.Profile = cloudFormat(v.Encoding), v.Profile
-		vc.Horz, vc.Vert, vc.FPS, vc.GOP, vc.BRT = v.Width, v.Height, v.FrameRate, v.GOP, v.BitrateKbps
+		vc.Horz, vc.Vert, vc.FPS, vc.GOP, vc.BRT = v.Width, v.Height, uplink.Float(v.FrameRate), v.GOP, v.BitrateKbps
 		vc.VBR = v.RateControl == onvif.RateControlVBR
 	}
 	return vc
@@ -247,13 +294,13 @@ func audioConfig(p *pipe) uplink.AudioConfig {
 	ac := uplink.AudioConfig{Stream: p.audioES(), Format: "AAC"}
 	for _, t := range p.stream.Tracks() {
 		if t.Codec == media.CodecAAC {
-			ac.SRT = float64(t.SampleRate) / 1000
+			ac.SRT = uplink.Float(t.SampleRate) / 1000
 		}
 	}
 	if p.profile != nil && p.profile.Audio != nil {
 		ac.BRT = p.profile.Audio.BitrateKbps
 		if p.profile.Audio.SampleRateKHz > 0 {
-			ac.SRT = p.profile.Audio.SampleRateKHz
+			ac.SRT = uplink.Float(p.profile.Audio.SampleRateKHz)
 		}
 	}
 	return ac
@@ -271,7 +318,8 @@ func (w *cameraWorker) streamStart(ctx context.Context, c *uplink.Command) uplin
 	link, active := w.link, w.activity
 	w.mu.Unlock()
 	if !active {
-		// Passive mode: store nothing to publish now (§4.1.5); the cloud re-sends on leaving it.
+		// Passive mode: remember, publish on leaving it (§4.1.5).
+		w.setRequested(req.StreamID, string(req.Reason), req.PublishSessionID, true)
 		return uplink.Done(uplink.StatusOK)
 	}
 	reason := string(req.Reason)
@@ -283,6 +331,7 @@ func (w *cameraWorker) streamStart(ctx context.Context, c *uplink.Command) uplin
 		w.fail("stream %s: publish failed: %v", req.StreamID, err)
 		return uplink.Done(uplink.StatusError, err)
 	}
+	w.setRequested(req.StreamID, reason, req.PublishSessionID, true)
 	w.log.Info("stream started", zap.String("stream", req.StreamID), zap.String("reason", reason))
 	return uplink.Done(uplink.StatusOK)
 }
@@ -295,6 +344,7 @@ func (w *cameraWorker) streamStop(c *uplink.Command) uplink.Reply {
 	if w.pipe(req.StreamID) == nil {
 		return uplink.Done(uplink.StatusError, fmt.Errorf("unknown stream_id %q", req.StreamID))
 	}
+	w.setRequested(req.StreamID, string(req.Reason), 0, false)
 	if err := w.pubs.Stop(req.StreamID, string(req.Reason)); err != nil {
 		return uplink.Done(uplink.StatusError, err)
 	}

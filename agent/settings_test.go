@@ -264,7 +264,7 @@ func TestSettingsReachTheCamera(t *testing.T) {
 		wantDone(t, rep, "set_stream_config", "OK")
 		soapHas(t, r, "SetVideoEncoderConfiguration", "<tt:Width>1280<", "<tt:Height>720<", ">15<", ">2048<", ">30<", ">High<", "ForcePersistence")
 		v := mustJSON(t, request(t, r, "get_stream_config", map[string]any{"video_es": []string{"MainVideo"}, "audio_es": []string{}})["video"])
-		if want := `[{"brt":1500,"format":"H.264","fps":15,"gop":30,"horz":1280,"profile":"High","stream":"MainVideo","vbr":false,"vert":720}]`; v != want {
+		if want := `[{"brt":1500,"format":"H.264","fps":15.0,"gop":30,"horz":1280,"profile":"High","stream":"MainVideo","vbr":false,"vert":720}]`; v != want {
 			t.Errorf("stream_config after set:\n got %s\nwant %s", v, want)
 		}
 

@@ -77,9 +77,7 @@ func TestCameraVectors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got, want any
-			json.Unmarshal(out, &got)
-			json.Unmarshal(v.Message, &want)
+			got, want := typedJSON(t, out), typedJSON(t, v.Message)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("re-encoded\n got  %s\n want %s", out, v.Message)
 			}

@@ -1,6 +1,7 @@
 package uplink
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -299,13 +300,30 @@ type ESSelect struct {
 func (*ESSelect) required() []string { return nil }
 func (*ESSelect) validate() error    { return nil }
 
+// Float is a JSON number the spec types as float (fps, srt, §0). It is
+// always written with a fraction (25.0, not 25), so a cloud that checks the
+// number's type sees a float even for whole values.
+type Float float64
+
+// MarshalJSON writes f like encoding/json does, adding ".0" to whole values.
+func (f Float) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(float64(f))
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.ContainsAny(b, ".eE") {
+		b = append(b, '.', '0')
+	}
+	return b, nil
+}
+
 // VideoCaps is one caps_video entry (§4.3.2). Ranges are [min,max,step].
 type VideoCaps struct {
 	Streams     []string    `json:"streams"`
 	Formats     []string    `json:"formats"`
 	Profiles    [][2]string `json:"profiles,omitempty"`
 	Resolutions [][2]int    `json:"resolutions"`
-	FPS         []float64   `json:"fps"`
+	FPS         []Float     `json:"fps"`
 	GOP         [3]int      `json:"gop"`
 	BRT         [3]int      `json:"brt"`
 	VBR         bool        `json:"vbr"`
@@ -316,10 +334,10 @@ type VideoCaps struct {
 
 // AudioCaps is one caps_audio entry (§4.3.2); SRT is in kHz.
 type AudioCaps struct {
-	Streams []string  `json:"streams"`
-	Formats []string  `json:"formats"`
-	BRT     [3]int    `json:"brt"`
-	SRT     []float64 `json:"srt"`
+	Streams []string `json:"streams"`
+	Formats []string `json:"formats"`
+	BRT     [3]int   `json:"brt"`
+	SRT     []Float  `json:"srt"`
 }
 
 // StreamCaps is the body of stream_caps (§4.3.2).
@@ -341,26 +359,26 @@ func (s StreamCaps) MarshalJSON() ([]byte, error) {
 
 // VideoConfig is one video entry of stream_config (§4.3.3).
 type VideoConfig struct {
-	Stream    string  `json:"stream"`
-	Format    string  `json:"format"`
-	Profile   string  `json:"profile,omitempty"`
-	Horz      int     `json:"horz"`
-	Vert      int     `json:"vert"`
-	FPS       float64 `json:"fps"`
-	GOP       int     `json:"gop"`
-	VBR       bool    `json:"vbr"`
-	BRT       int     `json:"brt,omitempty"`
-	VBRBRT    int     `json:"vbr_brt,omitempty"`
-	Quality   *int    `json:"quality,omitempty"`
-	Smoothing *int    `json:"smoothing,omitempty"`
+	Stream    string `json:"stream"`
+	Format    string `json:"format"`
+	Profile   string `json:"profile,omitempty"`
+	Horz      int    `json:"horz"`
+	Vert      int    `json:"vert"`
+	FPS       Float  `json:"fps"`
+	GOP       int    `json:"gop"`
+	VBR       bool   `json:"vbr"`
+	BRT       int    `json:"brt,omitempty"`
+	VBRBRT    int    `json:"vbr_brt,omitempty"`
+	Quality   *int   `json:"quality,omitempty"`
+	Smoothing *int   `json:"smoothing,omitempty"`
 }
 
 // AudioConfig is one audio entry of stream_config (§4.3.3); SRT in kHz.
 type AudioConfig struct {
-	Stream string  `json:"stream"`
-	Format string  `json:"format"`
-	BRT    int     `json:"brt"`
-	SRT    float64 `json:"srt"`
+	Stream string `json:"stream"`
+	Format string `json:"format"`
+	BRT    int    `json:"brt"`
+	SRT    Float  `json:"srt"`
 }
 
 // StreamConfig is the body of stream_config (§4.3.3).

@@ -13,8 +13,8 @@ import (
 // JSON number, with millisecond precision.
 type EpochTime struct{ time.Time }
 
-// MarshalJSON writes whole seconds as an integer, anything else with up to
-// three fractional digits (1710408413.512).
+// MarshalJSON writes up to three fractional digits (1710408413.512) and
+// at least one (1710408300.0): time is a float on the wire (§0).
 func (t EpochTime) MarshalJSON() ([]byte, error) {
 	ms := t.UnixMilli()
 	var b []byte
@@ -24,7 +24,7 @@ func (t EpochTime) MarshalJSON() ([]byte, error) {
 	sec, frac := ms/1000, ms%1000
 	b = strconv.AppendInt(b, sec, 10)
 	if frac == 0 {
-		return b, nil
+		return append(b, '.', '0'), nil
 	}
 	b = fmt.Appendf(b, ".%03d", frac)
 	for b[len(b)-1] == '0' {

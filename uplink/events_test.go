@@ -13,7 +13,7 @@ func TestEpochTime(t *testing.T) {
 		json string
 	}{
 		{"millis", time.Date(2024, 3, 14, 9, 26, 53, 512e6, time.UTC), "1710408413.512"},
-		{"whole second", time.Unix(1710408300, 0), "1710408300"},
+		{"whole second", time.Unix(1710408300, 0), "1710408300.0"},
 		{"trailing zero trimmed", time.UnixMilli(1710408500250), "1710408500.25"},
 		{"sub-millisecond dropped", time.Unix(1710408413, 512999999), "1710408413.512"},
 		{"before 1970", time.UnixMilli(-1500), "-1.5"},

@@ -1,8 +1,10 @@
 package uplink
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -153,14 +155,47 @@ func TestVectors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got, want any
-			json.Unmarshal(out, &got)
-			json.Unmarshal(v.Message, &want)
+			// Numbers compare by value and by kind: a float field (fps,
+			// srt, time) written 25 instead of 25.0 is a deviation (§0).
+			got, want := typedJSON(t, out), typedJSON(t, v.Message)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("re-encoded\n got  %s\n want %s", out, v.Message)
 			}
 		})
 	}
+}
+
+// typedJSON decodes b with every number replaced by "int:<v>" or
+// "float:<v>", so that a comparison also checks integer versus float.
+func typedJSON(t *testing.T, b []byte) any {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	var walk func(any) any
+	walk = func(x any) any {
+		switch x := x.(type) {
+		case json.Number:
+			f, _ := x.Float64()
+			if strings.ContainsAny(x.String(), ".eE") {
+				return fmt.Sprintf("float:%g", f)
+			}
+			return fmt.Sprintf("int:%g", f)
+		case map[string]any:
+			for k, e := range x {
+				x[k] = walk(e)
+			}
+		case []any:
+			for i, e := range x {
+				x[i] = walk(e)
+			}
+		}
+		return x
+	}
+	return walk(v)
 }
 
 func TestDecodeBodyErrors(t *testing.T) {
