@@ -290,3 +290,65 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestPassiveModeResumesStreams: passive mode (set_cam_parameter
+// activity:false) stops publishing but keeps what the cloud asked for, and
+// leaving it publishes again without a new stream_start (§4.1.5); a
+// stream_start that arrives while passive is answered OK and honoured on
+// leaving it.
+func TestPassiveModeResumesStreams(t *testing.T) {
+	r, _, _ := runRig(t, rigOptions{})
+	waitReady(t, r)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	active := func(rs []cloudsim.PublishRecord) int {
+		n := 0
+		for _, p := range rs {
+			if p.Active && p.Accepted {
+				n++
+			}
+		}
+		return n
+	}
+	if rep := request(t, r, "stream_start", map[string]any{"stream_id": "Main", "reason": "live"}); rep["status"] != "OK" {
+		t.Fatalf("stream_start %v", rep)
+	}
+	if rep := request(t, r, "set_cam_parameter", map[string]any{"activity": false}); rep["status"] != "OK" {
+		t.Fatalf("set_cam_parameter %v", rep)
+	}
+	if err := r.ingest.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return len(rs) == 1 && active(rs) == 0 }); err != nil {
+		t.Fatalf("publish did not stop in passive mode: %v", err)
+	}
+	if st := request(t, r, "get_cam_status", nil); st["activity"] != false || st["streaming"] != false {
+		t.Errorf("cam_status in passive mode %v", st)
+	}
+	if rep := request(t, r, "set_cam_parameter", map[string]any{"activity": true}); rep["status"] != "OK" {
+		t.Fatalf("set_cam_parameter %v", rep)
+	}
+	if err := r.ingest.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return len(rs) == 2 && active(rs) == 1 }); err != nil {
+		t.Fatalf("leaving passive mode did not resume the live publish: %v (%d publishes)", err, len(r.ingest.Publishes()))
+	}
+
+	// stream_stop while passive forgets the reason; stream_start while
+	// passive is remembered.
+	request(t, r, "set_cam_parameter", map[string]any{"activity": false})
+	if err := r.ingest.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return active(rs) == 0 }); err != nil {
+		t.Fatal(err)
+	}
+	if rep := request(t, r, "stream_stop", map[string]any{"stream_id": "Main", "reason": "live"}); rep["status"] != "OK" {
+		t.Fatalf("stream_stop %v", rep)
+	}
+	if rep := request(t, r, "stream_start", map[string]any{"stream_id": "Main", "reason": "record"}); rep["status"] != "OK" {
+		t.Fatalf("stream_start in passive mode %v", rep)
+	}
+	if n := len(r.ingest.Publishes()); n != 2 {
+		t.Errorf("%d publishes in passive mode, want none new", n)
+	}
+	request(t, r, "set_cam_parameter", map[string]any{"activity": true})
+	if err := r.ingest.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return len(rs) == 3 && active(rs) == 1 }); err != nil {
+		t.Fatalf("stream_start sent in passive mode not honoured on leaving it: %v", err)
+	}
+	if v := r.cloud.Violations(); len(v) > 0 {
+		t.Errorf("cloud saw protocol violations: %v", v)
+	}
+}

@@ -74,7 +74,11 @@ type cameraWorker struct {
 	ready      bool
 	link       uplink.Link
 	activity   bool
-	errs       []StatusError
+	// requested is what the cloud asked to publish on this connection,
+	// stream id → reason → publish_session_id, kept in passive mode too so
+	// leaving it resumes the streams (§4.1.5).
+	requested map[string]map[string]int64
+	errs      []StatusError
 }
 
 func newCameraWorker(opts workerOptions) *cameraWorker {
@@ -346,6 +350,7 @@ func (w *cameraWorker) Ready(link uplink.Link) {
 func (w *cameraWorker) Down() {
 	w.mu.Lock()
 	w.ready = false
+	w.requested = nil
 	w.mu.Unlock()
 	w.pubs.StopAll()
 }
