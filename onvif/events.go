@@ -160,7 +160,7 @@ func (c *Client) Subscribe(ctx context.Context) (*PullPoint, error) {
 	}
 	var r createPullPointResponse
 	sent := time.Now()
-	err = c.call(ctx, op, addr, actionCreatePullPoint,
+	err = c.call(withAddressing(ctx, actionCreatePullPoint, addr, nil), op, addr, actionCreatePullPoint,
 		createPullPointRequest{InitialTerminationTime: xsdDuration(subscriptionTerm)}, true,
 		"CreatePullPointSubscriptionResponse", &r)
 	if err != nil {
@@ -360,16 +360,27 @@ func (p *PullPoint) Unsubscribe(ctx context.Context) error {
 type soapHeaderKey struct{}
 
 // addressed returns ctx carrying the WS-Addressing header of a call to the
-// subscription manager: Action, To and the reference parameters. Cameras
-// that route by these need them; the others ignore them.
+// subscription manager: Action, MessageID, ReplyTo, To and the reference
+// parameters. Cameras that route by these need them; the others ignore them.
 func (p *PullPoint) addressed(ctx context.Context, action string) context.Context {
+	return withAddressing(ctx, action, p.addr, p.refParams)
+}
+
+// withAddressing returns ctx carrying a WS-Addressing 1.0 header for a
+// request-response call: Action, a fresh MessageID (required when a reply
+// is expected), ReplyTo anonymous (the reply comes back on the HTTP
+// response), To, and any reference parameters. Event services built with
+// WS-Addressing enabled fault without them.
+func withAddressing(ctx context.Context, action, to string, refParams []byte) context.Context {
 	var b bytes.Buffer
 	b.WriteString(`<wsa:Action xmlns:wsa="` + nsWSA + `">`)
 	_ = xml.EscapeText(&b, []byte(action)) // bytes.Buffer writes cannot fail
-	b.WriteString(`</wsa:Action><wsa:To xmlns:wsa="` + nsWSA + `">`)
-	_ = xml.EscapeText(&b, []byte(p.addr))
+	b.WriteString(`</wsa:Action><wsa:MessageID xmlns:wsa="` + nsWSA + `">urn:uuid:` + newUUID() + `</wsa:MessageID>`)
+	b.WriteString(`<wsa:ReplyTo xmlns:wsa="` + nsWSA + `"><wsa:Address>` + nsWSA + `/anonymous</wsa:Address></wsa:ReplyTo>`)
+	b.WriteString(`<wsa:To xmlns:wsa="` + nsWSA + `">`)
+	_ = xml.EscapeText(&b, []byte(to))
 	b.WriteString(`</wsa:To>`)
-	b.Write(p.refParams)
+	b.Write(refParams)
 	return context.WithValue(ctx, soapHeaderKey{}, b.Bytes())
 }
 

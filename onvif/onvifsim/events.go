@@ -219,6 +219,9 @@ func (s *Server) eventsHandler(r *http.Request, name xml.Name, data []byte) func
 		if s.opts.SubscriptionIDInHeader {
 			id = strings.TrimSpace(req.Header.SubscriptionID)
 		}
+		if f := checkAddressing(data, name.Local); f != nil { // wsa.go
+			return func(action) (string, *fault) { return "", f }
+		}
 		switch {
 		case name.Space == nsEvents && name.Local == "PullMessages":
 			return wrap(func() (string, *fault) { return s.pullMessages(r, id, a.Timeout, a.MessageLimit) })

@@ -28,7 +28,7 @@ func startTestSim(t *testing.T, o Options) *Server {
 
 func post(t *testing.T, url, body string) (int, string) {
 	t.Helper()
-	resp, err := http.Post(url, "application/soap+xml", strings.NewReader(envelope(nsSOAP, "", body)))
+	resp, err := http.Post(url, "application/soap+xml", strings.NewReader(envelope(nsSOAP, wsaHeader(url, body), body)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestSimSubscriptionIDInHeader(t *testing.T) {
 		t.Fatalf("pull without the reference parameter: %d %s", status, body)
 	}
 	resp, err := http.Post(url, "application/soap+xml", strings.NewReader(envelope(nsSOAP,
-		`<SubscriptionId xmlns="http://www.axis.com/2009/event">1</SubscriptionId>`, pull)))
+		wsaHeader(url, pull)+`<SubscriptionId xmlns="http://www.axis.com/2009/event">1</SubscriptionId>`, pull)))
 	if err != nil {
 		t.Fatal(err)
 	}
