@@ -142,9 +142,10 @@ func (c *Client) Connect(ctx context.Context) error {
 		return err
 	}
 	svc, err := c.getServices(ctx)
-	var f *Fault
-	if errors.Is(err, ErrUnsupported) || (errors.As(err, &f) && !errors.Is(err, ErrUnauthorized)) || (err == nil && svc.Media == "") {
-		// Older firmware lacks GetServices or faults on it in odd ways.
+	if (err != nil && !errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrUnreachable) && ctx.Err() == nil) ||
+		(err == nil && svc.Media == "") {
+		// Older firmware lacks GetServices or refuses it in odd ways: a
+		// fault, a bare HTTP error page, a body that does not parse.
 		c.log.Debug("getservices gave no media service, trying getcapabilities", zap.Error(err))
 		svc, err = c.getCapabilities(ctx)
 	}

@@ -103,6 +103,13 @@ type Options struct {
 	// older firmware (e.g. "GetServices").
 	Unsupported []string
 
+	// SOAP conformance (reviewer):
+	//
+	// BareHTTPErrors answers the Unsupported actions with a bare HTTP 500
+	// and an HTML page instead of a SOAP fault, as some older firmware
+	// does for actions it does not know.
+	BareHTTPErrors bool
+
 	// Events, analytics, discovery and time (onvif-events; see events.go,
 	// analytics.go, discovery.go). Vendor behaviours drawn from real cameras:
 	//
@@ -341,6 +348,11 @@ func (s *Server) handleSOAP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for _, u := range s.opts.Unsupported {
+		if u == act.XMLName.Local && s.opts.BareHTTPErrors {
+			w.Header().Set("Content-Type", "text/html")
+			http.Error(w, "<html><body>500 Internal Server Error</body></html>", http.StatusInternalServerError)
+			return
+		}
 		if u == act.XMLName.Local {
 			writeActionNotSupported(w)
 			return
