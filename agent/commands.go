@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -26,7 +27,7 @@ func (w *cameraWorker) Handle(ctx context.Context, c *uplink.Command) uplink.Rep
 	case uplink.CmdGetStreamCaps:
 		return w.streamCaps(ctx, c)
 	case uplink.CmdGetStreamConfig:
-		return w.streamConfig(c)
+		return w.streamConfig(ctx, c)
 	case uplink.CmdStreamStart:
 		return w.streamStart(ctx, c)
 	case uplink.CmdStreamStop:
@@ -246,6 +247,15 @@ func (w *cameraWorker) videoCaps(ctx context.Context, cl *onvif.Client, p *pipe)
 		if co.BitrateKbps.Max > 0 {
 			vc.BRT = [3]int{co.BitrateKbps.Min, co.BitrateKbps.Max, 1}
 		}
+		if cur.VBR {
+			// A camera running VBR can do VBR; its one limit is the VBR maximum.
+			vc.VBR = true
+			r := vc.BRT
+			vc.VBRBRT = &r
+		}
+		if opts.Quality.Max > opts.Quality.Min {
+			vc.Quality = &[2]int{-4, 4}
+		}
 		for _, pr := range co.Profiles {
 			vc.Profiles = append(vc.Profiles, [2]string{cloudFormat(co.Encoding), pr})
 		}
@@ -256,18 +266,26 @@ func (w *cameraWorker) videoCaps(ctx context.Context, cl *onvif.Client, p *pipe)
 	return vc, nil
 }
 
-func (w *cameraWorker) streamConfig(c *uplink.Command) uplink.Reply {
+func (w *cameraWorker) streamConfig(ctx context.Context, c *uplink.Command) uplink.Reply {
 	var req uplink.ESSelect
 	if err := c.Decode(&req); err != nil {
 		return uplink.DoneErr(err)
 	}
 	w.mu.Lock()
-	pipes := w.pipes
+	pipes, cl := w.pipes, w.onvif
 	w.mu.Unlock()
 	out := uplink.StreamConfig{Video: []uplink.VideoConfig{}, Audio: []uplink.AudioConfig{}}
 	for _, p := range pipes {
 		if selected(req.VideoES, p.videoES()) {
-			out.Video = append(out.Video, videoConfig(p))
+			vc := videoConfig(p)
+			if vc.VBR && cl != nil {
+				// quality is required with VBR (§4.3.3); its scale is the camera's.
+				if opts, err := cl.VideoEncoderOptions(ctx, p.profile.Video.Token, p.profile.Token); err == nil {
+					q := cloudQuality(p.profile.Video.Quality, opts.Quality)
+					vc.Quality = &q
+				}
+			}
+			out.Video = append(out.Video, vc)
 		}
 		if p.hasAudio() && selected(req.AudioES, p.audioES()) {
 			out.Audio = append(out.Audio, audioConfig(p))
@@ -285,9 +303,27 @@ func videoConfig(p *pipe) uplink.VideoConfig {
 		v := p.profile.Video
 		vc.Format, vc.Profile = cloudFormat(v.Encoding), v.Profile
 		vc.Horz, vc.Vert, vc.FPS, vc.GOP, vc.BRT = v.Width, v.Height, uplink.Float(v.FrameRate), v.GOP, v.BitrateKbps
-		vc.VBR = v.RateControl == onvif.RateControlVBR
+		if v.RateControl == onvif.RateControlVBR {
+			// ONVIF's one bitrate limit is the VBR maximum in VBR (§4.3.3:
+			// brt is for CBR); quality 0 (normal) until the caller knows
+			// the camera's scale.
+			vc.VBR, vc.BRT, vc.VBRBRT = true, 0, v.BitrateKbps
+			q := 0
+			vc.Quality = &q
+		}
 	}
 	return vc
+}
+
+// cloudQuality maps a camera quality value within r onto the cloud's
+// -4…4 scale, the inverse of what set_stream_config applies; 0 when the
+// camera reports no range.
+func cloudQuality(q float64, r onvif.Range) int {
+	if r.Max <= r.Min {
+		return 0
+	}
+	c := int(math.Round((q-float64(r.Min))*8/float64(r.Max-r.Min))) - 4
+	return min(max(c, -4), 4)
 }
 
 func audioConfig(p *pipe) uplink.AudioConfig {
