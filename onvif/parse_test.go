@@ -312,6 +312,20 @@ var deviceCases = []struct {
 		wantErr: true,
 	},
 	{
+		name: "gb2312 declared, ascii content",
+		elem: "GetSystemDateAndTimeResponse",
+		xml: `<?xml version="1.0" encoding="GB2312"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><GetSystemDateAndTimeResponse><SystemDateAndTime><UTCDateTime>` +
+			`<Time><Hour>1</Hour><Minute>2</Minute><Second>3</Second></Time><Date><Year>2026</Year><Month>2</Month><Day>3</Day></Date></UTCDateTime></SystemDateAndTime></GetSystemDateAndTimeResponse></s:Body></s:Envelope>`,
+		wantTime: time.Date(2026, 2, 3, 1, 2, 3, 0, time.UTC),
+	},
+	{
+		name: "windows-1252 declared",
+		elem: "GetSystemDateAndTimeResponse",
+		xml: "<?xml version=\"1.0\" encoding=\"windows-1252\"?><s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body><GetSystemDateAndTimeResponse><SystemDateAndTime>" +
+			"<TimeZone><TZ>Z\xfcrich</TZ></TimeZone><UTCDateTime><Time><Hour>1</Hour><Minute>2</Minute><Second>3</Second></Time><Date><Year>2026</Year><Month>2</Month><Day>3</Day></Date></UTCDateTime></SystemDateAndTime></GetSystemDateAndTimeResponse></s:Body></s:Envelope>",
+		wantTime: time.Date(2026, 2, 3, 1, 2, 3, 0, time.UTC),
+	},
+	{
 		name: "axis services",
 		elem: "GetServicesResponse",
 		xml: `<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope"><SOAP-ENV:Body><tds:GetServicesResponse xmlns:tds="http://www.onvif.org/ver10/device/wsdl">` +

@@ -134,10 +134,15 @@ func newDecoder(data []byte) *xml.Decoder {
 		switch strings.ToLower(label) {
 		case "utf-8", "utf8", "us-ascii", "ascii":
 			return r, nil
-		case "iso-8859-1", "latin1", "latin-1":
+		case "iso-8859-1", "latin1", "latin-1", "windows-1252", "cp1252":
+			// windows-1252 differs from latin-1 only in 0x80-0x9f,
+			// which camera responses do not use.
 			return latin1Reader(r), nil
 		}
-		return nil, fmt.Errorf("unsupported charset %q", label)
+		// Other labels (GB2312, Shift_JIS from some firmware) are read
+		// as UTF-8: the ASCII a SOAP response is nearly always made of
+		// parses, anything else fails as invalid UTF-8.
+		return r, nil
 	}
 	return d
 }
