@@ -331,3 +331,33 @@ func TestRawCloudWire(t *testing.T) {
 	c3 := rc.accept()
 	c3.expect("register", "ver", "tz", "vendor", "reg_token", "media_protocols")
 }
+
+// TestRawCloudAuthFailureDropsPwd: after bye AUTH_FAILURE the agent waits
+// at least 5 minutes and does not present the same credentials again: the
+// stored pwd is dropped, the token alone registers (§2.9).
+func TestRawCloudAuthFailureDropsPwd(t *testing.T) {
+	rc := newRawCloud(t)
+	h := newHandler()
+	clk := newFakeClock()
+	opts := uplink.Options{Token: rawToken(t, "share.x.y", rc.host(), 7), Insecure: true,
+		StatePath: filepath.Join(t.TempDir(), "state.json"), Version: "v", Vendor: "v",
+		Handler: h, Logger: zaptest.NewLogger(t), Clock: clk, Rand: func() float64 { return 0.5 }}
+	s := uplink.NewSession(opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	c := rc.accept()
+	c.expect("register", "ver", "tz", "vendor", "reg_token", "media_protocols")
+	c.send(map[string]any{"cmd": "configure", "msgid": 1, "pwd": "stale"})
+	c.expectDone(1, "configure", "OK", 0)
+	c.send(map[string]any{"cmd": "bye", "msgid": 2, "reason": "AUTH_FAILURE"})
+	if d := clk.next(t); d < 5*time.Minute {
+		t.Errorf("retry after AUTH_FAILURE in %v, want >= 5m", d)
+	}
+	c = rc.accept()
+	if reg := c.expect("register", "ver", "tz", "vendor", "reg_token", "media_protocols"); reg["pwd"] != nil {
+		t.Errorf("register after AUTH_FAILURE still carries pwd: %v", reg)
+	}
+}

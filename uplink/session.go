@@ -229,6 +229,14 @@ func (s *Session) Run(ctx context.Context) error {
 			}
 			return ErrDeleted
 		}
+		if res.bye != nil && res.bye.Reason == ByeAuthFailure && s.persist.Pwd != "" {
+			// §2.9: not again with the same credentials. The stored pwd
+			// may be what the cloud rejected (the camera was re-created);
+			// the token alone registers like the first time.
+			s.log.Warn("credentials rejected: forgetting the stored pwd")
+			s.persist.Pwd = ""
+			s.saveState()
+		}
 		d := s.delay(res)
 		s.log.Info("reconnecting", zap.Duration("in", d), zap.Error(res.err), zap.Stringer("bye", res.bye))
 		if err := s.clock.Sleep(ctx, d); err != nil {
