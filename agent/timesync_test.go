@@ -65,8 +65,9 @@ func logged(logs *observer.ObservedLogs, msg string) []observer.LoggedEntry {
 	return logs.FilterMessage(msg).All()
 }
 
-var utcDateTime = regexp.MustCompile(`(?s)UTCDateTime>.*?Year[^>]*>(\d+)<.*?Month[^>]*>(\d+)<.*?Day[^>]*>(\d+)<` +
-	`.*?Hour[^>]*>(\d+)<.*?Minute[^>]*>(\d+)<.*?Second[^>]*>(\d+)<`)
+// utcDateTime matches tt:DateTime in its schema order, Time before Date.
+var utcDateTime = regexp.MustCompile(`(?s)UTCDateTime>.*?Hour[^>]*>(\d+)<.*?Minute[^>]*>(\d+)<.*?Second[^>]*>(\d+)<` +
+	`.*?Year[^>]*>(\d+)<.*?Month[^>]*>(\d+)<.*?Day[^>]*>(\d+)<`)
 
 // sentTime extracts the UTC time of a SetSystemDateAndTime envelope.
 func sentTime(t *testing.T, env string) time.Time {
@@ -77,7 +78,7 @@ func sentTime(t *testing.T, env string) time.Time {
 	}
 	var v [6]int
 	for i := range v {
-		v[i], _ = strconv.Atoi(m[i+1])
+		v[(i+3)%6], _ = strconv.Atoi(m[i+1]) // year, month, day, hour, minute, second
 	}
 	return time.Date(v[0], time.Month(v[1]), v[2], v[3], v[4], v[5], 0, time.UTC)
 }

@@ -37,3 +37,42 @@ func TestConnectFallsBackOnAnyGetServicesRefusal(t *testing.T) {
 		})
 	}
 }
+
+// TestSettingsReadWithoutOptions checks imaging and video source settings
+// are still read (and imaging set) when the camera answers the options
+// request with an error page rather than the options.
+func TestSettingsReadWithoutOptions(t *testing.T) {
+	sim := startSim(t, onvifsim.Options{Unsupported: []string{"GetOptions", "GetVideoSourceConfigurationOptions"}, BareHTTPErrors: true})
+	ctx := testCtx(t)
+	c := newClient(t, sim.URL(), testUser, testPass, nil)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	profiles, err := c.Profiles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := profiles[0]
+	im, err := c.ImagingSettings(ctx, pr.VideoSourceToken)
+	if err != nil {
+		t.Fatalf("imaging settings: %v", err)
+	}
+	if im.Brightness == nil {
+		t.Fatal("imaging settings: no brightness")
+	}
+	b := im.Brightness.Value + 10
+	got, err := c.SetImaging(ctx, pr.VideoSourceToken, ImagingPatch{Brightness: &b})
+	if err != nil {
+		t.Fatalf("set imaging: %v", err)
+	}
+	if got.Brightness == nil || got.Brightness.Value != b {
+		t.Errorf("brightness after set = %+v, want %v", got.Brightness, b)
+	}
+	vsc, err := c.VideoSourceConfig(ctx, pr.VideoSourceConfigToken)
+	if err != nil {
+		t.Fatalf("video source configuration: %v", err)
+	}
+	if vsc.Token != pr.VideoSourceConfigToken || len(vsc.RotateModes) != 0 {
+		t.Errorf("video source configuration = %+v", vsc)
+	}
+}

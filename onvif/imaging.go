@@ -2,7 +2,6 @@ package onvif
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -69,7 +68,7 @@ func (c *Client) ImagingSettings(ctx context.Context, videoSourceToken string) (
 		return Imaging{}, err
 	}
 	opts, err := c.ImagingOptions(ctx, videoSourceToken)
-	if err != nil && !errors.Is(err, ErrUnsupported) {
+	if err := optionsErr(ctx, err); err != nil {
 		return Imaging{}, err
 	}
 	return imagingFromNode(settings, opts), nil
@@ -99,7 +98,7 @@ func (c *Client) SetImaging(ctx context.Context, videoSourceToken string, p Imag
 		return Imaging{}, err
 	}
 	opts, err := c.ImagingOptions(ctx, videoSourceToken)
-	if err != nil && !errors.Is(err, ErrUnsupported) {
+	if err := optionsErr(ctx, err); err != nil {
 		return Imaging{}, err
 	}
 	if err := applyImagingPatch(op, settings, opts, p); err != nil {

@@ -2,7 +2,6 @@ package onvif
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -46,7 +45,7 @@ func (c *Client) VideoSourceConfig(ctx context.Context, configToken string) (Vid
 		return VideoSourceConfig{}, err
 	}
 	opts, err := c.videoSourceOptionsNode(ctx, configToken)
-	if err != nil && !errors.Is(err, ErrUnsupported) {
+	if err := optionsErr(ctx, err); err != nil {
 		return VideoSourceConfig{}, err
 	}
 	return videoSourceFromNodes(n, opts), nil
@@ -63,7 +62,7 @@ func (c *Client) SetRotate(ctx context.Context, configToken string, r Rotate) (V
 		return VideoSourceConfig{}, err
 	}
 	opts, err := c.videoSourceOptionsNode(ctx, configToken)
-	if err != nil && !errors.Is(err, ErrUnsupported) {
+	if err := optionsErr(ctx, err); err != nil {
 		return VideoSourceConfig{}, err
 	}
 	before := videoSourceFromNodes(cur, opts)
