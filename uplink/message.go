@@ -135,7 +135,7 @@ func DecodeMessage(data []byte) (*Message, error) {
 	if err := m.str("cmd", &m.Cmd); err != nil || m.Cmd == "" {
 		return nil, fmt.Errorf("%w: no cmd", ErrBadMessage)
 	}
-	if _, ok := m.present("msgid"); !ok {
+	if _, ok := m.present("msgid"); !ok && !noReply[m.Cmd] {
 		return nil, fmt.Errorf("%w: %s without msgid", ErrBadMessage, m.Cmd)
 	}
 	if err := m.int("msgid", &m.MsgID); err != nil {
@@ -157,6 +157,10 @@ func DecodeMessage(data []byte) (*Message, error) {
 	}
 	return m, nil
 }
+
+// noReply are the cloud messages the agent never answers (§3.3); they
+// need no msgid to be acted on, so a bye that lacks one still counts.
+var noReply = map[string]bool{CmdBye: true, CmdDone: true, CmdReportProblem: true}
 
 // present returns a field that exists and is not null.
 func (m *Message) present(k string) (json.RawMessage, bool) {

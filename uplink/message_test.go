@@ -37,6 +37,7 @@ var messageCases = []struct {
 	{name: "no cmd", in: `{"msgid":1}`, wantErr: true},
 	{name: "cmd not string", in: `{"cmd":5,"msgid":1}`, wantErr: true},
 	{name: "no msgid", in: `{"cmd":"get_cam_status"}`, wantErr: true},
+	{name: "bye without msgid still acted on", in: `{"cmd":"bye","reason":"DELETED"}`, cmd: "bye"},
 	{name: "fractional msgid", in: `{"cmd":"x","msgid":1.5}`, wantErr: true},
 	{name: "string msgid", in: `{"cmd":"x","msgid":"1"}`, wantErr: true},
 	{name: "string cam_id", in: `{"cmd":"x","msgid":1,"cam_id":"310042"}`, wantErr: true},

@@ -361,3 +361,27 @@ func TestRawCloudAuthFailureDropsPwd(t *testing.T) {
 		t.Errorf("register after AUTH_FAILURE still carries pwd: %v", reg)
 	}
 }
+
+// TestRawCloudByeWithoutMsgid: a bye is acted on even when the cloud left
+// out its msgid; the agent never answers a bye, so it needs none (§2.9).
+func TestRawCloudByeWithoutMsgid(t *testing.T) {
+	rc := newRawCloud(t)
+	opts := uplink.Options{Token: rawToken(t, "share.x.y", rc.host(), 7), Insecure: true, Version: "v", Vendor: "v",
+		Handler: newHandler(), Logger: zaptest.NewLogger(t), Clock: newFakeClock(), Rand: func() float64 { return 0.5 }}
+	s := uplink.NewSession(opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	c := rc.accept()
+	c.expect("register", "ver", "tz", "vendor", "reg_token", "media_protocols")
+	c.sendRaw(`{"cmd":"bye","reason":"DELETED"}`)
+	select {
+	case err := <-done:
+		if err != uplink.ErrDeleted {
+			t.Errorf("Run = %v, want ErrDeleted", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("bye DELETED without msgid ignored")
+	}
+}
