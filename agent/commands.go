@@ -171,6 +171,24 @@ func cloudFormat(name string) string {
 // commonFPS are the frame rates offered to the cloud from a camera's range.
 var commonFPS = []float64{60, 50, 30, 25, 20, 15, 12, 10, 8, 5, 2, 1}
 
+// fpsChoices are the frame rates offered for a camera's range: the common
+// ones inside it, or its ends when none is (e.g. 3–4), never an empty list.
+func fpsChoices(r onvif.Range) []uplink.Float {
+	var out []uplink.Float
+	for _, f := range commonFPS {
+		if f >= float64(r.Min) && f <= float64(r.Max) {
+			out = append(out, uplink.Float(f))
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, uplink.Float(r.Max))
+		if r.Min > 0 && r.Min != r.Max {
+			out = append(out, uplink.Float(r.Min))
+		}
+	}
+	return out
+}
+
 func (w *cameraWorker) streamCaps(ctx context.Context, c *uplink.Command) uplink.Reply {
 	var req uplink.ESSelect
 	if err := c.Decode(&req); err != nil {
@@ -234,12 +252,7 @@ func (w *cameraWorker) videoCaps(ctx context.Context, cl *onvif.Client, p *pipe)
 			}
 		}
 		if co.FrameRate.Max > 0 {
-			vc.FPS = vc.FPS[:0]
-			for _, f := range commonFPS {
-				if f >= float64(co.FrameRate.Min) && f <= float64(co.FrameRate.Max) {
-					vc.FPS = append(vc.FPS, uplink.Float(f))
-				}
-			}
+			vc.FPS = fpsChoices(co.FrameRate)
 		}
 		if co.GOP.Max > 0 {
 			vc.GOP = [3]int{co.GOP.Min, co.GOP.Max, 1}

@@ -48,3 +48,21 @@ func TestCloudQuality(t *testing.T) {
 		}
 	}
 }
+
+// TestFPSChoices: stream_caps.fps is never an empty list (§4.3.2 requires it).
+func TestFPSChoices(t *testing.T) {
+	for _, c := range []struct {
+		r    onvif.Range
+		want string
+	}{
+		{onvif.Range{Min: 1, Max: 30}, "[30.0,25.0,20.0,15.0,12.0,10.0,8.0,5.0,2.0,1.0]"},
+		{onvif.Range{Min: 3, Max: 4}, "[4.0,3.0]"},
+		{onvif.Range{Min: 7, Max: 7}, "[7.0]"},
+		{onvif.Range{Max: 6}, "[5.0,2.0,1.0]"},
+	} {
+		b, _ := json.Marshal(fpsChoices(c.r))
+		if string(b) != c.want {
+			t.Errorf("fpsChoices(%v) = %s, want %s", c.r, b, c.want)
+		}
+	}
+}

@@ -332,12 +332,28 @@ type VideoCaps struct {
 	Smoothing   *bool       `json:"smoothing,omitempty"`
 }
 
+// MarshalJSON sends the required lists as [] rather than null.
+func (c VideoCaps) MarshalJSON() ([]byte, error) {
+	type plain VideoCaps
+	p := plain(c)
+	p.Streams, p.Formats, p.Resolutions, p.FPS = nonNil(p.Streams), nonNil(p.Formats), nonNil(p.Resolutions), nonNil(p.FPS)
+	return json.Marshal(p)
+}
+
 // AudioCaps is one caps_audio entry (§4.3.2); SRT is in kHz.
 type AudioCaps struct {
 	Streams []string `json:"streams"`
 	Formats []string `json:"formats"`
 	BRT     [3]int   `json:"brt"`
 	SRT     []Float  `json:"srt"`
+}
+
+// MarshalJSON sends the required lists as [] rather than null.
+func (c AudioCaps) MarshalJSON() ([]byte, error) {
+	type plain AudioCaps
+	p := plain(c)
+	p.Streams, p.Formats, p.SRT = nonNil(p.Streams), nonNil(p.Formats), nonNil(p.SRT)
+	return json.Marshal(p)
 }
 
 // StreamCaps is the body of stream_caps (§4.3.2).

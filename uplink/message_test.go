@@ -281,3 +281,15 @@ func TestEncodeMessage(t *testing.T) {
 		t.Errorf("got %s", out)
 	}
 }
+
+// TestCapsNeverNull: required lists of stream_caps entries go out as [],
+// never null (§0), even when a handler left them unset.
+func TestCapsNeverNull(t *testing.T) {
+	b, err := EncodeMessage(Envelope{Cmd: CmdStreamCaps, MsgID: 1}, StreamCaps{CapsVideo: []VideoCaps{{}}, CapsAudio: []AudioCaps{{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte("null")) {
+		t.Errorf("null in %s", b)
+	}
+}
