@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -94,11 +95,16 @@ func (w *cameraWorker) resumeStreams(ctx context.Context) {
 		}
 	}
 	w.mu.Unlock()
+	// In parallel, so the done goes out within one publish start (§2.5).
+	var wg sync.WaitGroup
 	for _, x := range wants {
-		if err := w.pubs.Start(ctx, link, x.stream, x.reason, x.psid); err != nil {
-			w.fail("stream %s: resume after passive mode failed: %v", x.stream, err)
-		}
+		wg.Go(func() {
+			if err := w.pubs.Start(ctx, link, x.stream, x.reason, x.psid); err != nil {
+				w.fail("stream %s: resume after passive mode failed: %v", x.stream, err)
+			}
+		})
 	}
+	wg.Wait()
 }
 
 // setRequested records (on) or forgets a stream_start reason of this connection.
