@@ -64,7 +64,8 @@ func jsonKind(v any) string {
 // (int versus float included), or a key of required missing. Arrays are
 // compared element by element against the example's first element, so
 // tuples like [w,h] and [min,max,step] are checked too. required maps a
-// path ("", "caps_video[]") to the keys that must be there.
+// path ("", "caps_video[]") to the keys that must be there; an entry
+// "path+key" names the JSON type of a key the example lacks.
 func sameShape(path string, got, want any, required map[string][]string) []string {
 	gk, wk := jsonKind(got), jsonKind(want)
 	if gk != wk {
@@ -76,6 +77,13 @@ func sameShape(path string, got, want any, required map[string][]string) []strin
 		w := want.(map[string]any)
 		for k, v := range g {
 			wv, ok := w[k]
+			if !ok && required[path+"+"+k] != nil {
+				// A field of the spec's table the example leaves out; its type is given.
+				if kind := required[path+"+"+k][0]; jsonKind(v) != kind {
+					diffs = append(diffs, fmt.Sprintf("%s: %s, spec has %s", join(path, k), jsonKind(v), kind))
+				}
+				continue
+			}
 			if !ok {
 				diffs = append(diffs, fmt.Sprintf("%s: key %q not in the spec example", orRoot(path), k))
 				continue
@@ -139,6 +147,15 @@ func TestRepliesMatchSpecShapes(t *testing.T) {
 			"":        {"video", "audio"},
 			"video[]": {"stream", "format", "horz", "vert", "fps", "gop", "vbr", "brt"},
 			"audio[]": {"stream", "format", "brt", "srt"},
+		}},
+		{"get_cam_video_conf", nil, "v060", map[string][]string{"": {"caps"},
+			"+saturation": {"int"}, "+sharpness": {"int"}, "+nr_type": {"string"}, "+nr_level": {"int"}, "+wb_type": {"string"}}},
+		{"get_cam_audio_conf", nil, "v066", map[string][]string{"": {"caps"}}},
+		{"get_ptz_conf", nil, "v070", map[string][]string{"": {"actions", "maximum_number_of_presets", "presets"}}},
+		{"get_osd_conf", nil, "v175", map[string][]string{"": {"caps"}}},
+		{"get_motion_detection", nil, "v096", map[string][]string{
+			"":     {"columns", "rows", "caps", "regions"},
+			"caps": {"max_regions", "sensitivity", "region_shape"},
 		}},
 		{"get_cam_events", nil, "v108", map[string][]string{
 			"":              {"enabled", "events"},
