@@ -352,3 +352,28 @@ func TestPassiveModeResumesStreams(t *testing.T) {
 		t.Errorf("cloud saw protocol violations: %v", v)
 	}
 }
+
+// TestDisconnectStopsPublishing: when the control connection drops, every
+// RTMP publish stops and stays stopped after the reconnect until the
+// cloud asks again (§2.7).
+func TestDisconnectStopsPublishing(t *testing.T) {
+	r, _, _ := runRig(t, rigOptions{})
+	waitReady(t, r)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if rep := request(t, r, "stream_start", map[string]any{"stream_id": "Main", "reason": "record"}); rep["status"] != "OK" {
+		t.Fatalf("stream_start %v", rep)
+	}
+	r.cloud.DropConnections()
+	if err := r.ingest.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return len(rs) == 1 && !rs[0].Active }); err != nil {
+		t.Fatalf("publish still open after the control connection dropped: %v", err)
+	}
+	waitFor(t, "the reconnect", func() bool { return r.cloud.Connections() == 2 })
+	waitReady(t, r)
+	if st := request(t, r, "get_cam_status", nil); st["streaming"] != false {
+		t.Errorf("cam_status after reconnect %v", st)
+	}
+	if n := len(r.ingest.Publishes()); n != 1 {
+		t.Errorf("%d publishes after reconnect, want no new one before stream_start", n)
+	}
+}
