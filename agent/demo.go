@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -43,6 +44,7 @@ type rig struct {
 	roots  *x509.CertPool
 
 	onvifConfig string // ", " + rigOptions.onvifConfig, or ""
+	onvifByName bool   // rigOptions.onvifByName
 }
 
 const (
@@ -60,13 +62,16 @@ type rigOptions struct {
 	// onvifConfig, when set, is extra keys for the camera's onvif config
 	// section in YAML flow style, e.g. "clock_sync: gateway".
 	onvifConfig string
+	// onvifByName configures the camera as localhost instead of 127.0.0.1,
+	// as integrators who use host names do.
+	onvifByName bool
 }
 
 func startRig(o rigOptions) (_ *rig, err error) {
 	if o.log == nil {
 		o.log = zap.NewNop()
 	}
-	r := &rig{}
+	r := &rig{onvifByName: o.onvifByName}
 	if o.onvifConfig != "" {
 		r.onvifConfig = ", " + o.onvifConfig
 	}
@@ -128,8 +133,15 @@ cameras:
   - name: demo
     token: %q
     onvif: {url: %q, username: %q, password: %q%s}
-`, stateDir, listen, insecure, r.cloud.Token(), r.onvif.URL(), rigUser, rigPass, r.onvifConfig)
+`, stateDir, listen, insecure, r.cloud.Token(), r.onvifURL(), rigUser, rigPass, r.onvifConfig)
 	return config.Parse([]byte(yaml), "demo")
+}
+
+func (r *rig) onvifURL() string {
+	if r.onvifByName {
+		return strings.Replace(r.onvif.URL(), "127.0.0.1", "localhost", 1)
+	}
+	return r.onvif.URL()
 }
 
 func (r *rig) close() {

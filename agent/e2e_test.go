@@ -377,3 +377,21 @@ func TestDisconnectStopsPublishing(t *testing.T) {
 		t.Errorf("%d publishes after reconnect, want no new one before stream_start", n)
 	}
 }
+
+// TestCameraByHostName: an integrator who names the camera by host name
+// still gets an IP address in cam_register and cam_status (§4.1.4, §4.2.1).
+func TestCameraByHostName(t *testing.T) {
+	r, _, _ := runRig(t, rigOptions{onvifByName: true})
+	waitReady(t, r)
+	regs := r.cloud.CamRegistrations()
+	if len(regs) != 1 {
+		t.Fatalf("%d cam_register messages, want 1", len(regs))
+	}
+	ip, _ := regs[0]["ip"].(string)
+	if net.ParseIP(ip) == nil {
+		t.Fatalf("cam_register.ip = %q, want an IP address", ip)
+	}
+	if st := request(t, r, "get_cam_status", nil); st["ip"] != ip {
+		t.Errorf("cam_status.ip = %v, cam_register.ip = %s", st["ip"], ip)
+	}
+}

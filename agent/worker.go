@@ -333,6 +333,10 @@ func (w *cameraWorker) CameraInfo(ctx context.Context) (uplink.CameraInfo, error
 	if net.ParseIP(info.IP) == nil {
 		if addrs, err := net.DefaultResolver.LookupHost(ctx, info.IP); err == nil && len(addrs) > 0 {
 			info.IP = addrs[0]
+			// cam_status reports the same address (§4.2.1 wants an IP).
+			w.mu.Lock()
+			w.ip = info.IP
+			w.mu.Unlock()
 		}
 	}
 	return info, nil
