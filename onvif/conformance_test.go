@@ -1,8 +1,10 @@
 package onvif
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/camagent/camagent/onvif/onvifsim"
 )
@@ -74,5 +76,41 @@ func TestSettingsReadWithoutOptions(t *testing.T) {
 	}
 	if vsc.Token != pr.VideoSourceConfigToken || len(vsc.RotateModes) != 0 {
 		t.Errorf("video source configuration = %+v", vsc)
+	}
+}
+
+// TestRunEventsWithoutRenew: the camera refuses Renew (optional for pull
+// points, whose keep-alive is PullMessages) and grants two seconds per
+// subscription; events keep arriving on the one subscription, well past
+// its first term.
+func TestRunEventsWithoutRenew(t *testing.T) {
+	sim, c := connectSim(t, onvifsim.Options{Unsupported: []string{"Renew"}, MaxSubscriptionTerm: 2 * time.Second})
+	ctx, cancel := context.WithCancel(testCtx(t))
+	evs, done := runEvents(ctx, c)
+	waitFor(t, "a refused renewal", func() bool { return count(sim.Requests(), "Renew") >= 1 })
+	pullsAfterRenew := func() int {
+		reqs := sim.Requests()
+		for i, r := range reqs {
+			if r == "Renew" {
+				return count(reqs[i:], "PullMessages")
+			}
+		}
+		return 0
+	}
+	// The first pull after the refusal waits out its long-poll with no
+	// events, outliving the two-second term.
+	waitFor(t, "two pulls after the refusal", func() bool { return pullsAfterRenew() >= 2 })
+	sim.TriggerMotion(true)
+	nextMotion(t, evs, done, true)
+	reqs := sim.Requests()
+	if n := count(reqs, "CreatePullPointSubscription"); n != 1 {
+		t.Fatalf("%d subscriptions created, want 1 (pulls kept it alive): %v", n, reqs)
+	}
+	if n := count(reqs, "Renew"); n != 1 {
+		t.Errorf("%d renewals tried, want 1 (not retried once refused)", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run events after cancel = %v, want nil", err)
 	}
 }

@@ -80,6 +80,10 @@ type PullPoint struct {
 	// does not matter; term is the lifetime it last granted.
 	expires time.Time
 	term    time.Duration
+	// pullKeepsAlive is set once the camera refused Renew: pull points
+	// are kept alive by PullMessages (ONVIF Core 9.1.1) and Renew is
+	// optional for them, so the loop then just keeps pulling.
+	pullKeepsAlive bool
 }
 
 // Address returns the subscription manager address events are pulled from.
@@ -443,16 +447,27 @@ func (c *Client) RunEvents(ctx context.Context, fn func(Event)) error {
 // pullLoop pulls and renews until ctx ends (nil) or a call fails.
 func (c *Client) pullLoop(ctx context.Context, p *PullPoint, fn func(Event)) error {
 	for {
-		if time.Until(p.renewAt()) <= 0 {
+		if !p.pullKeepsAlive && time.Until(p.renewAt()) <= 0 {
 			c.log.Debug("renewing event subscription", zap.Time("expires", p.expires))
 			if err := p.Renew(ctx); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
-				return err
+				var f *Fault
+				if !errors.As(err, &f) || errors.Is(err, ErrUnauthorized) {
+					return err
+				}
+				// Refused (typically ActionNotSupported): rely on the
+				// pulls. A subscription that is really gone fails the
+				// next pull, which ends this attempt.
+				c.log.Info("camera does not renew pull points, keeping the subscription alive by pulling", zap.Error(err))
+				p.pullKeepsAlive = true
 			}
 		}
-		wait := min(maxPullWait, time.Until(p.renewAt()))
+		wait := maxPullWait
+		if !p.pullKeepsAlive {
+			wait = min(maxPullWait, time.Until(p.renewAt()))
+		}
 		started := time.Now()
 		evs, err := p.Pull(ctx, wait, pullLimit)
 		if err != nil {

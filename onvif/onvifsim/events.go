@@ -396,6 +396,7 @@ func (s *Server) pullMessages(r *http.Request, id, timeout, limit string) (strin
 		return "", errArg("bad MessageLimit")
 	}
 	wait = min(wait, maxPullTimeout)
+	s.keepAlive(id, wait) // wsa.go
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {

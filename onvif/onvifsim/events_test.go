@@ -83,7 +83,8 @@ func TestSimEventsRejects(t *testing.T) {
 	}
 }
 
-// TestSimSubscriptionExpires: a subscription not renewed is gone after its
+// TestSimSubscriptionExpires: a subscription neither renewed nor pulled
+// (pulls keep a pull point alive, ONVIF Core 9.1.1) is gone after its
 // termination time.
 func TestSimSubscriptionExpires(t *testing.T) {
 	s := startTestSim(t, Options{MaxSubscriptionTerm: 200 * time.Millisecond})
@@ -92,13 +93,17 @@ func TestSimSubscriptionExpires(t *testing.T) {
 		t.Fatalf("create: %d %s", status, body)
 	}
 	sub := addressRE.FindStringSubmatch(body)[1]
-	// A long-poll outlasting the term ends with the subscription gone.
-	for {
-		status, body = post(t, sub, `<tev:PullMessages `+tevNS+`><tev:Timeout>PT1S</tev:Timeout><tev:MessageLimit>10</tev:MessageLimit></tev:PullMessages>`)
-		if status != 200 {
-			break
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for s.Subscriptions() != 0 {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("subscription did not expire")
 		}
 	}
+	status, body = post(t, sub, `<tev:PullMessages `+tevNS+`><tev:Timeout>PT1S</tev:Timeout><tev:MessageLimit>10</tev:MessageLimit></tev:PullMessages>`)
 	if !strings.Contains(body, "ResourceUnknown") || s.Subscriptions() != 0 {
 		t.Fatalf("after termination: %d %s, %d subscriptions", status, body, s.Subscriptions())
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"strings"
+	"time"
 )
 
 // nsWSA10 is WS-Addressing 1.0, which the event service uses.
@@ -50,4 +51,20 @@ func checkAddressing(data []byte, op string) *fault {
 		return &fault{subcodes: []string{"wsa:ActionMismatch"}, reason: "wsa:Action does not match the operation"}
 	}
 	return nil
+}
+
+// keepAlive extends a pull point in use, as ONVIF Core (9.1.1) has it: the
+// keep-alive of a pull point is PullMessages, after whose response the
+// subscription stays active for at least the request's timeout. Covering
+// twice the timeout from the start of the request covers the wait plus that
+// margin. Renew is optional for pull points, so cameras listing it in
+// Options.Unsupported stay usable.
+func (s *Server) keepAlive(id string, timeout time.Duration) {
+	e := s.lockEvents()
+	defer e.mu.Unlock()
+	if sub, f := e.subLocked(id); f == nil {
+		if t := time.Now().Add(2 * timeout); t.After(sub.expires) {
+			sub.expires = t
+		}
+	}
 }
