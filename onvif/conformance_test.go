@@ -114,3 +114,19 @@ func TestRunEventsWithoutRenew(t *testing.T) {
 		t.Fatalf("run events after cancel = %v, want nil", err)
 	}
 }
+
+// TestDiscoverDeviceTypeOnly: a device announcing only tds:Device ignores
+// probes for dn:NetworkVideoTransmitter, yet is found.
+func TestDiscoverDeviceTypeOnly(t *testing.T) {
+	sim := startSim(t, onvifsim.Options{DeviceTypeOnly: true})
+	devs, err := Discover(testCtx(t), DiscoverOptions{Addr: sim.DiscoveryAddr(), Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(devs) != 1 || len(devs[0].XAddrs) != 1 || devs[0].XAddrs[0] != sim.URL() || strings.Join(devs[0].Types, ",") != "Device" {
+		t.Fatalf("devices %+v", devs)
+	}
+	if got := sim.Probes(); got != 2 {
+		t.Errorf("camera answered %d probes, want 2 (the Device probe, sent twice)", got)
+	}
+}

@@ -104,10 +104,15 @@ func Discover(ctx context.Context, opts DiscoverOptions) ([]Device, error) {
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
 	defer stop()
 
-	msgID := "urn:uuid:" + newUUID()
-	probe := probeMessage(msgID)
-	if _, err := conn.WriteToUDP(probe, raddr); err != nil {
-		return nil, fmt.Errorf("onvif: discover: send probe: %w", err)
+	// Two probes: older devices announce dn:NetworkVideoTransmitter, later
+	// ones may announce only tds:Device, and WS-Discovery answers only
+	// probes whose every type the device has.
+	msgID, devMsgID := "urn:uuid:"+newUUID(), "urn:uuid:"+newUUID()
+	probes := [][]byte{probeMessage(msgID), typedProbe(devMsgID, "tds:Device")}
+	for _, probe := range probes {
+		if _, err := conn.WriteToUDP(probe, raddr); err != nil {
+			return nil, fmt.Errorf("onvif: discover: send probe: %w", err)
+		}
 	}
 	start := time.Now()
 	end := start.Add(opts.Timeout)
@@ -136,12 +141,17 @@ func Discover(ctx context.Context, opts DiscoverOptions) ([]Device, error) {
 			if !resent {
 				resent = true
 				// A failed resend only loses the second chance.
-				_, _ = conn.WriteToUDP(probe, raddr)
+				for _, probe := range probes {
+					_, _ = conn.WriteToUDP(probe, raddr)
+				}
 				continue
 			}
 			return collect(found, order), nil
 		}
 		devs, err := parseProbeMatches(buf[:n], msgID)
+		if err != nil {
+			devs, err = parseProbeMatches(buf[:n], devMsgID)
+		}
 		if err != nil {
 			continue // not for us, or garbage
 		}
@@ -206,14 +216,20 @@ func newUUID() string {
 
 // probeMessage is a WS-Discovery Probe for ONVIF video transmitters.
 func probeMessage(msgID string) []byte {
+	return typedProbe(msgID, "dn:NetworkVideoTransmitter")
+}
+
+// typedProbe is a WS-Discovery Probe for one type, a QName with the dn
+// (network) or tds (device) prefix.
+func typedProbe(msgID, typ string) []byte {
 	return []byte(`<?xml version="1.0" encoding="UTF-8"?>` +
 		`<s:Envelope xmlns:s="` + nsSOAP + `" xmlns:a="` + nsAddressing + `" xmlns:d="` + nsDiscovery +
-		`" xmlns:dn="http://www.onvif.org/ver10/network/wsdl"><s:Header>` +
+		`" xmlns:dn="http://www.onvif.org/ver10/network/wsdl" xmlns:tds="` + nsDevice + `"><s:Header>` +
 		`<a:Action s:mustUnderstand="1">` + nsDiscovery + `/Probe</a:Action>` +
 		`<a:MessageID>` + msgID + `</a:MessageID>` +
 		`<a:ReplyTo><a:Address>` + nsAddressing + `/role/anonymous</a:Address></a:ReplyTo>` +
 		`<a:To s:mustUnderstand="1">urn:schemas-xmlsoap-org:ws:2005:04:discovery</a:To>` +
-		`</s:Header><s:Body><d:Probe><d:Types>dn:NetworkVideoTransmitter</d:Types></d:Probe></s:Body></s:Envelope>`)
+		`</s:Header><s:Body><d:Probe><d:Types>` + typ + `</d:Types></d:Probe></s:Body></s:Envelope>`)
 }
 
 type probeMatchesEnvelope struct {

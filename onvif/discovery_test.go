@@ -11,8 +11,9 @@ import (
 )
 
 // TestDiscoverLoopback probes the simulator's responder on 127.0.0.1 (never
-// the real multicast group): the probe is sent twice and the camera
-// answers both, yet it is listed once.
+// the real multicast group): the probes (NetworkVideoTransmitter and
+// Device) are sent twice and the camera answers all four, yet it is listed
+// once.
 func TestDiscoverLoopback(t *testing.T) {
 	sim := startSim(t, onvifsim.Options{DiscoveryName: "Front Door (Cam #1)",
 		DeviceInfo: onvifsim.DeviceInfo{Model: "DS-2CD2143G0-I"}})
@@ -22,8 +23,8 @@ func TestDiscoverLoopback(t *testing.T) {
 		if err != nil {
 			t.Fatalf("interface %q: %v", iface, err)
 		}
-		if got := sim.Probes() - before; got != 2 {
-			t.Fatalf("camera answered %d probes, want 2", got)
+		if got := sim.Probes() - before; got != 4 {
+			t.Fatalf("camera answered %d probes, want 4", got)
 		}
 		if len(devs) != 1 {
 			t.Fatalf("%d devices: %+v", len(devs), devs)

@@ -104,14 +104,8 @@ func (s *Server) answerProbe(data []byte) []byte {
 		strings.TrimSpace(env.Action) != actionProbe || strings.TrimSpace(env.MessageID) == "" {
 		return nil
 	}
-	if types := strings.Fields(env.Probe.Types); len(types) > 0 {
-		ok := false
-		for _, t := range types {
-			ok = ok || strings.HasSuffix(t, ":NetworkVideoTransmitter") || t == "NetworkVideoTransmitter"
-		}
-		if !ok {
-			return nil
-		}
+	if !s.probeTypesMatch(env.Probe.Types) { // disctypes.go
+		return nil
 	}
 	e := s.lockEvents()
 	e.disco.probes++
@@ -138,7 +132,7 @@ func (s *Server) answerProbe(data []byte) []byte {
 		`<wsa:Action SOAP-ENV:mustUnderstand="true">` + actionMatches + `</wsa:Action>` +
 		`</SOAP-ENV:Header><SOAP-ENV:Body><d:ProbeMatches><d:ProbeMatch>` +
 		`<wsa:EndpointReference><wsa:Address>` + endpoint + `</wsa:Address></wsa:EndpointReference>` +
-		`<d:Types>dn:NetworkVideoTransmitter tds:Device</d:Types>` +
+		`<d:Types>` + s.discoveryTypes() + `</d:Types>` + // disctypes.go
 		`<d:Scopes>` + esc(strings.Join(scopes, " ")) + `</d:Scopes>` +
 		`<d:XAddrs>` + esc(s.advertisedBase()+DevicePath) + `</d:XAddrs>` +
 		`<d:MetadataVersion>1</d:MetadataVersion></d:ProbeMatch></d:ProbeMatches></SOAP-ENV:Body></SOAP-ENV:Envelope>`)

@@ -109,6 +109,10 @@ type Options struct {
 	// and an HTML page instead of a SOAP fault, as some older firmware
 	// does for actions it does not know.
 	BareHTTPErrors bool
+	// DeviceTypeOnly announces only tds:Device in WS-Discovery, as
+	// devices following later ONVIF versions may, so probes for
+	// dn:NetworkVideoTransmitter get no answer.
+	DeviceTypeOnly bool
 
 	// Events, analytics, discovery and time (onvif-events; see events.go,
 	// analytics.go, discovery.go). Vendor behaviours drawn from real cameras:
