@@ -143,7 +143,7 @@ func (c *Client) Connect(ctx context.Context) error {
 	}
 	svc, err := c.getServices(ctx)
 	if (err != nil && !errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrUnreachable) && ctx.Err() == nil) ||
-		(err == nil && svc.Media == "") {
+		(err == nil && svc.Media == "" && svc.Media2 == "") {
 		// Older firmware lacks GetServices or refuses it in odd ways: a
 		// fault, a bare HTTP error page, a body that does not parse.
 		c.log.Debug("getservices gave no media service, trying getcapabilities", zap.Error(err))
@@ -151,6 +151,13 @@ func (c *Client) Connect(ctx context.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if svc.Media == "" && svc.Media2 != "" {
+		// Media2 only: some firmware leaves Media out of GetServices
+		// yet lists it in GetCapabilities; Media (ver10) is preferred.
+		if caps, cerr := c.getCapabilities(ctx); cerr == nil && caps.Media != "" {
+			svc.Media = caps.Media
+		}
 	}
 	if svc.Media == "" && svc.Media2 == "" {
 		return fmt.Errorf("onvif: connect: media service: %w", ErrUnsupported)

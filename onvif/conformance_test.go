@@ -2,6 +2,7 @@ package onvif
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +129,41 @@ func TestDiscoverDeviceTypeOnly(t *testing.T) {
 	}
 	if got := sim.Probes(); got != 2 {
 		t.Errorf("camera answered %d probes, want 2 (the Device probe, sent twice)", got)
+	}
+}
+
+// TestMedia2OnlyCamera: a camera with Media2 but no Media service still
+// gives profiles, stream and snapshot URIs; Media (ver10) settings report
+// ErrUnsupported.
+func TestMedia2OnlyCamera(t *testing.T) {
+	sim := startSim(t, onvifsim.Options{Media2Only: true})
+	ctx := testCtx(t)
+	c := newClient(t, sim.URL(), testUser, testPass, nil)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	if svc := c.Services(); svc.Media != "" || svc.Media2 != "http://"+sim.Addr()+onvifsim.Media2Path {
+		t.Fatalf("services %+v", svc)
+	}
+	profiles, err := c.Profiles(ctx)
+	if err != nil {
+		t.Fatalf("profiles: %v", err)
+	}
+	if len(profiles) != 2 || profiles[0].Token != "Profile_1" || profiles[0].VideoSourceToken != "VideoSource_1" {
+		t.Fatalf("profiles %+v", profiles)
+	}
+	if v := profiles[0].Video; v == nil || v.Encoding != "H264" || v.Width != 1920 || v.Height != 1080 || v.FrameRate != 25 ||
+		v.BitrateKbps != 4096 || v.GOP != 50 || v.Profile != "Main" {
+		t.Fatalf("main video %+v", profiles[0].Video)
+	}
+	uri, err := c.StreamURI(ctx, "Profile_2")
+	if err != nil || uri != "rtsp://127.0.0.1:554/Profile_2" {
+		t.Fatalf("stream uri %q, %v", uri, err)
+	}
+	if snap, err := c.SnapshotURI(ctx, "Profile_1"); err != nil || !strings.HasSuffix(snap, onvifsim.SnapshotPath) {
+		t.Fatalf("snapshot uri %q, %v", snap, err)
+	}
+	if _, err := c.VideoEncoder(ctx, profiles[0].Video.Token); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("media ver10 encoder read: err = %v, want ErrUnsupported", err)
 	}
 }

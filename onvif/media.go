@@ -125,6 +125,9 @@ func mediaAddr(s Services) string { return s.Media }
 // Profiles lists the camera's media profiles with their encoder settings.
 func (c *Client) Profiles(ctx context.Context) ([]Profile, error) {
 	const op = "get profiles"
+	if a2 := c.media2Addr(); a2 != "" {
+		return c.media2Profiles(ctx, a2) // media2.go
+	}
 	addr, err := c.endpoint(mediaAddr)
 	if err != nil {
 		return nil, fmt.Errorf("onvif: %s: %w", op, err)
@@ -139,6 +142,9 @@ func (c *Client) Profiles(ctx context.Context) ([]Profile, error) {
 // StreamURI returns the RTSP (RTP unicast) URI of a profile.
 func (c *Client) StreamURI(ctx context.Context, profileToken string) (string, error) {
 	const op = "get stream uri"
+	if a2 := c.media2Addr(); a2 != "" {
+		return c.media2URI(ctx, a2, op, profileToken, false) // media2.go
+	}
 	addr, err := c.endpoint(mediaAddr)
 	if err != nil {
 		return "", fmt.Errorf("onvif: %s: %w", op, err)
@@ -160,6 +166,9 @@ func (c *Client) StreamURI(ctx context.Context, profileToken string) (string, er
 // SnapshotURI returns the HTTP URI of a JPEG snapshot for a profile.
 func (c *Client) SnapshotURI(ctx context.Context, profileToken string) (string, error) {
 	const op = "get snapshot uri"
+	if a2 := c.media2Addr(); a2 != "" {
+		return c.media2URI(ctx, a2, op, profileToken, true) // media2.go
+	}
 	addr, err := c.endpoint(mediaAddr)
 	if err != nil {
 		return "", fmt.Errorf("onvif: %s: %w", op, err)

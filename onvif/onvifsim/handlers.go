@@ -55,9 +55,7 @@ func (s *Server) getCapabilities(action) (string, *fault) {
 	base := s.advertisedBase()
 	return `<tds:GetCapabilitiesResponse><tds:Capabilities>` +
 		`<tt:Device><tt:XAddr>` + base + DevicePath + `</tt:XAddr></tt:Device>` +
-		`<tt:Media><tt:XAddr>` + base + MediaPath + `</tt:XAddr>` +
-		`<tt:StreamingCapabilities><tt:RTPMulticast>false</tt:RTPMulticast><tt:RTP_TCP>true</tt:RTP_TCP>` +
-		`<tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP></tt:StreamingCapabilities></tt:Media>` +
+		s.mediaCapabilities(base) + // media2.go
 		s.eventsCapabilities(base) + // events.go
 		s.settingsCapabilities(base) + // settings.go
 		`</tds:Capabilities></tds:GetCapabilitiesResponse>`, nil
@@ -69,7 +67,7 @@ func (s *Server) getServices(action) (string, *fault) {
 		return `<tds:Service><tds:Namespace>` + ns + `</tds:Namespace><tds:XAddr>` + base + path +
 			`</tds:XAddr><tds:Version><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor></tds:Version></tds:Service>`
 	}
-	return `<tds:GetServicesResponse>` + svc(nsDevice, DevicePath) + svc(nsMedia, MediaPath) +
+	return `<tds:GetServicesResponse>` + svc(nsDevice, DevicePath) + s.mediaServices(svc) + // media2.go
 		s.eventsServices(svc) + // events.go
 		s.settingsServices(svc) + // settings.go
 		`</tds:GetServicesResponse>`, nil

@@ -113,6 +113,9 @@ type Options struct {
 	// devices following later ONVIF versions may, so probes for
 	// dn:NetworkVideoTransmitter get no answer.
 	DeviceTypeOnly bool
+	// Media2Only offers the Media2 (ver20) service instead of Media
+	// (ver10), as a Profile T camera without Profile S does.
+	Media2Only bool
 
 	// Events, analytics, discovery and time (onvif-events; see events.go,
 	// analytics.go, discovery.go). Vendor behaviours drawn from real cameras:
@@ -225,7 +228,11 @@ func (s *Server) Start() error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc(DevicePath, s.handleSOAP)
-	mux.HandleFunc(MediaPath, s.handleSOAP)
+	if !s.opts.Media2Only { // media2.go
+		mux.HandleFunc(MediaPath, s.handleSOAP)
+	} else {
+		mux.HandleFunc(Media2Path, s.handleSOAP)
+	}
 	mux.HandleFunc(SnapshotPath, s.handleSnapshot)
 	mux.HandleFunc(PTZPath, s.handleSOAP)     // settings.go
 	mux.HandleFunc(ImagingPath, s.handleSOAP) // settings.go
@@ -374,6 +381,9 @@ func (s *Server) handleSOAP(w http.ResponseWriter, r *http.Request) {
 	}
 	if handler == nil {
 		handler = s.settingsHandler(r.URL.Path, act.XMLName, data) // imaging, PTZ, encoders, audio, OSD (settings.go)
+	}
+	if handler == nil {
+		handler = s.media2Handler(r.URL.Path, act.XMLName, data) // media2.go
 	}
 	if handler == nil {
 		writeActionNotSupported(w)
