@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/camagent/camagent/onvif/onvifsim"
 	"github.com/camagent/camagent/uplink/cloudsim"
 )
 
@@ -393,5 +394,20 @@ func TestCameraByHostName(t *testing.T) {
 	}
 	if st := request(t, r, "get_cam_status", nil); st["ip"] != ip {
 		t.Errorf("cam_status.ip = %v, cam_register.ip = %s", st["ip"], ip)
+	}
+}
+
+// TestBrokenProfileIsSkipped: a camera whose first profile has no usable
+// stream still comes online with the profile that works.
+func TestBrokenProfileIsSkipped(t *testing.T) {
+	r, _, _ := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) {
+		broken := o.Profiles[0]
+		broken.Token, broken.Name, broken.BrokenStreamURI = "broken", "Broken", true
+		o.Profiles = append([]onvifsim.Profile{broken}, o.Profiles...)
+	}})
+	waitReady(t, r)
+	ss := request(t, r, "get_supported_streams", nil)
+	if got := mustJSON(t, ss["streams"]); got != `[{"audio":"MainAudio","id":"Main","video":"MainVideo"}]` {
+		t.Errorf("supported_streams.streams = %s, want the working profile as Main", got)
 	}
 }

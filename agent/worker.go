@@ -182,6 +182,7 @@ func (w *cameraWorker) resolve(ctx context.Context) error {
 			return w.onvifFailed(err)
 		}
 		if cam.RTSP.Reveal() == "" {
+			var lastErr error
 			for i := range profiles {
 				if len(pipes) == maxStreams {
 					break
@@ -192,9 +193,15 @@ func (w *cameraWorker) resolve(ctx context.Context) error {
 				}
 				uri, err := c.StreamURI(ctx, pr.Token)
 				if err != nil {
-					return w.onvifFailed(err)
+					// One broken profile must not take the camera down.
+					w.log.Warn("profile has no usable stream uri, skipped", zap.String("profile", pr.Token), zap.Error(err))
+					lastErr = err
+					continue
 				}
 				pipes = append(pipes, w.newPipe(streamIDs[len(pipes)], uri, pr))
+			}
+			if len(pipes) == 0 && lastErr != nil {
+				return w.onvifFailed(lastErr)
 			}
 			if len(pipes) == 0 {
 				return w.onvifFailed(errors.New("no H.264/H.265 media profile"))

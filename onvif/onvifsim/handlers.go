@@ -134,6 +134,9 @@ func (s *Server) getStreamURI(a action) (string, *fault) {
 		(a.Protocol != "UDP" && a.Protocol != "TCP" && a.Protocol != "RTSP" && a.Protocol != "HTTP") {
 		return "", &fault{subcodes: []string{"ter:InvalidArgVal", "ter:InvalidStreamSetup"}, reason: "Invalid StreamSetup"}
 	}
+	if p.BrokenStreamURI {
+		return "", &fault{subcodes: []string{"ter:InvalidArgVal", "ter:NoProfile"}, reason: "Profile has no stream configured"}
+	}
 	uri := s.opts.RTSPURL
 	if uri == "" {
 		uri = "rtsp://127.0.0.1:554/" + p.Token

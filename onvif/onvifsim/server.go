@@ -73,6 +73,10 @@ type Profile struct {
 	// cameras do.
 	Quality     float64
 	RateControl string
+
+	// BrokenStreamURI makes GetStreamUri fail for this profile, like
+	// firmware whose secondary profiles are misconfigured.
+	BrokenStreamURI bool
 }
 
 // Options configures a Server. Zero values give a working default camera.
