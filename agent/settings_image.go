@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.uber.org/zap"
 	"slices"
 
 	"github.com/camagent/camagent/onvif"
@@ -63,17 +64,20 @@ type imageState struct {
 func (w *cameraWorker) readImage(ctx context.Context, cl *onvif.Client, pr *onvif.Profile) (imageState, error) {
 	var st imageState
 	if pr.VideoSourceToken != "" {
-		opts, err := cl.ImagingOptions(ctx, pr.VideoSourceToken)
+		im, err := cl.ImagingSettings(ctx, pr.VideoSourceToken)
 		switch {
 		case errors.Is(err, onvif.ErrUnsupported):
 		case err != nil:
-			return st, fmt.Errorf("imaging options: %w", err)
+			return st, fmt.Errorf("imaging settings: %w", err)
 		default:
-			im, err := cl.ImagingSettings(ctx, pr.VideoSourceToken)
-			if err != nil {
-				return st, fmt.Errorf("imaging settings: %w", err)
+			st.hasImaging, st.imaging = true, im
+			// Some cameras refuse GetOptions while serving the settings;
+			// without options only what the settings carry is offered.
+			if opts, err := cl.ImagingOptions(ctx, pr.VideoSourceToken); err == nil {
+				st.opts = opts
+			} else {
+				w.log.Debug("imaging options unavailable", zap.Error(err))
 			}
-			st.hasImaging, st.imaging, st.opts = true, im, opts
 		}
 	}
 	if pr.VideoSourceConfigToken != "" {
