@@ -363,8 +363,7 @@ func (p *prober) ptz(ctx context.Context, svc onvif.Services, profileToken strin
 }
 
 // events checks that a pull-point subscription works, which is how the
-// agent receives motion. The topic list would need GetEventProperties,
-// which the onvif client does not implement, so it is not read.
+// agent receives motion, and lists the event kinds the camera's topics offer.
 func (p *prober) events(ctx context.Context, svc onvif.Services) {
 	f := &ProbeFeature{}
 	p.r.Events = f
@@ -378,7 +377,17 @@ func (p *prober) events(ctx context.Context, svc onvif.Services) {
 		return
 	}
 	f.Supported = true
-	f.Detail = "pull-point subscription works; topic list not read (no GetEventProperties)"
+	f.Detail = "pull-point subscription works"
+	if topics, err := p.c.EventTopics(ctx); err == nil {
+		kinds := map[onvif.Kind]bool{}
+		for _, t := range topics {
+			if t.Kind != "" && !kinds[t.Kind] {
+				kinds[t.Kind] = true
+				f.Items = append(f.Items, string(t.Kind))
+			}
+		}
+		f.Detail += fmt.Sprintf("; %d topics", len(topics))
+	}
 	if err := pp.Unsubscribe(ctx); err != nil {
 		f.Error = "unsubscribe: " + p.scrub(err)
 	}

@@ -113,6 +113,9 @@ func TestProbeUsableCamera(t *testing.T) {
 			t.Errorf("%s: %+v, want supported", name, f)
 		}
 	}
+	if r.Events != nil && !slices.Contains(r.Events.Items, "motion") {
+		t.Errorf("event kinds %v, want motion among them", r.Events.Items)
+	}
 	if !strings.Contains(r.Motion.Detail, "22x18") {
 		t.Errorf("motion detail %q, want the 22x18 cell layout", r.Motion.Detail)
 	}
