@@ -411,3 +411,21 @@ func TestBrokenProfileIsSkipped(t *testing.T) {
 		t.Errorf("supported_streams.streams = %s, want the working profile as Main", got)
 	}
 }
+
+// TestImageSettingsWithoutOptions: a camera that refuses the imaging
+// options request with a bare HTTP error still has its image settings read.
+func TestImageSettingsWithoutOptions(t *testing.T) {
+	r, _, _ := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) {
+		o.Unsupported = []string{"GetOptions"}
+		o.BareHTTPErrors = true
+	}})
+	waitReady(t, r)
+	rep := request(t, r, "get_cam_video_conf", nil)
+	if rep["cmd"] != "cam_video_conf" {
+		t.Fatalf("get_cam_video_conf answered %v, want cam_video_conf", rep)
+	}
+	// Without options no range is known, so only what needs none is offered.
+	if rep["vert_flip"] != "off" {
+		t.Errorf("cam_video_conf %v lacks the orientation", rep)
+	}
+}
