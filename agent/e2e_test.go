@@ -429,3 +429,34 @@ func TestImageSettingsWithoutOptions(t *testing.T) {
 		t.Errorf("cam_video_conf %v lacks the orientation", rep)
 	}
 }
+
+// TestAdvertisedRTSPHostUnreachable: a camera behind NAT advertises an RTSP
+// address the agent cannot reach; the agent falls back to the host it was
+// configured with and the camera comes online.
+func TestAdvertisedRTSPHostUnreachable(t *testing.T) {
+	r, _, _ := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) {
+		// 127.0.0.2 is loopback too, but nothing listens there: like a
+		// LAN address seen from outside the NAT.
+		o.RTSPURL = strings.Replace(o.RTSPURL, "127.0.0.1", "127.0.0.2", 1)
+	}})
+	waitReady(t, r)
+	if st := request(t, r, "get_cam_status", nil); st["cmd"] != "cam_status" {
+		t.Fatalf("cam_status: %v", st)
+	}
+}
+
+func TestConfiguredHost(t *testing.T) {
+	for _, c := range []struct{ rtsp, onvif, want string }{
+		{"rtsp://192.168.1.64:554/s1", "http://cam.example.net:8080/onvif/device_service", "rtsp://cam.example.net:554/s1"},
+		{"rtsp://u:p@10.0.0.5/s1?x=1", "http://203.0.113.9/onvif", "rtsp://u:p@203.0.113.9:554/s1?x=1"},
+		{"rtsp://10.0.0.5:8554/s1", "http://10.0.0.5/onvif", ""},
+	} {
+		got, ok := configuredHost(c.rtsp, c.onvif)
+		if !ok {
+			got = ""
+		}
+		if got != c.want {
+			t.Errorf("configuredHost(%q, %q) = %q, want %q", c.rtsp, c.onvif, got, c.want)
+		}
+	}
+}

@@ -46,6 +46,11 @@ type pipe struct {
 	stream  *media.Stream
 	source  media.SourceOptions
 
+	// advertised marks a URL the camera gave through ONVIF: cameras behind
+	// NAT or port forwarding advertise their own LAN address.
+	advertised bool
+	fellBack   bool // advertised host replaced by the configured one
+
 	mu      sync.Mutex
 	lastErr string
 }
@@ -198,7 +203,9 @@ func (w *cameraWorker) resolve(ctx context.Context) error {
 					lastErr = err
 					continue
 				}
-				pipes = append(pipes, w.newPipe(streamIDs[len(pipes)], uri, pr))
+				p := w.newPipe(streamIDs[len(pipes)], uri, pr)
+				p.advertised = true
+				pipes = append(pipes, p)
 			}
 			if len(pipes) == 0 && lastErr != nil {
 				return w.onvifFailed(lastErr)
@@ -273,7 +280,41 @@ func (w *cameraWorker) pull(ctx context.Context, p *pipe) {
 		p.lastErr = err.Error()
 		p.mu.Unlock()
 		w.fail("stream %s: %v (retry in %s)", p.id, err, wait.Truncate(100*time.Millisecond))
+		if errors.Is(err, media.ErrUnreachable) && p.advertised && !p.fellBack {
+			if alt, ok := configuredHost(p.source.URL, w.opts.Camera.ONVIF.URL); ok {
+				p.source.URL, p.fellBack = alt, true
+				w.log.Warn("camera advertises an rtsp address the agent cannot reach; using the configured camera host",
+					zap.String("stream", p.id), zap.String("host", hostOf(alt)))
+			}
+		}
 	})
+}
+
+// configuredHost puts the host of the configured ONVIF URL into an RTSP URL
+// the camera advertised, keeping scheme, port, path and credentials. It
+// reports false when the hosts already agree.
+func configuredHost(rtspURL, onvifURL string) (string, bool) {
+	r, err := url.Parse(rtspURL)
+	if err != nil {
+		return "", false
+	}
+	o, err := url.Parse(onvifURL)
+	if err != nil || o.Hostname() == "" || o.Hostname() == r.Hostname() {
+		return "", false
+	}
+	port := r.Port()
+	if port == "" {
+		port = "554"
+	}
+	r.Host = net.JoinHostPort(o.Hostname(), port)
+	return r.String(), true
+}
+
+func hostOf(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Host
+	}
+	return ""
 }
 
 // fail records a problem for the status page and logs it.
