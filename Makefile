@@ -15,7 +15,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.dat
 
 CROSS_ARCHS := amd64 arm64 arm
 
-.PHONY: all help build test test-interop demo bench lint cross fuzz clean
+.PHONY: all help check-go build test test-interop demo bench lint cross fuzz clean
 
 all: build
 
@@ -30,10 +30,10 @@ help:
 	@echo "fuzz          every Fuzz target for FUZZTIME (default 20s) each"
 	@echo "clean         remove build output"
 
-build:
+build: check-go
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) $(PKG)
 
-test:
+test: check-go
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 14m ./...
 
@@ -41,9 +41,12 @@ test-interop:
 	./scripts/interop-deps
 	$(GO) test -race -count=1 -tags interop -run Interop -timeout 14m ./...
 
-demo:
+# Go is the one thing build, test and demo need; say so plainly when it is missing.
+check-go:
 	@command -v $(GO) >/dev/null 2>&1 || { \
-		echo "demo needs Go ($(GO) not found): install it from https://go.dev/dl/ or set GO=/path/to/go" >&2; exit 1; }
+		echo "Go ($(GO)) not found: install Go 1.26 (apt-get install golang-go, or /usr/local/go/bin on PATH) or set GO=/path/to/go" >&2; exit 1; }
+
+demo: check-go
 	$(GO) run $(PKG) demo $(DEMO_ARGS)
 
 bench:
