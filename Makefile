@@ -15,13 +15,14 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.dat
 
 CROSS_ARCHS := amd64 arm64 arm
 
-.PHONY: all help check-go build test test-interop demo bench lint cross fuzz clean
+.PHONY: all help check-go build test test-32bit test-interop demo bench lint cross fuzz clean
 
 all: build
 
 help:
 	@echo "build         static binary in $(BIN)"
 	@echo "test          go vet, then unit tests with -race"
+	@echo "test-32bit    the unit tests once as GOARCH=386 (32-bit boards)"
 	@echo "test-interop  tests against ffmpeg, nginx-rtmp and GStreamer (Debian packages)"
 	@echo "demo          run the agent against in-process camera and cloud simulators"
 	@echo "bench         micro-benchmarks and the end-to-end agent benchmark"
@@ -36,6 +37,11 @@ build: check-go
 test: check-go
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 14m ./...
+
+# armv7 boards are 32-bit: run the suite once as 386 to catch 64-bit
+# atomics on unaligned fields and int overflows (-race needs 64-bit).
+test-32bit: check-go
+	GOARCH=386 $(GO) test -count=1 -timeout 14m ./...
 
 test-interop:
 	./scripts/interop-deps
