@@ -32,6 +32,9 @@ type Options struct {
 	// Listener, when set, serves the status page instead of listening on
 	// http.listen (tests pass 127.0.0.1:0 listeners).
 	Listener net.Listener
+	// OnReady, when set, is called once by Run after the status page listens
+	// and every camera worker has started (main tells systemd READY=1).
+	OnReady func()
 }
 
 // Agent supervises every camera of one config.
@@ -132,6 +135,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		g.Go(func() error { w.Run(ctx); return nil })
 	}
 	a.log.Info("running", zap.Int("cameras", len(a.workers)), zap.String("status_page", "http://"+ln.Addr().String()))
+	if a.opts.OnReady != nil {
+		a.opts.OnReady()
+	}
 	err := g.Wait()
 	a.log.Info("stopped")
 	return err

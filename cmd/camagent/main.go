@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 
 	"github.com/camagent/camagent/agent"
 	"github.com/camagent/camagent/config"
+	"github.com/camagent/camagent/uplink"
 )
 
 // Set by the Makefile through -ldflags.
@@ -127,11 +129,48 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	log := newLogger(stderr, cfg.Log.Level.ZapLevel())
 	defer log.Sync() //nolint:errcheck // stderr sync fails on terminals
 	log.Info("starting", zap.String("version", version), zap.Int("cameras", len(cfg.Cameras)))
-	a, err := agent.New(agent.Options{Config: cfg, Logger: log, Version: version})
+	// A malformed systemd environment costs the notifications, not the agent.
+	sd, err := newNotifier()
+	if err != nil {
+		log.Warn("systemd notify off", zap.Error(err))
+	}
+	watchdog, err := watchdogInterval()
+	if err != nil {
+		log.Warn("systemd watchdog off", zap.Error(err))
+	}
+	ready := make(chan struct{})
+	a, err := agent.New(agent.Options{Config: cfg, Logger: log, Version: version, OnReady: func() { close(ready) }})
 	if err != nil {
 		return err
 	}
-	return a.Run(ctx)
+	if sd == nil {
+		return a.Run(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		runSystemd(ctx, systemdOptions{
+			Notifier: sd,
+			Watchdog: watchdog,
+			Ready:    ready,
+			Cameras:  func() (int, int) { return camerasReady(a.Status()) },
+			Logger:   log.Named("systemd"),
+		})
+	})
+	err = a.Run(ctx)
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// camerasReady counts the cameras whose cloud session is ready.
+func camerasReady(st agent.Status) (ready, total int) {
+	for _, c := range st.Cameras {
+		if c.Cloud == uplink.StateReady.String() {
+			ready++
+		}
+	}
+	return ready, len(st.Cameras)
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
