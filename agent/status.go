@@ -56,7 +56,8 @@ var statusPage = template.Must(template.New("status.html").Funcs(template.FuncMa
 	"since": func(t time.Time) string { return time.Since(t).Truncate(time.Second).String() },
 }).ParseFS(statusFS, "status.html"))
 
-// handler serves the status page, its JSON form and the liveness probe.
+// handler serves the status page, its JSON form, the liveness and readiness
+// probes and the Prometheus metrics.
 func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -74,5 +75,7 @@ func (a *Agent) handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("GET /readyz", a.serveReady)
+	mux.Handle("GET /metrics", a.metricsHandler())
 	return mux
 }

@@ -1,0 +1,121 @@
+package agent
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/camagent/camagent/onvif/onvifsim"
+	"github.com/camagent/camagent/uplink"
+)
+
+// probe GETs one health endpoint and returns its status code and body.
+func probe(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("get %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("get %s: %v", url, err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+// TestReadyzFollowsRegistration: /readyz is 200 while the camera is
+// registered, 503 naming the camera while the cloud has sent it away to
+// reconnect, 200 again once it is back, and 200 naming the failure once the
+// cloud rejected the token (a state only a person can fix). /healthz stays
+// 200 throughout.
+func TestReadyzFollowsRegistration(t *testing.T) {
+	r, _, statusURL := runRig(t, rigOptions{})
+	waitReady(t, r)
+	waitFor(t, "readyz 200 with a registered camera", func() bool {
+		code, body := probe(t, statusURL+"/readyz")
+		return code == http.StatusOK && body == "ok\n"
+	})
+
+	// The cloud asks for a reconnect in 2 s: not registered, not settled.
+	r.cloud.Bye(uplink.ByeReconnect, 2)
+	var body503 string
+	waitFor(t, "readyz 503 while the camera reconnects", func() bool {
+		code, body := probe(t, statusURL+"/readyz")
+		body503 = body
+		return code == http.StatusServiceUnavailable
+	})
+	if !strings.HasPrefix(body503, "demo: not ready: cloud session ") || !strings.Contains(body503, "RECONNECT") {
+		t.Errorf("503 body %q does not name the camera and why it is not ready", body503)
+	}
+	if code, body := probe(t, statusURL+"/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("healthz while reconnecting: %d %q", code, body)
+	}
+	waitFor(t, "readyz 200 after the camera registered again", func() bool {
+		code, body := probe(t, statusURL+"/readyz")
+		return code == http.StatusOK && body == "ok\n"
+	})
+
+	// A rejected token is a named failure: ready, with the reason listed.
+	r.cloud.Bye(uplink.ByeAuthFailure, 0)
+	waitFor(t, "readyz 200 listing the rejected token", func() bool {
+		code, body := probe(t, statusURL+"/readyz")
+		return code == http.StatusOK && strings.Contains(body, "demo: failed: cloud said bye AUTH_FAILURE")
+	})
+	s := scrapeMetrics(t, statusURL)
+	if v, _ := s.value(`camagent_cloud_session_state{camera="demo",state="ready"}`); v != 0 {
+		t.Errorf("session state gauge ready = %v after the token was rejected, want 0", v)
+	}
+}
+
+// TestReadyzNamesWrongCameraPassword: a camera that refuses the configured
+// ONVIF credentials never registers, but retrying will not fix it, so the
+// agent is ready and /readyz says what is wrong; /metrics shows ONVIF down.
+func TestReadyzNamesWrongCameraPassword(t *testing.T) {
+	// The camera never registers, so the rig's check for the registered
+	// log line does not apply: pass a logger of our own.
+	_, _, statusURL := runRig(t, rigOptions{
+		log:   zaptest.NewLogger(t),
+		onvif: func(o *onvifsim.Options) { o.Password = "changed-on-the-camera" },
+	})
+	var body string
+	waitFor(t, "readyz naming the refused credentials", func() bool {
+		var code int
+		code, body = probe(t, statusURL+"/readyz")
+		return code == http.StatusOK && strings.Contains(body, "demo: failed: camera refused the ONVIF credentials")
+	})
+	s := scrapeMetrics(t, statusURL)
+	for series, want := range map[string]float64{
+		`camagent_onvif_connected{camera="demo"}`:                          0,
+		`camagent_cloud_session_state{camera="demo",state="disconnected"}`: 1,
+	} {
+		if got, ok := s.value(series); !ok || got != want {
+			t.Errorf("%s = %v (present %t), want %v", series, got, ok, want)
+		}
+	}
+}
+
+func TestONVIFRefused(t *testing.T) {
+	for _, c := range []struct {
+		name, state string
+		want        bool
+	}{
+		{"wrong digest fault", `error: get services: soap fault Sender/NotAuthorized: "Sender not Authorized: wrong digest"`, true},
+		{"http 401", "error: get device information: onvif: unauthorized: http 401", true},
+		{"nested subcode", "error: soap fault Sender/InvalidArgVal/FailedAuthentication", true},
+		{"unreachable", "error: onvif: unreachable: dial tcp 127.0.0.1:1: connect: connection refused", false},
+		{"unsupported", "error: soap fault Receiver/ActionNotSupported", false},
+		{"connected", "connected", false},
+		{"connecting", "connecting", false},
+		{"not configured", "not configured", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := onvifRefused(c.state); got != c.want {
+				t.Errorf("onvifRefused(%q) = %t, want %t", c.state, got, c.want)
+			}
+		})
+	}
+}

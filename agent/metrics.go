@@ -1,0 +1,136 @@
+package agent
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/camagent/camagent/uplink"
+)
+
+// sessionStates are the cloud session states exported by
+// camagent_cloud_session_state, one series each, so a dashboard can match
+// on the state name instead of a magic number.
+var sessionStates = []uplink.ConnState{
+	uplink.StateDisconnected, uplink.StateWSOpen, uplink.StateRegistering,
+	uplink.StateCamRegistering, uplink.StateReady,
+}
+
+// metricsCollector exports what the workers already record. It reads their
+// facts at scrape time, so the media path pays nothing for metrics.
+type metricsCollector struct {
+	a *Agent
+
+	info, uptime                             *prometheus.Desc
+	rtspFrames, rtspAudio, rtspBytes         *prometheus.Desc
+	rtspReconnects, rtspDiscarded, frameAge  *prometheus.Desc
+	pubFrames, pubBytes, pubDrops, pubActive *prometheus.Desc
+	session, onvifUp                         *prometheus.Desc
+}
+
+func newMetricsCollector(a *Agent) *metricsCollector {
+	cam := []string{"camera"}
+	stream := []string{"camera", "stream"}
+	d := func(name, help string, labels []string) *prometheus.Desc {
+		return prometheus.NewDesc("camagent_"+name, help, labels, nil)
+	}
+	return &metricsCollector{
+		a:      a,
+		info:   d("build_info", "Always 1; the version label says which camagent runs.", []string{"version"}),
+		uptime: d("uptime_seconds", "Seconds since the agent started.", nil),
+
+		rtspFrames:     d("rtsp_video_frames_total", "Video access units received from the camera.", stream),
+		rtspAudio:      d("rtsp_audio_frames_total", "Audio frames received from the camera.", stream),
+		rtspBytes:      d("rtsp_received_bytes_total", "Media payload bytes received from the camera.", stream),
+		rtspReconnects: d("rtsp_reconnects_total", "RTSP sessions opened after the first one for this stream.", stream),
+		rtspDiscarded:  d("rtsp_discarded_frames_total", "Units dropped because their time went backwards across an RTSP reconnect.", stream),
+		frameAge:       d("rtsp_last_frame_age_seconds", "Seconds since the last unit arrived from the camera; absent before the first.", stream),
+
+		pubFrames: d("publish_frames_total", "Frames written to the cloud over RTMP by the current publish (resets when a new publish starts).", stream),
+		pubBytes:  d("publish_bytes_total", "Media payload bytes written to the cloud over RTMP by the current publish.", stream),
+		pubDrops:  d("publish_dropped_frames_total", "Frames the current publish could not send (before the first key frame, unsupported codec).", stream),
+		pubActive: d("publishing", "1 while the cloud has asked for this stream (live, record, …), else 0.", stream),
+
+		session: d("cloud_session_state", "1 for the camera's current cloud session state, 0 for the others; ready means registered.", []string{"camera", "state"}),
+		onvifUp: d("onvif_connected", "1 when the camera answered over ONVIF, else 0; absent for cameras without ONVIF.", cam),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.info, c.uptime, c.rtspFrames, c.rtspAudio, c.rtspBytes,
+		c.rtspReconnects, c.rtspDiscarded, c.frameAge, c.pubFrames, c.pubBytes, c.pubDrops,
+		c.pubActive, c.session, c.onvifUp} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge(c.info, 1, c.a.opts.Version)
+	if !c.a.started.IsZero() {
+		gauge(c.uptime, time.Since(c.a.started).Seconds())
+	}
+	now := time.Now()
+	for _, w := range c.a.workers {
+		w.mu.Lock()
+		pipes, onvifState := w.pipes, w.onvifState
+		w.mu.Unlock()
+
+		state := w.session.State()
+		for _, s := range sessionStates {
+			gauge(c.session, boolValue(s == state), w.name, s.String())
+		}
+		if onvifState != "not configured" {
+			gauge(c.onvifUp, boolValue(onvifState == "connected"), w.name)
+		}
+
+		active := w.pubs.Active()
+		pubs := w.pubs.Stats()
+		for _, p := range pipes {
+			st := p.stream.Stats()
+			counter(c.rtspFrames, st.VideoFrames, w.name, p.id)
+			counter(c.rtspAudio, st.AudioUnits, w.name, p.id)
+			counter(c.rtspBytes, st.Bytes, w.name, p.id)
+			counter(c.rtspReconnects, max(st.Sessions, 1)-1, w.name, p.id)
+			counter(c.rtspDiscarded, st.Discarded, w.name, p.id)
+			if !st.LastFrame.IsZero() {
+				gauge(c.frameAge, now.Sub(st.LastFrame).Seconds(), w.name, p.id)
+			}
+			gauge(c.pubActive, boolValue(len(active[p.id]) > 0), w.name, p.id)
+			if ps, ok := pubs[p.id]; ok {
+				counter(c.pubFrames, ps.Frames, w.name, p.id)
+				counter(c.pubBytes, ps.Bytes, w.name, p.id)
+				counter(c.pubDrops, ps.Drops, w.name, p.id)
+			}
+		}
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// metricsHandler serves /metrics from a private registry: the agent's
+// collector plus the Go runtime and process collectors.
+func (a *Agent) metricsHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		newMetricsCollector(a),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
