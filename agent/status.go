@@ -57,7 +57,7 @@ var statusPage = template.Must(template.New("status.html").Funcs(template.FuncMa
 }).ParseFS(statusFS, "status.html"))
 
 // handler serves the status page, its JSON form, the liveness and readiness
-// probes and the Prometheus metrics.
+// probes and the Prometheus metrics, behind basic auth when configured.
 func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -77,5 +77,5 @@ func (a *Agent) handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", a.serveReady)
 	mux.Handle("GET /metrics", a.metricsHandler())
-	return mux
+	return a.withAuth(mux)
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -217,8 +218,27 @@ cameras:
 			}
 		},
 	},
+	{
+		name: "http basic auth",
+		yaml: "http: {listen: \"0.0.0.0:8089\", username: ops, password: \"${HTTP_PW}\"}\n" + minimalCam,
+		env:  map[string]string{"HTTP_PW": "s3cret-pw"},
+		check: func(t *testing.T, c *Config) {
+			if c.HTTP.Username != "ops" || c.HTTP.Password.Reveal() != "s3cret-pw" {
+				t.Errorf("http = %q %q", c.HTTP.Username, c.HTTP.Password.Reveal())
+			}
+			if s := fmt.Sprintf("%v %+v", c.HTTP, c); strings.Contains(s, "s3cret-pw") {
+				t.Errorf("the http password prints: %s", s)
+			}
+		},
+	},
 
 	// Invalid configs.
+	{name: "http username without password", yaml: "http: {username: ops}\n" + minimalCam,
+		paths: []string{"http.username"}, msg: "http.username: is set but http.password is not", line: 1},
+	{name: "http password without username", yaml: "http: {password: pw}\n" + minimalCam,
+		paths: []string{"http.password"}, msg: "http.password: is set but http.username is not", line: 1},
+	{name: "http username with colon", yaml: "http: {username: \"a:b\", password: pw}\n" + minimalCam,
+		paths: []string{"http.username"}, msg: "must not contain ':'", line: 1},
 	{name: "empty document", yaml: "", paths: []string{"cameras"}, msg: "at least one camera is required"},
 	{name: "comment only", yaml: "# nothing\n", paths: []string{"cameras"}},
 	{name: "empty camera list", yaml: "cameras: []\n", paths: []string{"cameras"}, line: 1},
