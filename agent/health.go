@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -29,13 +30,13 @@ const (
 // readiness says where the camera stands, and why in plain words.
 func (w *cameraWorker) readiness() (readiness, string) {
 	w.mu.Lock()
-	onvifState := w.onvifState
+	onvifState, onvifErr := w.onvifState, w.onvifErr
 	w.mu.Unlock()
 	state := w.session.State()
 	if state == uplink.StateReady {
 		return readyRegistered, "registered in cloud"
 	}
-	if onvifRefused(onvifState) {
+	if errors.Is(onvifErr, onvif.ErrUnauthorized) {
 		return readyFailed, "camera refused the ONVIF credentials"
 	}
 	last := w.session.LastEnd()
@@ -52,26 +53,6 @@ func (w *cameraWorker) readiness() (readiness, string) {
 		why += " (last connection: " + last + ")"
 	}
 	return readyPending, why
-}
-
-// refusedMarks are how a refused login shows in the worker's ONVIF state:
-// the package's sentinel, or a SOAP fault with one of the subcodes that
-// onvif.Fault maps to onvif.ErrUnauthorized. The worker keeps the error's
-// text only, so the text is what there is to go on.
-var refusedMarks = []string{onvif.ErrUnauthorized.Error(), "/NotAuthorized", "/FailedAuthentication", "/InvalidSecurityToken", "/FailedCheck"}
-
-// onvifRefused reports whether the ONVIF state says the camera refused the
-// configured credentials.
-func onvifRefused(state string) bool {
-	if !strings.HasPrefix(state, "error: ") {
-		return false
-	}
-	for _, m := range refusedMarks {
-		if strings.Contains(state, m) {
-			return true
-		}
-	}
-	return false
 }
 
 // serveReady answers the readiness probe: 200 when every camera has settled

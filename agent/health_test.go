@@ -97,25 +97,3 @@ func TestReadyzNamesWrongCameraPassword(t *testing.T) {
 		}
 	}
 }
-
-func TestONVIFRefused(t *testing.T) {
-	for _, c := range []struct {
-		name, state string
-		want        bool
-	}{
-		{"wrong digest fault", `error: get services: soap fault Sender/NotAuthorized: "Sender not Authorized: wrong digest"`, true},
-		{"http 401", "error: get device information: onvif: unauthorized: http 401", true},
-		{"nested subcode", "error: soap fault Sender/InvalidArgVal/FailedAuthentication", true},
-		{"unreachable", "error: onvif: unreachable: dial tcp 127.0.0.1:1: connect: connection refused", false},
-		{"unsupported", "error: soap fault Receiver/ActionNotSupported", false},
-		{"connected", "connected", false},
-		{"connecting", "connecting", false},
-		{"not configured", "not configured", false},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			if got := onvifRefused(c.state); got != c.want {
-				t.Errorf("onvifRefused(%q) = %t, want %t", c.state, got, c.want)
-			}
-		})
-	}
-}

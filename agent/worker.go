@@ -73,6 +73,7 @@ type cameraWorker struct {
 
 	mu         sync.Mutex
 	onvifState string
+	onvifErr   error // the last ONVIF failure, typed, for readiness
 	device     onvif.DeviceInfo
 	ip         string
 	pipes      []*pipe // set once by resolve, then read-only
@@ -217,7 +218,7 @@ func (w *cameraWorker) resolve(ctx context.Context) error {
 			pipes = append(pipes, w.newPipe(streamIDs[0], cam.RTSP.Reveal(), &profiles[0]))
 		}
 		w.mu.Lock()
-		w.onvif, w.device, w.onvifState, w.ip = c, info, "connected", c.Host()
+		w.onvif, w.device, w.onvifState, w.onvifErr, w.ip = c, info, "connected", nil, c.Host()
 		w.mu.Unlock()
 		w.learnEventKinds(ctx, c)
 		w.log.Info("onvif connected", zap.String("brand", info.Manufacturer), zap.String("model", info.Model),
@@ -244,7 +245,7 @@ func (w *cameraWorker) resolve(ctx context.Context) error {
 
 func (w *cameraWorker) onvifFailed(err error) error {
 	w.mu.Lock()
-	w.onvifState = "error: " + err.Error()
+	w.onvifState, w.onvifErr = "error: "+err.Error(), err
 	w.mu.Unlock()
 	return fmt.Errorf("onvif: %w", err)
 }
