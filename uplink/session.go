@@ -406,12 +406,14 @@ func (s *Session) connect(ctx context.Context) connResult {
 	cancel()
 	ws.Close()
 	c.wg.Wait()
+	// Why it ended is recorded first, so whoever sees the state change
+	// (status page, /readyz) also sees the reason.
+	s.recordEnd(res)
 	s.setState(StateDisconnected)
 	if res.ready {
 		s.opts.Handler.Down()
 	}
 	log.Info("disconnected", zap.Error(res.err), zap.Stringer("bye", res.bye))
-	s.recordEnd(res)
 	return res
 }
 
