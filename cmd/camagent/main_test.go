@@ -70,28 +70,7 @@ func TestVersion(t *testing.T) {
 // and stops it as SIGTERM would: the cloud must get bye SHUTDOWN and a
 // normal close, and run must return promptly with no error.
 func TestRunStopsCleanly(t *testing.T) {
-	cam := rtspsim.New(rtspsim.Options{})
-	if err := cam.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cam.Close()
-	cloud, err := cloudsim.New(cloudsim.Options{MediaServer: "127.0.0.1:1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cloud.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cloud.Close()
-	cfg := writeConfig(t, fmt.Sprintf(`state_dir: %q
-log: {level: error}
-http: {listen: "127.0.0.1:0"}
-cloud: {insecure: true}
-cameras:
-  - name: lobby
-    token: %q
-    rtsp: %q
-`, t.TempDir(), cloud.Token(), cam.URL()))
+	cloud, cfg := startSims(t, "error")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -120,4 +99,33 @@ cameras:
 	if codes := cloud.CloseCodes(); codes[0] != 1000 {
 		t.Errorf("close code %v, want 1000", codes)
 	}
+}
+
+// startSims starts a simulated camera and cloud for the daemon and writes a
+// config for them with the given log level; both stop when the test ends.
+func startSims(t *testing.T, level string) (*cloudsim.Server, string) {
+	t.Helper()
+	cam := rtspsim.New(rtspsim.Options{})
+	if err := cam.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cam.Close)
+	cloud, err := cloudsim.New(cloudsim.Options{MediaServer: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cloud.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cloud.Close)
+	cfg := writeConfig(t, fmt.Sprintf(`state_dir: %q
+log: {level: %s}
+http: {listen: "127.0.0.1:0"}
+cloud: {insecure: true}
+cameras:
+  - name: lobby
+    token: %q
+    rtsp: %q
+`, t.TempDir(), level, cloud.Token(), cam.URL()))
+	return cloud, cfg
 }

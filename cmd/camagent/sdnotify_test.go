@@ -13,9 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/camagent/camagent/media/rtspsim"
-	"github.com/camagent/camagent/uplink/cloudsim"
 )
 
 // listenNotify plays systemd: a unixgram socket whose datagrams arrive on
@@ -144,28 +141,7 @@ func TestRunNotifiesSystemd(t *testing.T) {
 	t.Setenv("WATCHDOG_USEC", "100000")
 	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
 
-	cam := rtspsim.New(rtspsim.Options{})
-	if err := cam.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cam.Close()
-	cloud, err := cloudsim.New(cloudsim.Options{MediaServer: "127.0.0.1:1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cloud.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cloud.Close()
-	cfg := writeConfig(t, fmt.Sprintf(`state_dir: %q
-log: {level: info}
-http: {listen: "127.0.0.1:0"}
-cloud: {insecure: true}
-cameras:
-  - name: lobby
-    token: %q
-    rtsp: %q
-`, t.TempDir(), cloud.Token(), cam.URL()))
+	_, cfg := startSims(t, "info")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
