@@ -1,13 +1,8 @@
 package agent
 
 import (
-	"context"
-	"net"
 	"net/http"
 	"testing"
-	"time"
-
-	"go.uber.org/zap/zaptest"
 
 	"github.com/camagent/camagent/config"
 )
@@ -16,43 +11,10 @@ import (
 // but /healthz answers 401 without the right credentials and serves with
 // them.
 func TestBasicAuth(t *testing.T) {
-	r, err := startRig(rigOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := r.config(t.TempDir(), ln.Addr().String(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.HTTP.Username, cfg.HTTP.Password = "ops", config.NewSecret("http-Passw0rd")
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(Options{Config: cfg, Logger: zaptest.NewLogger(t), Version: "test", RootCAs: r.roots, Listener: ln})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("agent run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("agent did not stop within 10 s of cancel")
-		}
-	})
-
-	base := "http://" + ln.Addr().String()
+	r, _, base := runRig(t, rigOptions{config: func(cfg *config.Config) {
+		cfg.HTTP.Username, cfg.HTTP.Password = "ops", config.NewSecret("http-Passw0rd")
+	}})
+	waitReady(t, r)
 	get := func(path, user, pass string) *http.Response {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodGet, base+path, nil)

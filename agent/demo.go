@@ -65,6 +65,8 @@ type rigOptions struct {
 	// onvifByName configures the camera as localhost instead of 127.0.0.1,
 	// as integrators who use host names do.
 	onvifByName bool
+	// config, when set, adjusts the agent's config before it starts (tests).
+	config func(*config.Config)
 }
 
 func startRig(o rigOptions) (_ *rig, err error) {

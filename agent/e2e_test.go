@@ -44,6 +44,12 @@ func runRig(t *testing.T, o rigOptions) (*rig, *Agent, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.config != nil {
+		o.config(cfg)
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	a, err := New(Options{Config: cfg, Logger: o.log, Version: "test", RootCAs: r.roots, Listener: ln})
 	if err != nil {
 		t.Fatal(err)
