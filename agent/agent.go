@@ -11,14 +11,14 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/camagent/camagent/config"
-	"github.com/camagent/camagent/uplink"
 )
 
 // Options configures an Agent.
@@ -35,14 +35,36 @@ type Options struct {
 	// OnReady, when set, is called once by Run after the status page listens
 	// and every camera worker has started (main tells systemd READY=1).
 	OnReady func()
+	// SetLogLevel, when set, is called when a reload changes log.level
+	// (main passes its zap.AtomicLevel's SetLevel).
+	SetLogLevel func(zapcore.Level)
 }
 
-// Agent supervises every camera of one config.
+// Agent supervises every camera of one config, and of each config applied
+// after it (see Apply).
 type Agent struct {
 	opts    Options
 	log     *zap.Logger
 	started time.Time
+
+	// applyMu serializes Apply and Refuse; a reload waits for the cameras
+	// it stops, so it must not hold mu meanwhile.
+	applyMu sync.Mutex
+
+	mu  sync.Mutex
+	cfg *config.Config // the running config
+	// roots is the trust pool the running workers were built with.
+	roots *x509.CertPool
+	// workers is the running set in config order. Apply replaces the
+	// slice, never changes it in place, so a copy taken under mu can be
+	// read without it (see cameraWorkers).
 	workers []*cameraWorker
+	runs    map[*cameraWorker]*workerRun // started workers
+	runCtx  context.Context              // Run's context while Run starts workers; nil otherwise
+	wg      sync.WaitGroup               // started workers
+	conf    ConfigStatus
+	// listen is the status page address Run serves (http.listen at start).
+	listen string
 }
 
 // New checks what can be checked without the network (tokens, state dir, CA
@@ -58,37 +80,21 @@ func New(opts Options) (*Agent, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	roots := opts.RootCAs
-	if roots == nil {
-		var err error
-		if roots, err = loadRootCAs(cfg.Cloud.CAFile); err != nil {
-			return nil, err
-		}
+	a := &Agent{opts: opts, log: opts.Logger.Named("agent"), runs: map[*cameraWorker]*workerRun{}}
+	p, err := a.prepare(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("state_dir: %w", err)
+	for _, cam := range cfg.Cameras {
+		a.workers = append(a.workers, a.newWorker(p, cam))
 	}
-	a := &Agent{opts: opts, log: opts.Logger.Named("agent")}
-	for i, cam := range cfg.Cameras {
-		tok, err := uplink.DecodeToken(cam.Token.Reveal())
-		if err != nil {
-			return nil, fmt.Errorf("cameras[%d].token (camera %q): %w", i, cam.Name, err)
-		}
-		w := newCameraWorker(workerOptions{
-			Camera:    cam,
-			Token:     tok,
-			Insecure:  cfg.Cloud.Insecure,
-			RootCAs:   roots,
-			StatePath: filepath.Join(cfg.StateDir, cam.Name+".state.json"),
-			Version:   opts.Version,
-			Logger:    opts.Logger,
-		})
-		a.workers = append(a.workers, w)
-	}
+	a.cfg, a.roots, a.listen = cfg, p.roots, cfg.HTTP.Listen
+	a.conf = ConfigStatus{Path: cfg.Source(), LoadedAt: time.Now()}
 	return a, nil
 }
 
 // loadRootCAs returns the system pool plus the PEM certificates in caFile.
+// Errors do not name the key: the caller does (Config.KeyError).
 func loadRootCAs(caFile string) (*x509.CertPool, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
@@ -99,21 +105,22 @@ func loadRootCAs(caFile string) (*x509.CertPool, error) {
 	}
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
-		return nil, fmt.Errorf("cloud.ca_file: %w", err)
+		return nil, err
 	}
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("cloud.ca_file: %s holds no PEM certificate", caFile)
+		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
 	}
 	return pool, nil
 }
 
-// Run serves every camera and the status page until ctx is cancelled.
+// Run serves every camera and the status page until ctx is cancelled. It
+// returns once every worker, including those a reload started, has ended.
 func (a *Agent) Run(ctx context.Context) error {
 	a.started = time.Now()
 	ln := a.opts.Listener
 	if ln == nil {
 		var err error
-		if ln, err = net.Listen("tcp", a.opts.Config.HTTP.Listen); err != nil {
+		if ln, err = net.Listen("tcp", a.listen); err != nil {
 			return fmt.Errorf("http.listen: %w", err)
 		}
 	}
@@ -131,24 +138,43 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer cancel()
 		return srv.Shutdown(shut)
 	})
+	a.mu.Lock()
+	a.runCtx = ctx
 	for _, w := range a.workers {
-		g.Go(func() error { w.Run(ctx); return nil })
+		a.startLocked(w)
 	}
-	a.log.Info("running", zap.Int("cameras", len(a.workers)), zap.String("status_page", "http://"+ln.Addr().String()))
+	n := len(a.workers)
+	a.mu.Unlock()
+	a.log.Info("running", zap.Int("cameras", n), zap.String("status_page", "http://"+ln.Addr().String()))
 	if a.opts.OnReady != nil {
 		a.opts.OnReady()
 	}
 	err := g.Wait()
+	// No worker starts after this, so the WaitGroup cannot grow while
+	// it is waited on.
+	a.mu.Lock()
+	a.runCtx = nil
+	a.mu.Unlock()
+	a.wg.Wait()
 	a.log.Info("stopped")
 	return err
+}
+
+// cameraWorkers returns the running workers in config order. The slice is
+// never changed in place, so callers iterate it without a lock.
+func (a *Agent) cameraWorkers() []*cameraWorker {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.workers
 }
 
 // Status derives every camera's state from its worker's facts.
 func (a *Agent) Status() Status {
 	st := Status{Version: a.opts.Version, Started: a.started, Uptime: time.Since(a.started).Truncate(time.Second).String()}
-	for _, w := range a.workers {
+	for _, w := range a.cameraWorkers() {
 		st.Cameras = append(st.Cameras, w.status())
 	}
+	st.Config = a.configStatus()
 	return st
 }
 

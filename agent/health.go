@@ -61,7 +61,7 @@ func (w *cameraWorker) readiness() (readiness, string) {
 // the operator what to fix.
 func (a *Agent) serveReady(w http.ResponseWriter, r *http.Request) {
 	var pending, failed strings.Builder
-	for _, cw := range a.workers {
+	for _, cw := range a.cameraWorkers() {
 		switch st, why := cw.readiness(); st {
 		case readyPending:
 			pending.WriteString(cw.name + ": not ready: " + why + "\n")

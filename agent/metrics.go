@@ -81,7 +81,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.uptime, time.Since(c.a.started).Seconds())
 	}
 	now := time.Now()
-	for _, w := range c.a.workers {
+	for _, w := range c.a.cameraWorkers() {
 		w.mu.Lock()
 		pipes, onvifState := w.pipes, w.onvifState
 		w.mu.Unlock()

@@ -14,6 +14,9 @@ type Status struct {
 	Started time.Time      `json:"started"`
 	Uptime  string         `json:"uptime"`
 	Cameras []CameraStatus `json:"cameras"`
+	// Config is where the running config came from and how the last
+	// reload went (reload.go).
+	Config ConfigStatus `json:"config"`
 }
 
 // CameraStatus is one camera's state, derived from the facts its worker records.
@@ -41,6 +44,14 @@ type StreamStatus struct {
 	Frames     uint64   `json:"frames"`
 	Reasons    []string `json:"reasons,omitempty"`
 	Publishing bool     `json:"publishing"`
+}
+
+// EventStatus is the newest camera event the agent handled.
+type EventStatus struct {
+	Kind string    `json:"kind"`
+	At   time.Time `json:"at"`
+	// Outcome is "sent" or why the cloud did not get it ("not sent: events disabled").
+	Outcome string `json:"outcome"`
 }
 
 // StatusError is a remembered problem.

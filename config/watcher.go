@@ -107,3 +107,15 @@ func (w *Watcher) deliver(u Update) {
 	}
 	w.updates <- u
 }
+
+// Source is the file name the config was loaded from ("" for configs built
+// in code), for status pages and messages.
+func (c *Config) Source() string { return c.source }
+
+// KeyError wraps err, found by a check made after loading (a token that
+// does not decode, a CA file without certificates), as a *FieldError naming
+// path with the file and line it came from, so a refused reload reads like
+// any other config error.
+func (c *Config) KeyError(path string, err error) error {
+	return &FieldError{Source: c.source, Line: c.line(path), Path: path, Msg: err.Error(), Err: err}
+}

@@ -1,0 +1,256 @@
+package agent
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/camagent/camagent/config"
+	"github.com/camagent/camagent/uplink"
+)
+
+// ConfigStatus is where the running config came from and how the last
+// reload went, for the status page and /status.json.
+type ConfigStatus struct {
+	// Path is the config file ("" for a config built in code).
+	Path string `json:"path,omitempty"`
+	// LoadedAt is when the running config was applied: at start, or by the
+	// last reload that was applied.
+	LoadedAt time.Time `json:"loaded_at"`
+	// LastReload is when a reload was last tried, applied or refused; zero
+	// before the first.
+	LastReload time.Time `json:"last_reload,omitzero"`
+	// Error says why the newest config was refused (file:line: key: what
+	// is wrong); the previous config keeps running. Empty once a config is
+	// applied.
+	Error string `json:"error,omitempty"`
+	// Added, Removed and Restarted count the cameras the last applied
+	// reload started, stopped and restarted; the others kept running.
+	Added     int `json:"added"`
+	Removed   int `json:"removed"`
+	Restarted int `json:"restarted"`
+	// Pending names settings that take effect only after a restart of
+	// camagent (http.listen), "" when none.
+	Pending string `json:"pending,omitempty"`
+}
+
+// workerRun is a started worker: Apply cancels one camera and waits for
+// done without touching the others.
+type workerRun struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// plan is a config that passed the checks New makes, with what its workers
+// are built from.
+type plan struct {
+	cfg    *config.Config
+	roots  *x509.CertPool
+	tokens map[string]uplink.Token // by camera name
+}
+
+// prepare makes every check that needs more than the config file (CA file,
+// state dir, tokens), before anything changes: a reload is all or nothing.
+func (a *Agent) prepare(cfg *config.Config) (*plan, error) {
+	p := &plan{cfg: cfg, roots: a.opts.RootCAs, tokens: make(map[string]uplink.Token, len(cfg.Cameras))}
+	if p.roots == nil {
+		var err error
+		if p.roots, err = loadRootCAs(cfg.Cloud.CAFile); err != nil {
+			return nil, cfg.KeyError("cloud.ca_file", err)
+		}
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, cfg.KeyError("state_dir", err)
+	}
+	for i, cam := range cfg.Cameras {
+		tok, err := uplink.DecodeToken(cam.Token.Reveal())
+		if err != nil {
+			return nil, cfg.KeyError("cameras["+strconv.Itoa(i)+"].token", fmt.Errorf("camera %q: %w", cam.Name, err))
+		}
+		p.tokens[cam.Name] = tok
+	}
+	return p, nil
+}
+
+// newWorker builds the worker of one camera of a prepared config.
+func (a *Agent) newWorker(p *plan, cam config.Camera) *cameraWorker {
+	return newCameraWorker(workerOptions{
+		Camera:    cam,
+		Token:     p.tokens[cam.Name],
+		Insecure:  p.cfg.Cloud.Insecure,
+		RootCAs:   p.roots,
+		StatePath: filepath.Join(p.cfg.StateDir, cam.Name+".state.json"),
+		Version:   a.opts.Version,
+		Logger:    a.opts.Logger,
+	})
+}
+
+// startLocked starts w under Run's context; before Run (or after it
+// returned) it does nothing, and Run starts what is in a.workers.
+func (a *Agent) startLocked(w *cameraWorker) {
+	if a.runCtx == nil || a.runs[w] != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(a.runCtx)
+	r := &workerRun{cancel: cancel, done: make(chan struct{})}
+	a.runs[w] = r
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer close(r.done)
+		defer cancel()
+		w.Run(ctx)
+	}()
+}
+
+// stop ends the given workers together (their sessions say bye SHUTDOWN as
+// on shutdown) and waits for each.
+func (a *Agent) stop(ws []*cameraWorker) {
+	a.mu.Lock()
+	var runs []*workerRun
+	for _, w := range ws {
+		if r := a.runs[w]; r != nil {
+			r.cancel()
+			runs = append(runs, r)
+			delete(a.runs, w)
+		}
+	}
+	a.mu.Unlock()
+	for _, r := range runs {
+		<-r.done
+	}
+}
+
+// Apply makes cfg the running config, changing only what differs: cameras
+// whose settings are unchanged keep running untouched (cloud session,
+// RTSP pulls, publishes), removed cameras stop, added ones start, changed
+// ones restart. A change of cloud.insecure, cloud.ca_file (or the CA
+// certificates in it) or state_dir restarts every camera; log.level and
+// the status page's basic auth apply at once; a new http.listen waits for
+// a restart of camagent (ConfigStatus.Pending says so).
+//
+// cfg must have passed config validation (config.Load, config.Parse).
+// Apply then makes the checks New makes before it changes anything; a
+// config that fails them is refused as by Refuse and the running one
+// stays. Apply may be called before, during or after Run.
+func (a *Agent) Apply(cfg *config.Config) error {
+	if cfg == nil {
+		return errors.New("agent: no config")
+	}
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	p, err := a.prepare(cfg)
+	if err != nil {
+		a.refuseLocked(err)
+		return err
+	}
+
+	a.mu.Lock()
+	old, oldRoots := a.cfg, a.roots
+	restartAll := old.Cloud != cfg.Cloud || old.StateDir != cfg.StateDir || !p.roots.Equal(oldRoots)
+	current := make(map[string]*cameraWorker, len(a.workers))
+	for _, w := range a.workers {
+		current[w.name] = w
+	}
+	var added, removed, restarted, unchanged []string
+	var stopping, starting, next []*cameraWorker
+	for _, cam := range cfg.Cameras {
+		w, ok := current[cam.Name]
+		delete(current, cam.Name)
+		switch {
+		case ok && !restartAll && reflect.DeepEqual(w.opts.Camera, cam):
+			unchanged = append(unchanged, cam.Name)
+			next = append(next, w)
+			continue
+		case ok:
+			restarted = append(restarted, cam.Name)
+			stopping = append(stopping, w)
+		default:
+			added = append(added, cam.Name)
+		}
+		nw := a.newWorker(p, cam)
+		starting = append(starting, nw)
+		next = append(next, nw)
+	}
+	for _, w := range a.workers {
+		if current[w.name] != nil {
+			removed = append(removed, w.name)
+			stopping = append(stopping, w)
+		}
+	}
+	a.mu.Unlock()
+
+	// A restarted camera's new worker shares the state file of the old
+	// one, so the old one ends first.
+	a.stop(stopping)
+
+	a.mu.Lock()
+	a.cfg, a.roots, a.workers = cfg, p.roots, next
+	for _, w := range starting {
+		a.startLocked(w)
+	}
+	now := time.Now()
+	a.conf = ConfigStatus{
+		Path: cfg.Source(), LoadedAt: now, LastReload: now,
+		Added: len(added), Removed: len(removed), Restarted: len(restarted),
+	}
+	if cfg.HTTP.Listen != a.listen {
+		a.conf.Pending = "http.listen " + cfg.HTTP.Listen + " needs a restart of camagent; the status page stays on " + a.listen
+	}
+	a.mu.Unlock()
+
+	if cfg.Log.Level != old.Log.Level && a.opts.SetLogLevel != nil {
+		a.opts.SetLogLevel(cfg.Log.Level.ZapLevel())
+	}
+	fields := []zap.Field{
+		zap.Strings("added", added), zap.Strings("removed", removed),
+		zap.Strings("restarted", restarted), zap.Strings("unchanged", unchanged),
+	}
+	if restartAll && len(restarted) > 0 {
+		fields = append(fields, zap.String("why_all", "cloud or state_dir changed"))
+	}
+	if cfg.HTTP.Listen != a.listen {
+		fields = append(fields, zap.String("http_listen_pending", cfg.HTTP.Listen))
+	}
+	a.log.Info("config reloaded", fields...)
+	return nil
+}
+
+// Refuse records a config that could not be loaded or validated (what a
+// config.Watcher reports as Update.Err): the running config stays, the
+// error is logged and shown on the status page until a config is applied.
+func (a *Agent) Refuse(err error) {
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	a.refuseLocked(err)
+}
+
+func (a *Agent) refuseLocked(err error) {
+	a.mu.Lock()
+	a.conf.LastReload = time.Now()
+	a.conf.Error = err.Error()
+	a.mu.Unlock()
+	a.log.Warn("config refused", zap.Error(err))
+}
+
+// configStatus is ConfigStatus as of now.
+func (a *Agent) configStatus() ConfigStatus {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.conf
+}
+
+// httpConfig is the status page's part of the running config.
+func (a *Agent) httpConfig() config.HTTP {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg.HTTP
+}
