@@ -201,13 +201,16 @@ func (w *cameraWorker) sendEvent(ctx context.Context, ev uplink.CamEvent, repeat
 	if why := w.sendable(ev.Event); why != "" {
 		n := e.dropped.Add(1)
 		w.log.Debug("event not sent", zap.String("event", ev.Event), zap.String("why", why), zap.Int64("dropped", n))
+		w.lastEv.set(ev, "not sent: "+why)
 		return
 	}
 	if err := w.session.Send(ctx, uplink.CmdCamEvent, ev); err != nil {
 		n := e.dropped.Add(1)
 		w.log.Info("event not sent", zap.String("event", ev.Event), zap.Error(err), zap.Int64("dropped", n))
+		w.lastEv.set(ev, "not sent: "+err.Error())
 		return
 	}
+	w.lastEv.set(ev, "sent")
 	if repeat {
 		w.log.Debug("event repeated", zap.String("event", ev.Event))
 	} else {
@@ -275,4 +278,28 @@ func setTimeZone(ctx context.Context, cl *onvif.Client, tz string) (onvif.System
 		return cur, nil
 	}
 	return cl.SetTimeZone(ctx, tz)
+}
+
+// lastEvent is the newest event the pipeline handled, sent or not, so the
+// status page can tell "no motion" from "motion the cloud never got".
+type lastEvent struct {
+	mu sync.Mutex
+	ev EventStatus
+}
+
+func (l *lastEvent) set(ev uplink.CamEvent, outcome string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ev = EventStatus{Kind: ev.Event, At: ev.Time.Time, Outcome: outcome}
+}
+
+// get returns the newest event, nil before the first.
+func (l *lastEvent) get() *EventStatus {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ev.Kind == "" {
+		return nil
+	}
+	ev := l.ev
+	return &ev
 }

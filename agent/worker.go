@@ -68,8 +68,10 @@ type cameraWorker struct {
 
 	session *uplink.Session
 	pubs    *uplink.Streams
-	ev      eventsState // event settings and pipeline (events.go)
-	clock   clockState  // clock checks (timesync.go)
+	ev      eventsState   // event settings and pipeline (events.go)
+	clock   clockState    // clock checks (timesync.go)
+	snap    snapshotCache // latest picture (snapshot.go)
+	lastEv  lastEvent     // newest event, for the status page (events_pipeline.go)
 
 	mu         sync.Mutex
 	onvifState string
