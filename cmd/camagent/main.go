@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -103,17 +104,22 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-func loadConfig(name string, args []string) (*config.Config, error) {
+// configFlag parses the flags of run and check: just --config.
+func configFlag(name string, args []string) (string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	path := fs.String("config", "/etc/camagent/camagent.yaml", "config file")
 	if err := parseFlags(fs, args); err != nil {
-		return nil, err
+		return "", err
 	}
-	return config.Load(*path)
+	return *path, nil
 }
 
 func runCheck(args []string, stdout io.Writer) error {
-	cfg, err := loadConfig("check", args)
+	path, err := configFlag("check", args)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(path)
 	if err != nil {
 		return err
 	}
@@ -121,12 +127,25 @@ func runCheck(args []string, stdout io.Writer) error {
 	return nil
 }
 
+// watchInterval is how often run polls the config file (tests shorten it).
+var watchInterval = config.DefaultWatchInterval
+
 func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
-	cfg, err := loadConfig("run", args)
+	path, err := configFlag("run", args)
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, cfg.Log.Level.ZapLevel())
+	// SIGHUP means reload from here on; before, it ends the process as an
+	// unconfigured daemon should.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	level := zap.NewAtomicLevelAt(cfg.Log.Level.ZapLevel())
+	log := newLogger(stderr, level)
 	defer log.Sync() //nolint:errcheck // stderr sync fails on terminals
 	log.Info("starting", zap.String("version", version), zap.Int("cameras", len(cfg.Cameras)))
 	// A malformed systemd environment costs the notifications, not the agent.
@@ -139,28 +158,97 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Warn("systemd watchdog off", zap.Error(err))
 	}
 	ready := make(chan struct{})
-	a, err := agent.New(agent.Options{Config: cfg, Logger: log, Version: version, OnReady: func() { close(ready) }})
+	a, err := agent.New(agent.Options{
+		Config: cfg, Logger: log, Version: version,
+		OnReady:     func() { close(ready) },
+		SetLogLevel: level.SetLevel,
+	})
 	if err != nil {
 		return err
 	}
-	if sd == nil {
-		return a.Run(ctx)
-	}
+	watcher := config.NewWatcher(path, cfg, watchInterval)
+
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	wg.Go(func() { _ = watcher.Run(ctx) }) // returns nil on cancel
 	wg.Go(func() {
-		runSystemd(ctx, systemdOptions{
-			Notifier: sd,
-			Watchdog: watchdog,
-			Ready:    ready,
-			Cameras:  func() (int, int) { return camerasReady(a.Status()) },
-			Logger:   log.Named("systemd"),
+		reloads(ctx, reloadOptions{
+			Agent: a, Watcher: watcher, Hup: hup, Notifier: sd, Ready: ready,
+			Logger: log.Named("reload"),
 		})
 	})
+	if sd != nil {
+		wg.Go(func() {
+			runSystemd(ctx, systemdOptions{
+				Notifier: sd,
+				Watchdog: watchdog,
+				Ready:    ready,
+				Cameras:  func() (int, int) { return camerasReady(a.Status()) },
+				Logger:   log.Named("systemd"),
+			})
+		})
+	}
 	err = a.Run(ctx)
 	cancel()
 	wg.Wait()
 	return err
+}
+
+// reloadOptions configures reloads.
+type reloadOptions struct {
+	Agent    *agent.Agent
+	Watcher  *config.Watcher
+	Hup      <-chan os.Signal
+	Notifier *notifier // nil outside systemd
+	// Ready is closed once the agent serves; systemd hears about reloads
+	// only after READY=1.
+	Ready  <-chan struct{}
+	Logger *zap.Logger
+}
+
+// reloads turns SIGHUP into a forced reload and hands every config the
+// watcher reports to the agent, until ctx ends. Around each one it tells
+// systemd RELOADING=1 and then READY=1, so `systemctl reload` returns
+// when the reload is done, refused ones included: the agent keeps serving
+// the old config then, which is ready.
+func reloads(ctx context.Context, o reloadOptions) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.Hup:
+			o.Logger.Info("sighup: reloading config")
+			o.Watcher.Reload()
+		case u := <-o.Watcher.Updates():
+			notify := isClosed(o.Ready)
+			if notify {
+				o.send("RELOADING=1\nMONOTONIC_USEC=" + strconv.FormatInt(monotonicUsec(), 10))
+			}
+			if u.Err != nil {
+				o.Agent.Refuse(u.Err)
+			} else {
+				_ = o.Agent.Apply(u.Config) // Apply logs and records a refusal
+			}
+			if notify {
+				o.send("READY=1")
+			}
+		}
+	}
+}
+
+func (o reloadOptions) send(state string) {
+	if err := o.Notifier.notify(state); err != nil {
+		o.Logger.Warn("systemd notify", zap.Error(err))
+	}
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // camerasReady counts the cameras whose cloud session is ready.
@@ -201,7 +289,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	})
 }
 
-func newLogger(w io.Writer, level zapcore.Level) *zap.Logger {
+func newLogger(w io.Writer, level zapcore.LevelEnabler) *zap.Logger {
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), level)
