@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,6 +43,13 @@ type Options struct {
 	MediaServer string
 	// UploadURI is hello.upload_uri; omitted when empty.
 	UploadURI string
+	// Uploads serves the legacy upload endpoint (§4.9.3, upload.go) on the
+	// server's own address and, unless UploadURI is set, advertises it as
+	// hello.upload_uri.
+	Uploads bool
+	// UploadNoScheme advertises the endpoint as an older server does:
+	// hello.upload_url, host:port without scheme (plain HTTP only).
+	UploadNoScheme bool
 	// MediaURI is cam_hello.media_uri; omitted when empty.
 	MediaURI string
 	// Path is cam_hello.path; default "live/u1m1c<camid>_".
@@ -94,6 +102,10 @@ type Server struct {
 	issuedPwd  bool
 	sidN       int
 	changed    chan struct{}
+
+	uploads     []Upload     // upload.go
+	uploadTaken map[int]bool // indexes WaitUpload returned
+	uploadFail  int          // status forced by FailUploads, 0 = none
 }
 
 // New builds a Server; call Start to listen.
@@ -223,6 +235,10 @@ func (s *Server) Token() string {
 
 // ServeHTTP accepts the camera channel on /ctl/NEW/<token>/ only.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Uploads && !strings.HasPrefix(r.URL.Path, "/ctl/") {
+		s.serveUpload(w, r)
+		return
+	}
 	want := "/ctl/NEW/" + s.opts.Secret + "/"
 	if r.URL.Path != want || r.URL.RawQuery != "" {
 		s.violation("bad request path %q", redact(r.URL.Path, s.opts.Secret))
@@ -551,6 +567,7 @@ type simConn struct {
 	pending map[int64]*pending
 	phase   int
 	camID   int64
+	sid     string // hello.sid, for legacy uploads
 
 	lastAgent int64 // reader goroutine only
 	byeSent   bool
@@ -843,9 +860,17 @@ func (c *simConn) register(m map[string]any, id int64, phase int) bool {
 	if s.opts.MediaServer != "" {
 		hello["media_server"] = s.opts.MediaServer
 	}
-	if s.opts.UploadURI != "" {
+	switch {
+	case s.opts.UploadURI != "":
 		hello["upload_uri"] = s.opts.UploadURI
+	case s.opts.Uploads && s.opts.UploadNoScheme:
+		hello["upload_url"] = s.Addr()
+	case s.opts.Uploads:
+		hello["upload_uri"] = s.UploadURI()
 	}
+	c.mu.Lock()
+	c.sid = sid
+	c.mu.Unlock()
 	if _, err := c.send(map[string]any{"cmd": "hello", "refid": id, "orig_cmd": "register"}, hello, &pending{cmd: "hello"}); err != nil {
 		return false
 	}
