@@ -214,6 +214,9 @@ func (a *Agent) Apply(cfg *config.Config) error {
 		zap.Strings("added", added), zap.Strings("removed", removed),
 		zap.Strings("restarted", restarted), zap.Strings("unchanged", unchanged),
 	}
+	if cfg.Log.Level != old.Log.Level {
+		fields = append(fields, zap.Stringer("log_level", cfg.Log.Level))
+	}
 	if restartAll && len(restarted) > 0 {
 		fields = append(fields, zap.String("why_all", "cloud or state_dir changed"))
 	}
