@@ -13,9 +13,17 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DATE    ?= $(shell git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || TZ=UTC date +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
-CROSS_ARCHS := amd64 arm64 arm
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
-.PHONY: all help check-go build test test-32bit test-interop demo bench lint cross fuzz clean
+CROSS_TARGETS    := amd64 arm64 armv6 armv7
+MAX_BINARY_BYTES := 20000000
+TOOLS_BIN        := bin/tools
+TOOLS_PKG_mkimage := ./mkimage
+IMAGE_DIR        := dist/image
+IMAGE_ARCHIVE    := dist/camagent-image.oci.tar
+
+.PHONY: all help check-go build test test-32bit test-interop demo bench lint cross image test-packaging fuzz clean FORCE
 
 all: build
 
@@ -27,7 +35,9 @@ help:
 	@echo "demo          run the agent against in-process camera and cloud simulators"
 	@echo "bench         micro-benchmarks and the end-to-end agent benchmark"
 	@echo "lint          gofmt and go vet"
-	@echo "cross         static binaries for linux/amd64, arm64, armv7"
+	@echo "cross         static binaries for linux/amd64, arm64, armv6, armv7 (each at most 20 MB)"
+	@echo "image         multi-arch OCI image (amd64, arm64, arm/v7) in $(IMAGE_DIR), no engine needed"
+	@echo "test-packaging  make image, then inspect it (platforms, user, static binaries, size)"
 	@echo "fuzz          every Fuzz target for FUZZTIME (default 20s) each"
 	@echo "clean         remove build output"
 
@@ -65,16 +75,44 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed on:" >&2; echo "$$out" >&2; exit 1; fi
 	$(GO) vet ./...
 
-cross:
-	@set -e; for arch in $(CROSS_ARCHS); do \
-		out=bin/camagent-linux-$$arch; \
+# armv6 (Raspberry Pi Zero/1) and armv7 are separate outputs: GOARM=7
+# binaries use instructions an armv6 core lacks.
+cross: check-go
+	@set -e; for t in $(CROSS_TARGETS); do \
+		case $$t in armv*) goarch=arm goarm=$${t#armv} ;; *) goarch=$$t goarm= ;; esac; \
+		out=bin/camagent-linux-$$t; \
 		echo "build $$out"; \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOARM=7 \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$goarch GOARM=$$goarm \
 			$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out $(PKG); \
 	done; \
-	for arch in $(CROSS_ARCHS); do \
-		f=bin/camagent-linux-$$arch; printf '%-28s %6s KiB\n' $$f $$(( $$(stat -c %s $$f) / 1024 )); \
-	done
+	fail=0; for t in $(CROSS_TARGETS); do \
+		f=bin/camagent-linux-$$t; s=$$(stat -c %s $$f); \
+		awk -v f=$$f -v s=$$s 'BEGIN { printf "%-28s %5.1f MiB\n", f, s / 1048576 }'; \
+		if [ $$s -gt $(MAX_BINARY_BYTES) ]; then \
+			echo "$$f: $$s bytes, above the $(MAX_BINARY_BYTES)-byte budget" >&2; fail=1; \
+		fi; \
+	done; \
+	exit $$fail
+
+# The image and packages are built from the `make cross` binaries by tools
+# in their own module (packaging/tools), so the agent's go.mod stays small.
+$(TOOLS_BIN)/%: check-go FORCE
+	$(GO) -C packaging/tools build -o $(CURDIR)/$@ $(TOOLS_PKG_$*)
+
+# Multi-arch OCI image without a container engine; packaging/Dockerfile
+# describes the same image for engines that can build it.
+image: cross $(TOOLS_BIN)/mkimage
+	$(TOOLS_BIN)/mkimage -out $(IMAGE_DIR) -archive $(IMAGE_ARCHIVE) \
+		-bin linux/amd64=bin/camagent-linux-amd64 \
+		-bin linux/arm64=bin/camagent-linux-arm64 \
+		-bin linux/arm/v7=bin/camagent-linux-armv7 \
+		-version '$(VERSION)' -revision '$(REVISION)' -source-date-epoch $(SOURCE_DATE_EPOCH)
+
+# The image's inspection test reads what `make image` wrote; the tools'
+# other tests (package version) run beside it.
+test-packaging: image
+	$(GO) -C packaging/tools vet ./...
+	CAMAGENT_IMAGE_DIR=$(CURDIR)/$(IMAGE_DIR) $(GO) -C packaging/tools test -count=1 -v ./...
 
 # Each package's Fuzz targets, one at a time (go test -fuzz takes one
 # target in one package).
@@ -90,3 +128,5 @@ fuzz:
 
 clean:
 	rm -rf bin dist
+
+FORCE:
