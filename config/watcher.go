@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"time"
 )
@@ -22,12 +23,17 @@ type Update struct {
 // Watcher reloads the config file when its contents change, or on demand
 // (SIGHUP), and hands each outcome out on Updates. It reports a file only
 // once per distinct content, so a broken file is refused once, not every
-// poll.
+// poll. A change is reported only when two polls in a row read the same
+// contents, so a file written in two steps (truncate, then write; or
+// write, then append) is not refused halfway through.
 type Watcher struct {
 	path     string
 	interval time.Duration
-	last     [sha256.Size]byte
-	lastErr  string
+	// reported is the state last delivered (or loaded at start): the
+	// digest of the contents, or the read error. pending is a new state
+	// seen by one poll and waiting for the next to confirm it.
+	reported string
+	pending  string
 	reload   chan struct{}
 	updates  chan Update
 }
@@ -42,7 +48,7 @@ func NewWatcher(path string, current *Config, interval time.Duration) *Watcher {
 	return &Watcher{
 		path:     path,
 		interval: interval,
-		last:     current.digest,
+		reported: digestState(current.digest),
 		reload:   make(chan struct{}, 1),
 		updates:  make(chan Update, 1),
 	}
@@ -79,21 +85,34 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 }
 
-// check loads the file if it changed (or if forced) and delivers the outcome.
+func digestState(d [sha256.Size]byte) string { return "sha256:" + hex.EncodeToString(d[:]) }
+
+// check reads the file and delivers the outcome when it changed and the
+// previous check saw the same change, or at once when forced (the operator
+// said the file is ready).
 func (w *Watcher) check(force bool) {
 	data, err := os.ReadFile(w.path)
+	state := "error:"
 	if err != nil {
-		if force || err.Error() != w.lastErr {
-			w.lastErr = err.Error()
-			w.deliver(Update{Err: err})
+		state += err.Error()
+	} else {
+		state = digestState(sha256.Sum256(data))
+	}
+	if !force {
+		if state == w.reported {
+			w.pending = ""
+			return
 		}
+		if state != w.pending {
+			w.pending = state
+			return
+		}
+	}
+	w.pending, w.reported = "", state
+	if err != nil {
+		w.deliver(Update{Err: err})
 		return
 	}
-	digest := sha256.Sum256(data)
-	if !force && digest == w.last && w.lastErr == "" {
-		return
-	}
-	w.last, w.lastErr = digest, ""
 	cfg, err := Parse(data, w.path)
 	w.deliver(Update{Config: cfg, Err: err})
 }
