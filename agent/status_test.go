@@ -1,0 +1,288 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/camagent/camagent/config"
+	"github.com/camagent/camagent/onvif/onvifsim"
+)
+
+// get fetches url and returns the response with its body read.
+func get(t *testing.T, url string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("get %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("get %s: %v", url, err)
+	}
+	return resp, body
+}
+
+// liveStatus asks the cloud for live Main video and waits until the status
+// page's JSON shows it publishing with frames flowing.
+func liveStatus(t *testing.T, r *rig, statusURL string) {
+	t.Helper()
+	waitReady(t, r)
+	if rep := request(t, r, "stream_start", map[string]any{"stream_id": "Main", "reason": "live"}); rep["status"] != "OK" {
+		t.Fatalf("stream_start: %v", rep)
+	}
+	waitFor(t, "the status page to show Main publishing", func() bool {
+		_, body := get(t, statusURL+"/status.json")
+		var st Status
+		if err := json.Unmarshal(body, &st); err != nil {
+			t.Fatalf("status.json: %v", err)
+		}
+		return len(st.Cameras) == 1 && len(st.Cameras[0].Streams) > 0 &&
+			st.Cameras[0].Streams[0].Publishing && st.Cameras[0].Streams[0].FPS > 0
+	})
+}
+
+// TestStatusPage: the page an operator opens shows every part of the
+// camera's state, the thumbnail comes from the camera over ONVIF with
+// digest auth, and no secret of the config reaches the page, its JSON or
+// the snapshot errors, even when the configured RTSP URL carries a password.
+func TestStatusPage(t *testing.T) {
+	var rtspURL string // the simulated camera's, learnt while the rig starts
+	r, _, statusURL := runRig(t, rigOptions{
+		onvif: func(o *onvifsim.Options) { o.RequireDigest, rtspURL = true, o.RTSPURL },
+		config: func(c *config.Config) {
+			// An integrator who writes the credentials into the pull URL.
+			c.Cameras[0].RTSP = config.NewSecretURL(strings.Replace(rtspURL, "rtsp://", "rtsp://"+rigUser+":"+rigPass+"@", 1))
+		},
+	})
+	waitReady(t, r)
+	resp, page := get(t, statusURL+"/")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("status page: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	html := string(page)
+	for _, want := range []string{
+		"<title>camagent status</title>",
+		`<meta http-equiv="refresh" content="3">`,
+		"version test", "state_dir", "used by camagent", "free of", // agent facts
+		`data-camera="demo"`, "SimCam SC-640 1.0.0", "connected", // ONVIF
+		"ready, registered", "cam_id", // cloud
+		"last event", "none yet",
+		`<tr data-stream="Main">`, `<div class="url muted">` + rtspURL + `</div>`, // stream with its source, no credentials
+		`<img src="/snapshot/demo.jpg" width="320" height="180"`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+	_, js := get(t, statusURL+"/status.json")
+	for name, secret := range map[string]string{
+		"token": r.cloud.Token(), "channel secret": r.cloud.Secret(), "camera password": rigPass,
+	} {
+		if strings.Contains(html, secret) {
+			t.Errorf("the %s appears on the status page", name)
+		}
+		if strings.Contains(string(js), secret) {
+			t.Errorf("the %s appears in status.json", name)
+		}
+	}
+	if strings.Contains(html, rigUser+":") || strings.Contains(string(js), rigUser+":") {
+		t.Error("a URL with its user name appears on the status page")
+	}
+
+	// The thumbnail: a JPEG fetched from the camera, which insists on digest.
+	resp, jpeg := get(t, statusURL+"/snapshot/demo.jpg")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/jpeg" || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("snapshot: %d %q %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Cache-Control"), jpeg)
+	}
+	if !bytes.HasPrefix(jpeg, []byte{0xFF, 0xD8}) {
+		t.Errorf("snapshot does not start like a JPEG: % x", jpeg[:min(len(jpeg), 8)])
+	}
+	for _, path := range []string{"/snapshot/nosuch.jpg", "/snapshot/demo.png", "/snapshot/demo", "/snapshot/..%2Fdemo.jpg", "/snapshot/demo.jpg/x"} {
+		if resp, _ := get(t, statusURL+path); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", path, resp.StatusCode)
+		}
+	}
+}
+
+// TestStatusPageLive: with live video requested and a motion event sent,
+// the page shows the stream's codec, size, rate, publish reason and the event.
+func TestStatusPageLive(t *testing.T) {
+	r, _, statusURL := runRig(t, rigOptions{})
+	liveStatus(t, r, statusURL)
+	eventsReady(t, r)
+	r.onvif.TriggerMotion(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := r.cloud.WaitEvent(ctx, func(m map[string]any) bool { return m["event"] == "motion" }); err != nil {
+		t.Fatalf("no motion event in the cloud: %v", err)
+	}
+	_, page := get(t, statusURL+"/")
+	html := string(page)
+	for _, want := range []string{"H.264", "640x360", `<span class="ok">publishing</span> (live)`, `<span class="ok">playing</span>`,
+		"motion at ", `<span class="ok">sent</span>`, `class="badge ok">online<`} {
+		if !strings.Contains(html, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+}
+
+// TestStatusPageShowsRefusedConfig: a refused reload is a red banner with
+// the reason, and the page says the old config keeps running.
+func TestStatusPageShowsRefusedConfig(t *testing.T) {
+	r, a, statusURL := runRig(t, rigOptions{})
+	waitReady(t, r)
+	a.Refuse(errorString("camagent.yaml:7: cameras[0].onvif.timeout: must be at least 1s"))
+	_, page := get(t, statusURL+"/")
+	html := string(page)
+	if !strings.Contains(html, `<div class="banner bad" role="alert">config refused: camagent.yaml:7: cameras[0].onvif.timeout: must be at least 1s`) ||
+		!strings.Contains(html, "keeps running the config loaded") {
+		t.Errorf("status page does not show the refused config:\n%s", html)
+	}
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// snapshotServer is a camera's snapshot endpoint whose answers the test
+// controls: it counts requests and can hold them until released.
+type snapshotServer struct {
+	*httptest.Server
+	requests atomic.Int32
+	body     atomic.Pointer[[]byte]
+	hold     chan struct{} // nil: answer at once
+	arrived  chan struct{}
+}
+
+func newSnapshotServer(t *testing.T, body []byte) *snapshotServer {
+	s := &snapshotServer{arrived: make(chan struct{}, 16)}
+	s.body.Store(&body)
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.requests.Add(1)
+		s.arrived <- struct{}{}
+		if s.hold != nil {
+			<-s.hold
+		}
+		w.Header().Set("Content-Type", "image/jpeg")
+		_, _ = w.Write(*s.body.Load())
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestSnapshotCache: callers asking at once share one request to the
+// camera, a young picture is answered from memory, and pictures that are
+// too big or not JPEG are refused with a plain reason on the snapshot URL.
+func TestSnapshotCache(t *testing.T) {
+	picture := append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, bytes.Repeat([]byte{1}, 1000)...)
+	cam := newSnapshotServer(t, picture)
+	cam.hold = make(chan struct{})
+	r, a, statusURL := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) { o.SnapshotURL = cam.URL + "/snap.jpg" }})
+	waitReady(t, r)
+	w := a.cameraWorkers()[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	type result struct {
+		jpeg []byte
+		err  error
+	}
+	results := make(chan result, 5)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		jpeg, _, err := w.snapshot(ctx, time.Hour)
+		results <- result{jpeg, err}
+	})
+	<-cam.arrived // the first fetch is at the camera, held there
+	for range 4 {
+		wg.Go(func() {
+			jpeg, _, err := w.snapshot(ctx, time.Hour)
+			results <- result{jpeg, err}
+		})
+	}
+	close(cam.hold)
+	wg.Wait()
+	close(results)
+	for res := range results {
+		if res.err != nil || !bytes.Equal(res.jpeg, picture) {
+			t.Errorf("caller got %d bytes, %v", len(res.jpeg), res.err)
+		}
+	}
+	if n := cam.requests.Load(); n != 1 {
+		t.Errorf("%d requests reached the camera for 5 callers at once, want 1", n)
+	}
+	if _, _, err := w.snapshot(ctx, time.Hour); err != nil || cam.requests.Load() != 1 {
+		t.Errorf("a young picture was fetched again (%d requests, %v)", cam.requests.Load(), err)
+	}
+
+	for _, c := range []struct {
+		name string
+		body []byte
+		want string
+	}{
+		{"too big", append([]byte{0xFF, 0xD8, 0xFF}, make([]byte, snapshotMaxBytes)...), "more than the 2097152 allowed"},
+		{"not a jpeg", []byte("<html>error</html>"), "not a JPEG"},
+	} {
+		w.snap.mu.Lock()
+		w.snap.jpeg, w.snap.err = nil, nil
+		w.snap.mu.Unlock()
+		cam.body.Store(&c.body)
+		resp, body := get(t, statusURL+"/snapshot/demo.jpg")
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), c.want) {
+			t.Errorf("%s: snapshot URL answered %d %q", c.name, resp.StatusCode, body)
+		}
+		// A failure is remembered for a moment: the camera is not asked again at once.
+		n := cam.requests.Load()
+		if _, _, err := w.snapshot(ctx, time.Hour); err == nil || !strings.Contains(err.Error(), c.want) || cam.requests.Load() != n {
+			t.Errorf("%s: asking again at once: %v, %d requests before, %d after", c.name, err, n, cam.requests.Load())
+		}
+		for len(cam.arrived) > 0 {
+			<-cam.arrived
+		}
+	}
+}
+
+// TestSnapshotUnsupported: a camera without GetSnapshotUri gives a 503
+// saying so, and the page then drops the broken thumbnail.
+func TestSnapshotUnsupported(t *testing.T) {
+	r, _, statusURL := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) { o.Unsupported = []string{"GetSnapshotUri"} }})
+	waitReady(t, r)
+	resp, body := get(t, statusURL+"/snapshot/demo.jpg")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "offers no snapshot") {
+		t.Errorf("snapshot of a camera without one: %d %q", resp.StatusCode, body)
+	}
+	if _, page := get(t, statusURL+"/"); strings.Contains(string(page), "<img") {
+		t.Error("the page still shows a thumbnail the camera cannot give")
+	}
+}
+
+// TestScrub: credentials in URLs inside messages and the configured
+// secrets never survive.
+func TestScrub(t *testing.T) {
+	sc := newScrubber([]string{"tok-SECRET-123", "pw", ""})
+	for _, c := range []struct{ in, want string }{
+		{`dial rtsp://admin:hunter2@10.0.0.5:554/live failed`, `dial rtsp://10.0.0.5:554/live failed`},
+		{`Get "http://u:p@cam/snap.jpg": EOF`, `Get "http://cam/snap.jpg": EOF`},
+		{`token tok-SECRET-123 refused`, `token [redacted] refused`},
+		{`a pw is too short to hide`, `a pw is too short to hide`},
+		{`rtsp://10.0.0.5/x`, `rtsp://10.0.0.5/x`},
+		{`mail me at a@b.c`, `mail me at a@b.c`},
+	} {
+		if got := sc.scrub(c.in); got != c.want {
+			t.Errorf("scrub(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	if got := withoutUserinfo("rtsp://admin:pw@cam:554/s?x=1"); got != "rtsp://cam:554/s?x=1" {
+		t.Errorf("withoutUserinfo = %q", got)
+	}
+}
