@@ -38,6 +38,9 @@ type Options struct {
 	// SetLogLevel, when set, is called when a reload changes log.level
 	// (main passes its zap.AtomicLevel's SetLevel).
 	SetLogLevel func(zapcore.Level)
+	// LogRing, when set, holds the recent log lines main tees into it;
+	// cam_get_log uploads a camera's share of them (§4.14.3).
+	LogRing *LogRing
 }
 
 // Agent supervises every camera of one config, and of each config applied

@@ -43,6 +43,10 @@ func (w *cameraWorker) Handle(ctx context.Context, c *uplink.Command) uplink.Rep
 		uplink.CmdGetMotionDetection, uplink.CmdSetMotionDetection,
 		uplink.CmdGetAudioDetection, uplink.CmdSetAudioDetection:
 		return w.handleEvents(ctx, c)
+	case uplink.CmdCamGetLog:
+		return w.getLog(ctx)
+	case uplink.CmdCamUpdatePreview:
+		return w.updatePreview(ctx)
 	}
 	return uplink.Done(uplink.StatusNotSupported)
 }

@@ -31,6 +31,9 @@ type DemoOptions struct {
 	Out     io.Writer
 	Version string
 	Tick    time.Duration
+	// LogRing is handed to the agent (Options.LogRing), so the simulated
+	// cloud can fetch the log.
+	LogRing *LogRing
 }
 
 // rig is a simulated camera (RTSP + ONVIF with a skewed clock and digest
@@ -67,6 +70,9 @@ type rigOptions struct {
 	onvifByName bool
 	// config, when set, adjusts the agent's config before it starts (tests).
 	config func(*config.Config)
+	// noUploads: the cloud serves no legacy upload endpoint and names none
+	// in hello.
+	noUploads bool
 }
 
 func startRig(o rigOptions) (_ *rig, err error) {
@@ -111,7 +117,7 @@ func startRig(o rigOptions) (_ *rig, err error) {
 	if err := r.ingest.Start(); err != nil {
 		return nil, fmt.Errorf("simulated cloud rtmp: %w", err)
 	}
-	r.cloud, err = cloudsim.New(cloudsim.Options{TLS: !o.insecure, MediaServer: r.ingest.Addr(), Logger: o.log.Named("cloudsim")})
+	r.cloud, err = cloudsim.New(cloudsim.Options{TLS: !o.insecure, MediaServer: r.ingest.Addr(), Uploads: !o.noUploads, Logger: o.log.Named("cloudsim")})
 	if err != nil {
 		return nil, fmt.Errorf("simulated cloud: %w", err)
 	}
@@ -188,7 +194,7 @@ func RunDemo(ctx context.Context, o DemoOptions) error {
 	if err != nil {
 		return fmt.Errorf("status page on %s: %w (pick another with --http)", o.HTTPListen, err)
 	}
-	a, err := New(Options{Config: cfg, Logger: o.Logger, Version: o.Version, RootCAs: r.roots, Listener: ln})
+	a, err := New(Options{Config: cfg, Logger: o.Logger, Version: o.Version, RootCAs: r.roots, Listener: ln, LogRing: o.LogRing})
 	if err != nil {
 		return err
 	}

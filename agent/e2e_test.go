@@ -24,11 +24,13 @@ import (
 func runRig(t *testing.T, o rigOptions) (*rig, *Agent, string) {
 	t.Helper()
 	var logs syncBuffer
+	// The agent's log ring, as main tees it (cam_get_log reads it).
+	ring := NewLogRing(0, 0)
 	captured := o.log == nil
 	if captured {
 		o.log = zaptest.NewLogger(t, zaptest.WrapOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 			enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
-			return zapcore.NewTee(c, zapcore.NewCore(enc, zapcore.AddSync(&logs), zapcore.DebugLevel))
+			return zapcore.NewTee(c, zapcore.NewCore(enc, zapcore.AddSync(&logs), zapcore.DebugLevel), ring.Core(enc, zapcore.DebugLevel))
 		})))
 	}
 	r, err := startRig(o)
@@ -50,7 +52,7 @@ func runRig(t *testing.T, o rigOptions) (*rig, *Agent, string) {
 			t.Fatal(err)
 		}
 	}
-	a, err := New(Options{Config: cfg, Logger: o.log, Version: "test", RootCAs: r.roots, Listener: ln})
+	a, err := New(Options{Config: cfg, Logger: o.log, Version: "test", RootCAs: r.roots, Listener: ln, LogRing: ring})
 	if err != nil {
 		t.Fatal(err)
 	}

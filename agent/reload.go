@@ -90,6 +90,7 @@ func (a *Agent) newWorker(p *plan, cam config.Camera) *cameraWorker {
 		StatePath: filepath.Join(p.cfg.StateDir, cam.Name+".state.json"),
 		Version:   a.opts.Version,
 		Logger:    a.opts.Logger,
+		LogRing:   a.opts.LogRing,
 	})
 }
 

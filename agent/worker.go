@@ -29,6 +29,7 @@ type workerOptions struct {
 	StatePath string
 	Version   string
 	Logger    *zap.Logger
+	LogRing   *LogRing // recent log lines for cam_get_log; nil = not kept
 }
 
 // maxStreams is how many ONVIF profiles become cloud streams: the main and
@@ -71,6 +72,7 @@ type cameraWorker struct {
 	ev      eventsState   // event settings and pipeline (events.go)
 	clock   clockState    // clock checks (timesync.go)
 	snap    snapshotCache // latest picture (snapshot.go)
+	maint   maintState    // legacy uploads in flight (maintenance.go)
 	lastEv  lastEvent     // newest event, for the status page (events_pipeline.go)
 
 	mu         sync.Mutex
@@ -156,6 +158,7 @@ func (w *cameraWorker) Run(ctx context.Context) {
 		w.fail("cloud session ended: %v", err)
 	}
 	wg.Wait()
+	w.maint.wg.Wait()
 	for _, p := range w.pipes {
 		p.stream.Close()
 	}
