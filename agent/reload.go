@@ -25,9 +25,9 @@ type ConfigStatus struct {
 	// LoadedAt is when the running config was applied: at start, or by the
 	// last reload that was applied.
 	LoadedAt time.Time `json:"loaded_at"`
-	// LastReload is when a reload was last tried, applied or refused; zero
-	// before the first.
-	LastReload time.Time `json:"last_reload,omitzero"`
+	// LastReload is when a reload was last tried, applied or refused; nil
+	// before the first (a pointer, so templates can test it with if).
+	LastReload *time.Time `json:"last_reload,omitempty"`
 	// Error says why the newest config was refused (file:line: key: what
 	// is wrong); the previous config keeps running. Empty once a config is
 	// applied.
@@ -200,7 +200,7 @@ func (a *Agent) Apply(cfg *config.Config) error {
 	}
 	now := time.Now()
 	a.conf = ConfigStatus{
-		Path: cfg.Source(), LoadedAt: now, LastReload: now,
+		Path: cfg.Source(), LoadedAt: now, LastReload: &now,
 		Added: len(added), Removed: len(removed), Restarted: len(restarted),
 	}
 	if cfg.HTTP.Listen != a.listen {
@@ -238,8 +238,9 @@ func (a *Agent) Refuse(err error) {
 }
 
 func (a *Agent) refuseLocked(err error) {
+	now := time.Now()
 	a.mu.Lock()
-	a.conf.LastReload = time.Now()
+	a.conf.LastReload = &now
 	a.conf.Error = err.Error()
 	a.mu.Unlock()
 	a.log.Warn("config refused", zap.Error(err))

@@ -327,7 +327,7 @@ func TestReloadByDiff(t *testing.T) {
 	}
 
 	st := rr.status(t)
-	if got := st.Config; got.Added != 1 || got.Restarted != 1 || got.Removed != 0 || got.Error != "" || got.Path != rr.path || got.LastReload.IsZero() {
+	if got := st.Config; got.Added != 1 || got.Restarted != 1 || got.Removed != 0 || got.Error != "" || got.Path != rr.path || got.LastReload == nil {
 		t.Errorf("status config after the reload = %+v", got)
 	}
 	var cams []string
@@ -385,7 +385,7 @@ func TestReloadRefused(t *testing.T) {
 		t.Fatalf("bad token: Apply = %v, want a FieldError at %s:6 cameras[0].token", err, rr.path)
 	}
 	st := rr.status(t).Config
-	if !strings.Contains(st.Error, rr.path+":6: cameras[0].token") || st.LastReload.IsZero() {
+	if !strings.Contains(st.Error, rr.path+":6: cameras[0].token") || st.LastReload == nil {
 		t.Errorf("status config after the bad token = %+v", st)
 	}
 
