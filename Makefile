@@ -15,15 +15,27 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.dat
 
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+# Expand each once, when make starts: a commit landing during a long run
+# must not give the binaries, the image and the packages different versions.
+VERSION           := $(VERSION)
+COMMIT            := $(COMMIT)
+DATE              := $(DATE)
+REVISION          := $(REVISION)
+SOURCE_DATE_EPOCH := $(SOURCE_DATE_EPOCH)
 
 CROSS_TARGETS    := amd64 arm64 armv6 armv7
 MAX_BINARY_BYTES := 20000000
 TOOLS_BIN        := bin/tools
 TOOLS_PKG_mkimage := ./mkimage
+TOOLS_PKG_pkgversion := ./pkgversion
+TOOLS_PKG_nfpm   := github.com/goreleaser/nfpm/v2/cmd/nfpm
+# nfpm arch and the `make cross` binary it packages (arm7: deb armhf, rpm armv7hl).
+PKG_ARCHS        := amd64:amd64 arm64:arm64 arm7:armv7
+PKG_MAINTAINER   ?= camagent developers <camagent@users.noreply.github.com>
 IMAGE_DIR        := dist/image
 IMAGE_ARCHIVE    := dist/camagent-image.oci.tar
 
-.PHONY: all help check-go build test test-32bit test-interop demo bench lint cross image test-packaging fuzz clean FORCE
+.PHONY: all help check-go build test test-32bit test-interop demo bench lint cross image package test-packaging fuzz clean FORCE
 
 all: build
 
@@ -38,6 +50,7 @@ help:
 	@echo "cross         static binaries for linux/amd64, arm64, armv6, armv7 (each at most 20 MB)"
 	@echo "image         multi-arch OCI image (amd64, arm64, arm/v7) in $(IMAGE_DIR), no engine needed"
 	@echo "test-packaging  make image, then inspect it (platforms, user, static binaries, size)"
+	@echo "package       .deb and .rpm for amd64, arm64, armhf in dist/ (nfpm); scripts/check-package checks them"
 	@echo "fuzz          every Fuzz target for FUZZTIME (default 20s) each"
 	@echo "clean         remove build output"
 
@@ -107,6 +120,23 @@ image: cross $(TOOLS_BIN)/mkimage
 		-bin linux/arm64=bin/camagent-linux-arm64 \
 		-bin linux/arm/v7=bin/camagent-linux-armv7 \
 		-version '$(VERSION)' -revision '$(REVISION)' -source-date-epoch $(SOURCE_DATE_EPOCH)
+
+# .deb and .rpm per architecture into dist/; scripts/check-package checks them.
+package: cross $(TOOLS_BIN)/nfpm $(TOOLS_BIN)/pkgversion
+	@set -e; mkdir -p dist; rm -f dist/camagent*.deb dist/camagent*.rpm; \
+	v=$$($(TOOLS_BIN)/pkgversion -describe '$(VERSION)' -source-date-epoch $(SOURCE_DATE_EPOCH)); \
+	echo "package version $$v"; \
+	for pair in $(PKG_ARCHS); do \
+		arch=$${pair%%:*}; bin=bin/camagent-linux-$${pair#*:}; \
+		for fmt in deb rpm; do \
+			PKG_VERSION=$$v PKG_ARCH=$$arch PKG_BINARY=$$bin PKG_MAINTAINER='$(PKG_MAINTAINER)' \
+			SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) \
+				$(TOOLS_BIN)/nfpm package --config packaging/nfpm.yaml --packager $$fmt --target dist/; \
+		done; \
+	done; \
+	for f in dist/camagent*.deb dist/camagent*.rpm; do \
+		awk -v f=$$f -v s=$$(stat -c %s $$f) 'BEGIN { printf "%-60s %5.1f MiB\n", f, s / 1048576 }'; \
+	done
 
 # The image's inspection test reads what `make image` wrote; the tools'
 # other tests (package version) run beside it.
