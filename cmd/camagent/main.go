@@ -145,7 +145,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	level := zap.NewAtomicLevelAt(cfg.Log.Level.ZapLevel())
-	log := newLogger(stderr, level)
+	log, ring := newRingLogger(stderr, level)
 	defer log.Sync() //nolint:errcheck // stderr sync fails on terminals
 	log.Info("starting", zap.String("version", version), zap.Int("cameras", len(cfg.Cameras)))
 	// A malformed systemd environment costs the notifications, not the agent.
@@ -162,6 +162,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		Config: cfg, Logger: log, Version: version,
 		OnReady:     func() { close(ready) },
 		SetLogLevel: level.SetLevel,
+		LogRing:     ring,
 	})
 	if err != nil {
 		return err
@@ -273,7 +274,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *verbose {
 		level = zapcore.DebugLevel
 	}
-	log := newLogger(stderr, level)
+	log, ring := newRingLogger(stderr, level)
 	defer log.Sync() //nolint:errcheck // stderr sync fails on terminals
 	if *duration > 0 {
 		var cancel context.CancelFunc
@@ -286,12 +287,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Out:        stdout,
 		Version:    version,
 		Tick:       time.Second,
+		LogRing:    ring,
 	})
-}
-
-func newLogger(w io.Writer, level zapcore.LevelEnabler) *zap.Logger {
-	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), level)
-	return zap.New(core)
 }
