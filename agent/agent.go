@@ -23,6 +23,7 @@ import (
 
 // Options configures an Agent.
 type Options struct {
+	// Config is the config to start with; Apply replaces it later.
 	Config  *config.Config
 	Logger  *zap.Logger
 	Version string

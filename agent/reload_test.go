@@ -3,9 +3,11 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -463,5 +465,57 @@ func TestConcurrentApplies(t *testing.T) {
 	wg.Wait()
 	if n := len(rr.a.cameraWorkers()); n != 2 {
 		t.Errorf("%d workers after two reloads, want 2", n)
+	}
+}
+
+// TestRootsCompareByContent: Apply restarts every camera when the trusted
+// CAs change, including a CA file rewritten under the same name, and not
+// when the same roots are loaded again.
+func TestRootsCompareByContent(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	system1, err := loadRootCAs("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	system2, _ := loadRootCAs("")
+	withCA, err := loadRootCAs(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !system1.Equal(system2) {
+		t.Error("the system roots loaded twice differ: every reload would restart every camera")
+	}
+	if system1.Equal(withCA) {
+		t.Error("roots with a CA file equal the system roots: a new CA would not reach the cameras")
+	}
+	if err := os.WriteFile(caFile, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadRootCAs(caFile); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Errorf("CA file without certificates: %v", err)
+	}
+}
+
+// TestStateDirChangeRestartsAll: a new state_dir moves every camera's
+// cloud state, so every camera restarts, whatever else stayed the same.
+func TestStateDirChangeRestartsAll(t *testing.T) {
+	rr := startReloadRig(t, func(rr *reloadRig) string { return rr.config("", rr.camera("a", "")) })
+	rr.waitReady(t, "a")
+	rr.stateDir = t.TempDir()
+	if err := rr.reload(t, rr.config("", rr.camera("a", ""))); err != nil {
+		t.Fatal(err)
+	}
+	rr.waitCloud(t, "a", "a second connection from the new state_dir", func(c *cloudsim.Server) bool { return c.Connections() == 2 })
+	rr.waitReady(t, "a")
+	if byes := rr.clouds["a"].Byes(); !slices.Equal(byes, []string{"SHUTDOWN"}) {
+		t.Errorf("camera a's first session said byes %v, want [SHUTDOWN]", byes)
+	}
+	if _, err := os.Stat(filepath.Join(rr.stateDir, "a.state.json")); err != nil {
+		t.Errorf("camera a keeps no state in the new state_dir: %v", err)
 	}
 }
