@@ -187,3 +187,43 @@ func TestLegacyUploadsWithoutUploadURI(t *testing.T) {
 		t.Errorf("cloud saw protocol violations: %v", v)
 	}
 }
+
+// TestLegacyUploadsOneAtATime: while a camera's preview upload is in
+// flight another preview is refused with ERROR (§4.10) and another log
+// with RETRY (§3.4); once they finished, the next request is served.
+func TestLegacyUploadsOneAtATime(t *testing.T) {
+	r, a, _ := runRig(t, rigOptions{})
+	waitReady(t, r)
+	release := r.cloud.HoldUploads()
+	defer release()
+	for _, cmd := range []string{"cam_update_preview", "cam_get_log"} {
+		if rep := request(t, r, cmd, nil); rep["status"] != "OK" {
+			t.Fatalf("%s: %v", cmd, rep)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := r.cloud.Wait(ctx, func() bool { return r.cloud.UploadsHeld() == 2 }); err != nil {
+		t.Fatalf("uploads never reached the cloud: %v", err)
+	}
+	if rep := request(t, r, "cam_update_preview", nil); rep["status"] != "ERROR" {
+		t.Errorf("preview while one is uploading: %v", rep)
+	}
+	if rep := request(t, r, "cam_get_log", nil); rep["status"] != "RETRY" {
+		t.Errorf("log while one is uploading: %v", rep)
+	}
+	release()
+	waitUpload(t, r, "preview")
+	waitUpload(t, r, "log")
+	waitRing(t, a, "demo", `"msg":"uploaded","camera":"demo","cat":"preview"`)
+	if rep := request(t, r, "cam_update_preview", nil); rep["status"] != "OK" {
+		t.Fatalf("preview after the first finished: %v", rep)
+	}
+	waitUpload(t, r, "preview")
+	if n := len(r.cloud.Uploads()); n != 3 {
+		t.Errorf("%d uploads, want 3", n)
+	}
+	if v := r.cloud.Violations(); len(v) > 0 {
+		t.Errorf("cloud saw protocol violations: %v", v)
+	}
+}

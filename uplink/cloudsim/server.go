@@ -103,9 +103,11 @@ type Server struct {
 	sidN       int
 	changed    chan struct{}
 
-	uploads     []Upload     // upload.go
-	uploadTaken map[int]bool // indexes WaitUpload returned
-	uploadFail  int          // status forced by FailUploads, 0 = none
+	uploads     []Upload      // upload.go
+	uploadTaken map[int]bool  // indexes WaitUpload returned
+	uploadFail  int           // status forced by FailUploads, 0 = none
+	uploadHold  chan struct{} // set by HoldUploads until released
+	uploadsHeld int           // uploads waiting on uploadHold
 }
 
 // New builds a Server; call Start to listen.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -48,6 +49,32 @@ func (s *Server) FailUploads(status int) {
 	s.mu.Lock()
 	s.uploadFail = status
 	s.mu.Unlock()
+}
+
+// HoldUploads makes uploads that pass the checks wait, before they are
+// recorded and answered, until release is called, so tests can see an
+// agent with an upload in flight (see UploadsHeld).
+func (s *Server) HoldUploads() (release func()) {
+	hold := make(chan struct{})
+	s.mu.Lock()
+	s.uploadHold = hold
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.uploadHold = nil
+			s.mu.Unlock()
+			close(hold)
+		})
+	}
+}
+
+// UploadsHeld is the number of uploads waiting for HoldUploads' release.
+func (s *Server) UploadsHeld() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.uploadsHeld
 }
 
 // Uploads returns every accepted legacy upload, in arrival order.
@@ -181,6 +208,24 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	if hold := s.uploadHold; hold != nil {
+		s.uploadsHeld++
+		s.notifyLocked()
+		s.mu.Unlock()
+		gone := false
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+			gone = true // the agent gave up: nothing arrived
+		}
+		s.mu.Lock()
+		s.uploadsHeld--
+		s.notifyLocked()
+		if gone {
+			s.mu.Unlock()
+			return
+		}
+	}
 	fail := s.uploadFail
 	if fail == 0 {
 		s.uploads = append(s.uploads, Upload{Cat: cat, Type: typ, Path: path, SID: sid, Start: start, ContentType: ctype, Body: body})
