@@ -77,7 +77,7 @@ func TestStatusPage(t *testing.T) {
 		`data-camera="demo"`, "SimCam SC-640 1.0.0", "connected", // ONVIF
 		"ready, registered", "cam_id", // cloud
 		"last event", "none yet",
-		`<tr data-stream="Main">`, `<div class="url muted">` + rtspURL + `</div>`, // stream with its source, no credentials
+		`<tr data-stream="Main" class="has-src">`, `data-label="source">from ` + rtspURL + `</td>`, // stream with its source, no credentials
 		`<img src="/snapshot/demo.jpg" width="320" height="180"`,
 	} {
 		if !strings.Contains(html, want) {
@@ -128,7 +128,7 @@ func TestStatusPageLive(t *testing.T) {
 	}
 	_, page := get(t, statusURL+"/")
 	html := string(page)
-	for _, want := range []string{"H.264", "640x360", `<span class="ok">publishing</span> (live)`, `<span class="ok">playing</span>`,
+	for _, want := range []string{"H.264", "640x360", `<span><span class="ok">publishing</span> (live)</span>`, `<span class="ok">playing</span>`,
 		"motion at ", `<span class="ok">sent</span>`, `class="badge ok">online<`} {
 		if !strings.Contains(html, want) {
 			t.Errorf("status page lacks %q", want)
