@@ -49,15 +49,13 @@ func (e *UploadStatusError) Error() string {
 	return fmt.Sprintf("legacy upload %s: http %d %s", e.Cat, e.Status, http.StatusText(e.Status))
 }
 
-// legacyContentType is the Content-Type §4.9.3 recommends per media type.
-func legacyContentType(typ string) (string, bool) {
-	switch typ {
-	case LegacyJPEG:
-		return "image/jpeg", true
-	case LegacyText:
-		return "text/plain; charset=utf-8", true
+// legacyContentType is the Content-Type §4.9.3 recommends for a media
+// type LegacyUploadURL accepted.
+func legacyContentType(typ string) string {
+	if typ == LegacyJPEG {
+		return "image/jpeg"
 	}
-	return "", false
+	return "text/plain; charset=utf-8"
 }
 
 // LegacyUploadURL builds the POST target of §4.9.3 for cat/typ captured at
@@ -108,7 +106,6 @@ func PostLegacy(ctx context.Context, client *http.Client, link Link, cat, typ st
 	if err != nil {
 		return err
 	}
-	ctype, _ := legacyContentType(typ)
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, LegacyUploadTimeout)
@@ -118,7 +115,7 @@ func PostLegacy(ctx context.Context, client *http.Client, link Link, cat, typ st
 	if err != nil {
 		return fmt.Errorf("legacy upload %s: %w", cat, err)
 	}
-	req.Header.Set("Content-Type", ctype)
+	req.Header.Set("Content-Type", legacyContentType(typ))
 	resp, err := client.Do(req)
 	if err != nil {
 		// The URL carries the session id: name the host only.
