@@ -116,6 +116,7 @@ var statusPage = template.Must(template.New("status.html").Funcs(template.FuncMa
 	"verdict": verdict,
 	"join":    func(s []string) string { return strings.Join(s, ", ") },
 	"clock":   func(t time.Time) string { return t.Local().Format("15:04:05") },
+	"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 }).ParseFS(statusFS, "status.html"))
 
 // page is what the template renders.
@@ -221,16 +222,24 @@ func (w *cameraWorker) describe(cs *CameraStatus) {
 func (w *cameraWorker) secrets() []string {
 	cam := w.opts.Camera
 	out := []string{cam.Token.Reveal(), w.opts.Token.Secret, cam.ONVIF.Password.Reveal()}
-	if u, err := url.Parse(cam.RTSP.Reveal()); err == nil && u.User != nil {
-		p, _ := u.User.Password()
-		out = append(out, p)
+	if raw := cam.RTSP.Reveal(); raw != "" {
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil:
+			out = append(out, raw) // cannot tell where its password is
+		case u.User != nil:
+			p, _ := u.User.Password()
+			out = append(out, raw, p)
+		}
 	}
 	return out
 }
 
 // userinfoRE matches the user:password@ of a URL inside free text (error
 // messages quote the URLs they failed on).
-var userinfoRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#@\s"']*@`)
+// The userinfo runs to the authority's last @, as in URL parsing, so a
+// password holding an @ goes with it.
+var userinfoRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#\s"'<>]*@`)
 
 // scrubber removes credentials from text before people see it.
 type scrubber struct{ r *strings.Replacer }

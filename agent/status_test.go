@@ -65,7 +65,13 @@ func TestStatusPage(t *testing.T) {
 		},
 	})
 	waitReady(t, r)
-	resp, page := get(t, statusURL+"/")
+	// The agent learns it is registered a moment after the cloud does.
+	var resp *http.Response
+	var page []byte
+	waitFor(t, "the page to show the camera registered", func() bool {
+		resp, page = get(t, statusURL+"/")
+		return strings.Contains(string(page), "ready, registered")
+	})
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("status page: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
@@ -266,23 +272,86 @@ func TestSnapshotUnsupported(t *testing.T) {
 	}
 }
 
+// TestSnapshotCameraDown: a camera gone from the network gives a 503 that
+// says it cannot be reached.
+func TestSnapshotCameraDown(t *testing.T) {
+	r, _, statusURL := runRig(t, rigOptions{})
+	waitReady(t, r)
+	r.onvif.Close()
+	resp, body := get(t, statusURL+"/snapshot/demo.jpg")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "unreachable") {
+		t.Errorf("snapshot of a camera that is down: %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestStatusPageRTSPOnly: a camera configured by its RTSP URL alone, with
+// credentials in it, shows the URL without them, no thumbnail, and a
+// snapshot request says why there is none.
+func TestStatusPageRTSPOnly(t *testing.T) {
+	var rtspURL string
+	r, _, statusURL := runRig(t, rigOptions{
+		onvif: func(o *onvifsim.Options) { rtspURL = o.RTSPURL },
+		config: func(c *config.Config) {
+			c.Cameras[0].ONVIF.URL = ""
+			c.Cameras[0].RTSP = config.NewSecretURL(strings.Replace(rtspURL, "rtsp://", "rtsp://"+rigUser+":"+rigPass+"@", 1))
+		},
+	})
+	waitReady(t, r)
+	_, page := get(t, statusURL+"/")
+	html := string(page)
+	if !strings.Contains(html, "from "+rtspURL+"</td>") || strings.Contains(html, rigPass) || strings.Contains(html, rigUser+":") {
+		t.Errorf("the RTSP source is not shown exactly without its credentials:\n%s", html)
+	}
+	if strings.Contains(html, "<img") {
+		t.Error("a camera without ONVIF has a thumbnail")
+	}
+	resp, body := get(t, statusURL+"/snapshot/demo.jpg")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "no ONVIF address") {
+		t.Errorf("snapshot of a camera without ONVIF: %d %q", resp.StatusCode, body)
+	}
+}
+
+// scrubCases are messages with credentials in them and what people see.
+var scrubCases = []struct{ name, in, want string }{
+	{"rtsp url in an error", `dial rtsp://admin:hunter2@10.0.0.5:554/live failed`, `dial rtsp://10.0.0.5:554/live failed`},
+	{"quoted http url", `Get "http://u:p@cam/snap.jpg": EOF`, `Get "http://cam/snap.jpg": EOF`},
+	{"password with an at sign", `rtsp://admin:p@ss@cam/live`, `rtsp://cam/live`},
+	{"user only", `rtsp://admin@cam/live`, `rtsp://cam/live`},
+	{"configured secret", `token tok-SECRET-123 refused`, `token [redacted] refused`},
+	{"short value left alone", `a pw is too short to hide`, `a pw is too short to hide`},
+	{"url without credentials", `rtsp://10.0.0.5/x`, `rtsp://10.0.0.5/x`},
+	{"mail address", `mail me at a@b.c`, `mail me at a@b.c`},
+}
+
 // TestScrub: credentials in URLs inside messages and the configured
 // secrets never survive.
 func TestScrub(t *testing.T) {
 	sc := newScrubber([]string{"tok-SECRET-123", "pw", ""})
-	for _, c := range []struct{ in, want string }{
-		{`dial rtsp://admin:hunter2@10.0.0.5:554/live failed`, `dial rtsp://10.0.0.5:554/live failed`},
-		{`Get "http://u:p@cam/snap.jpg": EOF`, `Get "http://cam/snap.jpg": EOF`},
-		{`token tok-SECRET-123 refused`, `token [redacted] refused`},
-		{`a pw is too short to hide`, `a pw is too short to hide`},
-		{`rtsp://10.0.0.5/x`, `rtsp://10.0.0.5/x`},
-		{`mail me at a@b.c`, `mail me at a@b.c`},
-	} {
+	for _, c := range scrubCases {
 		if got := sc.scrub(c.in); got != c.want {
-			t.Errorf("scrub(%q) = %q, want %q", c.in, got, c.want)
+			t.Errorf("%s: scrub(%q) = %q, want %q", c.name, c.in, got, c.want)
 		}
 	}
 	if got := withoutUserinfo("rtsp://admin:pw@cam:554/s?x=1"); got != "rtsp://cam:554/s?x=1" {
 		t.Errorf("withoutUserinfo = %q", got)
 	}
+}
+
+// FuzzScrub: whatever the text, the configured secret is gone and no URL
+// keeps a user or password.
+func FuzzScrub(f *testing.F) {
+	for _, c := range scrubCases {
+		f.Add(c.in)
+	}
+	const secret = "tok-SECRET-123"
+	sc := newScrubber([]string{secret})
+	f.Fuzz(func(t *testing.T, in string) {
+		out := sc.scrub(in)
+		if strings.Contains(out, secret) {
+			t.Errorf("scrub(%q) = %q keeps the secret", in, out)
+		}
+		if userinfoRE.MatchString(out) {
+			t.Errorf("scrub(%q) = %q keeps a URL's userinfo", in, out)
+		}
+	})
 }
