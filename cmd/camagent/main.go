@@ -175,6 +175,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	wg.Go(func() {
 		reloads(ctx, reloadOptions{
 			Agent: a, Watcher: watcher, Hup: hup, Notifier: sd, Ready: ready,
+			Status: func() string { return systemdStatus(a.Status()) },
 			Logger: log.Named("reload"),
 		})
 	})
@@ -184,7 +185,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 				Notifier: sd,
 				Watchdog: watchdog,
 				Ready:    ready,
-				Cameras:  func() (int, int) { return camerasReady(a.Status()) },
+				Status:   func() string { return systemdStatus(a.Status()) },
 				Logger:   log.Named("systemd"),
 			})
 		})
@@ -203,7 +204,10 @@ type reloadOptions struct {
 	Notifier *notifier // nil outside systemd
 	// Ready is closed once the agent serves; systemd hears about reloads
 	// only after READY=1.
-	Ready  <-chan struct{}
+	Ready <-chan struct{}
+	// Status is the STATUS text sent with READY=1 after a reload, so
+	// systemctl status tells at once whether the config was refused.
+	Status func() string
 	Logger *zap.Logger
 }
 
@@ -231,7 +235,7 @@ func reloads(ctx context.Context, o reloadOptions) {
 				_ = o.Agent.Apply(u.Config) // Apply logs and records a refusal
 			}
 			if notify {
-				o.send("READY=1")
+				o.send("READY=1\nSTATUS=" + o.Status())
 			}
 		}
 	}
@@ -252,14 +256,21 @@ func isClosed(c <-chan struct{}) bool {
 	}
 }
 
-// camerasReady counts the cameras whose cloud session is ready.
-func camerasReady(st agent.Status) (ready, total int) {
+// systemdStatus is the one-line STATUS systemctl status shows: the cameras
+// whose cloud session is ready and, since a refused reload still leaves a
+// healthy service, a word about a refused config.
+func systemdStatus(st agent.Status) string {
+	ready := 0
 	for _, c := range st.Cameras {
 		if c.Cloud == uplink.StateReady.String() {
 			ready++
 		}
 	}
-	return ready, len(st.Cameras)
+	s := fmt.Sprintf("%d/%d cameras ready", ready, len(st.Cameras))
+	if st.Config.Error != "" {
+		s += "; newest config refused, see the status page"
+	}
+	return s
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -175,6 +175,15 @@ func TestRunReloadsChangedFile(t *testing.T) {
 		t.Errorf("lobby has %d cloud connections after yard was added, want its first one kept", n)
 	}
 	logs.waitFor(t, `"msg":"config reloaded"`)
+
+	// A refused file: READY=1 again (the old config serves), and the
+	// STATUS line says so.
+	s.writeText(t, "cameras: [\n")
+	next(t, msgs, "RELOADING=1 for the broken file", hasLine("RELOADING=1"))
+	refused := next(t, msgs, "READY=1 after the refusal", hasLine("READY=1"))
+	if !strings.Contains(refused, "STATUS=") || !strings.Contains(refused, "newest config refused") {
+		t.Errorf("READY after a refused reload = %q, want a STATUS saying the config was refused", refused)
+	}
 }
 
 // TestRunReloadsOnSIGHUP: SIGHUP makes run reload a file it would not

@@ -93,10 +93,11 @@ type systemdOptions struct {
 	Watchdog time.Duration
 	// Ready is closed once the agent serves.
 	Ready <-chan struct{}
-	// Cameras reports how many cameras have a ready cloud session. It reads
+	// Status is the STATUS line's text: how many cameras have a ready
+	// cloud session, and whether the newest config was refused. It reads
 	// every worker's state, so a wedged worker also stops the watchdog.
-	Cameras func() (ready, total int)
-	Logger  *zap.Logger
+	Status func() string
+	Logger *zap.Logger
 }
 
 // runSystemd tells systemd READY=1 once the agent serves, then keeps STATUS
@@ -115,10 +116,7 @@ func runSystemd(ctx context.Context, o systemdOptions) {
 		return
 	case <-o.Ready:
 	}
-	status := func() string {
-		ready, total := o.Cameras()
-		return fmt.Sprintf("STATUS=%d/%d cameras ready", ready, total)
-	}
+	status := func() string { return "STATUS=" + o.Status() }
 	last := status()
 	send("READY=1\n" + last)
 
