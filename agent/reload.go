@@ -61,21 +61,22 @@ type plan struct {
 // state dir, tokens), before anything changes: a reload is all or nothing.
 func (a *Agent) prepare(cfg *config.Config) (*plan, error) {
 	p := &plan{cfg: cfg, roots: a.opts.RootCAs, tokens: make(map[string]uplink.Token, len(cfg.Cameras))}
-	if p.roots == nil {
-		var err error
-		if p.roots, err = loadRootCAs(cfg.Cloud.CAFile); err != nil {
-			return nil, cfg.KeyError("cloud.ca_file", err)
-		}
-	}
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return nil, cfg.KeyError("state_dir", err)
-	}
 	for i, cam := range cfg.Cameras {
 		tok, err := uplink.DecodeToken(cam.Token.Reveal())
 		if err != nil {
 			return nil, cfg.KeyError("cameras["+strconv.Itoa(i)+"].token", fmt.Errorf("camera %q: %w", cam.Name, err))
 		}
 		p.tokens[cam.Name] = tok
+	}
+	if p.roots == nil {
+		var err error
+		if p.roots, err = loadRootCAs(cfg.Cloud.CAFile); err != nil {
+			return nil, cfg.KeyError("cloud.ca_file", err)
+		}
+	}
+	// Last, as the one check that changes something.
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, cfg.KeyError("state_dir", err)
 	}
 	return p, nil
 }
