@@ -519,3 +519,29 @@ func TestStateDirChangeRestartsAll(t *testing.T) {
 		t.Errorf("camera a keeps no state in the new state_dir: %v", err)
 	}
 }
+
+// TestListenChangeWaitsForRestart: a new http.listen is not applied while
+// running (the status page stays where it is and says why); the cameras
+// are left alone.
+func TestListenChangeWaitsForRestart(t *testing.T) {
+	rr := startReloadRig(t, func(rr *reloadRig) string { return rr.config("", rr.camera("a", "")) })
+	rr.waitReady(t, "a")
+	moved := strings.Replace(rr.config("", rr.camera("a", "")), rr.listen, "127.0.0.1:1", 1)
+	if err := rr.reload(t, moved); err != nil {
+		t.Fatal(err)
+	}
+	st := rr.status(t) // still served on the old address
+	if !strings.Contains(st.Config.Pending, "127.0.0.1:1") || !strings.Contains(st.Config.Pending, "restart") {
+		t.Errorf("status config after moving http.listen = %+v, want Pending to say a restart is needed", st.Config)
+	}
+	if n := rr.clouds["a"].Connections(); n != 1 {
+		t.Errorf("camera a has %d connections after an http.listen change, want 1", n)
+	}
+	// Moving it back clears the note.
+	if err := rr.reload(t, rr.config("", rr.camera("a", ""))); err != nil {
+		t.Fatal(err)
+	}
+	if p := rr.status(t).Config.Pending; p != "" {
+		t.Errorf("Pending = %q after http.listen was restored", p)
+	}
+}
