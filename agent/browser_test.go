@@ -58,65 +58,97 @@ func TestBrowserStatusPage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var title string
-	if err := c.eval(ctx, "document.title", &title); err != nil {
-		t.Fatal(err)
-	}
-	if title != "camagent status" {
-		t.Errorf("title %q", title)
-	}
-	var text string
-	if err := c.eval(ctx, "document.body.innerText", &text); err != nil {
-		t.Fatal(err)
+	v1 := look(ctx, t, c)
+	if v1.Title != "camagent status" {
+		t.Errorf("title %q", v1.Title)
 	}
 	for _, want := range []string{"demo", "ready, registered", "connected", "SimCam SC-640", "state_dir"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("the page does not say %q; it reads:\n%s", want, text)
+		if !strings.Contains(v1.Text, want) {
+			t.Errorf("the page does not say %q; it reads:\n%s", want, v1.Text)
 		}
 	}
-	main := mainRow(ctx, t, c)
+	main := v1.mainRow(t)
 	if main.Codec != "H.264" || !regexp.MustCompile(`^\d+x\d+$`).MatchString(main.Resolution) || main.FPS <= 0 ||
 		main.Cloud != "publishing (live)" || main.RTSP != "playing" {
 		t.Errorf("Main stream row: %+v; want H.264, a resolution, fps > 0, playing, publishing (live)", main)
 	}
-	var img struct {
-		Complete bool `json:"complete"`
-		Width    int  `json:"w"`
-		Height   int  `json:"h"`
-	}
-	if err := c.eval(ctx, `(() => { const i = document.querySelector('[data-camera="demo"] img');
-		return i ? {complete: i.complete, w: i.naturalWidth, h: i.naturalHeight} : {complete: false, w: 0, h: 0}; })()`, &img); err != nil {
-		t.Fatal(err)
-	}
-	if !img.Complete || img.Width <= 0 || img.Height <= 0 {
-		t.Errorf("the thumbnail did not load: %+v", img)
+	if v1.Img == nil || !v1.Img.Complete || v1.Img.Width <= 0 || v1.Img.Height <= 0 {
+		t.Errorf("the thumbnail did not load: %+v", v1.Img)
 	}
 	screenshot(ctx, t, c, "")
 
-	// The refresh comes a few seconds after the load: look at it on a phone.
+	// The next look is on a phone.
 	if err := c.call(ctx, "Emulation.setDeviceMetricsOverride", map[string]any{
 		"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true,
 	}, nil); err != nil {
 		t.Fatal(err)
 	}
-	// The page reloads itself: a second load, with the frame counter on.
-	if _, err := c.waitEvent(ctx, "Page.loadEventFired", loaded+1); err != nil {
-		t.Fatalf("the page did not refresh itself: %v", err)
+	// The page reloads itself: another document, with the frame counter on.
+	var v2 view
+	for v2.Origin == 0 || v2.Origin == v1.Origin {
+		if loaded, err = c.waitEvent(ctx, "Page.loadEventFired", loaded+1); err != nil {
+			t.Fatalf("the page did not refresh itself: %v", err)
+		}
+		v2 = look(ctx, t, c)
 	}
-	if again := mainRow(ctx, t, c); again.Frames <= main.Frames {
+	if again := v2.mainRow(t); again.Frames <= main.Frames {
 		t.Errorf("frames %d after the refresh, %d before: the page shows stale numbers", again.Frames, main.Frames)
 	}
 	// At phone width nothing sticks out: the page is no wider than the screen.
-	var overflow int
-	if err := c.eval(ctx, "document.documentElement.scrollWidth - screen.width", &overflow); err != nil {
-		t.Fatal(err)
-	}
-	if overflow > 0 {
-		t.Errorf("at phone width the page is %d px wider than the screen", overflow)
+	if v2.Overflow > 0 {
+		t.Errorf("at phone width the page is %d px wider than the screen", v2.Overflow)
 	}
 	screenshot(ctx, t, c, "-phone")
 
 	pageErrors(t, c)
+}
+
+// view is what the test reads off the page in one evaluation, so that
+// every part comes from the same document even while it refreshes.
+type view struct {
+	Origin float64  `json:"origin"` // performance.timeOrigin: differs per document
+	Title  string   `json:"title"`
+	Text   string   `json:"text"`
+	Cells  []string `json:"cells"` // the Main stream's row
+	Img    *struct {
+		Complete bool `json:"complete"`
+		Width    int  `json:"w"`
+		Height   int  `json:"h"`
+	} `json:"img"`
+	Overflow int `json:"overflow"` // page width beyond the screen's, px
+}
+
+const viewJS = `(() => {
+	const cam = document.querySelector('[data-camera="demo"]');
+	const row = cam && cam.querySelector('tr[data-stream="Main"]');
+	const img = cam && cam.querySelector('img');
+	return {
+		origin: performance.timeOrigin,
+		title: document.title,
+		text: document.body.innerText,
+		cells: row ? Array.from(row.cells, td => td.innerText.trim()) : [],
+		img: img ? {complete: img.complete, w: img.naturalWidth, h: img.naturalHeight} : null,
+		overflow: document.documentElement.scrollWidth - screen.width,
+	};
+})()`
+
+// look reads the page. A refresh can replace the document under the
+// evaluation; then it reads the new one once it has loaded.
+func look(ctx context.Context, t *testing.T, c *cdpConn) view {
+	t.Helper()
+	var err error
+	for range 3 {
+		from := c.mark()
+		var v view
+		if err = c.eval(ctx, viewJS, &v); err == nil {
+			return v
+		}
+		if _, werr := c.waitEvent(ctx, "Page.loadEventFired", from); werr != nil {
+			t.Fatalf("read the page: %v; then %v", err, werr)
+		}
+	}
+	t.Fatalf("read the page: %v", err)
+	return view{}
 }
 
 // streamRow is the Main stream's row of the page as a person reads it.
@@ -126,12 +158,9 @@ type streamRow struct {
 	Frames                         uint64
 }
 
-func mainRow(ctx context.Context, t *testing.T, c *cdpConn) streamRow {
+func (v view) mainRow(t *testing.T) streamRow {
 	t.Helper()
-	var cells []string
-	if err := c.eval(ctx, `Array.from(document.querySelectorAll('[data-camera="demo"] tr[data-stream="Main"] > td'), td => td.innerText.trim())`, &cells); err != nil {
-		t.Fatal(err)
-	}
+	cells := v.Cells
 	if len(cells) != 8 {
 		t.Fatalf("Main stream row has cells %q, want 8", cells)
 	}
