@@ -37,7 +37,7 @@ type DemoOptions struct {
 }
 
 // rig is a simulated camera (RTSP + ONVIF with a skewed clock and digest
-// credentials) and a simulated cloud (wss camera server + rtmps ingest),
+// credentials) and a simulated cloud (wss camera server with its legacy upload endpoint + rtmps ingest),
 // all on loopback. The demo and the end-to-end tests share it.
 type rig struct {
 	rtsp   *rtspsim.Server
