@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -166,7 +167,7 @@ type snapshotServer struct {
 	*httptest.Server
 	requests atomic.Int32
 	body     atomic.Pointer[[]byte]
-	hold     chan struct{} // nil: answer at once
+	hold     atomic.Pointer[chan struct{}] // answer once it is closed; nil: at once
 	arrived  chan struct{}
 }
 
@@ -176,8 +177,8 @@ func newSnapshotServer(t *testing.T, body []byte) *snapshotServer {
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
 		s.arrived <- struct{}{}
-		if s.hold != nil {
-			<-s.hold
+		if h := s.hold.Load(); h != nil {
+			<-*h
 		}
 		w.Header().Set("Content-Type", "image/jpeg")
 		_, _ = w.Write(*s.body.Load())
@@ -192,7 +193,8 @@ func newSnapshotServer(t *testing.T, body []byte) *snapshotServer {
 func TestSnapshotCache(t *testing.T) {
 	picture := append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, bytes.Repeat([]byte{1}, 1000)...)
 	cam := newSnapshotServer(t, picture)
-	cam.hold = make(chan struct{})
+	hold := make(chan struct{})
+	cam.hold.Store(&hold)
 	r, a, statusURL := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) { o.SnapshotURL = cam.URL + "/snap.jpg" }})
 	waitReady(t, r)
 	w := a.cameraWorkers()[0]
@@ -216,7 +218,7 @@ func TestSnapshotCache(t *testing.T) {
 			results <- result{jpeg, err}
 		})
 	}
-	close(cam.hold)
+	close(hold)
 	wg.Wait()
 	close(results)
 	for res := range results {
@@ -229,6 +231,44 @@ func TestSnapshotCache(t *testing.T) {
 	}
 	if _, _, err := w.snapshot(ctx, time.Hour); err != nil || cam.requests.Load() != 1 {
 		t.Errorf("a young picture was fetched again (%d requests, %v)", cam.requests.Load(), err)
+	}
+
+	// The caller whose fetch the others wait for gives up: one of them
+	// fetches instead, and they all get the picture.
+	w.snap.mu.Lock()
+	w.snap.jpeg = nil
+	w.snap.mu.Unlock()
+	hold = make(chan struct{})
+	cam.hold.Store(&hold)
+	first, giveUp := context.WithCancel(ctx)
+	firstErr := make(chan error, 1)
+	wg.Go(func() {
+		_, _, err := w.snapshot(first, time.Hour)
+		firstErr <- err
+	})
+	<-cam.arrived
+	results = make(chan result, 3)
+	for range 3 {
+		wg.Go(func() {
+			jpeg, _, err := w.snapshot(ctx, time.Hour)
+			results <- result{jpeg, err}
+		})
+	}
+	giveUp()
+	if err := <-firstErr; !errors.Is(err, context.Canceled) {
+		t.Errorf("the caller who gave up got %v", err)
+	}
+	<-cam.arrived // the fetch of a caller still waiting
+	close(hold)
+	wg.Wait()
+	close(results)
+	for res := range results {
+		if res.err != nil || !bytes.Equal(res.jpeg, picture) {
+			t.Errorf("a caller left waiting got %d bytes, %v", len(res.jpeg), res.err)
+		}
+	}
+	if n := cam.requests.Load(); n != 3 {
+		t.Errorf("%d requests reached the camera, want 3 (one shared, one abandoned, one for the callers left)", n)
 	}
 
 	for _, c := range []struct {
