@@ -33,6 +33,37 @@ type maintState struct {
 	wg      sync.WaitGroup
 	preview atomic.Bool // a preview upload is running
 	log     atomic.Bool // a log upload is running
+
+	mu      sync.Mutex
+	uploads map[uploadKey]uint64 // finished uploads, for metrics
+}
+
+// uploadKey names a count of finished uploads: category (§4.9.3 cat) and
+// result ("ok" or "failed").
+type uploadKey struct{ cat, result string }
+
+func (m *maintState) count(cat string, ok bool) {
+	k := uploadKey{cat, "failed"}
+	if ok {
+		k.result = "ok"
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.uploads == nil {
+		m.uploads = make(map[uploadKey]uint64)
+	}
+	m.uploads[k]++
+}
+
+// uploadCounts copies the finished-upload counts.
+func (m *maintState) uploadCounts() map[uploadKey]uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[uploadKey]uint64, len(m.uploads))
+	for k, v := range m.uploads {
+		out[k] = v
+	}
+	return out
 }
 
 // uploadLink is the current connection's link, or the reason the legacy
@@ -114,6 +145,7 @@ func (w *cameraWorker) postLegacy(conn context.Context, link uplink.Link, cat, t
 	client := uplink.NewUploadClient(w.opts.RootCAs, uploadTimeout)
 	defer client.CloseIdleConnections()
 	err := uplink.PostLegacy(ctx, client, link, cat, typ, start, bytes.NewReader(body))
+	w.maint.count(cat, err == nil)
 	var se *uplink.UploadStatusError
 	switch {
 	case err == nil:

@@ -29,6 +29,8 @@ type metricsCollector struct {
 	rtspReconnects, rtspDiscarded, frameAge  *prometheus.Desc
 	pubFrames, pubBytes, pubDrops, pubActive *prometheus.Desc
 	session, onvifUp                         *prometheus.Desc
+	readerDrops, cloudAttempts, cloudRegs    *prometheus.Desc
+	uploads                                  *prometheus.Desc
 }
 
 func newMetricsCollector(a *Agent) *metricsCollector {
@@ -56,6 +58,11 @@ func newMetricsCollector(a *Agent) *metricsCollector {
 
 		session: d("cloud_session_state", "1 for the camera's current cloud session state, 0 for the others; ready means registered.", []string{"camera", "state"}),
 		onvifUp: d("onvif_connected", "1 when the camera answered over ONVIF, else 0; absent for cameras without ONVIF.", cam),
+
+		readerDrops:   d("reader_dropped_frames_total", "Units lost because a consumer (an RTMP publish) fell behind and its bounded queue was full.", stream),
+		cloudAttempts: d("cloud_connect_attempts_total", "Connections to the cloud's camera channel dialled.", cam),
+		cloudRegs:     d("cloud_registrations_total", "Cloud connections that reached ready (camera registered).", cam),
+		uploads:       d("uploads_total", "Finished uploads to the cloud by category (log, preview) and result (ok, failed).", []string{"camera", "category", "result"}),
 	}
 }
 
@@ -63,7 +70,7 @@ func newMetricsCollector(a *Agent) *metricsCollector {
 func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.info, c.uptime, c.rtspFrames, c.rtspAudio, c.rtspBytes,
 		c.rtspReconnects, c.rtspDiscarded, c.frameAge, c.pubFrames, c.pubBytes, c.pubDrops,
-		c.pubActive, c.session, c.onvifUp} {
+		c.pubActive, c.session, c.onvifUp, c.readerDrops, c.cloudAttempts, c.cloudRegs, c.uploads} {
 		ch <- d
 	}
 }
@@ -86,6 +93,12 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		pipes, onvifState := w.pipes, w.onvifState
 		w.mu.Unlock()
 
+		counts := w.session.Counts()
+		counter(c.cloudAttempts, counts.Attempts, w.name)
+		counter(c.cloudRegs, counts.Registrations, w.name)
+		for k, v := range w.maint.uploadCounts() {
+			counter(c.uploads, v, w.name, k.cat, k.result)
+		}
 		state := w.session.State()
 		for _, s := range sessionStates {
 			gauge(c.session, boolValue(s == state), w.name, s.String())
@@ -103,6 +116,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.rtspBytes, st.Bytes, w.name, p.id)
 			counter(c.rtspReconnects, max(st.Sessions, 1)-1, w.name, p.id)
 			counter(c.rtspDiscarded, st.Discarded, w.name, p.id)
+			counter(c.readerDrops, st.ReaderDrops, w.name, p.id)
 			if !st.LastFrame.IsZero() {
 				gauge(c.frameAge, now.Sub(st.LastFrame).Seconds(), w.name, p.id)
 			}

@@ -91,6 +91,9 @@ func TestMetricsFollowTheCamera(t *testing.T) {
 		`camagent_onvif_connected{camera="demo"}`:                          1,
 		"camagent_publishing" + main:                                       0,
 		"camagent_rtsp_reconnects_total" + main:                            0,
+		"camagent_reader_dropped_frames_total" + main:                      0,
+		`camagent_cloud_connect_attempts_total{camera="demo"}`:             1,
+		`camagent_cloud_registrations_total{camera="demo"}`:                1,
 	} {
 		if got, ok := s.value(series); !ok || got != want {
 			t.Errorf("%s = %v (present %t), want %v", series, got, ok, want)
@@ -130,6 +133,15 @@ func TestMetricsFollowTheCamera(t *testing.T) {
 	waitFor(t, "publishing gauge off after stream_stop", func() bool {
 		v, ok := scrapeMetrics(t, statusURL).value("camagent_publishing" + main)
 		return ok && v == 0
+	})
+
+	// A preview the cloud asked for is counted once it has been uploaded.
+	if rep := request(t, r, "cam_update_preview", nil); rep["status"] != "OK" {
+		t.Fatalf("cam_update_preview: %v", rep)
+	}
+	waitFor(t, "the preview upload counted", func() bool {
+		v, _ := scrapeMetrics(t, statusURL).value(`camagent_uploads_total{camera="demo",category="preview",result="ok"}`)
+		return v == 1
 	})
 }
 

@@ -41,6 +41,7 @@ type StreamStats struct {
 	Bytes       uint64    // payload bytes published
 	Discarded   uint64    // units dropped because their time went backwards across a reconnect
 	GOPOverflow uint64    // GOPs that outgrew the cache (MaxGOPUnits/MaxGOPBytes)
+	ReaderDrops uint64    // units readers lost to a full queue, summed over every reader ever attached
 	LastFrame   time.Time // arrival of the last unit; zero before the first
 	FPS         float64   // video frames per second over the last second, 0 when stalled
 	Kbps        float64   // payload kbit/s over the last second, 0 when stalled
@@ -371,7 +372,7 @@ func (r *Reader) offer(u *Unit, video, hasVideo bool) {
 	}
 	if video && r.waitKey {
 		if !u.Key {
-			r.dropped.Add(1)
+			r.drop()
 			return
 		}
 		r.waitKey = false
@@ -379,7 +380,7 @@ func (r *Reader) offer(u *Unit, video, hasVideo bool) {
 	select {
 	case r.ch <- u:
 	default:
-		r.dropped.Add(1)
+		r.drop()
 		if video {
 			r.waitKey = true
 		}
@@ -416,6 +417,14 @@ func (r *Reader) Read(ctx context.Context) (*Unit, error) {
 			return nil, ErrStreamClosed
 		}
 	}
+}
+
+// drop counts a lost unit for the reader and for the stream, whose total
+// survives the reader (a publish that ends takes its reader along). Called
+// under Stream.mu, like offer.
+func (r *Reader) drop() {
+	r.dropped.Add(1)
+	r.s.st.ReaderDrops++
 }
 
 // Dropped counts units this reader lost because its queue was full,

@@ -124,6 +124,12 @@ func TestSlowReaderDropsThenResumesAtKeyFrame(t *testing.T) {
 	if d := r.Dropped(); d != 6+1+1 {
 		t.Fatalf("dropped %d, want 8", d)
 	}
+	// The stream's total outlives the reader: metrics still count a
+	// publish's losses after it ended.
+	r.Close()
+	if d := s.Stats().ReaderDrops; d != 8 {
+		t.Fatalf("stream counts %d reader drops after the reader left, want 8", d)
+	}
 }
 
 func TestGOPCacheBoundedByBytes(t *testing.T) {

@@ -137,6 +137,9 @@ type Session struct {
 	state atomic.Int32
 	// lastEnd says in plain words how the last connection ended.
 	lastEnd atomic.Pointer[string]
+	// attempts and registrations count connection attempts and those that
+	// reached READY, for metrics: a flapping uplink shows as their rates.
+	attempts, registrations atomic.Uint64
 
 	mu  sync.Mutex
 	cur *conn // the READY connection, for Send
@@ -167,6 +170,17 @@ func NewSession(opts Options) *Session {
 
 // State is the current connection state, for the status page.
 func (s *Session) State() ConnState { return ConnState(s.state.Load()) }
+
+// Counts are a session's cumulative connection counters.
+type Counts struct {
+	Attempts      uint64 // connections dialled
+	Registrations uint64 // connections that reached READY
+}
+
+// Counts returns the connection counters since NewSession.
+func (s *Session) Counts() Counts {
+	return Counts{Attempts: s.attempts.Load(), Registrations: s.registrations.Load()}
+}
 
 // LastEnd says how the last connection ended ("" before the first ended),
 // so the status page can tell an operator why the camera is offline.
@@ -349,6 +363,7 @@ func (s *Session) dialer() (func(ctx context.Context, network, addr string) (net
 
 // connect runs one connection from dial to close.
 func (s *Session) connect(ctx context.Context) connResult {
+	s.attempts.Add(1)
 	secure := !s.opts.Insecure
 	raw := s.opts.Token.ControlURL(secure, s.redirect)
 	u, err := url.Parse(raw)
@@ -731,6 +746,7 @@ func (c *conn) serve() connResult {
 				c.camID = ch.CamID
 				c.reply(m, Done(StatusOK))
 				res.ready, res.readyAt = true, s.clock.Now()
+				s.registrations.Add(1)
 				s.setState(StateReady)
 				s.mu.Lock()
 				s.cur = c

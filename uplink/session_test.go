@@ -360,6 +360,9 @@ func TestReconnectSendsStoredCredentials(t *testing.T) {
 	if len(regs) != 2 || regs[1]["pwd"] != "c8Zk2Lq0" || regs[1]["prev_sid"] != first.SID || regs[1]["tz"] != "Europe/Berlin" {
 		t.Fatalf("registrations %v", regs)
 	}
+	if c := a.s.Counts(); c != (uplink.Counts{Attempts: 2, Registrations: 2}) {
+		t.Errorf("counts after one drop %+v, want 2 attempts, 2 registrations", c)
+	}
 	if err := a.stop(); err != nil {
 		t.Fatal(err)
 	}
