@@ -49,7 +49,7 @@ help:
 	@echo "lint          gofmt and go vet"
 	@echo "cross         static binaries for linux/amd64, arm64, armv6, armv7 (each at most 20 MB)"
 	@echo "image         multi-arch OCI image (amd64, arm64, arm/v7) in $(IMAGE_DIR), no engine needed"
-	@echo "test-packaging  make image, then inspect it (platforms, user, static binaries, size)"
+	@echo "test-packaging  make image, then inspect it (platforms, user, static binaries, size; needs dpkg, rpm, skopeo)"
 	@echo "package       .deb and .rpm for amd64, arm64, armhf in dist/ (nfpm); scripts/check-package checks them"
 	@echo "fuzz          every Fuzz target for FUZZTIME (default 20s) each"
 	@echo "clean         remove build output"
@@ -139,10 +139,11 @@ package: cross $(TOOLS_BIN)/nfpm $(TOOLS_BIN)/pkgversion
 	done
 
 # The image's inspection test reads what `make image` wrote; the tools'
-# other tests (package version) run beside it.
+# other tests (package version) run beside it; then skopeo reads the image.
 test-packaging: image
 	$(GO) -C packaging/tools vet ./...
 	CAMAGENT_IMAGE_DIR=$(CURDIR)/$(IMAGE_DIR) $(GO) -C packaging/tools test -count=1 -v ./...
+	IMAGE_DIR=$(IMAGE_DIR) IMAGE_ARCHIVE=$(IMAGE_ARCHIVE) ./scripts/check-image
 
 # Each package's Fuzz targets, one at a time (go test -fuzz takes one
 # target in one package).
