@@ -57,10 +57,32 @@ type plan struct {
 	tokens map[string]uplink.Token // by camera name
 }
 
+// Check makes the checks New and Apply make beyond the config file's own
+// validation (tokens decode, cloud.ca_file holds certificates) without
+// changing anything, for `camagent check`.
+func Check(cfg *config.Config) error {
+	_, err := checkPlan(cfg, nil)
+	return err
+}
+
 // prepare makes every check that needs more than the config file (CA file,
 // state dir, tokens), before anything changes: a reload is all or nothing.
 func (a *Agent) prepare(cfg *config.Config) (*plan, error) {
-	p := &plan{cfg: cfg, roots: a.opts.RootCAs, tokens: make(map[string]uplink.Token, len(cfg.Cameras))}
+	p, err := checkPlan(cfg, a.opts.RootCAs)
+	if err != nil {
+		return nil, err
+	}
+	// Last, as the one check that changes something.
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, cfg.KeyError("state_dir", err)
+	}
+	return p, nil
+}
+
+// checkPlan decodes the tokens and loads the trust pool (unless roots is
+// given).
+func checkPlan(cfg *config.Config, roots *x509.CertPool) (*plan, error) {
+	p := &plan{cfg: cfg, roots: roots, tokens: make(map[string]uplink.Token, len(cfg.Cameras))}
 	for i, cam := range cfg.Cameras {
 		tok, err := uplink.DecodeToken(cam.Token.Reveal())
 		if err != nil {
@@ -73,10 +95,6 @@ func (a *Agent) prepare(cfg *config.Config) (*plan, error) {
 		if p.roots, err = loadRootCAs(cfg.Cloud.CAFile); err != nil {
 			return nil, cfg.KeyError("cloud.ca_file", err)
 		}
-	}
-	// Last, as the one check that changes something.
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return nil, cfg.KeyError("state_dir", err)
 	}
 	return p, nil
 }

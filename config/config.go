@@ -217,7 +217,11 @@ func (c *Config) Validate() error {
 			bad(p, "needs onvif.url or rtsp")
 		}
 		if cam.ONVIF.URL != "" {
-			if err := checkURL(cam.ONVIF.URL, "http", "https"); err != nil {
+			// onvif.url is not a secret: a user:password in it would reach
+			// logs and pages, so it is refused without being quoted.
+			if u, err := url.Parse(cam.ONVIF.URL); err == nil && u.User != nil {
+				bad(p+".onvif.url", "must not carry user:password (it would show in logs); put them in onvif.username and onvif.password")
+			} else if err := checkURL(cam.ONVIF.URL, "http", "https"); err != nil {
 				bad(p+".onvif.url", "%q %v", cam.ONVIF.URL, err)
 			}
 		}

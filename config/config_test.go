@@ -305,6 +305,8 @@ cameras:
 		msg: "needs onvif.url or rtsp", line: 2},
 	{name: "onvif url wrong scheme", yaml: "cameras:\n  - {name: lobby, token: t, onvif: {url: \"ftp://h/\"}}\n",
 		paths: []string{"cameras[0].onvif.url"}, msg: "must use scheme http or https"},
+	{name: "onvif url with credentials", yaml: "cameras:\n  - {name: lobby, token: t, onvif: {url: \"http://admin:hunter22@h/onvif\"}}\n",
+		paths: []string{"cameras[0].onvif.url"}, msg: "must not carry user:password"},
 	{name: "onvif url without host", yaml: "cameras:\n  - {name: lobby, token: t, onvif: {url: \"http:///onvif\"}}\n",
 		paths: []string{"cameras[0].onvif.url"}, msg: "has no host"},
 	{name: "rtsp url wrong scheme hides password", yaml: "cameras:\n  - {name: lobby, token: t, rtsp: \"http://admin:hunter2@h/\"}\n",

@@ -123,6 +123,11 @@ func runCheck(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// What run would refuse at start (a token that does not decode, a CA
+	// file without certificates) fails the check too.
+	if err := agent.Check(cfg); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "config ok: %d camera(s)\n", len(cfg.Cameras))
 	return nil
 }

@@ -24,11 +24,14 @@ func writeConfig(t *testing.T, text string) string {
 	return p
 }
 
+// specToken is the access token of the spec's first vector (§1.1).
+const specToken = "eyJ0b2tlbiI6ICJzaGFyZS5leUp6YVNJNklEUTBORFEwZlEuNWYxZTJkM2N0YmMxZmFiMDAuWHk3X2V4YW1wbGUtU2lHbkF0VXJFX3ExIiwgImNhbWlkIjogMzEwMDQyLCAiY21uZ3JpZCI6IDMxMDA3NywgImFjY2VzcyI6ICJhbGwiLCAiYXBpIjogIndlYi52bXMuZXhhbXBsZS5uZXQiLCAiY2FtIjogImNhbS52bXMuZXhhbXBsZS5uZXQifQ=="
+
 func TestCheck(t *testing.T) {
 	good := writeConfig(t, `state_dir: /tmp/x
 cameras:
   - name: lobby
-    token: abc
+    token: `+specToken+`
     rtsp: rtsp://127.0.0.1:8554/stream
 `)
 	var out bytes.Buffer
@@ -47,6 +50,16 @@ cameras:
 	err := run(context.Background(), []string{"check", "--config", bad}, &out, &out)
 	if err == nil || !strings.Contains(err.Error(), "log.level") {
 		t.Errorf("bad level: got %v, want an error naming log.level", err)
+	}
+	// A token that does not decode would stop `run`: check says so first.
+	badToken := writeConfig(t, `cameras:
+  - name: lobby
+    token: not-a-token
+    rtsp: rtsp://127.0.0.1:8554/stream
+`)
+	err = run(context.Background(), []string{"check", "--config", badToken}, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), ":3: cameras[0].token") {
+		t.Errorf("bad token: got %v, want an error naming line 3 and cameras[0].token", err)
 	}
 	if err := run(context.Background(), []string{"check", "--nope"}, &out, &out); !errors.Is(err, errUsage) {
 		t.Errorf("bad flag: got %v, want a usage error", err)
