@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"debug/buildinfo"
 	"debug/elf"
 	"errors"
 	"io"
@@ -96,6 +97,7 @@ func TestImage(t *testing.T) {
 			checkFiles(t, files, cf)
 			exe := files["usr/bin/camagent"]
 			checkELF(t, exe.data, platforms[plat])
+			checkBuild(t, exe.data, *d.Platform)
 			if d.Platform.OS == runtime.GOOS && d.Platform.Architecture == runtime.GOARCH {
 				checkVersion(t, exe.data, cf.Config.Labels)
 				ran = true
@@ -242,6 +244,30 @@ func checkELF(t *testing.T, exe []byte, machine elf.Machine) {
 	}
 	if f.Section(".dynamic") != nil {
 		t.Errorf("binary has a .dynamic section: not static")
+	}
+}
+
+// checkBuild reads the Go build settings recorded in the binary: built for
+// the image's platform (GOARM for the arm variant), without cgo, with
+// -trimpath.
+func checkBuild(t *testing.T, exe []byte, plat v1.Platform) {
+	t.Helper()
+	bi, err := buildinfo.Read(bytes.NewReader(exe))
+	if err != nil {
+		t.Fatalf("read build info: %v", err)
+	}
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	want := map[string]string{"GOOS": plat.OS, "GOARCH": plat.Architecture, "CGO_ENABLED": "0", "-trimpath": "true"}
+	if plat.Architecture == "arm" {
+		want["GOARM"] = strings.TrimPrefix(plat.Variant, "v")
+	}
+	for k, v := range want {
+		if settings[k] != v {
+			t.Errorf("binary built with %s=%q, want %q", k, settings[k], v)
+		}
 	}
 }
 
