@@ -182,8 +182,8 @@ func buildImage(b binary, base v1.Layer, labels map[string]string, created time.
 		return nil, fmt.Errorf("read binary: %w", err)
 	}
 	top, err := layerFromFiles([]file{
-		dir("usr", 0o755, 0),
-		dir("usr/bin", 0o755, 0),
+		dirEntry("usr", 0o755, 0),
+		dirEntry("usr/bin", 0o755, 0),
 		{name: binPath, mode: 0o755, data: exe},
 	}, created)
 	if err != nil {
@@ -238,7 +238,8 @@ type file struct {
 	data []byte
 }
 
-func dir(name string, perm int64, uid int) file {
+// dirEntry is a directory entry owned by uid (and the group of the same id).
+func dirEntry(name string, perm int64, uid int) file {
 	return file{name: name, mode: perm | int64(fs.ModeDir), uid: uid}
 }
 
@@ -249,19 +250,19 @@ func baseFiles(ca []byte) []file {
 		userName, userID, userID, stateDir)
 	group := fmt.Sprintf("root:x:0:\n%s:x:%d:\n", userName, userID)
 	return []file{
-		dir("etc", 0o755, 0),
-		dir(configDir, 0o750, userID),
+		dirEntry("etc", 0o755, 0),
+		dirEntry(configDir, 0o750, userID),
 		{name: "etc/group", mode: 0o644, data: []byte(group)},
 		{name: "etc/nsswitch.conf", mode: 0o644, data: []byte("hosts: files dns\n")},
 		{name: "etc/passwd", mode: 0o644, data: []byte(passwd)},
-		dir("etc/ssl", 0o755, 0),
-		dir("etc/ssl/certs", 0o755, 0),
+		dirEntry("etc/ssl", 0o755, 0),
+		dirEntry("etc/ssl/certs", 0o755, 0),
 		{name: caPath, mode: 0o644, data: ca},
 		// Go's os.TempDir; the agent itself keeps its files in state_dir.
-		dir("tmp", 0o1777, 0),
-		dir("var", 0o755, 0),
-		dir("var/lib", 0o755, 0),
-		dir(stateDir, 0o750, userID),
+		dirEntry("tmp", 0o1777, 0),
+		dirEntry("var", 0o755, 0),
+		dirEntry("var/lib", 0o755, 0),
+		dirEntry(stateDir, 0o750, userID),
 	}
 }
 
