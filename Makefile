@@ -35,7 +35,7 @@ PKG_MAINTAINER   ?= camagent developers <camagent@users.noreply.github.com>
 IMAGE_DIR        := dist/image
 IMAGE_ARCHIVE    := dist/camagent-image.oci.tar
 
-.PHONY: all help check-go build test test-32bit test-interop demo bench lint cross image package test-packaging fuzz clean FORCE
+.PHONY: all help check-go build test test-32bit test-interop test-browser demo bench lint cross image package test-packaging fuzz clean FORCE
 
 all: build
 
@@ -44,6 +44,7 @@ help:
 	@echo "test          go vet, then unit tests with -race"
 	@echo "test-32bit    the unit tests once as GOARCH=386 (32-bit boards)"
 	@echo "test-interop  tests against ffmpeg, nginx-rtmp and GStreamer (Debian packages)"
+	@echo "test-browser  the status page in headless Chromium (Debian package chromium)"
 	@echo "demo          run the agent against in-process camera and cloud simulators"
 	@echo "bench         micro-benchmarks and the end-to-end agent benchmark"
 	@echo "lint          gofmt and go vet"
@@ -69,6 +70,11 @@ test-32bit: check-go
 test-interop:
 	./scripts/interop-deps
 	$(GO) test -race -count=1 -tags interop -run Interop -timeout 14m ./...
+
+# The browser tag also compiles the ordinary agent tests: -run keeps to the
+# browser ones, which fail (not skip) without /usr/bin/chromium.
+test-browser: check-go
+	$(GO) test -race -count=1 -tags browser -run TestBrowser -timeout 5m ./agent/
 
 # Go is the one thing build, test and demo need; say so plainly when it is missing.
 check-go:
