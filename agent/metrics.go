@@ -51,9 +51,9 @@ func newMetricsCollector(a *Agent) *metricsCollector {
 		rtspDiscarded:  d("rtsp_discarded_frames_total", "Units dropped because their time went backwards across an RTSP reconnect.", stream),
 		frameAge:       d("rtsp_last_frame_age_seconds", "Seconds since the last unit arrived from the camera; absent before the first.", stream),
 
-		pubFrames: d("publish_frames_total", "Frames written to the cloud over RTMP by the current publish (resets when a new publish starts).", stream),
-		pubBytes:  d("publish_bytes_total", "Media payload bytes written to the cloud over RTMP by the current publish.", stream),
-		pubDrops:  d("publish_dropped_frames_total", "Frames the current publish could not send (before the first key frame, unsupported codec).", stream),
+		pubFrames: d("publish_frames_total", "Frames written to the cloud over RTMP, over every publish of this stream.", stream),
+		pubBytes:  d("publish_bytes_total", "Media payload bytes written to the cloud over RTMP, over every publish of this stream.", stream),
+		pubDrops:  d("publish_dropped_frames_total", "Frames a publish could not send (before the first key frame, unsupported codec), over every publish of this stream.", stream),
 		pubActive: d("publishing", "1 while the cloud has asked for this stream (live, record, …), else 0.", stream),
 
 		session: d("cloud_session_state", "1 for the camera's current cloud session state, 0 for the others; ready means registered.", []string{"camera", "state"}),

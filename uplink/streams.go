@@ -67,6 +67,11 @@ type Streams struct {
 	closed  bool
 	streams map[string]*streamState
 	wg      sync.WaitGroup
+	// running and finished make Stats monotonic per stream id across
+	// publishes: a loop's counts move from running to finished when its
+	// goroutine ends, under mu, so no scrape sees them missing.
+	running  map[*publishLoop]string
+	finished map[string]PublisherStats
 }
 
 type streamState struct {
@@ -145,24 +150,17 @@ type publisherStatsSum struct {
 func (s *publisherStatsSum) get() PublisherStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.prev
-	if s.cur != nil {
-		c := s.cur.Stats()
-		st.Frames += c.Frames
-		st.Bytes += c.Bytes
-		st.Drops += c.Drops
+	if s.cur == nil {
+		return s.prev
 	}
-	return st
+	return s.prev.add(s.cur.Stats())
 }
 
 func (s *publisherStatsSum) set(p *Publisher) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur != nil {
-		c := s.cur.Stats()
-		s.prev.Frames += c.Frames
-		s.prev.Bytes += c.Bytes
-		s.prev.Drops += c.Drops
+		s.prev = s.prev.add(s.cur.Stats())
 	}
 	s.cur = p
 }
@@ -185,7 +183,8 @@ func NewStreams(opts StreamsOptions) *Streams {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Streams{opts: opts, log: log, streams: map[string]*streamState{}}
+	return &Streams{opts: opts, log: log, streams: map[string]*streamState{},
+		running: map[*publishLoop]string{}, finished: map[string]PublisherStats{}}
 }
 
 func streamsSleep(ctx context.Context, d time.Duration) error {
@@ -417,18 +416,24 @@ func (s *Streams) Has(streamID, reason string) bool {
 	return ok
 }
 
-// Stats returns the publish counters of each stream with an open publish,
-// summed over its reconnects.
+// Stats returns the publish counters of each stream that was ever
+// published, summed over every publish and reconnect (counters for metrics:
+// they never go down).
 func (s *Streams) Stats() map[string]PublisherStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[string]PublisherStats{}
-	for id, st := range s.streams {
-		if st.pub != nil {
-			out[id] = st.pub.stats.get()
-		}
+	out := make(map[string]PublisherStats, len(s.finished)+len(s.running))
+	for id, st := range s.finished {
+		out[id] = st
+	}
+	for pl, id := range s.running {
+		out[id] = out[id].add(pl.stats.get())
 	}
 	return out
+}
+
+func (a PublisherStats) add(b PublisherStats) PublisherStats {
+	return PublisherStats{Frames: a.Frames + b.Frames, Bytes: a.Bytes + b.Bytes, Drops: a.Drops + b.Drops}
 }
 
 // startLoop starts the publish goroutine; called with s.mu held.
@@ -436,12 +441,17 @@ func (s *Streams) startLoop(streamID, url string) *publishLoop {
 	ctx, cancel := context.WithCancel(context.Background())
 	pl := &publishLoop{cancel: cancel, done: make(chan struct{}), kick: make(chan struct{}, 1),
 		url: url, up: make(chan struct{})}
+	s.running[pl] = streamID
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer close(pl.done)
 		defer cancel()
 		pl.err = s.runLoop(ctx, streamID, pl)
+		s.mu.Lock()
+		delete(s.running, pl)
+		s.finished[streamID] = s.finished[streamID].add(pl.stats.get())
+		s.mu.Unlock()
 	}()
 	return pl
 }

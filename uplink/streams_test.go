@@ -312,3 +312,30 @@ func TestStreamsRestartDuringBackoffReconnectsWithNewPSID(t *testing.T) {
 		t.Fatalf("after re-sent stream_start: %d publishes, last %+v", len(rs), rs[len(rs)-1])
 	}
 }
+
+// Publish counters are for metrics: they add up over every publish of a
+// stream and never go down when one ends or the next starts.
+func TestStreamsStatsNeverGoDown(t *testing.T) {
+	e := newStreamsEnv(t, cloudsim.IngestOptions{})
+	ctx := testCtx(t)
+	var last uplink.PublisherStats
+	for i, psid := range []int64{1, 2} {
+		if err := e.s.Start(ctx, e.link, "Main", "live", psid); err != nil {
+			t.Fatalf("start %d: %v", i, err)
+		}
+		if err := e.ing.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return rs[i].VideoFrames > 5 }); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+		if err := e.s.Stop("Main", "live"); err != nil {
+			t.Fatal(err)
+		}
+		got := e.s.Stats()["Main"]
+		if got.Frames <= last.Frames || got.Bytes <= last.Bytes {
+			t.Fatalf("after publish %d: %+v, want more than %+v", i+1, got, last)
+		}
+		last = got
+	}
+	if sent := e.ing.Publishes()[0].VideoFrames + e.ing.Publishes()[1].VideoFrames; last.Frames < uint64(sent) {
+		t.Errorf("counted %d frames, the ingest received %d video frames alone", last.Frames, sent)
+	}
+}
