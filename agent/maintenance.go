@@ -27,8 +27,8 @@ const (
 )
 
 // maintState is a camera's legacy uploads in flight (maintenance.go). The
-// uploads run after Handle returned, so the done goes out first; the
-// worker's Run waits for them.
+// uploads start once the done is on the wire (Reply.Then), as §4.14.3 and
+// §4.10 order; the worker's Run waits for them.
 type maintState struct {
 	wg      sync.WaitGroup
 	preview atomic.Bool // a preview upload is running
@@ -101,11 +101,12 @@ func (w *cameraWorker) getLog(ctx context.Context) uplink.Reply {
 	w.log.Info("uploading log for the cloud")
 	start := time.Now()
 	text := ring.Text(w.name)
-	w.maint.wg.Go(func() {
-		defer w.maint.log.Store(false)
-		w.postLegacy(ctx, link, uplink.LegacyLog, uplink.LegacyText, start, text)
+	return uplink.Done(uplink.StatusOK).Then(func() {
+		w.maint.wg.Go(func() {
+			defer w.maint.log.Store(false)
+			w.postLegacy(ctx, link, uplink.LegacyLog, uplink.LegacyText, start, text)
+		})
 	})
-	return uplink.Done(uplink.StatusOK)
 }
 
 // updatePreview serves cam_update_preview (§4.10): it takes the picture
@@ -130,11 +131,12 @@ func (w *cameraWorker) updatePreview(ctx context.Context) uplink.Reply {
 		w.log.Warn("no picture for the cloud preview", zap.Error(err))
 		return uplink.Done(uplink.StatusError, err)
 	}
-	w.maint.wg.Go(func() {
-		defer w.maint.preview.Store(false)
-		w.postLegacy(ctx, link, uplink.LegacyPreview, uplink.LegacyJPEG, at, jpeg)
+	return uplink.Done(uplink.StatusOK).Then(func() {
+		w.maint.wg.Go(func() {
+			defer w.maint.preview.Store(false)
+			w.postLegacy(ctx, link, uplink.LegacyPreview, uplink.LegacyJPEG, at, jpeg)
+		})
 	})
-	return uplink.Done(uplink.StatusOK)
 }
 
 // postLegacy uploads body and logs the outcome; ctx is the connection's,

@@ -98,6 +98,16 @@ type Reply struct {
 	status string
 	body   any
 	err    error
+	then   func()
+}
+
+// Then returns r with f to run once r has been written to the cloud (or
+// writing it failed): work the spec orders after the reply, such as the
+// POST that follows cam_get_log's done (§4.14.3). f runs on the session's
+// dispatch goroutine, so it must start long work in its own goroutine.
+func (r Reply) Then(f func()) Reply {
+	r.then = f
+	return r
 }
 
 // Done answers with done and status (StatusOK, StatusNotSupported, …).

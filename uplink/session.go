@@ -521,6 +521,9 @@ func (c *conn) reply(m *Message, r Reply) {
 	if _, err := c.send(env, r.body); err != nil {
 		c.log.Warn("reply failed", zap.String("cmd", m.Cmd), zap.Error(err))
 	}
+	if r.then != nil {
+		r.then()
+	}
 }
 
 func (c *conn) touch() {

@@ -88,6 +88,8 @@ type handler struct {
 	block    chan struct{}
 	ready    chan uplink.Link
 	problems []string
+	// then, when set, is attached with Reply.Then to the done of cam_get_log.
+	then func()
 }
 
 func (h *handler) Problem(refID int64, origCmd, reason string) {
@@ -134,6 +136,11 @@ func (h *handler) Handle(ctx context.Context, c *uplink.Command) uplink.Reply {
 		}
 	}
 	switch c.Name {
+	case uplink.CmdCamGetLog:
+		h.mu.Lock()
+		then := h.then
+		h.mu.Unlock()
+		return uplink.Done(uplink.StatusOK).Then(then)
 	case uplink.CmdGetCamStatus:
 		return uplink.Answer(uplink.CmdCamStatus, uplink.CamStatus{IP: "192.168.1.64", Activity: true, StatusLED: false})
 	case uplink.CmdStreamStart:
@@ -817,4 +824,34 @@ func socks5Serve(c net.Conn, n *atomic.Int32) {
 	io.Copy(c, up)
 	c.Close()
 	<-done
+}
+
+// Work a handler attaches with Reply.Then runs only after the reply is on
+// the wire: the cloud sees cam_get_log's done before the log upload starts
+// (§4.14.3). Then waits for the cloud to have the done; run before the
+// send, it would wait in vain.
+func TestReplyThenRunsAfterTheReplyIsSent(t *testing.T) {
+	sim := newSim(t, cloudsim.Options{})
+	a := startAgent(t, sim, nil)
+	replied := make(chan struct{})
+	after := make(chan bool, 1)
+	a.h.mu.Lock()
+	a.h.then = func() {
+		select {
+		case <-replied:
+			after <- true
+		case <-time.After(5 * time.Second):
+			after <- false
+		}
+	}
+	a.h.mu.Unlock()
+	a.waitReady(t)
+	rep, err := sim.Request(ctxT(t), sim.CamID(), uplink.CmdCamGetLog, nil)
+	if err != nil || rep["status"] != "OK" {
+		t.Fatalf("cam_get_log: %v %v", rep, err)
+	}
+	close(replied)
+	if !<-after {
+		t.Fatal("the Then work ran before the cloud had the reply")
+	}
 }
