@@ -3,16 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-
-	"github.com/camagent/camagent/media/rtspsim"
-	"github.com/camagent/camagent/uplink/cloudsim"
 )
 
 func TestRingLoggerKeepsInfoBelowStderrLevel(t *testing.T) {
@@ -39,28 +35,7 @@ func TestRingLoggerKeepsInfoBelowStderrLevel(t *testing.T) {
 // the agent, so cam_get_log uploads main's own lines too, even those
 // stderr's level hides.
 func TestRunUploadsItsLog(t *testing.T) {
-	cam := rtspsim.New(rtspsim.Options{})
-	if err := cam.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cam.Close)
-	cloud, err := cloudsim.New(cloudsim.Options{MediaServer: "127.0.0.1:1", Uploads: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cloud.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cloud.Close)
-	cfg := writeConfig(t, fmt.Sprintf(`state_dir: %q
-log: {level: warn}
-http: {listen: "127.0.0.1:0"}
-cloud: {insecure: true}
-cameras:
-  - name: lobby
-    token: %q
-    rtsp: %q
-`, t.TempDir(), cloud.Token(), cam.URL()))
+	cloud, cfg := startSims(t, "warn")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -114,8 +114,9 @@ func TestRunStopsCleanly(t *testing.T) {
 	}
 }
 
-// startSims starts a simulated camera and cloud for the daemon and writes a
-// config for them with the given log level; both stop when the test ends.
+// startSims starts a simulated camera and cloud (with its legacy upload
+// endpoint) for the daemon and writes a config for them with the given log
+// level; both stop when the test ends.
 func startSims(t *testing.T, level string) (*cloudsim.Server, string) {
 	t.Helper()
 	cam := rtspsim.New(rtspsim.Options{})
@@ -123,7 +124,7 @@ func startSims(t *testing.T, level string) (*cloudsim.Server, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cam.Close)
-	cloud, err := cloudsim.New(cloudsim.Options{MediaServer: "127.0.0.1:1"})
+	cloud, err := cloudsim.New(cloudsim.Options{MediaServer: "127.0.0.1:1", Uploads: true})
 	if err != nil {
 		t.Fatal(err)
 	}
