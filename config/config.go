@@ -287,8 +287,19 @@ func validHost(s string) bool {
 	return true
 }
 
-// line returns the line of path in the parsed file, or 0.
-func (c *Config) line(path string) int { return c.lines[path] }
+// line returns the line of path in the parsed file or, for a key the file
+// leaves out (a missing token), the line of the nearest enclosing key that
+// is there (the camera's entry), so the reader knows where to add it; 0 when
+// none is.
+func (c *Config) line(path string) int {
+	for path != "" {
+		if n, ok := c.lines[path]; ok {
+			return n
+		}
+		path = path[:max(strings.LastIndexAny(path, ".["), 0)]
+	}
+	return 0
+}
 
 func validName(s string) bool {
 	if len(s) == 0 || len(s) > 64 {

@@ -299,8 +299,11 @@ cameras:
 		msg: "1-64 characters"},
 	{name: "name too long", yaml: "cameras:\n  - {name: " + strings.Repeat("a", 65) + ", token: t, rtsp: rtsp://h/}\n",
 		paths: []string{"cameras[0].name"}},
-	{name: "name missing", yaml: "cameras:\n  - {token: t, rtsp: rtsp://h/}\n", paths: []string{"cameras[0].name"}, msg: "is required"},
-	{name: "token missing", yaml: "cameras:\n  - {name: lobby, rtsp: rtsp://h/}\n", paths: []string{"cameras[0].token"}},
+	{name: "name missing", yaml: "cameras:\n  - {token: t, rtsp: rtsp://h/}\n", paths: []string{"cameras[0].name"}, msg: "is required", line: 2},
+	// A key the file leaves out is reported at the entry it belongs in.
+	{name: "token missing", yaml: "cameras:\n  - {name: lobby, rtsp: rtsp://h/}\n", paths: []string{"cameras[0].token"}, line: 2},
+	{name: "token missing in the second camera", yaml: minimalCam + "  - name: yard\n    rtsp: rtsp://h/\n",
+		paths: []string{"cameras[1].token"}, msg: "cameras[1].token: is required", line: 6},
 	{name: "neither onvif nor rtsp", yaml: "cameras:\n  - {name: lobby, token: t}\n", paths: []string{"cameras[0]"},
 		msg: "needs onvif.url or rtsp", line: 2},
 	{name: "onvif url wrong scheme", yaml: "cameras:\n  - {name: lobby, token: t, onvif: {url: \"ftp://h/\"}}\n",
