@@ -69,6 +69,9 @@ type Agent struct {
 	conf    ConfigStatus
 	// listen is the status page address Run serves (http.listen at start).
 	listen string
+	// served is the address the status page is bound to while Run serves
+	// it; nil before.
+	served net.Addr
 }
 
 // New checks what can be checked without the network (tokens, state dir, CA
@@ -143,13 +146,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		return srv.Shutdown(shut)
 	})
 	a.mu.Lock()
-	a.runCtx = ctx
+	a.runCtx, a.served = ctx, ln.Addr()
 	for _, w := range a.workers {
 		a.startLocked(w)
 	}
-	n := len(a.workers)
+	n, h := len(a.workers), a.cfg.HTTP
 	a.mu.Unlock()
 	a.log.Info("running", zap.Int("cameras", n), zap.String("status_page", "http://"+ln.Addr().String()))
+	a.warnOpen(ln.Addr(), h)
 	if a.opts.OnReady != nil {
 		a.opts.OnReady()
 	}

@@ -3,7 +3,12 @@ package agent
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"net"
 	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/camagent/camagent/config"
 )
 
 // withAuth asks for HTTP basic auth on every endpoint but /healthz when
@@ -30,4 +35,22 @@ func (a *Agent) withAuth(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// openWithoutAuth reports whether the status page served at addr answers
+// other machines without asking for credentials: a TCP address that is not
+// loopback (a wildcard such as ":8089" included) and no http.username.
+// The pages show camera addresses and can fetch snapshots.
+func openWithoutAuth(addr net.Addr, h config.HTTP) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && !tcp.IP.IsLoopback() && h.Username == ""
+}
+
+// warnOpen logs, once per start or reload that leaves it so, that the
+// status page is open to the network without basic auth.
+func (a *Agent) warnOpen(addr net.Addr, h config.HTTP) {
+	if openWithoutAuth(addr, h) {
+		a.log.Warn("status page open to the network without basic auth; set http.username and http.password",
+			zap.Stringer("listen", addr))
+	}
 }

@@ -1,8 +1,13 @@
 package agent
 
 import (
+	"net"
 	"net/http"
 	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/camagent/camagent/config"
 )
@@ -45,5 +50,41 @@ func TestBasicAuth(t *testing.T) {
 		if resp := get(path, "ops", "http-Passw0rd"); resp.StatusCode == http.StatusUnauthorized {
 			t.Errorf("%s with the right credentials: %s", path, resp.Status)
 		}
+	}
+}
+
+// TestOpenWithoutAuth: the agent warns when the status page answers other
+// machines (any address but loopback, wildcards included) and asks for no
+// credentials; loopback, a unix socket or basic auth keep it quiet.
+func TestOpenWithoutAuth(t *testing.T) {
+	auth := config.HTTP{Username: "ops", Password: config.NewSecret("pw")}
+	tcp := func(ip string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 8089} }
+	for _, tc := range []struct {
+		name string
+		addr net.Addr
+		http config.HTTP
+		open bool
+	}{
+		{"loopback", tcp("127.0.0.1"), config.HTTP{}, false},
+		{"other loopback address", tcp("127.0.0.2"), config.HTTP{}, false},
+		{"ipv6 loopback", tcp("::1"), config.HTTP{}, false},
+		{"wildcard", tcp("0.0.0.0"), config.HTTP{}, true},
+		{"ipv6 wildcard (listen \":8089\")", tcp("::"), config.HTTP{}, true},
+		{"lan address", tcp("192.168.1.10"), config.HTTP{}, true},
+		{"lan address with basic auth", tcp("192.168.1.10"), auth, false},
+		{"wildcard with basic auth", tcp("::"), auth, false},
+		{"unix socket", &net.UnixAddr{Name: "/run/camagent.sock", Net: "unix"}, config.HTTP{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := openWithoutAuth(tc.addr, tc.http); got != tc.open {
+				t.Errorf("openWithoutAuth(%v) = %t, want %t", tc.addr, got, tc.open)
+			}
+			core, logs := observer.New(zapcore.WarnLevel)
+			a := &Agent{log: zap.New(core)}
+			a.warnOpen(tc.addr, tc.http)
+			if n := logs.FilterMessageSnippet("without basic auth").Len(); n != map[bool]int{false: 0, true: 1}[tc.open] {
+				t.Errorf("%d warnings, want one only when open (%t)", n, tc.open)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -244,6 +245,9 @@ func (a *Agent) Apply(cfg *config.Config) error {
 		fields = append(fields, zap.String("http_listen_pending", cfg.HTTP.Listen))
 	}
 	a.log.Info("config reloaded", fields...)
+	if served := a.servedAddr(); served != nil && !openWithoutAuth(served, old.HTTP) {
+		a.warnOpen(served, cfg.HTTP)
+	}
 	return nil
 }
 
@@ -270,6 +274,14 @@ func (a *Agent) configStatus() ConfigStatus {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.conf
+}
+
+// servedAddr is the address the status page is bound to, nil before Run
+// listens.
+func (a *Agent) servedAddr() net.Addr {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.served
 }
 
 // httpConfig is the status page's part of the running config.
