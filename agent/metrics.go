@@ -25,6 +25,7 @@ type metricsCollector struct {
 	a *Agent
 
 	info, uptime                             *prometheus.Desc
+	configOK, configLoaded                   *prometheus.Desc
 	rtspFrames, rtspAudio, rtspBytes         *prometheus.Desc
 	rtspReconnects, rtspDiscarded, frameAge  *prometheus.Desc
 	pubFrames, pubBytes, pubDrops, pubActive *prometheus.Desc
@@ -43,6 +44,10 @@ func newMetricsCollector(a *Agent) *metricsCollector {
 		a:      a,
 		info:   d("build_info", "Always 1; the version label says which camagent runs.", []string{"version"}),
 		uptime: d("uptime_seconds", "Seconds since the agent started.", nil),
+		// Named as Prometheus names its own, so fleet alerts can match
+		// both: a refused config otherwise shows only on the status page.
+		configOK:     d("config_last_reload_successful", "0 while the newest config file is refused (the previous config keeps running), else 1.", nil),
+		configLoaded: d("config_last_reload_success_timestamp_seconds", "Unix time the running config was applied (at start or by the last good reload).", nil),
 
 		rtspFrames:     d("rtsp_video_frames_total", "Video access units received from the camera.", stream),
 		rtspAudio:      d("rtsp_audio_frames_total", "Audio frames received from the camera.", stream),
@@ -68,7 +73,7 @@ func newMetricsCollector(a *Agent) *metricsCollector {
 
 // Describe implements prometheus.Collector.
 func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.info, c.uptime, c.rtspFrames, c.rtspAudio, c.rtspBytes,
+	for _, d := range []*prometheus.Desc{c.info, c.uptime, c.configOK, c.configLoaded, c.rtspFrames, c.rtspAudio, c.rtspBytes,
 		c.rtspReconnects, c.rtspDiscarded, c.frameAge, c.pubFrames, c.pubBytes, c.pubDrops,
 		c.pubActive, c.session, c.onvifUp, c.readerDrops, c.cloudAttempts, c.cloudRegs, c.uploads} {
 		ch <- d
@@ -87,6 +92,9 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	if !c.a.started.IsZero() {
 		gauge(c.uptime, time.Since(c.a.started).Seconds())
 	}
+	conf := c.a.configStatus()
+	gauge(c.configOK, boolValue(conf.Error == ""))
+	gauge(c.configLoaded, float64(conf.LoadedAt.UnixNano())/1e9)
 	now := time.Now()
 	for _, w := range c.a.cameraWorkers() {
 		w.mu.Lock()

@@ -403,6 +403,12 @@ func TestReloadRefused(t *testing.T) {
 		t.Errorf("%d \"config refused\" lines for two refusals", n)
 	}
 
+	// Fleet monitoring sees the refusal in /metrics too.
+	loadedAt, _ := scrapeMetrics(t, rr.url).value("camagent_config_last_reload_success_timestamp_seconds")
+	if v, ok := scrapeMetrics(t, rr.url).value("camagent_config_last_reload_successful"); !ok || v != 0 {
+		t.Errorf("camagent_config_last_reload_successful = %v (present %t) while a config is refused, want 0", v, ok)
+	}
+
 	// Nothing moved.
 	if n := rr.clouds["a"].Connections(); n != conns || len(rr.clouds["a"].Byes()) > 0 {
 		t.Errorf("refused reloads touched camera a: %d connections (was %d), byes %v", n, conns, rr.clouds["a"].Byes())
@@ -417,6 +423,13 @@ func TestReloadRefused(t *testing.T) {
 	}
 	if st := rr.status(t).Config; st.Error != "" || st.Added+st.Removed+st.Restarted != 0 {
 		t.Errorf("status config after the fix = %+v", st)
+	}
+	s := scrapeMetrics(t, rr.url)
+	if v, ok := s.value("camagent_config_last_reload_successful"); !ok || v != 1 {
+		t.Errorf("camagent_config_last_reload_successful = %v (present %t) after the fix, want 1", v, ok)
+	}
+	if v, _ := s.value("camagent_config_last_reload_success_timestamp_seconds"); v <= loadedAt {
+		t.Errorf("config success timestamp %v after the fix, want later than %v", v, loadedAt)
 	}
 	select {
 	case l := <-rr.levels:
