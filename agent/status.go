@@ -16,6 +16,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/camagent/camagent/media"
+	"github.com/camagent/camagent/onvif"
 )
 
 // Status is what the agent shows people: the status page and /status.json.
@@ -428,4 +431,28 @@ func verdict(cs CameraStatus) [2]string {
 		}
 	}
 	return [2]string{"muted", "starting"}
+}
+
+// plain puts a failure in words an installer can act on, ahead of the
+// technical detail: the typed errors of onvif and media name the likely
+// cause and the config keys to check. Other errors are shown as they are.
+func plain(err error) string {
+	var words string
+	switch {
+	case errors.Is(err, onvif.ErrUnauthorized):
+		words = "camera refused the ONVIF user name or password (check onvif.username and onvif.password)"
+	case errors.Is(err, onvif.ErrUnreachable):
+		words = "camera does not answer ONVIF (check onvif.url and the network)"
+	case errors.Is(err, media.ErrUnauthorized):
+		words = "camera refused the RTSP user name or password"
+	case errors.Is(err, media.ErrUnreachable):
+		words = "camera's RTSP server does not answer"
+	case errors.Is(err, media.ErrUnsupportedCodec):
+		words = "camera sends a video codec the cloud cannot take (set it to H.264 or H.265)"
+	case errors.Is(err, media.ErrStalled):
+		words = "camera stopped sending video"
+	default:
+		return err.Error()
+	}
+	return words + ": " + err.Error()
 }

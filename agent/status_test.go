@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zaptest"
+
 	"github.com/camagent/camagent/config"
 	"github.com/camagent/camagent/onvif/onvifsim"
 )
@@ -348,6 +350,81 @@ func TestStatusPageRTSPOnly(t *testing.T) {
 	resp, body := get(t, statusURL+"/snapshot/demo.jpg")
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "no ONVIF address") {
 		t.Errorf("snapshot of a camera without ONVIF: %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestStatusPageSaysWhatIsWrong: a camera that refuses the configured
+// credentials is described in words that name the fix, on the page and
+// in status.json, for ONVIF and for RTSP alike.
+func TestStatusPageSaysWhatIsWrong(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		rig    rigOptions
+		field  func(CameraStatus) string // where the state shows
+		want   string
+		notHas string
+	}{
+		{
+			name: "onvif password",
+			rig: rigOptions{
+				onvif: func(o *onvifsim.Options) { o.Password = "changed-on-the-camera" },
+			},
+			field:  func(cs CameraStatus) string { return cs.ONVIF },
+			want:   "camera refused the ONVIF user name or password (check onvif.username and onvif.password)",
+			notHas: "onvif: onvif:",
+		},
+		{
+			name: "rtsp password",
+			rig: rigOptions{
+				config: func(c *config.Config) {
+					c.Cameras[0].RTSP = config.NewSecretURL("rtsp://" + rigUser + ":wrong-Passw0rd@" + strings.TrimPrefix(c.Cameras[0].RTSP.Reveal(), "rtsp://"))
+				},
+			},
+			field: func(cs CameraStatus) string {
+				if len(cs.Streams) == 0 {
+					return ""
+				}
+				return cs.Streams[0].RTSP
+			},
+			want: "camera refused the RTSP user name or password",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The camera never registers: the rig's check for the
+			// registered log line does not apply.
+			tc.rig.log = zaptest.NewLogger(t)
+			if tc.rig.config != nil {
+				// The rig's camera RTSP URL is known once it runs.
+				set := tc.rig.config
+				var rtspURL string
+				tc.rig.onvif = func(o *onvifsim.Options) { rtspURL = o.RTSPURL }
+				tc.rig.config = func(c *config.Config) {
+					c.Cameras[0].RTSP = config.NewSecretURL(rtspURL)
+					set(c)
+				}
+			}
+			_, _, statusURL := runRig(t, tc.rig)
+			var cs CameraStatus
+			waitFor(t, "the status to say "+tc.want, func() bool {
+				_, body := get(t, statusURL+"/status.json")
+				var st Status
+				if err := json.Unmarshal(body, &st); err != nil {
+					t.Fatalf("status.json: %v", err)
+				}
+				cs = st.Cameras[0]
+				return strings.Contains(tc.field(cs), tc.want) && len(cs.Errors) > 0
+			})
+			if !strings.Contains(cs.Errors[0].What, tc.want) {
+				t.Errorf("newest problem %q does not say %q", cs.Errors[0].What, tc.want)
+			}
+			_, page := get(t, statusURL+"/")
+			if !strings.Contains(string(page), tc.want) {
+				t.Errorf("the page does not say %q", tc.want)
+			}
+			if tc.notHas != "" && strings.Contains(string(page), tc.notHas) {
+				t.Errorf("the page says %q", tc.notHas)
+			}
+		})
 	}
 }
 

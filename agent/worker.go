@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -136,7 +137,7 @@ func (w *cameraWorker) Run(ctx context.Context) {
 			return
 		}
 		wait := b.delay(0)
-		w.fail("camera unreachable: %v (retry in %s)", err, wait.Truncate(time.Second))
+		w.fail("%s (retry in %s)", plain(err), wait.Truncate(time.Second))
 		if !sleepCtx(ctx, wait) {
 			return
 		}
@@ -250,8 +251,11 @@ func (w *cameraWorker) resolve(ctx context.Context) error {
 
 func (w *cameraWorker) onvifFailed(err error) error {
 	w.mu.Lock()
-	w.onvifState, w.onvifErr = "error: "+err.Error(), err
+	w.onvifState, w.onvifErr = "error: "+plain(err), err
 	w.mu.Unlock()
+	if strings.HasPrefix(err.Error(), "onvif:") { // the onvif package's errors
+		return err
+	}
 	return fmt.Errorf("onvif: %w", err)
 }
 
@@ -283,9 +287,9 @@ func (w *cameraWorker) pull(ctx context.Context, p *pipe) {
 		return media.NewSource(p.source, p.stream).Run(ctx)
 	}, func(err error, wait time.Duration) {
 		p.mu.Lock()
-		p.lastErr = err.Error()
+		p.lastErr = plain(err)
 		p.mu.Unlock()
-		w.fail("stream %s: %v (retry in %s)", p.id, err, wait.Truncate(100*time.Millisecond))
+		w.fail("stream %s: %s (retry in %s)", p.id, plain(err), wait.Truncate(100*time.Millisecond))
 		if errors.Is(err, media.ErrUnreachable) && p.advertised && !p.fellBack {
 			if alt, ok := configuredHost(p.source.URL, w.opts.Camera.ONVIF.URL); ok {
 				p.source.URL, p.fellBack = alt, true
