@@ -1,7 +1,8 @@
 #!/bin/sh
 # camagent postinstall (deb postinst, rpm %post).
 #
-# First install: enable the service but do not start it. The shipped
+# First install (or reinstall after a removal that disabled it): enable the
+# service but do not start it. The shipped
 # /etc/camagent/camagent.yaml is the commented example, whose camera and
 # token are placeholders: edit it, check it with
 # `camagent check --config /etc/camagent/camagent.yaml`, then
@@ -9,9 +10,15 @@
 # new binary takes over; a disabled service stays disabled.
 set -e
 
+# preremove leaves this mark when a removal (deb) disabled an enabled
+# service: dpkg then calls a reinstall "configure OLD-VERSION", as for an
+# upgrade, and the service must come back enabled.
+reenable=/var/lib/camagent/.enabled-before-remove
+
 case "$1" in
 configure) # deb: configure [OLD-VERSION]
-	if [ -z "$2" ]; then first=1; else first=0; fi ;;
+	if [ -z "$2" ] || [ -e "$reenable" ]; then first=1; else first=0; fi
+	rm -f "$reenable" ;;
 1) first=1 ;;        # rpm: first install
 [0-9]*) first=0 ;;   # rpm: upgrade
 *) exit 0 ;;         # deb: abort-upgrade, abort-remove, ...
