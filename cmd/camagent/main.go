@@ -218,9 +218,11 @@ type reloadOptions struct {
 
 // reloads turns SIGHUP into a forced reload and hands every config the
 // watcher reports to the agent, until ctx ends. Around each one it tells
-// systemd RELOADING=1 and then READY=1, so `systemctl reload` returns
-// when the reload is done, refused ones included: the agent keeps serving
-// the old config then, which is ready.
+// systemd RELOADING=1 and then READY=1 (refused ones included: the agent
+// keeps serving the old config then, which is ready), so the unit shows
+// "reloading" meanwhile. With ExecReload=kill -HUP, `systemctl reload`
+// itself returns once kill has sent the signal, usually before the new
+// config is applied; the STATUS line says how it went.
 func reloads(ctx context.Context, o reloadOptions) {
 	for {
 		select {
