@@ -443,8 +443,8 @@ func (w *cameraWorker) status() CameraStatus {
 			ss.RTSP = "stalled"
 		}
 		p.mu.Lock()
-		if ss.RTSP != "playing" && p.lastErr != "" {
-			ss.RTSP += ": " + p.lastErr
+		if ss.RTSP != "playing" && p.lastErr != nil {
+			ss.RTSP += ": " + plain(p.lastErr)
 		}
 		p.mu.Unlock()
 		if st.VideoCodec != media.CodecUnknown {

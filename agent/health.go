@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/camagent/camagent/media"
 	"github.com/camagent/camagent/onvif"
 	"github.com/camagent/camagent/uplink"
 )
@@ -30,7 +31,7 @@ const (
 // readiness says where the camera stands, and why in plain words.
 func (w *cameraWorker) readiness() (readiness, string) {
 	w.mu.Lock()
-	onvifState, onvifErr := w.onvifState, w.onvifErr
+	onvifState, onvifErr, pipes := w.onvifState, w.onvifErr, w.pipes
 	w.mu.Unlock()
 	state := w.session.State()
 	if state == uplink.StateReady {
@@ -38,6 +39,17 @@ func (w *cameraWorker) readiness() (readiness, string) {
 	}
 	if errors.Is(onvifErr, onvif.ErrUnauthorized) {
 		return readyFailed, "camera refused the ONVIF credentials"
+	}
+	// The cloud session registers the camera once its main stream plays,
+	// so RTSP credentials the camera refuses hold it back for good too.
+	if len(pipes) > 0 {
+		p := pipes[0]
+		p.mu.Lock()
+		err := p.lastErr
+		p.mu.Unlock()
+		if errors.Is(err, media.ErrUnauthorized) && p.stream.Stats().FPS == 0 {
+			return readyFailed, "camera refused the RTSP credentials"
+		}
 	}
 	last := w.session.LastEnd()
 	for _, reason := range settledByes {

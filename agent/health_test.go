@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/camagent/camagent/config"
 	"github.com/camagent/camagent/onvif/onvifsim"
 	"github.com/camagent/camagent/uplink"
 )
@@ -95,5 +96,28 @@ func TestReadyzNamesWrongCameraPassword(t *testing.T) {
 		if got, ok := s.value(series); !ok || got != want {
 			t.Errorf("%s = %v (present %t), want %v", series, got, ok, want)
 		}
+	}
+}
+
+// TestReadyzNamesWrongRTSPPassword: the same holds for RTSP credentials
+// the camera refuses: the camera registers only once its main stream
+// plays, so /readyz lists it as failed instead of waiting for it forever.
+func TestReadyzNamesWrongRTSPPassword(t *testing.T) {
+	var rtspURL string
+	_, _, statusURL := runRig(t, rigOptions{
+		log:   zaptest.NewLogger(t),
+		onvif: func(o *onvifsim.Options) { rtspURL = o.RTSPURL },
+		config: func(c *config.Config) {
+			c.Cameras[0].RTSP = config.NewSecretURL(strings.Replace(rtspURL, "rtsp://", "rtsp://"+rigUser+":wrong-Passw0rd@", 1))
+		},
+	})
+	var body string
+	waitFor(t, "readyz naming the refused RTSP credentials", func() bool {
+		var code int
+		code, body = probe(t, statusURL+"/readyz")
+		return code == http.StatusOK && strings.Contains(body, "demo: failed: camera refused the RTSP credentials")
+	})
+	if strings.Contains(body, "wrong-Passw0rd") {
+		t.Errorf("readyz shows the password: %q", body)
 	}
 }

@@ -54,7 +54,7 @@ type pipe struct {
 	fellBack   bool // advertised host replaced by the configured one
 
 	mu      sync.Mutex
-	lastErr string
+	lastErr error // of the last RTSP session; typed, for status and readiness
 }
 
 func (p *pipe) videoES() string { return p.id + "Video" }
@@ -287,7 +287,7 @@ func (w *cameraWorker) pull(ctx context.Context, p *pipe) {
 		return media.NewSource(p.source, p.stream).Run(ctx)
 	}, func(err error, wait time.Duration) {
 		p.mu.Lock()
-		p.lastErr = plain(err)
+		p.lastErr = err
 		p.mu.Unlock()
 		w.fail("stream %s: %s (retry in %s)", p.id, plain(err), wait.Truncate(100*time.Millisecond))
 		if errors.Is(err, media.ErrUnreachable) && p.advertised && !p.fellBack {
