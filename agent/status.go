@@ -94,8 +94,11 @@ type EventStatus struct {
 
 // StatusError is a remembered problem.
 type StatusError struct {
-	At   time.Time `json:"at"`
+	At   time.Time `json:"at"` // the latest time it happened
 	What string    `json:"what"`
+	// Count is how many times in a row it happened (a retried step that
+	// keeps failing).
+	Count int `json:"count"`
 }
 
 const (

@@ -355,7 +355,8 @@ func TestStatusPageRTSPOnly(t *testing.T) {
 
 // TestStatusPageSaysWhatIsWrong: a camera that refuses the configured
 // credentials is described in words that name the fix, on the page and
-// in status.json, for ONVIF and for RTSP alike.
+// in status.json, for ONVIF and for RTSP alike; the retries that fail the
+// same way are one problem, counted.
 func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -417,9 +418,27 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 			if !strings.Contains(cs.Errors[0].What, tc.want) {
 				t.Errorf("newest problem %q does not say %q", cs.Errors[0].What, tc.want)
 			}
+			// The retries repeat it: one entry, counted.
+			waitFor(t, "the problem counted twice", func() bool {
+				_, body := get(t, statusURL+"/status.json")
+				var st Status
+				if err := json.Unmarshal(body, &st); err != nil {
+					t.Fatalf("status.json: %v", err)
+				}
+				cs = st.Cameras[0]
+				return len(cs.Errors) > 0 && cs.Errors[0].Count >= 2
+			})
+			for _, e := range cs.Errors[1:] {
+				if e.What == cs.Errors[0].What {
+					t.Errorf("the same problem listed twice: %+v", cs.Errors)
+				}
+			}
+			if strings.Contains(cs.Errors[0].What, "retry in") {
+				t.Errorf("problem %q carries a retry delay that goes stale on the page", cs.Errors[0].What)
+			}
 			_, page := get(t, statusURL+"/")
-			if !strings.Contains(string(page), tc.want) {
-				t.Errorf("the page does not say %q", tc.want)
+			if !strings.Contains(string(page), tc.want) || !strings.Contains(string(page), "times in a row") {
+				t.Errorf("the page does not say %q, counted", tc.want)
 			}
 			if tc.notHas != "" && strings.Contains(string(page), tc.notHas) {
 				t.Errorf("the page says %q", tc.notHas)

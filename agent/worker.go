@@ -137,7 +137,7 @@ func (w *cameraWorker) Run(ctx context.Context) {
 			return
 		}
 		wait := b.delay(0)
-		w.fail("%s (retry in %s)", plain(err), wait.Truncate(time.Second))
+		w.failRetry(wait, "%s", plain(err))
 		if !sleepCtx(ctx, wait) {
 			return
 		}
@@ -289,7 +289,7 @@ func (w *cameraWorker) pull(ctx context.Context, p *pipe) {
 		p.mu.Lock()
 		p.lastErr = err
 		p.mu.Unlock()
-		w.fail("stream %s: %s (retry in %s)", p.id, plain(err), wait.Truncate(100*time.Millisecond))
+		w.failRetry(wait, "stream %s: %s", p.id, plain(err))
 		if errors.Is(err, media.ErrUnreachable) && p.advertised && !p.fellBack {
 			if alt, ok := configuredHost(p.source.URL, w.opts.Camera.ONVIF.URL); ok {
 				p.source.URL, p.fellBack = alt, true
@@ -331,11 +331,33 @@ func hostOf(raw string) string {
 func (w *cameraWorker) fail(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	w.log.Warn(msg)
+	w.record(msg)
+}
+
+// failRetry is fail for a step retried after wait. The retry delay goes to
+// the log line only, so that the same failure repeating is one entry on
+// the status page, counted, and does not push the others out.
+func (w *cameraWorker) failRetry(wait time.Duration, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	w.log.Warn(msg, zap.Duration("retry_in", wait))
+	w.record(msg)
+}
+
+// maxStatusErrors is how many different recent problems a camera keeps.
+const maxStatusErrors = 5
+
+func (w *cameraWorker) record(msg string) {
+	now := time.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.errs = append([]StatusError{{At: time.Now(), What: msg}}, w.errs...)
-	if len(w.errs) > 5 {
-		w.errs = w.errs[:5]
+	if len(w.errs) > 0 && w.errs[0].What == msg {
+		w.errs[0].At = now
+		w.errs[0].Count++
+		return
+	}
+	w.errs = append([]StatusError{{At: now, What: msg, Count: 1}}, w.errs...)
+	if len(w.errs) > maxStatusErrors {
+		w.errs = w.errs[:maxStatusErrors]
 	}
 }
 
