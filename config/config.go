@@ -141,8 +141,9 @@ func Load(path string) (*Config, error) {
 // Parse builds a Config from YAML text: defaults, then the document, then
 // ${ENV} and credential: substitution, then Validate. source names the text
 // in error messages (usually the file name). The returned error is a
-// *FieldError or an errors.Join of them (see FieldErrors), except for YAML
-// syntax errors, which carry the library's line number.
+// *FieldError or an errors.Join of them (see FieldErrors); a YAML syntax
+// error is one too, at the line the YAML library names, unless the library
+// names none.
 func Parse(data []byte, source string) (*Config, error) {
 	if len(data) > maxFileSize {
 		return nil, &FieldError{Source: source, Msg: "config is larger than " + strconv.Itoa(maxFileSize) + " bytes"}

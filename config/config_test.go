@@ -461,8 +461,8 @@ func TestParseSyntaxErrorNamesFileAndLine(t *testing.T) {
 	if err == nil {
 		t.Fatal("Parse accepted broken YAML")
 	}
-	if !strings.HasPrefix(err.Error(), "cam.yaml: ") || !strings.Contains(err.Error(), "line 3") {
-		t.Errorf("error %q lacks file name and line", err)
+	if !strings.HasPrefix(err.Error(), "cam.yaml:3: YAML syntax: ") {
+		t.Errorf("error %q does not start with file:line like the other config errors", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -48,7 +49,7 @@ func (d *decoder) document(data []byte, cfg *Config) error {
 		if errors.Is(err, io.EOF) {
 			return nil // empty file: defaults only; Validate asks for cameras
 		}
-		return fmt.Errorf("%s: %w", d.source, err)
+		return d.syntaxError(err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -67,6 +68,20 @@ func (d *decoder) document(data []byte, cfg *Config) error {
 	}
 	d.value(root, "", reflect.ValueOf(cfg).Elem())
 	return errors.Join(d.errs...)
+}
+
+// yamlLineRE matches the library's syntax errors, "yaml: line 3: what".
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.+)$`)
+
+// syntaxError reports a YAML syntax error as file:line like every other
+// config error, so editors and people find the line the same way.
+func (d *decoder) syntaxError(err error) error {
+	m := yamlLineRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return fmt.Errorf("%s: %w", d.source, err)
+	}
+	line, _ := strconv.Atoi(m[1])
+	return &FieldError{Source: d.source, Line: line, Msg: "YAML syntax: " + m[2], Err: err}
 }
 
 // spend counts one visited node and reports whether the document is still
