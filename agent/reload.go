@@ -81,21 +81,36 @@ func (a *Agent) prepare(cfg *config.Config) (*plan, error) {
 }
 
 // checkPlan decodes the tokens and loads the trust pool (unless roots is
-// given).
+// given). It reports every problem at once, as config validation does.
 func checkPlan(cfg *config.Config, roots *x509.CertPool) (*plan, error) {
 	p := &plan{cfg: cfg, roots: roots, tokens: make(map[string]uplink.Token, len(cfg.Cameras))}
+	var errs []error
+	owner := make(map[string]int, len(cfg.Cameras)) // token secret → first camera
 	for i, cam := range cfg.Cameras {
+		path := "cameras[" + strconv.Itoa(i) + "].token"
 		tok, err := uplink.DecodeToken(cam.Token.Reveal())
 		if err != nil {
-			return nil, cfg.KeyError("cameras["+strconv.Itoa(i)+"].token", fmt.Errorf("camera %q: %w", cam.Name, err))
+			errs = append(errs, cfg.KeyError(path, fmt.Errorf("camera %q: %w", cam.Name, err)))
+			continue
 		}
+		// Two sessions with one token take turns throwing each other
+		// out of the cloud (bye CONN_CONFLICT): a copy-paste slip.
+		if j, dup := owner[tok.Secret]; dup {
+			errs = append(errs, cfg.KeyError(path, fmt.Errorf("camera %q has the same access token as cameras[%d] (%q); each camera needs its own",
+				cam.Name, j, cfg.Cameras[j].Name)))
+			continue
+		}
+		owner[tok.Secret] = i
 		p.tokens[cam.Name] = tok
 	}
 	if p.roots == nil {
 		var err error
 		if p.roots, err = loadRootCAs(cfg.Cloud.CAFile); err != nil {
-			return nil, cfg.KeyError("cloud.ca_file", err)
+			errs = append(errs, cfg.KeyError("cloud.ca_file", err))
 		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return p, nil
 }

@@ -61,6 +61,31 @@ cameras:
 	if err == nil || !strings.Contains(err.Error(), ":3: cameras[0].token") {
 		t.Errorf("bad token: got %v, want an error naming line 3 and cameras[0].token", err)
 	}
+	// Every bad token is named at once, and a token pasted twice is one.
+	twoBad := writeConfig(t, `cameras:
+  - name: lobby
+    token: not-a-token
+    rtsp: rtsp://127.0.0.1:8554/stream
+  - name: yard
+    token: `+specToken+`
+    rtsp: rtsp://127.0.0.1:8554/stream
+  - name: gate
+    token: also-not-a-token
+    rtsp: rtsp://127.0.0.1:8554/stream
+  - name: door
+    token: `+specToken+`
+    rtsp: rtsp://127.0.0.1:8554/stream
+`)
+	err = run(context.Background(), []string{"check", "--config", twoBad}, &out, &out)
+	for _, want := range []string{":3: cameras[0].token", ":9: cameras[2].token",
+		`:12: cameras[3].token: camera "door" has the same access token as cameras[1] ("yard")`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad tokens: got %v, want it to contain %q", err, want)
+		}
+	}
+	if err != nil && (strings.Contains(err.Error(), specToken) || strings.Contains(err.Error(), "share.")) {
+		t.Errorf("the error quotes the token: %v", err)
+	}
 	if err := run(context.Background(), []string{"check", "--nope"}, &out, &out); !errors.Is(err, errUsage) {
 		t.Errorf("bad flag: got %v, want a usage error", err)
 	}
