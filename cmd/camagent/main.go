@@ -39,6 +39,18 @@ var (
 // errUsage marks command-line mistakes: exit code 2 instead of 1.
 var errUsage = errors.New("usage")
 
+// exitConfig is the exit code of `run` when its config cannot be used
+// (sysexits' EX_CONFIG). The unit lists it in RestartPreventExitStatus=:
+// restarting every few seconds cannot fix a file, and a gateway booting
+// with an unedited config would otherwise loop and fill the journal.
+const exitConfig = 78
+
+// configError marks an error of `run` that only a config change can fix.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -48,6 +60,9 @@ func main() {
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
+	case errors.As(err, new(configError)):
+		fmt.Fprintln(os.Stderr, "camagent: config refused, not starting:", err)
+		os.Exit(exitConfig)
 	default:
 		fmt.Fprintln(os.Stderr, "camagent:", err)
 		os.Exit(1)
@@ -147,7 +162,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	defer signal.Stop(hup)
 	cfg, err := config.Load(path)
 	if err != nil {
-		return err
+		return configError{err}
 	}
 	level := zap.NewAtomicLevelAt(cfg.Log.Level.ZapLevel())
 	log, ring := newRingLogger(stderr, level)
@@ -170,7 +185,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		LogRing:     ring,
 	})
 	if err != nil {
-		return err
+		return configError{err}
 	}
 	watcher := config.NewWatcher(path, cfg, watchInterval)
 

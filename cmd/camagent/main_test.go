@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -167,4 +169,56 @@ cameras:
     rtsp: %q
 `, t.TempDir(), level, cloud.Token(), cam.URL()))
 	return cloud, cfg
+}
+
+// TestMain lets a test run the real main (exit codes included) in a child
+// process: the test binary re-runs itself with CAMAGENT_TEST_MAIN set.
+func TestMain(m *testing.M) {
+	if args := os.Getenv("CAMAGENT_TEST_MAIN"); args != "" {
+		os.Args = append([]string{"camagent"}, strings.Fields(args)...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// A config that cannot be used ends `run` with EX_CONFIG (78), which the
+// unit's RestartPreventExitStatus keeps from restarting in a loop; other
+// failures keep exit code 1, usage mistakes 2.
+func TestRunExitCodes(t *testing.T) {
+	broken := writeConfig(t, "cameras: [\n")
+	badToken := writeConfig(t, "cameras:\n  - {name: lobby, token: not-a-token, rtsp: \"rtsp://127.0.0.1:1/s\"}\n")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	portTaken := writeConfig(t, fmt.Sprintf("state_dir: %q\nhttp: {listen: %q}\ncameras:\n  - {name: lobby, token: %s, rtsp: \"rtsp://127.0.0.1:1/s\"}\n",
+		t.TempDir(), busy.Addr().String(), specToken))
+	for _, tc := range []struct {
+		name, args string
+		code       int
+		stderr     string
+	}{
+		{"broken yaml", "run --config " + broken, exitConfig, "config refused, not starting"},
+		{"bad token", "run --config " + badToken, exitConfig, "cameras[0].token"},
+		{"missing file", "run --config " + filepath.Join(t.TempDir(), "nope.yaml"), exitConfig, "nope.yaml"},
+		{"status page port taken", "run --config " + portTaken, 1, "http.listen"},
+		{"usage", "run --bogus", 2, "usage"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), "CAMAGENT_TEST_MAIN="+tc.args)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != tc.code {
+				t.Fatalf("exit %v, want code %d; stderr: %s", err, tc.code, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("stderr %q lacks %q", stderr.String(), tc.stderr)
+			}
+		})
+	}
 }
