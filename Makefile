@@ -29,8 +29,12 @@ TOOLS_BIN        := bin/tools
 TOOLS_PKG_mkimage := ./mkimage
 TOOLS_PKG_pkgversion := ./pkgversion
 TOOLS_PKG_nfpm   := github.com/goreleaser/nfpm/v2/cmd/nfpm
-# nfpm arch and the `make cross` binary it packages (arm7: deb armhf, rpm armv7hl).
-PKG_ARCHS        := amd64:amd64 arm64:arm64 arm7:armv7
+# format:nfpm arch:the `make cross` binary it packages. nfpm's arm7 is deb
+# armhf and rpm armv7hl. The armhf .deb carries the armv6 binary: Raspberry
+# Pi OS armhf also runs on ARMv6 boards (Pi Zero/1), where a GOARM=7 binary
+# dies at start; armv7hl rpm distributions need ARMv7 anyway.
+PKG_TARGETS      := deb:amd64:amd64 deb:arm64:arm64 deb:arm7:armv6 \
+                    rpm:amd64:amd64 rpm:arm64:arm64 rpm:arm7:armv7
 PKG_MAINTAINER   ?= camagent developers <camagent@users.noreply.github.com>
 IMAGE_DIR        := dist/image
 IMAGE_ARCHIVE    := dist/camagent-image.oci.tar
@@ -132,13 +136,11 @@ package: cross $(TOOLS_BIN)/nfpm $(TOOLS_BIN)/pkgversion
 	@set -e; mkdir -p dist; rm -f dist/camagent*.deb dist/camagent*.rpm; \
 	v=$$($(TOOLS_BIN)/pkgversion -describe '$(VERSION)' -source-date-epoch $(SOURCE_DATE_EPOCH)); \
 	echo "package version $$v"; \
-	for pair in $(PKG_ARCHS); do \
-		arch=$${pair%%:*}; bin=bin/camagent-linux-$${pair#*:}; \
-		for fmt in deb rpm; do \
-			PKG_VERSION=$$v PKG_ARCH=$$arch PKG_BINARY=$$bin PKG_MAINTAINER='$(PKG_MAINTAINER)' \
-			SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) \
-				$(TOOLS_BIN)/nfpm package --config packaging/nfpm.yaml --packager $$fmt --target dist/; \
-		done; \
+	for t in $(PKG_TARGETS); do \
+		fmt=$${t%%:*}; rest=$${t#*:}; arch=$${rest%%:*}; bin=bin/camagent-linux-$${rest#*:}; \
+		PKG_VERSION=$$v PKG_ARCH=$$arch PKG_BINARY=$$bin PKG_MAINTAINER='$(PKG_MAINTAINER)' \
+		SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) \
+			$(TOOLS_BIN)/nfpm package --config packaging/nfpm.yaml --packager $$fmt --target dist/; \
 	done; \
 	for f in dist/camagent*.deb dist/camagent*.rpm; do \
 		awk -v f=$$f -v s=$$(stat -c %s $$f) 'BEGIN { printf "%-60s %5.1f MiB\n", f, s / 1048576 }'; \
