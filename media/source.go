@@ -1,6 +1,7 @@
 package media
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +38,11 @@ var (
 
 // DefaultStallTimeout is used when SourceOptions.StallTimeout is zero.
 const DefaultStallTimeout = 10 * time.Second
+
+// rtspReadBuffer sits between the camera's TCP connection and gortsplib,
+// which reads through a 4 KiB buffer: a read syscall for every three RTP
+// packets. This buffer takes a frame's burst of packets in one syscall.
+const rtspReadBuffer = 32 << 10
 
 // Transport is the RTP transport of an RTSP session.
 type Transport int
@@ -117,9 +123,10 @@ func (s *Source) Run(ctx context.Context) error {
 	}
 	sess := &session{src: s}
 	c := &gortsplib.Client{
-		Scheme:   u.Scheme,
-		Host:     u.Host,
-		Protocol: &proto,
+		Scheme:      u.Scheme,
+		Host:        u.Host,
+		Protocol:    &proto,
+		DialContext: dialBuffered,
 		OnPacketsLost: func(lost uint64) {
 			sess.lost.Add(lost)
 		},
@@ -184,6 +191,25 @@ func (s *Source) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// dialBuffered dials TCP and puts a rtspReadBuffer-sized read buffer in
+// front of the connection.
+func dialBuffered(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, rtspReadBuffer)}, nil
+}
+
+// bufferedConn is a net.Conn whose reads go through a buffer.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // fail classifies err from step into the typed errors; nil when ctx ended.
 func (s *Source) fail(ctx context.Context, step string, err error) error {

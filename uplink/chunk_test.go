@@ -8,11 +8,15 @@ import (
 )
 
 func TestChunkWriter(t *testing.T) {
-	var out bytes.Buffer
+	var out countingWriter
 	c := chunkWriter{w: &out}
 
 	// A small message: one type-0 chunk.
-	if err := c.write(videoFrameCSID, 9, 1234*time.Millisecond, []byte{0x17, 1, 0, 0, 0}, []byte{0xAA, 0xBB}); err != nil {
+	c.write(videoFrameCSID, 9, 1234*time.Millisecond, []byte{0x17, 1, 0, 0, 0}, []byte{0xAA, 0xBB})
+	if out.Len() != 0 {
+		t.Fatalf("%d bytes written before flush, want none", out.Len())
+	}
+	if err := c.flush(); err != nil {
 		t.Fatal(err)
 	}
 	want := "07" + "0004d2" + "000007" + "09" + "01000000" + "1701000000" + "aabb"
@@ -25,7 +29,8 @@ func TestChunkWriter(t *testing.T) {
 	out.Reset()
 	body := bytes.Repeat([]byte{0x55}, rtmpChunkSize+3)
 	ts := 0x01000000 * time.Millisecond
-	if err := c.write(audioFrameCSID, 8, ts, []byte{0xAF, 1}, body); err != nil {
+	c.write(audioFrameCSID, 8, ts, []byte{0xAF, 1}, body)
+	if err := c.flush(); err != nil {
 		t.Fatal(err)
 	}
 	b := out.Bytes()
@@ -42,13 +47,86 @@ func TestChunkWriter(t *testing.T) {
 	}
 }
 
+// TestChunkWriterAVCCBatch: video frames written straight from their NAL
+// units (several chunks, with and without extended timestamps) and an
+// audio frame come out byte for byte as a plain chunker makes them from
+// the AVCC body, all in one write.
+func TestChunkWriterAVCCBatch(t *testing.T) {
+	big := make([]byte, 2*rtmpChunkSize+1000)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	nalus := [][]byte{{0x67, 1, 2}, {0x68, 3}, big, {0x65, 9}}
+	head := []byte{0x17, 1, 0, 0, 0}
+	var out countingWriter
+	c := chunkWriter{w: &out}
+	var want []byte
+	for _, ts := range []time.Duration{40 * time.Millisecond, 0x01000001 * time.Millisecond} {
+		c.writeAVCC(videoFrameCSID, 9, ts, head, nalus)
+		want = append(want, refChunks(videoFrameCSID, 9, ts, append(append([]byte(nil), head...), appendAVCC(nil, nalus)...))...)
+	}
+	c.write(audioFrameCSID, 8, 60*time.Millisecond, []byte{0xAF, 1}, []byte{1, 2, 3})
+	want = append(want, refChunks(audioFrameCSID, 8, 60*time.Millisecond, []byte{0xAF, 1, 1, 2, 3})...)
+	if c.pending() != len(want) {
+		t.Errorf("pending %d bytes, want %d", c.pending(), len(want))
+	}
+	if err := c.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if out.writes != 1 {
+		t.Errorf("%d writes, want 1", out.writes)
+	}
+	if !bytes.Equal(out.Bytes(), want) {
+		t.Errorf("batch differs from the reference chunking (%d vs %d bytes)", out.Len(), len(want))
+	}
+	if c.pending() != 0 {
+		t.Errorf("%d bytes pending after flush", c.pending())
+	}
+}
+
+// refChunks is the straightforward chunking of one message, as a receiver
+// expects it.
+func refChunks(csid, typ byte, ts time.Duration, body []byte) []byte {
+	t := uint32(ts / time.Millisecond)
+	ext := t >= 0xFFFFFF
+	t24 := min(t, 0xFFFFFF)
+	n := len(body)
+	b := []byte{csid, byte(t24 >> 16), byte(t24 >> 8), byte(t24), byte(n >> 16), byte(n >> 8), byte(n), typ, 1, 0, 0, 0}
+	extTS := []byte{byte(t >> 24), byte(t >> 16), byte(t >> 8), byte(t)}
+	if ext {
+		b = append(b, extTS...)
+	}
+	for i := 0; i < n; i += rtmpChunkSize {
+		if i > 0 {
+			b = append(b, 3<<6|csid)
+			if ext {
+				b = append(b, extTS...)
+			}
+		}
+		b = append(b, body[i:min(n, i+rtmpChunkSize)]...)
+	}
+	return b
+}
+
+// countingWriter is a bytes.Buffer that counts Write calls.
+type countingWriter struct {
+	bytes.Buffer
+	writes int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.writes++
+	return w.Buffer.Write(p)
+}
+
 func BenchmarkChunkWriter(b *testing.B) {
 	c := chunkWriter{w: discard{}}
 	head := []byte{0x17, 1, 0, 0, 0}
-	body := make([]byte, 20000)
+	nalus := [][]byte{make([]byte, 20000)}
 	b.ReportAllocs()
 	for i := range b.N {
-		if err := c.write(videoFrameCSID, 9, time.Duration(i)*40*time.Millisecond, head, body); err != nil {
+		c.writeAVCC(videoFrameCSID, 9, time.Duration(i)*40*time.Millisecond, head, nalus)
+		if err := c.flush(); err != nil {
 			b.Fatal(err)
 		}
 	}

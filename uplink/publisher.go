@@ -46,8 +46,9 @@ type PublisherOptions struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// HandshakeTimeout bounds TCP+TLS+RTMP connect+publish. Default 10 s.
 	HandshakeTimeout time.Duration
-	// WriteTimeout bounds writing one frame; a server that stops reading
-	// for this long is treated as gone. Default 10 s.
+	// WriteTimeout bounds one write (the frames read at one wake-up, at
+	// most maxBatch bytes); a server that stops reading for this long is
+	// treated as gone. Default 10 s.
 	WriteTimeout time.Duration
 	// OnStarted, if set, is called once from Run when the server accepted the publish.
 	OnStarted func()
@@ -229,17 +230,27 @@ type muxer struct {
 	base         time.Duration // DTS of the first key frame
 	last         time.Duration // last timestamp sent, for monotonicity
 
-	buf    []byte // AVCC payload of the current video frame
 	head   [8]byte
 	chunks chunkWriter
+	// Frames and payload bytes in chunks not yet written; they count in
+	// the stats once written.
+	pendFrames, pendBytes uint64
 
 	warned map[media.Codec]bool
+}
+
+// queueLen is implemented by sources that can say how many units wait
+// (media.Reader): the publisher then writes everything one wake-up brought
+// with one syscall. With other sources it writes after every unit.
+type queueLen interface {
+	Queued() int
 }
 
 func (p *Publisher) pump(ctx context.Context, client *gortmplib.Client, conn net.Conn) error {
 	m := &muxer{p: p, client: client, conn: conn, chunks: chunkWriter{w: conn}, warned: map[media.Codec]bool{}}
 	var il interleaver
 	il.expect(p.opts.Source.Tracks())
+	q, _ := p.opts.Source.(queueLen)
 	for {
 		u, err := p.opts.Source.Read(ctx)
 		if err != nil {
@@ -255,7 +266,41 @@ func (p *Publisher) pump(ctx context.Context, client *gortmplib.Client, conn net
 				return err
 			}
 		}
+		if q == nil || q.Queued() == 0 || m.chunks.pending() >= maxBatch {
+			if err := m.flush(); err != nil {
+				return err
+			}
+		}
 	}
+}
+
+// flush writes the frames buffered in chunks and counts them.
+func (m *muxer) flush() error {
+	if m.chunks.pending() == 0 {
+		return nil
+	}
+	if err := m.deadline(); err != nil {
+		return err
+	}
+	if err := m.chunks.flush(); err != nil {
+		return fmt.Errorf("write frames: %w", err)
+	}
+	m.p.frames.Add(m.pendFrames)
+	m.p.bytes.Add(m.pendBytes)
+	m.pendFrames, m.pendBytes = 0, 0
+	return nil
+}
+
+// writeMessage sends a message through gortmplib (metadata, sequence
+// headers) after the frames buffered before it.
+func (m *muxer) writeMessage(msg message.Message) error {
+	if err := m.flush(); err != nil {
+		return err
+	}
+	if err := m.deadline(); err != nil {
+		return err
+	}
+	return m.client.Write(msg)
 }
 
 // timestamp maps a unit DTS to RTMP milliseconds from stream start,
@@ -323,10 +368,6 @@ func (m *muxer) writeVideo(u *media.Unit) error {
 	}
 	ts := m.timestamp(u.DTS)
 	cts := max(u.PTS-u.DTS, 0).Truncate(time.Millisecond)
-	m.buf = appendAVCC(m.buf[:0], u.NALUs)
-	if err := m.deadline(); err != nil {
-		return err
-	}
 	c := uint32(cts / time.Millisecond)
 	head := m.head[:0]
 	if u.Track.Codec == media.CodecH265 {
@@ -344,11 +385,11 @@ func (m *muxer) writeVideo(u *media.Unit) error {
 		head = append(head, ft<<4|message.CodecH264, byte(message.VideoTypeAU))
 	}
 	head = append(head, byte(c>>16), byte(c>>8), byte(c))
-	if err := m.chunks.write(videoFrameCSID, byte(message.TypeVideo), ts, head, m.buf); err != nil {
-		return fmt.Errorf("write video: %w", err)
+	m.chunks.writeAVCC(videoFrameCSID, byte(message.TypeVideo), ts, head, u.NALUs)
+	m.pendFrames++
+	for _, n := range u.NALUs {
+		m.pendBytes += 4 + uint64(len(n))
 	}
-	m.p.frames.Add(1)
-	m.p.bytes.Add(uint64(len(m.buf)))
 	return nil
 }
 
@@ -421,15 +462,12 @@ func (m *muxer) writeHeaders(u *media.Unit) error {
 		m.unsupported(t.Codec)
 		return errUnsupportedVideo
 	}
-	if err := m.deadline(); err != nil {
-		return err
-	}
 	if !m.started {
 		if err := m.writeMetadata(t); err != nil {
 			return err
 		}
 	}
-	if err := m.client.Write(seq); err != nil {
+	if err := m.writeMessage(seq); err != nil {
 		return fmt.Errorf("write video sequence header: %w", err)
 	}
 	m.video = t
@@ -461,7 +499,7 @@ func (m *muxer) writeMetadata(v *media.Track) error {
 			meta = append(meta, amf0.ObjectEntry{Key: "audiocodecid", Value: float64(message.CodecPCMU)})
 		}
 	}
-	err := m.client.Write(&message.DataAMF0{
+	err := m.writeMessage(&message.DataAMF0{
 		ChunkStreamID: 4, MessageStreamID: 0x1000000,
 		Payload: []any{"@setDataFrame", "onMetaData", meta},
 	})
@@ -476,7 +514,7 @@ func (m *muxer) writeAudioHeader(t *media.Track) error {
 	if err := asc.Unmarshal(t.Config); err != nil {
 		return fmt.Errorf("%w: aac config: %w", errBadAudioConfig, err)
 	}
-	err := m.client.Write(&message.Audio{
+	err := m.writeMessage(&message.Audio{
 		ChunkStreamID: message.AudioChunkStreamID, MessageStreamID: 0x1000000,
 		Codec: message.CodecMPEG4Audio, Rate: message.AudioRate44100,
 		Depth: message.AudioDepth16, IsStereo: true,
@@ -495,9 +533,6 @@ var errBadAudioConfig = errors.New("bad audio config")
 func (m *muxer) writeAudio(u *media.Unit, f flvFrame) error {
 	t := u.Track
 	if t.Codec == media.CodecAAC && t != m.audio {
-		if err := m.deadline(); err != nil {
-			return err
-		}
 		if err := m.writeAudioHeader(t); err != nil {
 			if errors.Is(err, errBadAudioConfig) {
 				m.p.drops.Add(1)
@@ -505,9 +540,6 @@ func (m *muxer) writeAudio(u *media.Unit, f flvFrame) error {
 			}
 			return err
 		}
-	}
-	if err := m.deadline(); err != nil {
-		return err
 	}
 	// FLV audio tag header: codec, rate, 16-bit, channels (AAC is always
 	// declared 44.1 kHz stereo; its real format is in the config).
@@ -530,10 +562,8 @@ func (m *muxer) writeAudio(u *media.Unit, f flvFrame) error {
 		head = append(head, byte(message.AudioAACTypeAU))
 	}
 	au := u.Frames[f.idx]
-	if err := m.chunks.write(audioFrameCSID, byte(message.TypeAudio), m.timestamp(f.dts), head, au); err != nil {
-		return fmt.Errorf("write audio: %w", err)
-	}
-	m.p.frames.Add(1)
-	m.p.bytes.Add(uint64(len(au)))
+	m.chunks.write(audioFrameCSID, byte(message.TypeAudio), m.timestamp(f.dts), head, au)
+	m.pendFrames++
+	m.pendBytes += uint64(len(au))
 	return nil
 }
