@@ -2,8 +2,12 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"time"
+
+	"github.com/camagent/camagent/media"
+	"github.com/camagent/camagent/onvif"
 )
 
 // backoff is the capped, jittered retry delay every supervised part of a
@@ -31,8 +35,34 @@ func (b *backoff) delay(ran time.Duration) time.Duration {
 	if b.next > b.max {
 		b.next = b.max
 	}
-	// ±20 %
+	return jitter(d)
+}
+
+// jitter returns d ±20 %.
+func jitter(d time.Duration) time.Duration {
 	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
+}
+
+// credentialRetry is how long a camera that refused the configured user
+// name or password waits before the next login. Many cameras lock the
+// account after a few failed logins (often for 30 minutes), and a retry
+// every minute would keep it locked; the wait costs nothing once fixed,
+// since a reload restarts a camera whose config changed at once.
+const credentialRetry = 10 * time.Minute
+
+// refusedCredentials tells whether err is the camera refusing our login,
+// over ONVIF or RTSP.
+func refusedCredentials(err error) bool {
+	return errors.Is(err, onvif.ErrUnauthorized) || errors.Is(err, media.ErrUnauthorized)
+}
+
+// retryDelay is the wait after an attempt that lasted ran and failed with
+// err: the backoff's, or credentialRetry for a refused login.
+func (b *backoff) retryDelay(ran time.Duration, err error) time.Duration {
+	if refusedCredentials(err) {
+		return jitter(credentialRetry)
+	}
+	return b.delay(ran)
 }
 
 // sleepCtx waits for d or until ctx is done; it reports whether the wait completed.
@@ -57,7 +87,7 @@ func supervise(ctx context.Context, b *backoff, fn func(context.Context) error, 
 		if ctx.Err() != nil {
 			return
 		}
-		wait := b.delay(time.Since(start))
+		wait := b.retryDelay(time.Since(start), err)
 		if onErr != nil {
 			onErr(err, wait)
 		}

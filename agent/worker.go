@@ -136,7 +136,7 @@ func (w *cameraWorker) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		wait := b.delay(0)
+		wait := b.retryDelay(0, err)
 		w.failRetry(wait, "%s", plain(err))
 		if !sleepCtx(ctx, wait) {
 			return
