@@ -208,7 +208,7 @@ func (c *Client) syncClock(ctx context.Context) error {
 	off := t.Add(500 * time.Millisecond).Sub(mid)
 	c.offset.Store(int64(off))
 	if off > 5*time.Second || off < -5*time.Second {
-		c.log.Info("camera clock differs from local clock", zap.Duration("offset", off))
+		c.log.Debug("camera clock differs from local clock", zap.Duration("offset", off))
 	}
 	return nil
 }

@@ -428,7 +428,12 @@ func (s *Session) connect(ctx context.Context) connResult {
 	if res.ready {
 		s.opts.Handler.Down()
 	}
-	log.Info("disconnected", zap.Error(res.err), zap.Stringer("bye", res.bye))
+	if ctx.Err() != nil {
+		// Our own shutdown: serve said bye SHUTDOWN (§2.10).
+		log.Info("disconnected", zap.String("reason", "shutdown"))
+	} else {
+		log.Info("disconnected", zap.Error(res.err), zap.Stringer("bye", res.bye))
+	}
 	return res
 }
 
