@@ -846,6 +846,9 @@ func TestReplyThenRunsAfterTheReplyIsSent(t *testing.T) {
 	}
 	a.h.mu.Unlock()
 	a.waitReady(t)
+	if err := sim.WaitReady(ctxT(t), sim.CamID()); err != nil {
+		t.Fatal(err)
+	}
 	rep, err := sim.Request(ctxT(t), sim.CamID(), uplink.CmdCamGetLog, nil)
 	if err != nil || rep["status"] != "OK" {
 		t.Fatalf("cam_get_log: %v %v", rep, err)
