@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -317,7 +319,22 @@ func runPublisher(t *testing.T, p *uplink.Publisher) (stop func() error) {
 	return stop
 }
 
+// TestPublisherDeliversFixtureUnchanged runs with a source that says how
+// many units wait, like media.Reader, so the publisher writes many frames
+// per write (a fixture without pacing is all queued at once), and with one
+// that does not, so it writes after every unit.
 func TestPublisherDeliversFixtureUnchanged(t *testing.T) {
+	for _, batched := range []bool{true, false} {
+		t.Run(fmt.Sprintf("batched=%v", batched), func(t *testing.T) { testPublisherDeliversFixture(t, batched) })
+	}
+}
+
+// queuedReader is a fakeReader that reports its remaining units as queued.
+type queuedReader struct{ *fakeReader }
+
+func (r queuedReader) Queued() int { return len(r.units) - r.i }
+
+func testPublisherDeliversFixture(t *testing.T, batched bool) {
 	f := loadFixture(t)
 	var authorized []url.Values
 	var amu sync.Mutex
@@ -332,7 +349,10 @@ func TestPublisherDeliversFixtureUnchanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := newReader(f, false, 0)
+	var src uplink.UnitReader = newReader(f, false, 0)
+	if batched {
+		src = queuedReader{src.(*fakeReader)}
+	}
 	p := uplink.NewPublisher(uplink.PublisherOptions{URL: pubURL, Source: src, Logger: zaptest.NewLogger(t)})
 	ctx := testCtx(t)
 	res := make(chan error, 1)
@@ -446,9 +466,12 @@ func TestPublisherResendsHeadersOnNewTrack(t *testing.T) {
 		}
 		units = append(units, u)
 	}
-	src := &fakeReader{units: units, closed: make(chan struct{})}
+	// All units queued: the new sequence headers go out between frames
+	// of one batch, after the frames buffered before them.
+	src := queuedReader{&fakeReader{units: units, closed: make(chan struct{})}}
 	ing := startIngest(t, cloudsim.IngestOptions{})
-	p := uplink.NewPublisher(uplink.PublisherOptions{URL: ing.URL() + "/live/cam1_Main?sid=s", Source: src})
+	rec := &wireRecorder{}
+	p := uplink.NewPublisher(uplink.PublisherOptions{URL: ing.URL() + "/live/cam1_Main?sid=s", Source: src, Dial: rec.dial})
 	ctx := testCtx(t)
 	if err := p.Run(ctx); !errors.Is(err, io.EOF) {
 		t.Fatalf("Run = %v", err)
@@ -460,6 +483,94 @@ func TestPublisherResendsHeadersOnNewTrack(t *testing.T) {
 	if r.VideoHeaders != 2 || r.AudioHeaders != 1 || !r.Monotonic || len(r.Violations) != 0 {
 		t.Errorf("video headers %d audio headers %d monotonic %v violations %v", r.VideoHeaders, r.AudioHeaders, r.Monotonic, r.Violations)
 	}
+	// On the wire, the second sequence header comes after every frame of
+	// the old track and before the first of the new one.
+	var seen []string
+	headers, old := 0, 0
+	for _, ev := range rec.events(t) {
+		switch {
+		case ev.header:
+			headers++
+		case ev.video && ev.ts < 2*time.Second:
+			if headers != 1 {
+				seen = append(seen, fmt.Sprintf("old frame %v after header %d", ev.ts, headers))
+			}
+			old++
+		case ev.video && headers != 2:
+			seen = append(seen, fmt.Sprintf("new frame %v after header %d", ev.ts, headers))
+		}
+	}
+	if old == 0 || len(seen) != 0 {
+		t.Errorf("%d old-track frames; out of order: %v", old, seen)
+	}
+}
+
+// wireRecorder keeps what a publisher writes to its connection, one entry
+// per Write.
+type wireRecorder struct {
+	mu     sync.Mutex
+	writes [][]byte
+}
+
+func (w *wireRecorder) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &recordingConn{Conn: c, w: w}, nil
+}
+
+type recordingConn struct {
+	net.Conn
+	w *wireRecorder
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.w.mu.Lock()
+	c.w.writes = append(c.w.writes, bytes.Clone(p))
+	c.w.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// wireEvent is a video sequence header or a media frame seen on the wire.
+type wireEvent struct {
+	header, video bool
+	ts            time.Duration
+}
+
+// events decodes the recorded writes: the publisher's frame writes start
+// with a full header on chunk stream 5 (audio) or 7 (video) and hold whole
+// messages; gortmplib writes a sequence header in one write on chunk
+// stream 6. Nothing else matters here.
+func (w *wireRecorder) events(t *testing.T) []wireEvent {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []wireEvent
+	for _, b := range w.writes {
+		if len(b) == 0 {
+			continue
+		}
+		if b[0] != 5 && b[0] != 7 {
+			if b[0] == 6 || b[0]&0x3f == 6 {
+				out = append(out, wireEvent{header: true})
+			}
+			continue
+		}
+		for len(b) > 0 {
+			if len(b) < 12 || (b[0] != 5 && b[0] != 7) {
+				t.Fatalf("frame write: bad message header % x", b[:min(len(b), 12)])
+			}
+			ts := time.Duration(int(b[1])<<16|int(b[2])<<8|int(b[3])) * time.Millisecond
+			n := int(b[4])<<16 | int(b[5])<<8 | int(b[6])
+			out = append(out, wireEvent{video: b[0] == 7, ts: ts})
+			size := 12 + n + (n-1)/65536 // one-byte continuation headers
+			if size > len(b) {
+				t.Fatalf("frame write: message of %d bytes cut at %d", size, len(b))
+			}
+			b = b[size:]
+		}
+	}
+	return out
 }
 
 func TestPublisherRTMPSVerifiesServer(t *testing.T) {
