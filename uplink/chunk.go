@@ -21,11 +21,11 @@ const (
 const rtmpChunkSize = 65536
 
 // maxBatch is how many bytes of messages chunkWriter holds before its
-// owner should flush even if more frames are waiting. It bounds the buffer
-// (each stream keeps its capacity: at most maxBatch plus one message) when
-// a reader starts with a whole cached GOP or catches up on a backlog; a
+// owner flushes even if more frames are waiting. It bounds the buffer each
+// stream keeps (maxBatch or its largest frame, whichever is more) when a
+// reader starts with a whole cached GOP or catches up on a backlog; a
 // wake-up usually brings one video frame and a few audio frames, less.
-const maxBatch = 32 << 10
+const maxBatch = 64 << 10
 
 // publishStreamID is the message stream of the publish: stream 1, the one
 // gortmplib's client creates (it spells it 0x1000000 in big-endian order).

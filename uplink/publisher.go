@@ -291,6 +291,16 @@ func (m *muxer) flush() error {
 	return nil
 }
 
+// room flushes the buffered frames first when a message with an n-byte
+// body would take the buffer past maxBatch, so the buffer each stream
+// keeps stays near maxBatch or its largest single frame.
+func (m *muxer) room(n int) error {
+	if p := m.chunks.pending(); p > 0 && p+n > maxBatch {
+		return m.flush()
+	}
+	return nil
+}
+
 // writeMessage sends a message through gortmplib (metadata, sequence
 // headers) after the frames buffered before it.
 func (m *muxer) writeMessage(msg message.Message) error {
@@ -385,11 +395,16 @@ func (m *muxer) writeVideo(u *media.Unit) error {
 		head = append(head, ft<<4|message.CodecH264, byte(message.VideoTypeAU))
 	}
 	head = append(head, byte(c>>16), byte(c>>8), byte(c))
+	size := 0
+	for _, n := range u.NALUs {
+		size += 4 + len(n)
+	}
+	if err := m.room(len(head) + size); err != nil {
+		return err
+	}
 	m.chunks.writeAVCC(videoFrameCSID, byte(message.TypeVideo), ts, head, u.NALUs)
 	m.pendFrames++
-	for _, n := range u.NALUs {
-		m.pendBytes += 4 + uint64(len(n))
-	}
+	m.pendBytes += uint64(size)
 	return nil
 }
 
@@ -562,6 +577,9 @@ func (m *muxer) writeAudio(u *media.Unit, f flvFrame) error {
 		head = append(head, byte(message.AudioAACTypeAU))
 	}
 	au := u.Frames[f.idx]
+	if err := m.room(len(head) + len(au)); err != nil {
+		return err
+	}
 	m.chunks.write(audioFrameCSID, byte(message.TypeAudio), m.timestamp(f.dts), head, au)
 	m.pendFrames++
 	m.pendBytes += uint64(len(au))
