@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,15 +15,7 @@ import (
 // probe GETs one health endpoint and returns its status code and body.
 func probe(t *testing.T, url string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("get %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("get %s: %v", url, err)
-	}
+	resp, body := get(t, url)
 	return resp.StatusCode, string(body)
 }
 
