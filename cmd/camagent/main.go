@@ -168,6 +168,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	log, ring := newRingLogger(stderr, level)
 	defer log.Sync() //nolint:errcheck // stderr sync fails on terminals
 	log.Info("starting", zap.String("version", version), zap.Int("cameras", len(cfg.Cameras)))
+	tuneProcs(len(cfg.Cameras), log)
 	// A malformed systemd environment costs the notifications, not the agent.
 	sd, err := newNotifier()
 	if err != nil {
@@ -253,8 +254,8 @@ func reloads(ctx context.Context, o reloadOptions) {
 			}
 			if u.Err != nil {
 				o.Agent.Refuse(u.Err)
-			} else {
-				_ = o.Agent.Apply(u.Config) // Apply logs and records a refusal
+			} else if o.Agent.Apply(u.Config) == nil { // Apply logs and records a refusal
+				tuneProcs(len(u.Config.Cameras), o.Logger)
 			}
 			if notify {
 				o.send("READY=1\nSTATUS=" + o.Status())

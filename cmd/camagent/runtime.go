@@ -18,22 +18,25 @@ import (
 const camerasPerProc = 16
 
 // procsFor is the GOMAXPROCS for cameras on a machine whose default is
-// current: one P per camerasPerProc cameras, never more than the default.
-func procsFor(cameras, current int) int {
-	return max(1, min(current, (cameras+camerasPerProc-1)/camerasPerProc))
+// def: one P per camerasPerProc cameras, never more than the default.
+func procsFor(cameras, def int) int {
+	return max(1, min(def, (cameras+camerasPerProc-1)/camerasPerProc))
 }
 
-// tuneProcs sets GOMAXPROCS for the configured cameras unless the
-// GOMAXPROCS environment variable chose it. A reload that adds cameras does
-// not raise it again: restart the agent after growing past a multiple of
-// camerasPerProc.
+// defaultProcs is the runtime's own GOMAXPROCS (CPUs, or the cgroup's CPU
+// limit), read before tuneProcs changes it, so a reload that adds cameras
+// can raise it again.
+var defaultProcs = runtime.GOMAXPROCS(0)
+
+// tuneProcs sets GOMAXPROCS for the configured cameras, at start and after
+// each applied reload, unless the GOMAXPROCS environment variable chose it.
 func tuneProcs(cameras int, log *zap.Logger) {
 	if os.Getenv("GOMAXPROCS") != "" {
 		return
 	}
-	cur := runtime.GOMAXPROCS(0)
-	if n := procsFor(cameras, cur); n != cur {
+	n := procsFor(cameras, defaultProcs)
+	if cur := runtime.GOMAXPROCS(0); n != cur {
 		runtime.GOMAXPROCS(n)
-		log.Info("gomaxprocs", zap.Int("procs", n), zap.Int("cameras", cameras), zap.Int("cpus", cur))
+		log.Info("gomaxprocs", zap.Int("procs", n), zap.Int("cameras", cameras), zap.Int("default", defaultProcs))
 	}
 }

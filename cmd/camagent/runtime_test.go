@@ -43,4 +43,9 @@ func TestTuneProcsKeepsExplicitSetting(t *testing.T) {
 	if got := runtime.GOMAXPROCS(0); got != 1 {
 		t.Fatalf("one camera: GOMAXPROCS %d, want 1", got)
 	}
+	// A reload that adds cameras raises it again, up to the default.
+	tuneProcs(10*camerasPerProc, zap.NewNop())
+	if got, want := runtime.GOMAXPROCS(0), min(defaultProcs, 10); got != want {
+		t.Fatalf("%d cameras: GOMAXPROCS %d, want %d", 10*camerasPerProc, got, want)
+	}
 }
