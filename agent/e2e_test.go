@@ -56,19 +56,9 @@ func runRig(t *testing.T, o rigOptions) (*rig, *Agent, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	stop := goRun(t, a)
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("agent run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("agent did not stop within 10 s of cancel")
-		}
+		stop()
 		if !captured {
 			return
 		}
@@ -84,6 +74,31 @@ func runRig(t *testing.T, o rigOptions) (*rig, *Agent, string) {
 		}
 	})
 	return r, a, "http://" + ln.Addr().String()
+}
+
+// goRun runs a until the returned stop is called or the test ends; stop
+// cancels Run, waits up to 10 s for it to return and reports its error. It
+// may be called more than once.
+func goRun(t *testing.T, a *Agent) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("agent run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("agent did not stop within 10 s of cancel")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func waitReady(t *testing.T, r *rig) {

@@ -234,27 +234,7 @@ func startAgent(t *testing.T, r *rig, stateDir string) func() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("agent run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("agent did not stop within 10 s of cancel")
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return goRun(t, a)
 }
 
 // TestEventSettingsSurviveRestart: what the cloud set is kept in state_dir

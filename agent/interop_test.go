@@ -84,20 +84,7 @@ cameras:
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stopAgent := context.WithCancel(context.Background())
-	agentDone := make(chan error, 1)
-	go func() { agentDone <- a.Run(runCtx) }()
-	t.Cleanup(func() {
-		stopAgent()
-		select {
-		case err := <-agentDone:
-			if err != nil {
-				t.Errorf("agent run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("agent did not stop within 10 s of cancel")
-		}
-	})
+	goRun(t, a)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()

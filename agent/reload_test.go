@@ -82,19 +82,9 @@ func startReloadRig(t *testing.T, initial func(*reloadRig) string) *reloadRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rr.a.Run(ctx) }()
+	stop := goRun(t, rr.a)
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("agent run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("agent did not stop within 10 s of cancel")
-		}
+		stop()
 		// No reload outcome may log a secret.
 		for _, e := range logs.All() {
 			line := e.Message + fmt.Sprint(e.ContextMap())
