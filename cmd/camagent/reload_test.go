@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -158,11 +159,19 @@ func TestRunReloadsChangedFile(t *testing.T) {
 	t.Setenv("NOTIFY_SOCKET", sock)
 	t.Setenv("WATCHDOG_USEC", "")
 
+	// Earlier in-process runs may have tuned it already: start from the default.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(defaultProcs))
+	t.Setenv("GOMAXPROCS", "")
+
 	s := startReloadSims(t)
 	s.write(t, "lobby")
 	logs := s.run(t)
 	next(t, msgs, "READY=1", hasLine("READY=1"))
 	s.waitReady(t, "lobby")
+	// One camera needs one P (see runtime.go).
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Errorf("run with one camera left GOMAXPROCS at %d, want 1", got)
+	}
 
 	s.write(t, "lobby", "yard")
 	reloading := next(t, msgs, "RELOADING=1", hasLine("RELOADING=1"))
