@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,6 +19,8 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 	"golang.org/x/net/proxy"
+
+	"github.com/camagent/camagent/internal/backoff"
 )
 
 // ConnState is the camera-channel state of §2.6.
@@ -117,7 +118,7 @@ type Options struct {
 	Handler Handler
 	Logger  *zap.Logger
 	// Clock and Rand drive reconnect delays and jitter; nil = real ones.
-	Clock Clock
+	Clock backoff.Clock
 	Rand  func() float64
 	// NetDial replaces TCP dialing; nil dials directly or through the
 	// token's SOCKS5 proxy.
@@ -132,7 +133,7 @@ type Session struct {
 	opts  Options
 	t     Timeouts
 	log   *zap.Logger
-	clock Clock
+	clock backoff.Clock
 
 	state atomic.Int32
 	// lastEnd says in plain words how the last connection ended.
@@ -147,8 +148,8 @@ type Session struct {
 	// Owned by the Run goroutine.
 	persist  State
 	redirect string
-	backoff  Backoff
-	slow     Backoff
+	backoff  backoff.Backoff
+	slow     backoff.Backoff // after an unknown account (§2.9)
 }
 
 // NewSession builds a session; nothing happens until Run.
@@ -158,13 +159,11 @@ func NewSession(opts Options) *Session {
 		s.log = zap.NewNop()
 	}
 	if s.clock == nil {
-		s.clock = realClock{}
+		s.clock = backoff.RealClock{}
 	}
-	if s.opts.Rand == nil {
-		s.opts.Rand = rand.Float64
-	}
-	s.backoff = Backoff{Base: 5 * time.Second, Cap: 60 * time.Second, Rand: s.opts.Rand}
-	s.slow = Backoff{Base: 60 * time.Second, Cap: 5 * time.Minute, Rand: s.opts.Rand}
+	// §2.7; delay resets both once READY was held a minute.
+	s.backoff = backoff.Backoff{Min: 5 * time.Second, Max: 60 * time.Second, Rand: opts.Rand}
+	s.slow = backoff.Backoff{Min: 60 * time.Second, Max: 5 * time.Minute, Rand: opts.Rand}
 	return s
 }
 
