@@ -68,7 +68,10 @@ type Agent struct {
 	// read without it (see cameraWorkers).
 	workers []*camera.Camera
 	runs    map[*camera.Camera]*workerRun // started workers
-	runCtx  context.Context               // Run's context while Run starts workers; nil otherwise
+	// serving is set while Run starts cameras; Apply then wakes it with
+	// changed (capacity 1) to start the cameras it added.
+	serving bool
+	changed chan struct{}
 	wg      sync.WaitGroup                // started workers
 	conf    ConfigStatus
 	// listen is the status page address Run serves (http.listen at start).
@@ -91,7 +94,7 @@ func New(opts Options) (*Agent, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	a := &Agent{opts: opts, log: opts.Logger.Named("agent"), runs: map[*camera.Camera]*workerRun{}}
+	a := &Agent{opts: opts, log: opts.Logger.Named("agent"), runs: map[*camera.Camera]*workerRun{}, changed: make(chan struct{}, 1)}
 	p, err := a.prepare(cfg)
 	if err != nil {
 		return nil, err
@@ -150,12 +153,22 @@ func (a *Agent) Run(ctx context.Context) error {
 		return srv.Shutdown(shut)
 	})
 	a.mu.Lock()
-	a.runCtx, a.served = ctx, ln.Addr()
-	for _, w := range a.workers {
-		a.startLocked(w)
-	}
+	a.serving, a.served = true, ln.Addr()
+	a.startLocked(ctx)
 	n, h := len(a.workers), a.cfg.HTTP
 	a.mu.Unlock()
+	g.Go(func() error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-a.changed:
+				a.mu.Lock()
+				a.startLocked(ctx)
+				a.mu.Unlock()
+			}
+		}
+	})
 	a.log.Info("running", zap.Int("cameras", n), zap.String("status_page", "http://"+ln.Addr().String()))
 	a.warnOpen(ln.Addr(), h)
 	if a.opts.OnReady != nil {
@@ -165,7 +178,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	// No worker starts after this, so the WaitGroup cannot grow while
 	// it is waited on.
 	a.mu.Lock()
-	a.runCtx = nil
+	a.serving = false
 	a.mu.Unlock()
 	a.wg.Wait()
 	a.log.Info("stopped")
@@ -184,7 +197,7 @@ func (a *Agent) cameraWorkers() []*camera.Camera {
 func (a *Agent) Status() Status {
 	st := Status{Version: a.opts.Version, Started: a.started, Uptime: time.Since(a.started).Truncate(time.Second).String()}
 	for _, w := range a.cameraWorkers() {
-		st.Cameras = append(st.Cameras, w.Status())
+		st.Cameras = append(st.Cameras, describe(w.Status(), w.CanSnapshot()))
 	}
 	st.Config = a.configStatus()
 	return st

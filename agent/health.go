@@ -3,21 +3,19 @@ package agent
 import (
 	"net/http"
 	"strings"
-
-	"github.com/camagent/camagent/agent/camera"
 )
 
 // serveReady answers the readiness probe: 200 when every camera has settled
-// (see cameraWorker.readiness), else 503 with one line per camera still on its way. Both
+// (see readinessOf), else 503 with one line per camera still on its way. Both
 // bodies list the cameras that settled in a failure, so a probe log tells
 // the operator what to fix.
 func (a *Agent) serveReady(w http.ResponseWriter, r *http.Request) {
 	var pending, failed strings.Builder
 	for _, cw := range a.cameraWorkers() {
-		switch st, why := cw.Readiness(); st {
-		case camera.ReadyPending:
+		switch st, why := readinessOf(cw.Status()); st {
+		case readyPending:
 			pending.WriteString(cw.Name() + ": not ready: " + why + "\n")
-		case camera.ReadyFailed:
+		case readyFailed:
 			failed.WriteString(cw.Name() + ": failed: " + why + "\n")
 		}
 	}

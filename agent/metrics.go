@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/camagent/camagent/agent/camera"
 	"github.com/camagent/camagent/uplink"
 )
 
@@ -106,8 +107,8 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, s := range sessionStates {
 			gauge(c.session, boolValue(s == m.CloudState), name, s.String())
 		}
-		if m.ONVIFConfigured {
-			gauge(c.onvifUp, boolValue(m.ONVIFUp), name)
+		if m.ONVIF != camera.ONVIFNotConfigured {
+			gauge(c.onvifUp, boolValue(m.ONVIF == camera.ONVIFConnected), name)
 		}
 		for _, sm := range m.Streams {
 			st := sm.Pull

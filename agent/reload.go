@@ -16,6 +16,7 @@ import (
 
 	"github.com/camagent/camagent/agent/camera"
 	"github.com/camagent/camagent/config"
+	"github.com/camagent/camagent/internal/backoff"
 	"github.com/camagent/camagent/uplink"
 )
 
@@ -135,22 +136,45 @@ func (a *Agent) newWorker(p *plan, cam config.Camera) *camera.Camera {
 	})
 }
 
-// startLocked starts w under Run's context; before Run (or after it
-// returned) it does nothing, and Run starts what is in a.workers.
-func (a *Agent) startLocked(w *camera.Camera) {
-	if a.runCtx == nil || a.runs[w] != nil {
+// startLocked starts, under Run's ctx, every camera of a.workers not
+// running yet. Only Run calls it, with a.mu held.
+func (a *Agent) startLocked(ctx context.Context) {
+	if !a.serving {
 		return
 	}
-	ctx, cancel := context.WithCancel(a.runCtx)
-	r := &workerRun{cancel: cancel, done: make(chan struct{})}
-	a.runs[w] = r
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		defer close(r.done)
-		defer cancel()
-		w.Run(ctx)
-	}()
+	for _, w := range a.workers {
+		if a.runs[w] != nil {
+			continue
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		r := &workerRun{cancel: cancel, done: make(chan struct{})}
+		a.runs[w] = r
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			defer close(r.done)
+			defer cancel()
+			a.supervise(ctx, w)
+		}()
+	}
+}
+
+// supervise runs a camera until ctx is cancelled, starting it again with
+// backoff after each failed attempt; a camera the cloud deleted stays
+// stopped until a reload gives it a new config.
+func (a *Agent) supervise(ctx context.Context, w *camera.Camera) {
+	log := a.log.With(zap.String("camera", w.Name()))
+	// Retry ends only with ctx (or a deleted camera): nothing to report.
+	_ = backoff.Retry(ctx, camera.NewBackoff(), func(ctx context.Context) error {
+		err := w.Run(ctx)
+		if errors.Is(err, camera.ErrDeleted) {
+			log.Error("camera was deleted from its cloud account: not reconnecting; give it a new token")
+			return nil
+		}
+		return err
+	}, func(err error, wait time.Duration) {
+		log.Warn(camera.Plain(err), zap.Duration("retry_in", wait))
+	})
 }
 
 // stop ends the given workers together (their sessions say bye SHUTDOWN as
@@ -236,8 +260,11 @@ func (a *Agent) Apply(cfg *config.Config) error {
 
 	a.mu.Lock()
 	a.cfg, a.roots, a.workers = cfg, p.roots, next
-	for _, w := range starting {
-		a.startLocked(w)
+	if len(starting) > 0 {
+		select {
+		case a.changed <- struct{}{}: // Run starts them
+		default: // a wake-up is pending already
+		}
 	}
 	now := time.Now()
 	a.conf = ConfigStatus{

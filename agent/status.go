@@ -24,7 +24,7 @@ type Status struct {
 	Version string          `json:"version"`
 	Started time.Time       `json:"started"`
 	Uptime  string          `json:"uptime"`
-	Cameras []camera.Status `json:"cameras"`
+	Cameras []CameraStatus `json:"cameras"`
 	// Config is where the running config came from and how the last
 	// reload went (reload.go).
 	Config ConfigStatus `json:"config"`
@@ -116,10 +116,8 @@ func (a *Agent) report() Status {
 	a.mu.Unlock()
 	d := diskUsage(dir)
 	st.Disk = &d
-	byName := map[string]*camera.Camera{}
 	var secrets []string
 	for _, w := range a.cameraWorkers() {
-		byName[w.Name()] = w
 		secrets = append(secrets, w.Secrets()...)
 	}
 	secrets = append(secrets, httpPass)
@@ -128,9 +126,6 @@ func (a *Agent) report() Status {
 	st.Config.Pending = sc.scrub(st.Config.Pending)
 	for i := range st.Cameras {
 		cs := &st.Cameras[i]
-		if w := byName[cs.Name]; w != nil {
-			w.Describe(cs)
-		}
 		cs.ONVIF, cs.Cloud = sc.scrub(cs.ONVIF), sc.scrub(cs.Cloud)
 		for j := range cs.Errors {
 			cs.Errors[j].What = sc.scrub(cs.Errors[j].What)
@@ -297,7 +292,7 @@ func stateClass(s string) string {
 
 // thumbHeight keeps the thumbnail in the main stream's proportions
 // ("1920x1080"), 16:9 while they are unknown.
-func thumbHeight(width int, cs camera.Status) int {
+func thumbHeight(width int, cs CameraStatus) int {
 	if len(cs.Streams) > 0 {
 		w, h, _ := strings.Cut(cs.Streams[0].Resolution, "x")
 		wi, err1 := strconv.Atoi(w)
@@ -312,7 +307,7 @@ func thumbHeight(width int, cs camera.Status) int {
 // verdict sums a camera up in one word and its colour: online when the
 // cloud session is ready and every stream plays, trouble when any part is
 // in a bad state, else starting.
-func verdict(cs camera.Status) [2]string {
+func verdict(cs CameraStatus) [2]string {
 	states := []string{cs.ONVIF, cs.Cloud}
 	allPlaying := cs.Cloud == "ready"
 	for _, s := range cs.Streams {

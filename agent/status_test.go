@@ -255,7 +255,7 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		rig    rigOptions
-		field  func(camera.Status) string // where the state shows
+		field  func(CameraStatus) string // where the state shows
 		want   string
 		notHas string
 		login  bool // a refused login: retried after camera.CredentialRetry
@@ -265,7 +265,7 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 			rig: rigOptions{
 				onvif: func(o *onvifsim.Options) { o.Password = "changed-on-the-camera" },
 			},
-			field:  func(cs camera.Status) string { return cs.ONVIF },
+			field:  func(cs CameraStatus) string { return cs.ONVIF },
 			want:   "camera refused the ONVIF user name or password (check onvif.username and onvif.password)",
 			notHas: "onvif: onvif:",
 			login:  true,
@@ -275,7 +275,7 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 			rig: rigOptions{
 				config: func(c *config.Config) { c.Cameras[0].ONVIF.URL = "http://127.0.0.1:1/onvif/device_service" },
 			},
-			field:  func(cs camera.Status) string { return cs.ONVIF },
+			field:  func(cs CameraStatus) string { return cs.ONVIF },
 			want:   "camera does not answer ONVIF (check onvif.url and the network)",
 			notHas: "onvif: onvif:",
 		},
@@ -286,7 +286,7 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 					c.Cameras[0].RTSP = config.NewSecretURL("rtsp://" + rigUser + ":wrong-Passw0rd@" + strings.TrimPrefix(c.Cameras[0].RTSP.Reveal(), "rtsp://"))
 				},
 			},
-			field: func(cs camera.Status) string {
+			field: func(cs CameraStatus) string {
 				if len(cs.Streams) == 0 {
 					return ""
 				}
@@ -312,7 +312,7 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 				}
 			}
 			_, _, statusURL := runRig(t, tc.rig)
-			var cs camera.Status
+			var cs CameraStatus
 			waitFor(t, "the status to say "+tc.want, func() bool {
 				_, body := get(t, statusURL+"/status.json")
 				var st Status

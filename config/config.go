@@ -87,6 +87,8 @@ type Camera struct {
 	RTSP SecretURL `yaml:"rtsp"`
 	// RTSPTransport is how RTP travels from the camera; default tcp.
 	RTSPTransport RTSPTransport `yaml:"rtsp_transport"`
+	// Pull says which streams stay pulled without a reader.
+	Pull Pull `yaml:"pull"`
 }
 
 // ONVIF says how to reach a camera's ONVIF device service.
@@ -120,6 +122,7 @@ func defaultCamera() Camera {
 	return Camera{
 		ONVIF:         ONVIF{Timeout: DefaultONVIFTimeout, MaxClockSkew: DefaultMaxClockSkew},
 		RTSPTransport: RTSPTransportTCP,
+		Pull:          Pull{Warm: PullWarmMain, IdleTimeout: DefaultPullIdleTimeout},
 	}
 }
 
@@ -238,6 +241,12 @@ func (c *Config) Validate() error {
 		}
 		if cam.RTSPTransport != RTSPTransportTCP && cam.RTSPTransport != RTSPTransportUDP {
 			bad(p+".rtsp_transport", "%d is not one of tcp, udp", int8(cam.RTSPTransport))
+		}
+		if cam.Pull.Warm < PullWarmMain || cam.Pull.Warm > PullWarmNone {
+			bad(p+".pull.warm", "%d is not one of main, all, none", int8(cam.Pull.Warm))
+		}
+		if cam.Pull.IdleTimeout < time.Second || cam.Pull.IdleTimeout > time.Hour {
+			bad(p+".pull.idle_timeout", "%s must be between 1s and 1h", cam.Pull.IdleTimeout)
 		}
 	}
 	return errors.Join(errs...)

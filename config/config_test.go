@@ -245,7 +245,7 @@ cameras:
 	{name: "unknown top-level key", yaml: "logs: {level: info}\n" + minimalCam, paths: []string{"logs"},
 		msg: "unknown key; allowed: state_dir, log, http, cloud, cameras", line: 1},
 	{name: "unknown nested key", yaml: minimalCam + "    rtsp_transprot: tcp\n", paths: []string{"cameras[0].rtsp_transprot"},
-		msg: "unknown key; allowed: name, token, onvif, rtsp, rtsp_transport", line: 6},
+		msg: "unknown key; allowed: name, token, onvif, rtsp, rtsp_transport, pull", line: 6},
 	{name: "unknown onvif key", yaml: `
 cameras:
   - name: lobby
@@ -314,6 +314,8 @@ cameras:
 		paths: []string{"cameras[0].onvif.url"}, msg: "has no host"},
 	{name: "rtsp url wrong scheme hides password", yaml: "cameras:\n  - {name: lobby, token: t, rtsp: \"http://admin:hunter2@h/\"}\n",
 		paths: []string{"cameras[0].rtsp"}, msg: `"http://[redacted]@h/" must use scheme rtsp or rtsps`},
+	{name: "bad pull warm", yaml: minimalCam + "    pull: {warm: sub}\n", paths: []string{"cameras[0].pull.warm"}, msg: `"sub" is not one of main, all, none`},
+	{name: "pull idle too short", yaml: minimalCam + "    pull: {idle_timeout: 100ms}\n", paths: []string{"cameras[0].pull.idle_timeout"}, msg: "100ms must be between 1s and 1h"},
 	{name: "bad rtsp transport", yaml: minimalCam + "    rtsp_transport: quic\n", paths: []string{"cameras[0].rtsp_transport"},
 		msg: `"quic" is not one of tcp, udp`},
 	{name: "timeout without unit", yaml: "cameras:\n  - {name: a, token: t, onvif: {url: \"http://h/\", timeout: 10}}\n",
@@ -502,7 +504,7 @@ func TestLoad(t *testing.T) {
 func TestValidateBuiltInCode(t *testing.T) {
 	cfg := Default()
 	cfg.Cameras = []Camera{{Name: "lobby", Token: NewSecret("t"), RTSP: NewSecretURL("rtsp://h/"),
-		ONVIF: ONVIF{MaxClockSkew: DefaultMaxClockSkew}}}
+		ONVIF: ONVIF{MaxClockSkew: DefaultMaxClockSkew}, Pull: Pull{IdleTimeout: DefaultPullIdleTimeout}}}
 	err := cfg.Validate()
 	fes := FieldErrors(err)
 	if len(fes) != 1 || fes[0].Path != "cameras[0].onvif.timeout" || fes[0].Error() != "cameras[0].onvif.timeout: 0s must be positive (e.g. 10s)" {

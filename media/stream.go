@@ -60,12 +60,16 @@ type StreamStats struct {
 type Stream struct {
 	log  *zap.Logger
 	done chan struct{}
+	// tracksReady is closed when the first session delivered its tracks.
+	tracksReady chan struct{}
 
-	mu      sync.Mutex
-	closed  bool
-	video   *Track
-	audio   *Track
-	readers []*Reader
+	mu     sync.Mutex
+	closed bool
+	// haveTracks: tracksReady is closed.
+	haveTracks bool
+	video      *Track
+	audio      *Track
+	readers    []*Reader
 
 	// GOP cache: from the last video key frame on, audio included.
 	gop      []*Unit
@@ -97,9 +101,10 @@ func NewStream(log *zap.Logger) *Stream {
 		log = zap.NewNop()
 	}
 	return &Stream{
-		log:  log,
-		done: make(chan struct{}),
-		gop:  make([]*Unit, 0, MaxGOPUnits),
+		log:         log,
+		done:        make(chan struct{}),
+		tracksReady: make(chan struct{}),
+		gop:         make([]*Unit, 0, MaxGOPUnits),
 	}
 }
 
@@ -117,6 +122,10 @@ func (s *Stream) Tracks() []*Track {
 	return out
 }
 
+// TracksReady is closed once a session delivered the stream's tracks;
+// Tracks is not nil from then on.
+func (s *Stream) TracksReady() <-chan struct{} { return s.tracksReady }
+
 // beginSession starts a new source session with the tracks from its SDP.
 // A track equal to the current one keeps its pointer, so readers see a
 // change only when parameters really changed. It returns the tracks to use.
@@ -126,6 +135,10 @@ func (s *Stream) beginSession(video, audio *Track) (*Track, *Track) {
 	s.st.Sessions++
 	s.video = pickTrack(s.video, video)
 	s.audio = pickTrack(s.audio, audio)
+	if !s.haveTracks && (s.video != nil || s.audio != nil) {
+		s.haveTracks = true
+		close(s.tracksReady)
+	}
 	s.offsetSet = false
 	s.winStarted, s.winFrames, s.winBytes = false, 0, 0
 	if s.anyUnit {

@@ -68,6 +68,13 @@ type ProblemReporter interface {
 	Problem(refID int64, origCmd, reason string)
 }
 
+// EndReporter may be implemented by a Handler to learn how each connection
+// (or attempt) ended, e.g. to stop keeping the camera's stream warm while
+// the cloud refuses it. It must not block long.
+type EndReporter interface {
+	Ended(end End)
+}
+
 // TimeZoneSetter may be implemented by a Handler to apply the time zone
 // (IANA name) a configure carries to the camera (§4.1.2). It must not
 // block.

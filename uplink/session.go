@@ -136,8 +136,8 @@ type Session struct {
 	clock backoff.Clock
 
 	state atomic.Int32
-	// lastEnd says in plain words how the last connection ended.
-	lastEnd atomic.Pointer[string]
+	// lastEnd is how the last connection ended.
+	lastEnd atomic.Pointer[End]
 	// attempts and registrations count connection attempts and those that
 	// reached READY, for metrics: a flapping uplink shows as their rates.
 	attempts, registrations atomic.Uint64
@@ -181,13 +181,14 @@ func (s *Session) Counts() Counts {
 	return Counts{Attempts: s.attempts.Load(), Registrations: s.registrations.Load()}
 }
 
-// LastEnd says how the last connection ended ("" before the first ended),
-// so the status page can tell an operator why the camera is offline.
-func (s *Session) LastEnd() string {
+// LastEnd is how the last connection ended; ok is false before the first
+// ended. The status page tells an operator from it why the camera is
+// offline, and readiness whether retrying can help.
+func (s *Session) LastEnd() (end End, ok bool) {
 	if p := s.lastEnd.Load(); p != nil {
-		return *p
+		return *p, true
 	}
-	return ""
+	return End{}, false
 }
 
 func (s *Session) setState(st ConnState) { s.state.Store(int32(st)) }
@@ -437,11 +438,41 @@ func (s *Session) connect(ctx context.Context) connResult {
 }
 
 func (s *Session) recordEnd(res connResult) {
-	var what string
+	end := End{Bye: res.bye, Err: res.err}
+	s.lastEnd.Store(&end)
+	if r, ok := s.opts.Handler.(EndReporter); ok {
+		r.Ended(end)
+	}
+}
+
+// End is how one connection ended.
+type End struct {
+	// Bye is what the cloud said, nil when the connection ended otherwise.
+	Bye *Bye
+	// Err is why the connection failed; nil after a bye or a clean close.
+	Err error
+}
+
+// Settled reports a bye after which the cloud will not take the camera
+// back by itself: someone has to fix the token, the account or the other
+// device. Whatever else ended a connection is transient.
+func (e End) Settled() bool {
+	if e.Bye == nil {
+		return false
+	}
+	switch e.Bye.Reason {
+	case ByeAuthFailure, ByeInvalidUser, ByeDeleted, ByeConnConflict:
+		return true
+	}
+	return false
+}
+
+// String says in plain words how the connection ended.
+func (e End) String() string {
 	switch {
-	case res.bye != nil:
-		what = "cloud said bye " + res.bye.String()
-		switch res.bye.Reason {
+	case e.Bye != nil:
+		what := "cloud said bye " + e.Bye.String()
+		switch e.Bye.Reason {
 		case ByeAuthFailure:
 			what += ": the access token was rejected"
 		case ByeConnConflict:
@@ -451,12 +482,11 @@ func (s *Session) recordEnd(res connResult) {
 		case ByeDeleted:
 			what += ": the camera was deleted from its cloud account"
 		}
-	case res.err != nil:
-		what = res.err.Error()
-	default:
-		what = "connection closed"
+		return what
+	case e.Err != nil:
+		return e.Err.Error()
 	}
-	s.lastEnd.Store(&what)
+	return "connection closed"
 }
 
 // conn is one WebSocket connection. serve runs on the Run goroutine and

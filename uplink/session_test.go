@@ -480,7 +480,7 @@ func TestByeReasons(t *testing.T) {
 		if a.s.State() == uplink.StateReady {
 			t.Error("READY with rejected credentials")
 		}
-		if e := a.s.LastEnd(); !strings.Contains(e, "AUTH_FAILURE") || !strings.Contains(e, "access token was rejected") {
+		if e, _ := a.s.LastEnd(); !e.Settled() || !strings.Contains(e.String(), "AUTH_FAILURE") || !strings.Contains(e.String(), "access token was rejected") {
 			t.Errorf("LastEnd %q does not tell the operator the token was rejected", e)
 		}
 	})

@@ -32,7 +32,7 @@ func (w *Camera) Handle(ctx context.Context, c *uplink.Command) uplink.Reply {
 	case uplink.CmdStreamStart:
 		return w.streamStart(ctx, c)
 	case uplink.CmdStreamStop:
-		return w.streamStop(c)
+		return w.streamStop(ctx, c)
 	case uplink.CmdSetStreamConfig,
 		uplink.CmdGetCamVideoConf, uplink.CmdSetCamVideoConf,
 		uplink.CmdGetCamAudioConf, uplink.CmdSetCamAudioConf,
@@ -52,9 +52,11 @@ func (w *Camera) Handle(ctx context.Context, c *uplink.Command) uplink.Reply {
 }
 
 func (w *Camera) camStatus() uplink.CamStatus {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return uplink.CamStatus{IP: w.ip, Activity: w.activity, Streaming: w.pubs.Streaming(), StatusLED: false}
+	var ip string
+	if id := w.ident(); id != nil {
+		ip = id.ip
+	}
+	return uplink.CamStatus{IP: ip, Activity: w.Status().Activity, Streaming: w.pubs.Streaming(), StatusLED: false}
 }
 
 func (w *Camera) setCamParameter(ctx context.Context, c *uplink.Command) uplink.Reply {
@@ -64,19 +66,20 @@ func (w *Camera) setCamParameter(ctx context.Context, c *uplink.Command) uplink.
 	}
 	// status_led: our cameras expose no LED through ONVIF; ignored as §4.2.2 allows.
 	if p.Activity != nil {
-		w.mu.Lock()
-		was := w.activity
-		w.activity = *p.Activity
-		w.mu.Unlock()
-		if was != *p.Activity {
+		reply := make(chan activityChange, 1)
+		ch, err := ask(ctx, w, setActivity{on: *p.Activity, reply: reply}, reply)
+		if err != nil {
+			return uplink.Done(uplink.StatusError, err)
+		}
+		if ch.was != *p.Activity {
 			w.log.Info("activity changed", zap.Bool("activity", *p.Activity))
 		}
 		switch {
 		case !*p.Activity:
 			// Passive mode stops streaming but remembers what was asked (§4.1.5).
 			w.pubs.StopAll()
-		case !was:
-			w.resumeStreams(ctx)
+		case !ch.was:
+			w.resumeStreams(ctx, ch)
 		}
 	}
 	return uplink.Done(uplink.StatusOK)
@@ -85,25 +88,12 @@ func (w *Camera) setCamParameter(ctx context.Context, c *uplink.Command) uplink.
 // resumeStreams restarts, on leaving passive mode, the publishes the cloud
 // requested before or during it (§4.1.5). A failure is logged: the cloud
 // notices the missing publish and sends stream_start again.
-func (w *Camera) resumeStreams(ctx context.Context) {
-	type want struct {
-		stream, reason string
-		psid           int64
-	}
-	var wants []want
-	w.mu.Lock()
-	link := w.link
-	for id, rs := range w.requested {
-		for r, psid := range rs {
-			wants = append(wants, want{id, r, psid})
-		}
-	}
-	w.mu.Unlock()
+func (w *Camera) resumeStreams(ctx context.Context, ch activityChange) {
 	// In parallel, so the done goes out within one publish start (§2.5).
 	var wg sync.WaitGroup
-	for _, x := range wants {
+	for _, x := range ch.resume {
 		wg.Go(func() {
-			if err := w.pubs.Start(ctx, link, x.stream, x.reason, x.psid); err != nil {
+			if err := w.pubs.Start(ctx, ch.link, x.stream, string(x.reason), x.psid); err != nil {
 				w.fail("stream %s: resume after passive mode failed: %v", x.stream, err)
 			}
 		})
@@ -112,20 +102,9 @@ func (w *Camera) resumeStreams(ctx context.Context) {
 }
 
 // setRequested records (on) or forgets a stream_start reason of this connection.
-func (w *Camera) setRequested(stream, reason string, psid int64, on bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !on {
-		delete(w.requested[stream], reason)
-		return
-	}
-	if w.requested == nil {
-		w.requested = map[string]map[string]int64{}
-	}
-	if w.requested[stream] == nil {
-		w.requested[stream] = map[string]int64{}
-	}
-	w.requested[stream][reason] = psid
+func (w *Camera) setRequested(ctx context.Context, stream string, reason uplink.StreamReason, psid int64, on bool) {
+	reply := make(chan struct{})
+	_, _ = ask(ctx, w, setRequested{stream: stream, reason: reason, psid: psid, on: on, reply: reply}, reply)
 }
 
 // hasAudio reports whether a pipe has an audio track the publisher can carry
@@ -140,9 +119,7 @@ func (p *pipe) hasAudio() bool {
 }
 
 func (w *Camera) supportedStreams() uplink.SupportedStreams {
-	w.mu.Lock()
-	pipes := w.pipes
-	w.mu.Unlock()
+	pipes := w.pipes()
 	out := uplink.SupportedStreams{Streams: []uplink.StreamInfo{}, VideoES: []string{}, AudioES: []string{}}
 	for _, p := range pipes {
 		si := uplink.StreamInfo{ID: p.id, Video: p.videoES()}
@@ -204,9 +181,7 @@ func (w *Camera) streamCaps(ctx context.Context, c *uplink.Command) uplink.Reply
 	if err := c.Decode(&req); err != nil {
 		return uplink.DoneErr(err)
 	}
-	w.mu.Lock()
-	pipes, cl := w.pipes, w.onvif
-	w.mu.Unlock()
+	pipes, cl := w.pipes(), w.onvifClient()
 	caps := uplink.StreamCaps{CapsVideo: []uplink.VideoCaps{}, CapsAudio: []uplink.AudioCaps{}}
 	for _, p := range pipes {
 		if selected(req.VideoES, p.videoES()) {
@@ -294,9 +269,7 @@ func (w *Camera) streamConfig(ctx context.Context, c *uplink.Command) uplink.Rep
 	if err := c.Decode(&req); err != nil {
 		return uplink.DoneErr(err)
 	}
-	w.mu.Lock()
-	pipes, cl := w.pipes, w.onvif
-	w.mu.Unlock()
+	pipes, cl := w.pipes(), w.onvifClient()
 	out := uplink.StreamConfig{Video: []uplink.VideoConfig{}, Audio: []uplink.AudioConfig{}}
 	for _, p := range pipes {
 		if selected(req.VideoES, p.videoES()) {
@@ -373,12 +346,11 @@ func (w *Camera) streamStart(ctx context.Context, c *uplink.Command) uplink.Repl
 	if w.pipe(req.StreamID) == nil {
 		return uplink.Done(uplink.StatusInvalidParam, fmt.Errorf("unknown stream_id %q", req.StreamID))
 	}
-	w.mu.Lock()
-	link, active := w.link, w.activity
-	w.mu.Unlock()
+	st := w.Status()
+	link, active := st.link, st.Activity
 	if !active {
 		// Passive mode: remember, publish on leaving it (§4.1.5).
-		w.setRequested(req.StreamID, string(req.Reason), req.PublishSessionID, true)
+		w.setRequested(ctx, req.StreamID, req.Reason, req.PublishSessionID, true)
 		return uplink.Done(uplink.StatusOK)
 	}
 	reason := string(req.Reason)
@@ -390,12 +362,12 @@ func (w *Camera) streamStart(ctx context.Context, c *uplink.Command) uplink.Repl
 		w.fail("stream %s: publish failed: %v", req.StreamID, err)
 		return uplink.Done(uplink.StatusError, err)
 	}
-	w.setRequested(req.StreamID, reason, req.PublishSessionID, true)
+	w.setRequested(ctx, req.StreamID, req.Reason, req.PublishSessionID, true)
 	w.log.Info("stream started", zap.String("stream", req.StreamID), zap.String("reason", reason))
 	return uplink.Done(uplink.StatusOK)
 }
 
-func (w *Camera) streamStop(c *uplink.Command) uplink.Reply {
+func (w *Camera) streamStop(ctx context.Context, c *uplink.Command) uplink.Reply {
 	var req uplink.StreamStop
 	if err := c.Decode(&req); err != nil {
 		return uplink.DoneErr(err)
@@ -403,55 +375,10 @@ func (w *Camera) streamStop(c *uplink.Command) uplink.Reply {
 	if w.pipe(req.StreamID) == nil {
 		return uplink.Done(uplink.StatusError, fmt.Errorf("unknown stream_id %q", req.StreamID))
 	}
-	w.setRequested(req.StreamID, string(req.Reason), 0, false)
+	w.setRequested(ctx, req.StreamID, req.Reason, 0, false)
 	if err := w.pubs.Stop(req.StreamID, string(req.Reason)); err != nil {
 		return uplink.Done(uplink.StatusError, err)
 	}
 	w.log.Info("stream stopped", zap.String("stream", req.StreamID), zap.String("reason", string(req.Reason)))
 	return uplink.Done(uplink.StatusOK)
-}
-
-// status derives what the status page shows from the worker's facts.
-func (w *Camera) Status() Status {
-	w.mu.Lock()
-	cs := Status{Name: w.name, ONVIF: w.onvifState, IP: w.ip, Errors: slices.Clone(w.errs)}
-	if w.device.Manufacturer != "" {
-		cs.Device = strings.TrimSpace(w.device.Manufacturer + " " + w.device.Model + " " + w.device.FirmwareVersion)
-	}
-	if w.ready {
-		cs.CamID = w.link.CamID
-	}
-	pipes := w.pipes
-	w.mu.Unlock()
-	cs.Cloud = w.session.State().String()
-	if st := w.session.State(); st != uplink.StateReady {
-		if last := w.session.LastEnd(); last != "" {
-			cs.Cloud += " (last connection: " + last + ")"
-		}
-	}
-	active := w.pubs.Active()
-	for _, p := range pipes {
-		st := p.stream.Stats()
-		ss := StreamStatus{ID: p.id, FPS: st.FPS, Kbps: st.Kbps, Frames: st.VideoFrames, Reasons: active[p.id]}
-		ss.Publishing = len(ss.Reasons) > 0
-		switch {
-		case st.FPS > 0:
-			ss.RTSP = "playing"
-		case st.LastFrame.IsZero():
-			ss.RTSP = "connecting"
-		default:
-			ss.RTSP = "stalled"
-		}
-		p.mu.Lock()
-		if ss.RTSP != "playing" && p.lastErr != nil {
-			ss.RTSP += ": " + plain(p.lastErr)
-		}
-		p.mu.Unlock()
-		if st.VideoCodec != media.CodecUnknown {
-			ss.Codec = st.VideoCodec.String()
-			ss.Resolution = fmt.Sprintf("%dx%d", st.Width, st.Height)
-		}
-		cs.Streams = append(cs.Streams, ss)
-	}
-	return cs
 }

@@ -352,9 +352,7 @@ func (w *Camera) setCamEvents(c *uplink.Command) uplink.Reply {
 
 // sendable says why an event may not go to the cloud now, or "" when it may.
 func (w *Camera) sendable(name string) string {
-	w.mu.Lock()
-	active := w.activity
-	w.mu.Unlock()
+	active := w.Status().Activity
 	e := w.evs()
 	e.mu.Lock()
 	defer e.mu.Unlock()

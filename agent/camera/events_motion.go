@@ -42,11 +42,6 @@ func cloudGrid(cols, rows int) (int, int) {
 	return max(cols/f, 1), max(rows/f, 1)
 }
 
-func (w *Camera) onvifClient() *onvif.Client {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.onvif
-}
 
 func (w *Camera) motionDetection(ctx context.Context) uplink.Reply {
 	cl := w.onvifClient()

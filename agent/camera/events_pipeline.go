@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/camagent/camagent/internal/backoff"
 	"github.com/camagent/camagent/onvif"
 	"github.com/camagent/camagent/uplink"
 )
@@ -48,9 +49,7 @@ const tzTimeout = 15 * time.Second
 // runEvents turns the camera's ONVIF events into cam_event messages and
 // applies time zones the cloud configures, until ctx ends.
 func (w *Camera) runEvents(ctx context.Context) {
-	w.mu.Lock()
-	cl := w.onvif
-	w.mu.Unlock()
+	cl := w.onvifClient()
 	tm := w.opts.Timing
 	var wg sync.WaitGroup
 	wg.Go(func() { w.eventPipeline(ctx, tm) })
@@ -65,8 +64,6 @@ func (w *Camera) runEvents(ctx context.Context) {
 // with backoff after errors and camera reboots, and queues the classified
 // reports for the pipeline. A camera without an events service ends it.
 func (w *Camera) subscribeEvents(ctx context.Context, cl *onvif.Client, tm Timing) {
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
 	e := w.evs()
 	push := func(ev onvif.Event) {
 		kind, active, ok := onvif.Classify(ev)
@@ -84,12 +81,15 @@ func (w *Camera) subscribeEvents(ctx context.Context, cl *onvif.Client, tm Timin
 			w.log.Warn("event queue full, camera event dropped", zap.String("kind", string(kind)), zap.Int64("dropped", n))
 		}
 	}
-	supervise(ctx, newBackoff(tm.EventRetryMin, 30*time.Second), func(ctx context.Context) error {
+	b := &backoff.Backoff{Min: tm.EventRetryMin, Max: 30 * time.Second, Healthy: time.Minute}
+	_ = backoff.Retry(ctx, b, func(ctx context.Context) error {
 		err := cl.RunEvents(ctx, push)
-		if errors.Is(err, onvif.ErrUnsupported) {
+		switch {
+		case errors.Is(err, onvif.ErrUnsupported):
 			w.log.Info("camera offers no events: motion will not reach the cloud", zap.Error(err))
-			stop()
 			return nil
+		case err == nil && ctx.Err() == nil:
+			return errors.New("event subscription ended")
 		}
 		return err
 	}, func(err error, wait time.Duration) {
@@ -201,16 +201,16 @@ func (w *Camera) sendEvent(ctx context.Context, ev uplink.CamEvent, repeat bool)
 	if why := w.sendable(ev.Event); why != "" {
 		n := e.dropped.Add(1)
 		w.log.Debug("event not sent", zap.String("event", ev.Event), zap.String("why", why), zap.Int64("dropped", n))
-		w.lastEv.set(ev, "not sent: "+why)
+		w.eventHandled(ev, "not sent: "+why)
 		return
 	}
 	if err := w.session.Send(ctx, uplink.CmdCamEvent, ev); err != nil {
 		n := e.dropped.Add(1)
 		w.log.Info("event not sent", zap.String("event", ev.Event), zap.Error(err), zap.Int64("dropped", n))
-		w.lastEv.set(ev, "not sent: "+err.Error())
+		w.eventHandled(ev, "not sent: "+err.Error())
 		return
 	}
-	w.lastEv.set(ev, "sent")
+	w.eventHandled(ev, "sent")
 	if repeat {
 		w.log.Debug("event repeated", zap.String("event", ev.Event))
 	} else {
@@ -280,26 +280,8 @@ func setTimeZone(ctx context.Context, cl *onvif.Client, tz string) (onvif.System
 	return cl.SetTimeZone(ctx, tz)
 }
 
-// lastEvent is the newest event the pipeline handled, sent or not, so the
-// status page can tell "no motion" from "motion the cloud never got".
-type lastEvent struct {
-	mu sync.Mutex
-	ev EventStatus
-}
-
-func (l *lastEvent) set(ev uplink.CamEvent, outcome string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.ev = EventStatus{Kind: ev.Event, At: ev.Time.Time, Outcome: outcome}
-}
-
-// get returns the newest event, nil before the first.
-func (l *lastEvent) get() *EventStatus {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ev.Kind == "" {
-		return nil
-	}
-	ev := l.ev
-	return &ev
+// eventHandled tells the owner the newest event and what became of it, so
+// the status page can tell "no motion" from "motion the cloud never got".
+func (w *Camera) eventHandled(ev uplink.CamEvent, outcome string) {
+	w.send(eventHandled{ev: EventStatus{Kind: ev.Event, At: ev.Time.Time, Outcome: outcome}})
 }

@@ -69,9 +69,8 @@ func (m *maintState) uploadCounts() map[UploadKey]uint64 {
 // uploadLink is the current connection's link, or the reason the legacy
 // endpoint cannot be used on it.
 func (w *Camera) uploadLink() (uplink.Link, error) {
-	w.mu.Lock()
-	link, ready := w.link, w.ready
-	w.mu.Unlock()
+	st := w.Status()
+	link, ready := st.link, st.ready
 	if !ready {
 		return link, uplink.ErrNotReady
 	}

@@ -24,9 +24,7 @@ var errNoONVIF = fmt.Errorf("camera has no onvif address: %w", onvif.ErrUnsuppor
 func (w *Camera) handleSettings(ctx context.Context, c *uplink.Command) uplink.Reply {
 	ctx, cancel := context.WithTimeout(ctx, settingsTimeout)
 	defer cancel()
-	w.mu.Lock()
-	cl := w.onvif
-	w.mu.Unlock()
+	cl := w.onvifClient()
 	if cl == nil {
 		return uplink.Done(uplink.StatusNotSupported, errNoONVIF)
 	}
@@ -107,9 +105,7 @@ func settingsStatus(err error) string {
 // mainProfile is the ONVIF profile of the first stream: image, audio, OSD
 // and PTZ settings address the camera through it.
 func (w *Camera) mainProfile() (*onvif.Profile, error) {
-	w.mu.Lock()
-	pipes := w.pipes
-	w.mu.Unlock()
+	pipes := w.pipes()
 	if len(pipes) == 0 || pipes[0].profile == nil {
 		return nil, fmt.Errorf("no onvif media profile: %w", onvif.ErrUnsupported)
 	}

@@ -83,9 +83,7 @@ func (w *Camera) setStreamConfig(ctx context.Context, cl *onvif.Client, c *uplin
 
 // pipeByES finds the pipe whose video or audio ES is named es.
 func (w *Camera) pipeByES(es string, name func(*pipe) string) *pipe {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, p := range w.pipes {
+	for _, p := range w.pipes() {
 		if name(p) == es {
 			return p
 		}

@@ -114,9 +114,7 @@ func (w *Camera) runSnapshotFetch(ctx context.Context, f *snapshotFetch) {
 
 // fetchSnapshot asks the camera for one picture of its main profile.
 func (w *Camera) fetchSnapshot(ctx context.Context) ([]byte, error) {
-	w.mu.Lock()
-	cl, pipes := w.onvif, w.pipes
-	w.mu.Unlock()
+	cl, pipes := w.onvifClient(), w.pipes()
 	if cl == nil {
 		if w.opts.Camera.ONVIF.URL == "" {
 			return nil, fmt.Errorf("%w: the camera has no ONVIF address in the config", errNoSnapshot)

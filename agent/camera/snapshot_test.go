@@ -34,9 +34,11 @@ func resolvedCamera(t *testing.T, snapshotURL string) *Camera {
 	w := New(Options{Camera: cam, Logger: zaptest.NewLogger(t)})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := w.resolve(ctx); err != nil {
+	id, err := w.resolve(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
+	w.id.Store(id)
 	return w
 }
 

@@ -3,7 +3,6 @@ package camera
 import (
 	"errors"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/camagent/camagent/media"
@@ -17,40 +16,87 @@ type LogSource interface {
 	Text(camera string) []byte
 }
 
-// Status is one camera's state, derived from the facts its worker records.
+// Status is what one camera knows, as typed facts: the status page,
+// /status.json, /metrics and /readyz derive their words from it. The
+// camera's owner publishes a new one after every change (and every second,
+// for the counters); a published Status never changes.
 type Status struct {
-	Name   string `json:"name"`
-	ONVIF  string `json:"onvif"`
-	Device string `json:"device,omitempty"`
-	IP     string `json:"ip,omitempty"`
-	Cloud  string `json:"cloud"`
-	CamID  int64  `json:"cam_id,omitempty"`
-	// Streams lists each media stream the camera offers the cloud.
-	Streams []StreamStatus `json:"streams"`
-	// Errors are the most recent problems, newest first, in plain words.
-	Errors []Problem `json:"errors,omitempty"`
+	Name     string
+	ONVIF    ONVIFState
+	ONVIFErr error // why ONVIF failed; nil unless ONVIF is ONVIFFailed
+	Device   onvif.DeviceInfo
+	IP       string
+	Cloud    uplink.ConnState
+	// LastEnd is how the last cloud connection ended, nil before one did.
+	LastEnd *uplink.End
+	CamID   int64 // while the cloud session is READY
+	// Activity is false in passive mode (docs/protocol.md#passive-mode).
+	Activity bool
+	Streams  []StreamStatus
+	// Problems are the most recent ones, newest first, in plain words.
+	Problems []Problem
 	// LastEvent is the newest camera event the agent handled, nil before
 	// the first.
-	LastEvent *EventStatus `json:"last_event,omitempty"`
-	// Snapshot is the path of the camera's latest picture on this server,
-	// "" when the camera has no ONVIF connection to take one.
-	Snapshot string `json:"snapshot,omitempty"`
+	LastEvent *EventStatus
+
+	// link is the READY connection's link, for the camera's own goroutines.
+	link  uplink.Link
+	ready bool
+}
+
+// ONVIFState is where the camera's ONVIF connection stands.
+type ONVIFState int
+
+// ONVIF states.
+const (
+	ONVIFNotConfigured ONVIFState = iota // the config has no onvif.url
+	ONVIFConnecting
+	ONVIFConnected
+	ONVIFFailed // Status.ONVIFErr says why
+)
+
+func (s ONVIFState) String() string {
+	switch s {
+	case ONVIFNotConfigured:
+		return "not configured"
+	case ONVIFConnecting:
+		return "connecting"
+	case ONVIFConnected:
+		return "connected"
+	}
+	return "error"
+}
+
+// PullState is where a stream's RTSP pull stands.
+type PullState int
+
+// Pull states.
+const (
+	// PullIdle: not pulled, no reader needs it (pull on demand).
+	PullIdle PullState = iota
+	// PullConnecting: pulled, no frame yet from this pull.
+	PullConnecting
+	// PullPlaying: frames arrive.
+	PullPlaying
+	// PullStalled: frames came and stopped; StreamStatus.Err may say why.
+	PullStalled
+)
+
+func (s PullState) String() string {
+	return [...]string{"idle", "connecting", "playing", "stalled"}[s]
 }
 
 // StreamStatus is one media stream of a camera.
 type StreamStatus struct {
-	ID string `json:"id"`
-	// RTSP is the pull's state: playing, connecting, stalled: why.
-	RTSP string `json:"rtsp"`
+	ID string
 	// URL is where the stream is pulled from, without user and password.
-	URL        string   `json:"url,omitempty"`
-	Codec      string   `json:"codec,omitempty"`
-	Resolution string   `json:"resolution,omitempty"`
-	FPS        float64  `json:"fps"`
-	Kbps       float64  `json:"kbps"`
-	Frames     uint64   `json:"frames"`
-	Reasons    []string `json:"reasons,omitempty"`
-	Publishing bool     `json:"publishing"`
+	URL  string
+	Pull PullState
+	// Err is the last RTSP session's failure, typed; nil before one failed.
+	Err   error
+	Stats media.StreamStats
+	// Reasons are why the cloud has it published; empty when it is not.
+	Reasons []string
 }
 
 // EventStatus is the newest camera event the agent handled.
@@ -70,87 +116,57 @@ type Problem struct {
 	Count int `json:"count"`
 }
 
-// settledByes are the bye reasons after which the cloud will not take the
-// camera back by itself: someone has to fix the token, the account or the
-// other device. Whatever else ended a connection is retried and transient.
-var settledByes = []string{uplink.ByeAuthFailure, uplink.ByeInvalidUser, uplink.ByeDeleted, uplink.ByeConnConflict}
-
-// Readiness is where a camera stands for the Readiness probe.
-type Readiness int
-
-const (
-	// ReadyPending: on its way (connecting, registering, backing off after
-	// a transient error).
-	ReadyPending Readiness = iota
-	// ReadyRegistered: the cloud session is ready.
-	ReadyRegistered
-	// ReadyFailed: stopped in a named failure that retrying will not fix.
-	ReadyFailed
-)
-
-// Readiness says where the camera stands, and why in plain words.
-func (w *Camera) Readiness() (Readiness, string) {
-	w.mu.Lock()
-	onvifState, onvifErr, pipes := w.onvifState, w.onvifErr, w.pipes
-	w.mu.Unlock()
-	state := w.session.State()
-	if state == uplink.StateReady {
-		return ReadyRegistered, "registered in cloud"
+// CanSnapshot says whether the camera can be asked for a picture: it is
+// connected over ONVIF with a profile and has not said it has no snapshot
+// URI (then it keeps saying so: no broken image on every refresh).
+func (w *Camera) CanSnapshot() bool {
+	id := w.ident()
+	if id == nil || id.onvif == nil || len(id.pipes) == 0 || id.pipes[0].profile == nil {
+		return false
 	}
-	if errors.Is(onvifErr, onvif.ErrUnauthorized) {
-		return ReadyFailed, "camera refused the ONVIF credentials"
-	}
-	// The cloud session registers the camera once its main stream plays,
-	// so RTSP credentials the camera refuses hold it back for good too.
-	if len(pipes) > 0 {
-		p := pipes[0]
-		p.mu.Lock()
-		err := p.lastErr
-		p.mu.Unlock()
-		if errors.Is(err, media.ErrUnauthorized) && p.stream.Stats().FPS == 0 {
-			return ReadyFailed, "camera refused the RTSP credentials"
-		}
-	}
-	last := w.session.LastEnd()
-	for _, reason := range settledByes {
-		if strings.HasPrefix(last, "cloud said bye "+reason) {
-			return ReadyFailed, last
-		}
-	}
-	why := "cloud session " + state.String()
-	switch {
-	case onvifState != "connected" && onvifState != "not configured":
-		why += ", onvif " + onvifState
-	case last != "":
-		why += " (last connection: " + last + ")"
-	}
-	return ReadyPending, why
-}
-
-// describe adds the facts only the page and status.json show.
-func (w *Camera) Describe(cs *Status) {
-	cs.LastEvent = w.lastEv.get()
-	w.mu.Lock()
-	connected, pipes := w.onvif != nil, w.pipes
-	w.mu.Unlock()
 	w.snap.mu.Lock()
-	// A camera that said it has no snapshot URI keeps saying so: no
-	// broken image on every refresh.
-	noURI := errors.Is(w.snap.err, errNoSnapshot)
-	w.snap.mu.Unlock()
-	if connected && !noURI && len(pipes) > 0 && pipes[0].profile != nil {
-		cs.Snapshot = "/snapshot/" + url.PathEscape(w.name) + ".jpg"
-	}
-	for i := range cs.Streams {
-		for _, p := range pipes {
-			if p.id == cs.Streams[i].ID {
-				cs.Streams[i].URL = withoutUserinfo(p.url)
-			}
-		}
-	}
+	defer w.snap.mu.Unlock()
+	return !errors.Is(w.snap.err, errNoSnapshot)
 }
 
-// secrets are the values of w's config that no page may show.
+// publish stores a new Status built from the state; owner goroutine only.
+func (w *Camera) publish() {
+	st := &w.st
+	id := w.ident()
+	s := &Status{
+		Name: w.name, ONVIF: st.onvif, ONVIFErr: st.onvifErr,
+		Cloud: w.session.State(), Activity: st.activity,
+		Problems: st.problems, LastEvent: st.lastEvent,
+		link: st.link, ready: st.ready,
+	}
+	if st.ready {
+		s.CamID = st.link.CamID
+	}
+	if end, ok := w.session.LastEnd(); ok {
+		s.LastEnd = &end
+	}
+	if id != nil {
+		s.Device, s.IP = id.device, id.ip
+	}
+	active := w.pubs.Active()
+	for _, ss := range st.streams {
+		x := StreamStatus{ID: ss.pipe.id, URL: withoutUserinfo(ss.pipe.url), Err: ss.err, Stats: ss.pipe.stream.Stats(), Reasons: active[ss.pipe.id]}
+		switch {
+		case !ss.pulling:
+			x.Pull = PullIdle
+		case x.Stats.FPS > 0:
+			x.Pull = PullPlaying
+		case x.Stats.LastFrame.Before(ss.pullStarted):
+			x.Pull = PullConnecting
+		default:
+			x.Pull = PullStalled
+		}
+		s.Streams = append(s.Streams, x)
+	}
+	w.status.Store(s)
+}
+
+// Secrets are the values of w's config that no page may show.
 func (w *Camera) Secrets() []string {
 	cam := w.opts.Camera
 	out := []string{cam.Token.Reveal(), w.opts.Token.Secret, cam.ONVIF.Password.Reveal()}
@@ -167,10 +183,10 @@ func (w *Camera) Secrets() []string {
 	return out
 }
 
-// plain puts a failure in words an installer can act on, ahead of the
+// Plain puts a failure in words an installer can act on, ahead of the
 // technical detail: the typed errors of onvif and media name the likely
 // cause and the config keys to check. Other errors are shown as they are.
-func plain(err error) string {
+func Plain(err error) string {
 	var words string
 	switch {
 	case errors.Is(err, onvif.ErrUnauthorized):

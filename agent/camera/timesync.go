@@ -71,9 +71,7 @@ func (w *Camera) checkClock(ctx context.Context, c *onvif.Client, skew time.Dura
 // the client signs with, so a camera whose clock jumped does not see
 // requests with stale timestamps (some lock an account after a few).
 func (w *Camera) recheckClock(ctx context.Context) {
-	w.mu.Lock()
-	c := w.onvif
-	w.mu.Unlock()
+	c := w.onvifClient()
 	if c == nil {
 		return
 	}

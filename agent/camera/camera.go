@@ -1,0 +1,276 @@
+// Package camera is everything about one camera: its ONVIF identity, the
+// RTSP pulls and why each runs, its cloud session and publishes, events,
+// snapshots and uploads. One goroutine (Run) owns the camera's state; the
+// session, pulls, event subscription and clock check do their I/O on their
+// own goroutines and send typed messages to it (messages.go). What the
+// rest of the agent sees is the immutable Status it publishes.
+package camera
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/camagent/camagent/config"
+	"github.com/camagent/camagent/media"
+	"github.com/camagent/camagent/uplink"
+)
+
+// Options is what a camera takes from the config; agent translates the
+// config into it in one place.
+type Options struct {
+	Camera    config.Camera
+	Token     uplink.Token
+	Insecure  bool
+	RootCAs   *x509.CertPool
+	StatePath string
+	Version   string
+	Logger    *zap.Logger
+	LogRing   LogSource // recent log lines for cam_get_log; nil = not kept
+	Timing    Timing    // zero: DefaultTiming
+}
+
+// ErrDeleted is returned by Run after the cloud deleted the camera: it
+// must not be started again until its config changes.
+var ErrDeleted = uplink.ErrDeleted
+
+// Camera is one camera. Build it with New; Run serves it.
+type Camera struct {
+	opts Options
+	name string
+	log  *zap.Logger
+
+	session *uplink.Session
+	pubs    *uplink.Streams
+	ev      eventsState   // event settings and pipeline (events.go)
+	clock   clockState    // clock checks (timesync.go)
+	snap    snapshotCache // latest picture (snapshot.go)
+	maint   maintState    // legacy uploads in flight (maintenance.go)
+
+	// id is what resolve learnt; nil before. Never changed once stored.
+	id atomic.Pointer[identity]
+	// status is the newest Status the owner published.
+	status atomic.Pointer[Status]
+	// inbox carries messages to the goroutine running Run.
+	inbox chan message
+	// st is the camera's state: only the goroutine running Run touches it.
+	st state
+}
+
+// New builds a camera; nothing runs until Run.
+func New(opts Options) *Camera {
+	if opts.Timing == (Timing{}) {
+		opts.Timing = DefaultTiming
+	}
+	cam := opts.Camera
+	w := &Camera{
+		opts:  opts,
+		name:  cam.Name,
+		log:   opts.Logger.Named("camera").With(zap.String("camera", cam.Name)),
+		inbox: make(chan message, inboxSize),
+	}
+	w.st = newState(cam)
+	tlsConf := &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12}
+	w.pubs = uplink.NewStreams(uplink.StreamsOptions{
+		Open:      w.openReader,
+		TLSConfig: tlsConf,
+		Logger:    opts.Logger.Named("publish").With(zap.String("camera", cam.Name)),
+	})
+	w.session = uplink.NewSession(uplink.Options{
+		Token:     opts.Token,
+		Insecure:  opts.Insecure,
+		RootCAs:   opts.RootCAs,
+		StatePath: opts.StatePath,
+		Version:   "camagent/" + opts.Version,
+		Vendor:    "camagent",
+		Handler:   w,
+		Logger:    opts.Logger.Named("uplink").With(zap.String("camera", cam.Name)),
+	})
+	w.publish()
+	return w
+}
+
+// inboxSize bounds the messages waiting for the owner; senders wait when
+// it is full, which only a stuck owner would make them do.
+const inboxSize = 64
+
+// Run makes one attempt at serving the camera: it learns the camera over
+// ONVIF (or takes the configured RTSP URL), then keeps its cloud session,
+// the pulls its readers need and its event subscription running until ctx
+// is cancelled (nil), the camera cannot be learnt (that error: the caller
+// retries), or the cloud deleted it (ErrDeleted). Every goroutine it
+// starts has ended when it returns, RTSP and ONVIF sessions included.
+func (w *Camera) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := &run{ctx: ctx, cancel: cancel}
+	r.spawn(w, func(ctx context.Context) { w.resolveOnce(ctx) })
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		var ack func()
+		select {
+		case m := <-w.inbox:
+			ack = w.handle(r, m)
+		case <-tick.C:
+			w.reconcile(r)
+		case <-r.ctx.Done():
+			if !r.stopping {
+				w.stop(r)
+			}
+		}
+		w.publish()
+		if ack != nil {
+			ack()
+		}
+		if r.stopping && r.children == 0 {
+			return r.err
+		}
+	}
+}
+
+// run is one Run's bookkeeping, owned by its goroutine like state.
+type run struct {
+	ctx      context.Context
+	cancel   context.CancelFunc
+	children int  // goroutines started by spawn, not yet ended
+	stopping bool // ctx is done: start nothing new, wait for children
+	err      error
+}
+
+// spawn runs f on its own goroutine under r's context; the owner counts
+// it until its childDone arrives, so Run returns only after f did.
+func (r *run) spawn(w *Camera, f func(ctx context.Context)) {
+	r.children++
+	go func() {
+		defer w.send(childDone{})
+		f(r.ctx)
+	}()
+}
+
+// stop ends the run: children see ctx done, publishes end.
+func (w *Camera) stop(r *run) {
+	r.stopping = true
+	r.cancel()
+	w.stopPulls()
+	// Streams.Close waits for the publish loops, which may be waiting to
+	// tell the owner their reader closed: not on the owner's goroutine.
+	r.children++
+	go func() {
+		defer w.send(childDone{})
+		w.pubs.Close()
+	}()
+}
+
+// send hands m to the owner. Only Run's children and the session's
+// callbacks send, and Run drains the inbox until they have all ended.
+func (w *Camera) send(m message) { w.inbox <- m }
+
+// ask sends a request and waits for the owner's answer, or ctx.
+func ask[T any](ctx context.Context, w *Camera, m message, reply chan T) (T, error) {
+	var zero T
+	select {
+	case w.inbox <- m:
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+	select {
+	case v := <-reply:
+		return v, nil
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+// fail records a problem for the status page and logs it.
+func (w *Camera) fail(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	w.log.Warn(msg)
+	w.send(problem{what: msg, at: time.Now()})
+}
+
+// failRetry is fail for a step retried after wait. The retry delay goes to
+// the log line only, so that the same failure repeating is one entry on
+// the status page, counted, and does not push the others out.
+func (w *Camera) failRetry(wait time.Duration, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	w.log.Warn(msg, zap.Duration("retry_in", wait))
+	w.send(problem{what: msg, at: time.Now()})
+}
+
+// ident is what resolve learnt, nil before.
+func (w *Camera) ident() *identity { return w.id.Load() }
+
+// Name is the camera's name in the config.
+func (w *Camera) Name() string { return w.name }
+
+// Config is the camera's entry of the config it was built from.
+func (w *Camera) Config() config.Camera { return w.opts.Camera }
+
+// Status is the newest state the camera published. It never changes; a
+// newer one replaces it.
+func (w *Camera) Status() *Status { return w.status.Load() }
+
+// errDeletedRun wraps the session's end after bye DELETED.
+func deletedErr(err error) error {
+	if errors.Is(err, uplink.ErrDeleted) {
+		return ErrDeleted
+	}
+	return err
+}
+
+// Metrics are the camera's counters and states for /metrics, read at
+// scrape time.
+type Metrics struct {
+	Cloud      uplink.Counts
+	CloudState uplink.ConnState
+	ONVIF      ONVIFState
+	// Uploads counts finished legacy uploads by category and result.
+	Uploads map[UploadKey]uint64
+	Streams []StreamMetrics
+	// EventsEnded counts activities ended (by the camera or by the hold);
+	// EventsDropped the events not sent (queue full, not ready, disabled).
+	EventsEnded, EventsDropped int64
+	// ClockChecks counts the camera clock checks made (at connect and
+	// every Timing.ClockCheck).
+	ClockChecks int64
+}
+
+// StreamMetrics are one stream's pull and publish counters.
+type StreamMetrics struct {
+	ID         string
+	Pulling    bool
+	Pull       media.StreamStats
+	Publishing bool
+	// Publish sums every publish of the stream; nil before the first.
+	Publish *uplink.PublisherStats
+}
+
+// Metrics returns the camera's counters now.
+func (w *Camera) Metrics() Metrics {
+	st := w.Status()
+	m := Metrics{
+		Cloud:         w.session.Counts(),
+		CloudState:    w.session.State(),
+		ONVIF:         st.ONVIF,
+		Uploads:       w.maint.uploadCounts(),
+		EventsEnded:   w.evs().ended.Load(),
+		EventsDropped: w.evs().dropped.Load(),
+		ClockChecks:   w.clock.checks.Load(),
+	}
+	pubs := w.pubs.Stats()
+	for _, s := range st.Streams {
+		sm := StreamMetrics{ID: s.ID, Pulling: s.Pull != PullIdle, Pull: w.pipe(s.ID).stream.Stats(), Publishing: len(s.Reasons) > 0}
+		if ps, ok := pubs[s.ID]; ok {
+			sm.Publish = &ps
+		}
+		m.Streams = append(m.Streams, sm)
+	}
+	return m
+}

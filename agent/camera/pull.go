@@ -1,0 +1,192 @@
+package camera
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/camagent/camagent/config"
+	"github.com/camagent/camagent/internal/backoff"
+	"github.com/camagent/camagent/media"
+	"github.com/camagent/camagent/uplink"
+)
+
+// streamState is the owner's view of one stream: who reads it and whether
+// it is pulled. Cameras allow few RTSP sessions (often 2–4, shared with
+// NVRs and viewers), so a stream is pulled only while a reader needs it,
+// or kept warm by the pull.warm policy so stream_start finds a key frame
+// at once.
+type streamState struct {
+	pipe *pipe
+	// warm: pull.warm keeps this stream pulled without readers (while
+	// the cloud has not settled on refusing the camera).
+	warm    bool
+	readers int
+	// idleSince is when the last reader left; the pull stops
+	// pull.idle_timeout later.
+	idleSince time.Time
+	pulling   bool               // a pull goroutine runs
+	// pullStarted is when the running pull started: frames before it
+	// came from an earlier one.
+	pullStarted time.Time
+	stopPull  context.CancelFunc // nil once asked to stop (or not pulling)
+	err       error              // the last RTSP session's failure, typed
+}
+
+// warm says whether pull.warm keeps stream i pulled without readers.
+func (w *Camera) warm(i int) bool {
+	switch w.opts.Camera.Pull.Warm {
+	case config.PullWarmAll:
+		return true
+	case config.PullWarmNone:
+		return false
+	}
+	return i == 0
+}
+
+// wanted says whether s should be pulled now.
+func (w *Camera) wanted(s *streamState, now time.Time) bool {
+	switch {
+	case s.readers > 0:
+		return true
+	case s.warm && !w.st.settled:
+		return true
+	}
+	return !s.idleSince.IsZero() && now.Sub(s.idleSince) < w.opts.Camera.Pull.IdleTimeout
+}
+
+// reconcile starts the pulls that are wanted and stops the others.
+func (w *Camera) reconcile(r *run) {
+	now := time.Now()
+	for i, s := range w.st.streams {
+		want := !r.stopping && w.wanted(s, now)
+		switch {
+		case want && !s.pulling:
+			ctx, cancel := context.WithCancel(r.ctx)
+			s.pulling, s.stopPull, s.pullStarted = true, cancel, now
+			w.log.Info("rtsp pull started", zap.String("stream", s.pipe.id), zap.Int("readers", s.readers), zap.Bool("warm", s.warm))
+			r.spawn(w, func(context.Context) {
+				defer w.send(pullEnded{i: i})
+				w.pull(ctx, i, s.pipe)
+			})
+		case !want && s.stopPull != nil:
+			w.log.Info("rtsp pull stopped: no reader", zap.String("stream", s.pipe.id))
+			s.stopPull()
+			s.stopPull = nil
+		}
+	}
+}
+
+// stopPulls asks every pull to stop (Run is ending).
+func (w *Camera) stopPulls() {
+	for _, s := range w.st.streams {
+		if s.stopPull != nil {
+			s.stopPull()
+			s.stopPull = nil
+		}
+	}
+}
+
+// pull keeps one stream's RTSP session running, reconnecting with backoff,
+// until ctx ends. The stream outlives each session, so readers stay
+// attached. It owns source: the advertised-host fallback changes it.
+func (w *Camera) pull(ctx context.Context, i int, p *pipe) {
+	source := p.source
+	fellBack := false
+	b := &backoff.Backoff{Min: time.Second, Max: 30 * time.Second, Healthy: time.Minute, Override: credentialWait}
+	_ = backoff.Retry(ctx, b, func(ctx context.Context) error {
+		err := media.NewSource(source, p.stream).Run(ctx)
+		if err == nil && ctx.Err() == nil {
+			err = errors.New("rtsp session ended")
+		}
+		return err
+	}, func(err error, wait time.Duration) {
+		w.send(pullFailed{i: i, err: err})
+		w.failRetry(wait, "stream %s: %s", p.id, Plain(err))
+		if errors.Is(err, media.ErrUnreachable) && p.advertised && !fellBack {
+			if alt, ok := configuredHost(source.URL, w.opts.Camera.ONVIF.URL); ok {
+				source.URL, fellBack = alt, true
+				w.log.Warn("camera advertises an rtsp address the agent cannot reach; using the configured camera host",
+					zap.String("stream", p.id), zap.String("host", hostOf(alt)))
+			}
+		}
+	})
+}
+
+// openReader attaches a publisher to a stream and makes sure the stream is
+// pulled while it reads; the GOP cache lets a warm stream start at once.
+func (w *Camera) openReader(streamID string) (uplink.UnitReader, error) {
+	id := w.ident()
+	if id == nil {
+		return nil, errors.New("camera not resolved yet")
+	}
+	i := id.pipeIndex(streamID)
+	if i < 0 {
+		return nil, errors.New("unknown stream " + streamID)
+	}
+	reply := make(chan bool, 1)
+	w.send(acquire{id: streamID, reply: reply})
+	<-reply
+	return &demandReader{Reader: id.pipes[i].stream.AddReader("rtmp", 512), release: func() { w.send(release{i: i}) }}, nil
+}
+
+// demandReader is a reader that tells the owner when it leaves.
+type demandReader struct {
+	*media.Reader
+	release func()
+	closed  bool
+}
+
+// Close detaches the reader; the stream may stop being pulled.
+func (r *demandReader) Close() {
+	r.Reader.Close()
+	if !r.closed {
+		r.closed = true
+		r.release()
+	}
+}
+
+// CameraInfo implements uplink.Handler. It makes sure the main stream is
+// pulled and waits until it delivers its tracks: a camera that does not
+// stream is not online (docs/protocol.md#cam-register).
+func (w *Camera) CameraInfo(ctx context.Context) (uplink.CameraInfo, error) {
+	id := w.ident()
+	if id == nil || len(id.pipes) == 0 {
+		return uplink.CameraInfo{}, errors.New("camera not resolved yet")
+	}
+	main := id.pipes[0]
+	reply := make(chan bool, 1)
+	if _, err := ask(ctx, w, acquire{id: main.id, reply: reply}, reply); err != nil {
+		return uplink.CameraInfo{}, err
+	}
+	defer w.send(release{i: 0})
+	wait, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	select {
+	case <-main.stream.TracksReady():
+	case <-wait.Done():
+		return uplink.CameraInfo{}, errors.New("main stream delivers no media")
+	}
+	return id.cameraInfo(w.name), nil
+}
+
+// Ready implements uplink.Handler.
+func (w *Camera) Ready(link uplink.Link) {
+	reply := make(chan struct{})
+	w.send(linkUp{link: link, reply: reply})
+	<-reply
+}
+
+// Down implements uplink.Handler: publishes stop with the connection
+// (docs/protocol.md#reconnect).
+func (w *Camera) Down() {
+	reply := make(chan struct{})
+	w.send(linkDown{reply: reply})
+	<-reply
+	w.pubs.StopAll()
+}
+
+// Ended implements uplink.EndReporter.
+func (w *Camera) Ended(end uplink.End) { w.send(connEnded{end: end}) }

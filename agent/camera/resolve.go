@@ -1,0 +1,246 @@
+package camera
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+
+	"go.uber.org/zap"
+
+	"github.com/camagent/camagent/media"
+	"github.com/camagent/camagent/onvif"
+	"github.com/camagent/camagent/uplink"
+)
+
+// maxStreams is how many ONVIF profiles become cloud streams: the main and
+// the sub stream are what the cloud's players use.
+const maxStreams = 2
+
+var streamIDs = [maxStreams]string{"Main", "Sub"}
+
+// identity is what resolve learnt about the camera. It never changes once
+// stored, so any goroutine may read it without a lock.
+type identity struct {
+	onvif  *onvif.Client // nil when the camera has no ONVIF URL
+	device onvif.DeviceInfo
+	ip     string // the camera's address as cam_register and cam_status report it
+	pipes  []*pipe
+}
+
+// pipe is one media stream of the camera: where it comes from and the hub
+// that fans it out.
+type pipe struct {
+	id      string
+	url     string // RTSP URL as the camera gave it (may carry credentials: never log)
+	profile *onvif.Profile
+	stream  *media.Stream
+	source  media.SourceOptions
+	// advertised marks a URL the camera gave through ONVIF: cameras behind
+	// NAT or port forwarding advertise their own LAN address.
+	advertised bool
+}
+
+func (p *pipe) videoES() string { return p.id + "Video" }
+func (p *pipe) audioES() string { return p.id + "Audio" }
+
+// pipeIndex is the index of stream id, -1 when there is none.
+func (id *identity) pipeIndex(streamID string) int {
+	for i, p := range id.pipes {
+		if p.id == streamID {
+			return i
+		}
+	}
+	return -1
+}
+
+// pipe returns stream id's pipe, nil when there is none.
+func (w *Camera) pipe(streamID string) *pipe {
+	id := w.ident()
+	if id == nil {
+		return nil
+	}
+	if i := id.pipeIndex(streamID); i >= 0 {
+		return id.pipes[i]
+	}
+	return nil
+}
+
+// pipes are the camera's streams, nil before it was resolved.
+func (w *Camera) pipes() []*pipe {
+	if id := w.ident(); id != nil {
+		return id.pipes
+	}
+	return nil
+}
+
+// onvifClient is the camera's ONVIF client, nil without one.
+func (w *Camera) onvifClient() *onvif.Client {
+	if id := w.ident(); id != nil {
+		return id.onvif
+	}
+	return nil
+}
+
+// resolveOnce learns the camera and tells the owner how it went.
+func (w *Camera) resolveOnce(ctx context.Context) {
+	id, err := w.resolve(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.send(resolveFailed{err: err})
+		}
+		return
+	}
+	w.send(resolved{id: id})
+}
+
+// resolve learns the camera's identity and stream URLs, from ONVIF unless
+// the config names an RTSP URL.
+func (w *Camera) resolve(ctx context.Context) (*identity, error) {
+	cam := w.opts.Camera
+	id := &identity{}
+	if cam.ONVIF.URL != "" {
+		c, err := onvif.New(onvif.Options{
+			URL:      cam.ONVIF.URL,
+			Username: cam.ONVIF.Username,
+			Password: cam.ONVIF.Password.Reveal(),
+			Timeout:  cam.ONVIF.Timeout,
+			Logger:   w.log.Named("onvif"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := c.Connect(ctx); err != nil {
+			return nil, err
+		}
+		w.checkClock(ctx, c, c.ClockOffset())
+		info, err := c.DeviceInfo(ctx)
+		if err != nil {
+			return nil, err
+		}
+		profiles, err := c.Profiles(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if cam.RTSP.Reveal() == "" {
+			var lastErr error
+			for i := range profiles {
+				if len(id.pipes) == maxStreams {
+					break
+				}
+				pr := &profiles[i]
+				if pr.Video == nil || (pr.Video.Encoding != "H264" && pr.Video.Encoding != "H265") {
+					continue
+				}
+				uri, err := c.StreamURI(ctx, pr.Token)
+				if err != nil {
+					// One broken profile must not take the camera down.
+					w.log.Warn("profile has no usable stream uri, skipped", zap.String("profile", pr.Token), zap.Error(err))
+					lastErr = err
+					continue
+				}
+				p := w.newPipe(streamIDs[len(id.pipes)], uri, pr)
+				p.advertised = true
+				id.pipes = append(id.pipes, p)
+			}
+			if len(id.pipes) == 0 && lastErr != nil {
+				return nil, lastErr
+			}
+			if len(id.pipes) == 0 {
+				return nil, fmt.Errorf("no H.264/H.265 media profile: %w", onvif.ErrUnsupported)
+			}
+		} else if len(profiles) > 0 {
+			id.pipes = append(id.pipes, w.newPipe(streamIDs[0], cam.RTSP.Reveal(), &profiles[0]))
+		}
+		id.onvif, id.device, id.ip = c, info, c.Host()
+		w.learnEventKinds(ctx, c)
+		w.log.Info("onvif connected", zap.String("brand", info.Manufacturer), zap.String("model", info.Model),
+			zap.String("firmware", info.FirmwareVersion), zap.Duration("clock_offset", c.ClockOffset()),
+			zap.Int("streams", len(id.pipes)))
+	}
+	if len(id.pipes) == 0 {
+		u, err := url.Parse(cam.RTSP.Reveal())
+		if err != nil {
+			return nil, fmt.Errorf("rtsp url: %w", err)
+		}
+		id.pipes = append(id.pipes, w.newPipe(streamIDs[0], cam.RTSP.Reveal(), nil))
+		if id.ip == "" {
+			id.ip = u.Hostname()
+		}
+	}
+	// cam_register and cam_status report an IP address (docs/protocol.md#cam-register).
+	if net.ParseIP(id.ip) == nil {
+		if addrs, err := net.DefaultResolver.LookupHost(ctx, id.ip); err == nil && len(addrs) > 0 {
+			id.ip = addrs[0]
+		}
+	}
+	return id, nil
+}
+
+func (w *Camera) newPipe(id, rawURL string, pr *onvif.Profile) *pipe {
+	cam := w.opts.Camera
+	src := media.SourceOptions{
+		URL: rawURL,
+		Log: w.log.Named("rtsp").With(zap.String("stream", id)),
+	}
+	// config validated the value, so the two enums always agree.
+	src.Transport, _ = media.ParseTransport(cam.RTSPTransport.String())
+	// Cameras protect RTSP with the ONVIF account; use it unless the URL carries its own.
+	if u, err := url.Parse(rawURL); err == nil && u.User == nil {
+		src.Username, src.Password = cam.ONVIF.Username, cam.ONVIF.Password.Reveal()
+	}
+	return &pipe{
+		id:      id,
+		url:     rawURL,
+		profile: pr,
+		stream:  media.NewStream(w.log.Named("media").With(zap.String("stream", id))),
+		source:  src,
+	}
+}
+
+// cameraInfo is what cam_register says of the camera, with the defaults
+// the cloud needs for what the camera does not tell.
+func (id *identity) cameraInfo(name string) uplink.CameraInfo {
+	dev := id.device
+	info := uplink.CameraInfo{IP: id.ip, Brand: dev.Manufacturer, Model: dev.Model, SN: dev.SerialNumber, Version: dev.FirmwareVersion}
+	if info.Brand == "" {
+		info.Brand = "Generic"
+	}
+	if info.Model == "" {
+		info.Model = "RTSP camera"
+	}
+	if info.SN == "" {
+		info.SN = name
+	}
+	if info.Version == "" {
+		info.Version = "unknown"
+	}
+	return info
+}
+
+// configuredHost puts the host of the configured ONVIF URL into an RTSP URL
+// the camera advertised, keeping scheme, port, path and credentials. It
+// reports false when the hosts already agree.
+func configuredHost(rtspURL, onvifURL string) (string, bool) {
+	r, err := url.Parse(rtspURL)
+	if err != nil {
+		return "", false
+	}
+	o, err := url.Parse(onvifURL)
+	if err != nil || o.Hostname() == "" || o.Hostname() == r.Hostname() {
+		return "", false
+	}
+	port := r.Port()
+	if port == "" {
+		port = "554"
+	}
+	r.Host = net.JoinHostPort(o.Hostname(), port)
+	return r.String(), true
+}
+
+func hostOf(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Host
+	}
+	return ""
+}

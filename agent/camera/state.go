@@ -1,0 +1,260 @@
+package camera
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/camagent/camagent/config"
+	"github.com/camagent/camagent/uplink"
+)
+
+// state is what the camera knows and decides. Only the goroutine running
+// Run reads or writes it; everyone else sees the Status it publishes.
+type state struct {
+	onvif    ONVIFState
+	onvifErr error // why ONVIF failed, typed, for readiness
+
+	// streams follow the identity's pipes, in order; nil before resolve.
+	streams []*streamState
+
+	ready bool // the cloud session is READY
+	link  uplink.Link
+	// settled is set by a connection end retrying will not fix (bye
+	// AUTH_FAILURE, …) until the next READY: nothing is kept warm meanwhile.
+	settled  bool
+	activity bool
+	// requested is what the cloud asked to publish on this connection,
+	// stream id → reason → publish_session_id, kept in passive mode too so
+	// leaving it resumes the streams (docs/protocol.md#passive-mode).
+	requested map[string]map[uplink.StreamReason]int64
+
+	problems  []Problem
+	lastEvent *EventStatus
+}
+
+func newState(cam config.Camera) state {
+	st := state{onvif: ONVIFNotConfigured, activity: true}
+	if cam.ONVIF.URL != "" {
+		st.onvif = ONVIFConnecting
+	}
+	return st
+}
+
+// message is what the camera's goroutines send its owner (Run).
+type message interface{ isMessage() }
+
+type (
+	// childDone: a goroutine started by run.spawn ended.
+	childDone struct{}
+	// resolved: the camera was learnt; id is never changed again.
+	resolved struct{ id *identity }
+	// resolveFailed: learning the camera failed; Run returns err.
+	resolveFailed struct{ err error }
+	// problem: something went wrong, in plain words, for the status page.
+	problem struct {
+		what string
+		at   time.Time
+	}
+	// pullFailed: one RTSP session of stream i ended with err.
+	pullFailed struct {
+		i   int
+		err error
+	}
+	// pullEnded: the pull goroutine of stream i returned.
+	pullEnded struct{ i int }
+	// acquire: a reader of stream id starts; the owner makes sure it is pulled.
+	acquire struct {
+		id    string
+		reply chan bool // false: no such stream
+	}
+	// release: a reader of stream i left.
+	release struct{ i int }
+	// linkUp: the cloud session is READY with link.
+	linkUp struct {
+		link  uplink.Link
+		reply chan struct{}
+	}
+	// linkDown: the READY connection is gone.
+	linkDown struct{ reply chan struct{} }
+	// connEnded: a connection attempt or connection ended as end says.
+	connEnded struct{ end uplink.End }
+	// sessionEnded: the session's Run returned err.
+	sessionEnded struct{ err error }
+	// setActivity: set_cam_parameter changed the activity; the reply says
+	// what it was and what to resume.
+	setActivity struct {
+		on    bool
+		reply chan activityChange
+	}
+	// setRequested records (on) or forgets a stream_start reason.
+	setRequested struct {
+		stream string
+		reason uplink.StreamReason
+		psid   int64
+		on     bool
+		reply  chan struct{}
+	}
+	// eventHandled: the event pipeline sent or dropped an event.
+	eventHandled struct{ ev EventStatus }
+)
+
+func (childDone) isMessage()     {}
+func (resolved) isMessage()      {}
+func (resolveFailed) isMessage() {}
+func (problem) isMessage()       {}
+func (pullFailed) isMessage()    {}
+func (pullEnded) isMessage()     {}
+func (acquire) isMessage()       {}
+func (release) isMessage()       {}
+func (linkUp) isMessage()        {}
+func (linkDown) isMessage()      {}
+func (connEnded) isMessage()     {}
+func (sessionEnded) isMessage()  {}
+func (setActivity) isMessage()   {}
+func (setRequested) isMessage()  {}
+func (eventHandled) isMessage()  {}
+
+// activityChange is the answer to setActivity.
+type activityChange struct {
+	was    bool
+	link   uplink.Link
+	resume []requestedStream // what to publish again on leaving passive mode
+}
+
+// requestedStream is one stream_start the cloud made on this connection.
+type requestedStream struct {
+	stream string
+	reason uplink.StreamReason
+	psid   int64
+}
+
+// handle applies one message; it runs on the owner goroutine only. The
+// answer to a request goes out after the new Status is published (so
+// the asker sees its change there): handle returns it as ack.
+func (w *Camera) handle(r *run, m message) (ack func()) {
+	st := &w.st
+	defer w.reconcile(r)
+	switch m := m.(type) {
+	case childDone:
+		r.children--
+	case resolved:
+		w.id.Store(m.id)
+		if m.id.onvif != nil {
+			st.onvif, st.onvifErr = ONVIFConnected, nil
+		}
+		st.streams = make([]*streamState, len(m.id.pipes))
+		for i, p := range m.id.pipes {
+			st.streams[i] = &streamState{pipe: p, warm: w.warm(i)}
+		}
+		if !r.stopping {
+			w.start(r)
+		}
+	case resolveFailed:
+		if st.onvif != ONVIFNotConfigured {
+			st.onvif, st.onvifErr = ONVIFFailed, m.err
+		}
+		st.record(Plain(m.err), time.Now())
+		r.err = m.err
+		if !r.stopping {
+			w.stop(r)
+		}
+	case problem:
+		st.record(m.what, m.at)
+	case pullFailed:
+		st.streams[m.i].err = m.err
+	case pullEnded:
+		st.streams[m.i].pulling, st.streams[m.i].stopPull = false, nil
+	case acquire:
+		i := slices.IndexFunc(st.streams, func(s *streamState) bool { return s.pipe.id == m.id })
+		if i >= 0 {
+			st.streams[i].readers++
+		}
+		ok := i >= 0
+		return func() { m.reply <- ok }
+	case release:
+		s := st.streams[m.i]
+		s.readers--
+		if s.readers == 0 {
+			s.idleSince = time.Now()
+		}
+	case linkUp:
+		st.ready, st.settled, st.link, st.activity = true, false, m.link, m.link.Activity
+		w.log.Info("camera registered in cloud", zap.Int64("cam_id", m.link.CamID))
+		return func() { close(m.reply) }
+	case linkDown:
+		st.ready, st.requested = false, nil
+		return func() { close(m.reply) }
+	case connEnded:
+		st.settled = m.end.Settled()
+	case sessionEnded:
+		if m.err != nil {
+			r.err = deletedErr(m.err)
+			if r.err == ErrDeleted {
+				st.record("camera was deleted from its cloud account: not reconnecting; give it a new token", time.Now())
+			} else {
+				st.record("cloud session ended: "+m.err.Error(), time.Now())
+			}
+		}
+		if !r.stopping {
+			w.stop(r)
+		}
+	case setActivity:
+		was := st.activity
+		st.activity = m.on
+		ch := activityChange{was: was, link: st.link}
+		if m.on && !was {
+			for id, rs := range st.requested {
+				for reason, psid := range rs {
+					ch.resume = append(ch.resume, requestedStream{id, reason, psid})
+				}
+			}
+		}
+		return func() { m.reply <- ch }
+	case setRequested:
+		if !m.on {
+			delete(st.requested[m.stream], m.reason)
+		} else {
+			if st.requested == nil {
+				st.requested = map[string]map[uplink.StreamReason]int64{}
+			}
+			if st.requested[m.stream] == nil {
+				st.requested[m.stream] = map[uplink.StreamReason]int64{}
+			}
+			st.requested[m.stream][m.reason] = m.psid
+		}
+		return func() { close(m.reply) }
+	case eventHandled:
+		ev := m.ev
+		st.lastEvent = &ev
+	}
+	return nil
+}
+
+// maxProblems is how many different recent problems a camera keeps.
+const maxProblems = 5
+
+// record adds a problem; the same one again only counts up.
+func (st *state) record(what string, at time.Time) {
+	if len(st.problems) > 0 && st.problems[0].What == what {
+		p := st.problems[0]
+		p.At, p.Count = at, p.Count+1
+		st.problems = append([]Problem{p}, st.problems[1:]...)
+		return
+	}
+	st.problems = append([]Problem{{At: at, What: what, Count: 1}}, st.problems...)
+	if len(st.problems) > maxProblems {
+		st.problems = st.problems[:maxProblems]
+	}
+}
+
+// start begins what runs once the camera is known: the cloud session, the
+// clock checks, the event pipeline and the pulls kept warm.
+func (w *Camera) start(r *run) {
+	r.spawn(w, func(ctx context.Context) { w.send(sessionEnded{err: w.session.Run(ctx)}) })
+	r.spawn(w, w.runEvents)
+	r.spawn(w, w.runClock)
+	w.reconcile(r)
+}

@@ -1,0 +1,132 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/camagent/camagent/agent/camera"
+	"github.com/camagent/camagent/media"
+	"github.com/camagent/camagent/onvif"
+	"github.com/camagent/camagent/uplink"
+)
+
+// CameraStatus is one camera as the status page and /status.json show it:
+// words derived from the typed facts of its camera.Status.
+type CameraStatus struct {
+	Name   string `json:"name"`
+	ONVIF  string `json:"onvif"`
+	Device string `json:"device,omitempty"`
+	IP     string `json:"ip,omitempty"`
+	Cloud  string `json:"cloud"`
+	CamID  int64  `json:"cam_id,omitempty"`
+	// Streams lists each media stream the camera offers the cloud.
+	Streams []StreamStatus `json:"streams"`
+	// Errors are the most recent problems, newest first, in plain words.
+	Errors []camera.Problem `json:"errors,omitempty"`
+	// LastEvent is the newest camera event the agent handled, nil before
+	// the first.
+	LastEvent *camera.EventStatus `json:"last_event,omitempty"`
+	// Snapshot is the path of the camera's latest picture on this server,
+	// "" when the camera has no ONVIF connection to take one.
+	Snapshot string `json:"snapshot,omitempty"`
+}
+
+// StreamStatus is one media stream of a camera.
+type StreamStatus struct {
+	ID string `json:"id"`
+	// RTSP is the pull's state: idle, connecting, playing, stalled: why.
+	RTSP string `json:"rtsp"`
+	// URL is where the stream is pulled from, without user and password.
+	URL        string   `json:"url,omitempty"`
+	Codec      string   `json:"codec,omitempty"`
+	Resolution string   `json:"resolution,omitempty"`
+	FPS        float64  `json:"fps"`
+	Kbps       float64  `json:"kbps"`
+	Frames     uint64   `json:"frames"`
+	Reasons    []string `json:"reasons,omitempty"`
+	Publishing bool     `json:"publishing"`
+}
+
+// describe puts a camera's facts in words.
+func describe(s *camera.Status, canSnapshot bool) CameraStatus {
+	// Copies: the page scrubs them in place, and s is shared.
+	cs := CameraStatus{Name: s.Name, ONVIF: s.ONVIF.String(), IP: s.IP, CamID: s.CamID, Errors: slices.Clone(s.Problems)}
+	if s.LastEvent != nil {
+		ev := *s.LastEvent
+		cs.LastEvent = &ev
+	}
+	if s.ONVIF == camera.ONVIFFailed && s.ONVIFErr != nil {
+		cs.ONVIF = "error: " + camera.Plain(s.ONVIFErr)
+	}
+	if d := s.Device; d.Manufacturer != "" {
+		cs.Device = strings.TrimSpace(d.Manufacturer + " " + d.Model + " " + d.FirmwareVersion)
+	}
+	cs.Cloud = s.Cloud.String()
+	if s.Cloud != uplink.StateReady && s.LastEnd != nil {
+		cs.Cloud += " (last connection: " + s.LastEnd.String() + ")"
+	}
+	if canSnapshot {
+		cs.Snapshot = "/snapshot/" + url.PathEscape(s.Name) + ".jpg"
+	}
+	for _, x := range s.Streams {
+		ss := StreamStatus{ID: x.ID, URL: x.URL, RTSP: x.Pull.String(), FPS: x.Stats.FPS, Kbps: x.Stats.Kbps,
+			Frames: x.Stats.VideoFrames, Reasons: x.Reasons, Publishing: len(x.Reasons) > 0}
+		if x.Pull != camera.PullPlaying && x.Pull != camera.PullIdle && x.Err != nil {
+			ss.RTSP += ": " + camera.Plain(x.Err)
+		}
+		if x.Stats.VideoCodec != media.CodecUnknown {
+			ss.Codec = x.Stats.VideoCodec.String()
+			ss.Resolution = fmt.Sprintf("%dx%d", x.Stats.Width, x.Stats.Height)
+		}
+		cs.Streams = append(cs.Streams, ss)
+	}
+	return cs
+}
+
+// readiness is where a camera stands for the readiness probe.
+type readiness int
+
+const (
+	// readyPending: on its way (connecting, registering, backing off after
+	// a transient error).
+	readyPending readiness = iota
+	// readyRegistered: the cloud session is ready.
+	readyRegistered
+	// readyFailed: stopped in a named failure that retrying will not fix.
+	readyFailed
+)
+
+// readinessOf says where a camera stands, and why in plain words.
+func readinessOf(s *camera.Status) (readiness, string) {
+	if s.Cloud == uplink.StateReady {
+		return readyRegistered, "registered in cloud"
+	}
+	if errors.Is(s.ONVIFErr, onvif.ErrUnauthorized) {
+		return readyFailed, "camera refused the ONVIF credentials"
+	}
+	// The cloud session registers the camera once its main stream plays,
+	// so RTSP credentials the camera refuses hold it back for good too.
+	if len(s.Streams) > 0 {
+		if m := s.Streams[0]; errors.Is(m.Err, media.ErrUnauthorized) && m.Pull != camera.PullPlaying {
+			return readyFailed, "camera refused the RTSP credentials"
+		}
+	}
+	if s.LastEnd != nil && s.LastEnd.Settled() {
+		return readyFailed, s.LastEnd.String()
+	}
+	why := "cloud session " + s.Cloud.String()
+	switch {
+	case s.ONVIF != camera.ONVIFConnected && s.ONVIF != camera.ONVIFNotConfigured:
+		onvifState := s.ONVIF.String()
+		if s.ONVIFErr != nil {
+			onvifState = "error: " + camera.Plain(s.ONVIFErr)
+		}
+		why += ", onvif " + onvifState
+	case s.LastEnd != nil:
+		why += " (last connection: " + s.LastEnd.String() + ")"
+	}
+	return readyPending, why
+}
