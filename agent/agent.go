@@ -72,7 +72,7 @@ type Agent struct {
 	// changed (capacity 1) to start the cameras it added.
 	serving bool
 	changed chan struct{}
-	wg      sync.WaitGroup                // started workers
+	wg      sync.WaitGroup // started workers
 	conf    ConfigStatus
 	// listen is the status page address Run serves (http.listen at start).
 	listen string

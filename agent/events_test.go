@@ -108,10 +108,10 @@ func TestMotionReachesTheCloud(t *testing.T) {
 		{"cell motion that never stops", onvifsim.MotionStyleCellMotion, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			tm := eventTiming(30 * time.Second, 50 * time.Millisecond, 50 * time.Millisecond)
+			tm := eventTiming(30*time.Second, 50*time.Millisecond, 50*time.Millisecond)
 			if c.neverStops {
 				// The hold must end the activity; no repeats in between.
-				tm = eventTiming(200 * time.Millisecond, time.Minute, 50 * time.Millisecond)
+				tm = eventTiming(200*time.Millisecond, time.Minute, 50*time.Millisecond)
 			}
 			withTiming(t, tm)
 			r, a, _ := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) {
@@ -163,7 +163,7 @@ func TestMotionReachesTheCloud(t *testing.T) {
 // TestEventsOffSendNothing: with events disabled or motion inactive the
 // camera's motion is dropped, and turning motion back on delivers again.
 func TestEventsOffSendNothing(t *testing.T) {
-	withTiming(t, eventTiming(30 * time.Second, time.Minute, 50 * time.Millisecond))
+	withTiming(t, eventTiming(30*time.Second, time.Minute, 50*time.Millisecond))
 	r, a, _ := runRig(t, rigOptions{})
 	waitReady(t, r)
 	waitFor(t, "an event subscription on the camera", func() bool { return r.onvif.Subscriptions() > 0 })
@@ -220,7 +220,7 @@ func TestEventsOffSendNothing(t *testing.T) {
 // TestEventsWaitForDeclarationAfterReconnect: after the connection drops,
 // events wait until the cloud has read the declaration again.
 func TestEventsWaitForDeclarationAfterReconnect(t *testing.T) {
-	withTiming(t, eventTiming(30 * time.Second, time.Minute, 50 * time.Millisecond))
+	withTiming(t, eventTiming(30*time.Second, time.Minute, 50*time.Millisecond))
 	r, a, _ := runRig(t, rigOptions{})
 	eventsReady(t, r)
 	cam := a.workers[0]
@@ -294,7 +294,7 @@ func TestEventSettingsSurviveRestart(t *testing.T) {
 // TestEventsResubscribeAfterCameraReboot: a camera that forgets its
 // subscriptions gets a new one and its motion still arrives.
 func TestEventsResubscribeAfterCameraReboot(t *testing.T) {
-	withTiming(t, eventTiming(30 * time.Second, time.Minute, 50 * time.Millisecond))
+	withTiming(t, eventTiming(30*time.Second, time.Minute, 50*time.Millisecond))
 	r, _, _ := runRig(t, rigOptions{})
 	eventsReady(t, r)
 	count := func() int {
@@ -496,7 +496,7 @@ func TestConfigureTimeZoneReachesCamera(t *testing.T) {
 // gets sound declared, off by default; once the cloud enables it, the
 // camera's sound detection reaches the cloud as cam_event sound.
 func TestSoundEventsWhenEnabled(t *testing.T) {
-	withTiming(t, eventTiming(30 * time.Second, time.Minute, 50 * time.Millisecond))
+	withTiming(t, eventTiming(30*time.Second, time.Minute, 50*time.Millisecond))
 	r, a, _ := runRig(t, rigOptions{})
 	eventsReady(t, r)
 	cam := a.workers[0]

@@ -21,9 +21,9 @@ import (
 
 // Status is what the agent shows people: the status page and /status.json.
 type Status struct {
-	Version string          `json:"version"`
-	Started time.Time       `json:"started"`
-	Uptime  string          `json:"uptime"`
+	Version string         `json:"version"`
+	Started time.Time      `json:"started"`
+	Uptime  string         `json:"uptime"`
 	Cameras []CameraStatus `json:"cameras"`
 	// Config is where the running config came from and how the last
 	// reload went (reload.go).

@@ -42,7 +42,6 @@ func cloudGrid(cols, rows int) (int, int) {
 	return max(cols/f, 1), max(rows/f, 1)
 }
 
-
 func (w *Camera) motionDetection(ctx context.Context) uplink.Reply {
 	cl := w.onvifClient()
 	if cl == nil {

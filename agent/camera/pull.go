@@ -27,12 +27,12 @@ type streamState struct {
 	// idleSince is when the last reader left; the pull stops
 	// pull.idle_timeout later.
 	idleSince time.Time
-	pulling   bool               // a pull goroutine runs
+	pulling   bool // a pull goroutine runs
 	// pullStarted is when the running pull started: frames before it
 	// came from an earlier one.
 	pullStarted time.Time
-	stopPull  context.CancelFunc // nil once asked to stop (or not pulling)
-	err       error              // the last RTSP session's failure, typed
+	stopPull    context.CancelFunc // nil once asked to stop (or not pulling)
+	err         error              // the last RTSP session's failure, typed
 }
 
 // warm says whether pull.warm keeps stream i pulled without readers.
