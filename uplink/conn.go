@@ -91,7 +91,7 @@ func (s *Session) connect(ctx context.Context) connResult {
 	c := &conn{
 		s: s, ws: ws, ctx: cctx, log: log, secure: secure,
 		inbound: make(chan frame),
-		queue:   make(chan *Command, queueSize),
+		queue:   make(chan queued, queueSize),
 		camInfo: make(chan CameraInfo, 1),
 	}
 	c.wg.Go(c.readLoop)
@@ -139,7 +139,7 @@ type conn struct {
 	camID    int64        // set once before the conn is published in s.cur
 
 	inbound chan frame
-	queue   chan *Command
+	queue   chan queued
 	camInfo chan CameraInfo
 	dropped atomic.Int64
 }

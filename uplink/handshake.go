@@ -134,14 +134,14 @@ func (c *conn) serve() connResult {
 			case CmdConfigure:
 				var cf Configure
 				if err := m.Decode(&cf); err != nil {
-					c.reply(m, DoneErr(err))
+					c.reply(replyTo(m), DoneErr(err))
 					continue
 				}
 				c.configure(cf)
-				c.reply(m, Done(StatusOK))
+				c.reply(replyTo(m), Done(StatusOK))
 			case CmdHello:
 				if s.State() != StateRegistering {
-					c.reply(m, Done(StatusOK))
+					c.reply(replyTo(m), Done(StatusOK))
 					continue
 				}
 				if m.Status != "" && m.Status != StatusOK {
@@ -149,7 +149,7 @@ func (c *conn) serve() connResult {
 					return res
 				}
 				if err := m.Decode(&hello); err != nil {
-					c.reply(m, DoneErr(err))
+					c.reply(replyTo(m), DoneErr(err))
 					res.err = fmt.Errorf("bad hello: %w", err)
 					return res
 				}
@@ -158,18 +158,18 @@ func (c *conn) serve() connResult {
 					s.persist.ConnID = hello.ConnID
 				}
 				s.saveState()
-				c.reply(m, Done(StatusOK))
+				c.reply(replyTo(m), Done(StatusOK))
 				s.setState(StateCamRegistering)
 				phase.Stop()
 				c.wg.Go(c.probeCamera)
 			case CmdCamHello:
 				if s.State() != StateCamRegistering || phaseName != CmdCamHello {
-					c.reply(m, Done(StatusOK))
+					c.reply(replyTo(m), Done(StatusOK))
 					continue
 				}
 				var ch CamHello
 				if err := m.Decode(&ch); err != nil {
-					c.reply(m, DoneErr(err))
+					c.reply(replyTo(m), DoneErr(err))
 					res.err = fmt.Errorf("bad cam_hello: %w", err)
 					return res
 				}
@@ -179,7 +179,7 @@ func (c *conn) serve() connResult {
 				}
 				link := c.link(hello, ch)
 				c.camID = ch.CamID
-				c.reply(m, Done(StatusOK))
+				c.reply(replyTo(m), Done(StatusOK))
 				res.ready, res.readyAt = true, s.clock.Now()
 				s.registrations.Add(1)
 				s.setState(StateReady)
