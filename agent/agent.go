@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/camagent/camagent/agent/camera"
 	"github.com/camagent/camagent/config"
 )
 
@@ -42,6 +43,9 @@ type Options struct {
 	// LogRing, when set, holds the recent log lines main tees into it;
 	// cam_get_log uploads a camera's share of them (§4.14.3).
 	LogRing *LogRing
+
+	// timing replaces the cameras' time constants (tests shorten them).
+	timing camera.Timing
 }
 
 // Agent supervises every camera of one config, and of each config applied
@@ -62,10 +66,10 @@ type Agent struct {
 	// workers is the running set in config order. Apply replaces the
 	// slice, never changes it in place, so a copy taken under mu can be
 	// read without it (see cameraWorkers).
-	workers []*cameraWorker
-	runs    map[*cameraWorker]*workerRun // started workers
-	runCtx  context.Context              // Run's context while Run starts workers; nil otherwise
-	wg      sync.WaitGroup               // started workers
+	workers []*camera.Camera
+	runs    map[*camera.Camera]*workerRun // started workers
+	runCtx  context.Context               // Run's context while Run starts workers; nil otherwise
+	wg      sync.WaitGroup                // started workers
 	conf    ConfigStatus
 	// listen is the status page address Run serves (http.listen at start).
 	listen string
@@ -87,7 +91,7 @@ func New(opts Options) (*Agent, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	a := &Agent{opts: opts, log: opts.Logger.Named("agent"), runs: map[*cameraWorker]*workerRun{}}
+	a := &Agent{opts: opts, log: opts.Logger.Named("agent"), runs: map[*camera.Camera]*workerRun{}}
 	p, err := a.prepare(cfg)
 	if err != nil {
 		return nil, err
@@ -170,7 +174,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // cameraWorkers returns the running workers in config order. The slice is
 // never changed in place, so callers iterate it without a lock.
-func (a *Agent) cameraWorkers() []*cameraWorker {
+func (a *Agent) cameraWorkers() []*camera.Camera {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.workers
@@ -180,7 +184,7 @@ func (a *Agent) cameraWorkers() []*cameraWorker {
 func (a *Agent) Status() Status {
 	st := Status{Version: a.opts.Version, Started: a.started, Uptime: time.Since(a.started).Truncate(time.Second).String()}
 	for _, w := range a.cameraWorkers() {
-		st.Cameras = append(st.Cameras, w.status())
+		st.Cameras = append(st.Cameras, w.Status())
 	}
 	st.Config = a.configStatus()
 	return st

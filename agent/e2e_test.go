@@ -52,7 +52,7 @@ func runRig(t *testing.T, o rigOptions) (*rig, *Agent, string) {
 			t.Fatal(err)
 		}
 	}
-	a, err := New(Options{Config: cfg, Logger: o.log, Version: "test", RootCAs: r.roots, Listener: ln, LogRing: ring})
+	a, err := New(Options{Config: cfg, Logger: o.log, Version: "test", RootCAs: r.roots, Listener: ln, LogRing: ring, timing: testTiming})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,21 +465,5 @@ func TestAdvertisedRTSPHostUnreachable(t *testing.T) {
 	waitReady(t, r)
 	if st := request(t, r, "get_cam_status", nil); st["cmd"] != "cam_status" {
 		t.Fatalf("cam_status: %v", st)
-	}
-}
-
-func TestConfiguredHost(t *testing.T) {
-	for _, c := range []struct{ rtsp, onvif, want string }{
-		{"rtsp://192.168.1.64:554/s1", "http://cam.example.net:8080/onvif/device_service", "rtsp://cam.example.net:554/s1"},
-		{"rtsp://u:p@10.0.0.5/s1?x=1", "http://203.0.113.9/onvif", "rtsp://u:p@203.0.113.9:554/s1?x=1"},
-		{"rtsp://10.0.0.5:8554/s1", "http://10.0.0.5/onvif", ""},
-	} {
-		got, ok := configuredHost(c.rtsp, c.onvif)
-		if !ok {
-			got = ""
-		}
-		if got != c.want {
-			t.Errorf("configuredHost(%q, %q) = %q, want %q", c.rtsp, c.onvif, got, c.want)
-		}
 	}
 }

@@ -13,15 +13,29 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/camagent/camagent/agent/camera"
 	"github.com/camagent/camagent/onvif/onvifsim"
 	"github.com/camagent/camagent/uplink"
 )
 
-// withEventTiming runs the event pipeline on tm for the rest of the test.
-func withEventTiming(t *testing.T, tm eventTiming) {
+// testTiming is what the agents the tests start run their cameras on
+// (Options.timing); zero fields keep the defaults.
+var testTiming camera.Timing
+
+// eventTiming is the default timing with the event pipeline's hold,
+// repeat and resubscribe delay replaced, and no minimum interval between
+// two starts.
+func eventTiming(hold, repeat, retryMin time.Duration) camera.Timing {
+	tm := camera.DefaultTiming
+	tm.EventMinInterval, tm.EventHold, tm.EventRepeat, tm.EventRetryMin = 0, hold, repeat, retryMin
+	return tm
+}
+
+// withTiming runs the cameras of agents started later in the test on tm.
+func withTiming(t *testing.T, tm camera.Timing) {
 	t.Helper()
-	testEventTiming.Store(&tm)
-	t.Cleanup(func() { testEventTiming.Store(nil) })
+	testTiming = tm
+	t.Cleanup(func() { testTiming = camera.Timing{} })
 }
 
 // waitFor polls cond until it holds, failing the test after 20 s.
@@ -94,12 +108,12 @@ func TestMotionReachesTheCloud(t *testing.T) {
 		{"cell motion that never stops", onvifsim.MotionStyleCellMotion, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			tm := eventTiming{hold: 30 * time.Second, repeat: 50 * time.Millisecond, retryMin: 50 * time.Millisecond}
+			tm := eventTiming(30 * time.Second, 50 * time.Millisecond, 50 * time.Millisecond)
 			if c.neverStops {
 				// The hold must end the activity; no repeats in between.
-				tm = eventTiming{hold: 200 * time.Millisecond, repeat: time.Minute, retryMin: 50 * time.Millisecond}
+				tm = eventTiming(200 * time.Millisecond, time.Minute, 50 * time.Millisecond)
 			}
-			withEventTiming(t, tm)
+			withTiming(t, tm)
 			r, a, _ := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) {
 				o.ClockSkew, o.MotionStyle, o.NeverSendsStop = skew, c.style, c.neverStops
 			}})
@@ -108,7 +122,7 @@ func TestMotionReachesTheCloud(t *testing.T) {
 			if got := mustJSON(t, conf["events"]); got != `[{"active":true,"caps":{"periodic":false,"snapshot":false,"stream":false,"trigger":true},"event":"motion","snapshot":false,"stream":false},{"active":false,"caps":{"periodic":false,"snapshot":false,"stream":false,"trigger":false},"event":"sound","snapshot":false,"stream":false}]` || conf["enabled"] != true {
 				t.Errorf("cam_events_conf = %v", conf)
 			}
-			ev := a.workers[0].evs()
+			cam := a.workers[0]
 
 			r.onvif.TriggerMotion(true)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -125,7 +139,7 @@ func TestMotionReachesTheCloud(t *testing.T) {
 			}
 
 			if c.neverStops {
-				waitFor(t, "the hold to end the motion", func() bool { return ev.ended.Load() == 1 })
+				waitFor(t, "the hold to end the motion", func() bool { return cam.Metrics().EventsEnded == 1 })
 				// The camera's next report is a new start, not an extension.
 				r.onvif.TriggerMotion(false)
 				r.onvif.TriggerMotion(true)
@@ -133,7 +147,7 @@ func TestMotionReachesTheCloud(t *testing.T) {
 			} else {
 				waitFor(t, "the motion to be repeated while it lasts", func() bool { return len(motionEvents(r)) >= 3 })
 				r.onvif.TriggerMotion(false)
-				waitFor(t, "the camera's stop to end the motion", func() bool { return ev.ended.Load() == 1 })
+				waitFor(t, "the camera's stop to end the motion", func() bool { return cam.Metrics().EventsEnded == 1 })
 				evs := motionEvents(r)
 				for i := 1; i < len(evs); i++ {
 					if !eventTime(t, evs[i]).After(eventTime(t, evs[i-1])) {
@@ -149,11 +163,11 @@ func TestMotionReachesTheCloud(t *testing.T) {
 // TestEventsOffSendNothing: with events disabled or motion inactive the
 // camera's motion is dropped, and turning motion back on delivers again.
 func TestEventsOffSendNothing(t *testing.T) {
-	withEventTiming(t, eventTiming{hold: 30 * time.Second, repeat: time.Minute, retryMin: 50 * time.Millisecond})
+	withTiming(t, eventTiming(30 * time.Second, time.Minute, 50 * time.Millisecond))
 	r, a, _ := runRig(t, rigOptions{})
 	waitReady(t, r)
 	waitFor(t, "an event subscription on the camera", func() bool { return r.onvif.Subscriptions() > 0 })
-	ev := a.workers[0].evs()
+	cam := a.workers[0]
 	motion := func() {
 		r.onvif.TriggerMotion(true)
 		r.onvif.TriggerMotion(false)
@@ -162,14 +176,14 @@ func TestEventsOffSendNothing(t *testing.T) {
 	// Until the cloud has read the declaration on this connection,
 	// nothing is sent (§4.7.1).
 	motion()
-	waitFor(t, "the undeclared motion to be dropped", func() bool { return ev.dropped.Load() == 1 })
+	waitFor(t, "the undeclared motion to be dropped", func() bool { return cam.Metrics().EventsDropped == 1 })
 	request(t, r, "get_cam_events", nil)
 
 	if rep := request(t, r, "set_cam_events", map[string]any{"enabled": false}); rep["status"] != "OK" {
 		t.Fatalf("set_cam_events: %v", rep)
 	}
 	motion()
-	waitFor(t, "the motion to be dropped", func() bool { return ev.dropped.Load() == 2 })
+	waitFor(t, "the motion to be dropped", func() bool { return cam.Metrics().EventsDropped == 2 })
 
 	rep := request(t, r, "set_cam_events", map[string]any{"enabled": true, "events": []any{
 		map[string]any{"event": "motion", "active": false}, map[string]any{"event": "doorbell", "active": true}}})
@@ -177,7 +191,7 @@ func TestEventsOffSendNothing(t *testing.T) {
 		t.Fatalf("set_cam_events: %v", rep)
 	}
 	motion()
-	waitFor(t, "the motion to be dropped", func() bool { return ev.dropped.Load() == 3 })
+	waitFor(t, "the motion to be dropped", func() bool { return cam.Metrics().EventsDropped == 3 })
 	if rep := request(t, r, "cam_trigger_event", map[string]any{"event": "motion"}); rep["status"] != "INVALID_PARAM" {
 		t.Errorf("trigger of inactive motion: %v, want INVALID_PARAM", rep)
 	}
@@ -196,7 +210,7 @@ func TestEventsOffSendNothing(t *testing.T) {
 	// Passive mode sends no events (§4.1.5).
 	request(t, r, "set_cam_parameter", map[string]any{"activity": false})
 	motion()
-	waitFor(t, "the motion in passive mode to be dropped", func() bool { return ev.dropped.Load() == 4 })
+	waitFor(t, "the motion in passive mode to be dropped", func() bool { return cam.Metrics().EventsDropped == 4 })
 	request(t, r, "set_cam_parameter", map[string]any{"activity": true})
 	motion()
 	waitFor(t, "motion after passive mode", func() bool { return len(motionEvents(r)) == 2 })
@@ -206,16 +220,16 @@ func TestEventsOffSendNothing(t *testing.T) {
 // TestEventsWaitForDeclarationAfterReconnect: after the connection drops,
 // events wait until the cloud has read the declaration again.
 func TestEventsWaitForDeclarationAfterReconnect(t *testing.T) {
-	withEventTiming(t, eventTiming{hold: 30 * time.Second, repeat: time.Minute, retryMin: 50 * time.Millisecond})
+	withTiming(t, eventTiming(30 * time.Second, time.Minute, 50 * time.Millisecond))
 	r, a, _ := runRig(t, rigOptions{})
 	eventsReady(t, r)
-	ev := a.workers[0].evs()
+	cam := a.workers[0]
 	r.cloud.DropConnections()
 	waitFor(t, "a new connection", func() bool { return r.cloud.Connections() == 2 })
 	waitReady(t, r)
 	r.onvif.TriggerMotion(true)
 	r.onvif.TriggerMotion(false)
-	waitFor(t, "the motion to be held back", func() bool { return ev.dropped.Load() == 1 })
+	waitFor(t, "the motion to be held back", func() bool { return cam.Metrics().EventsDropped == 1 })
 	request(t, r, "get_cam_events", nil)
 	r.onvif.TriggerMotion(true)
 	waitFor(t, "motion after the declaration", func() bool { return len(motionEvents(r)) == 1 })
@@ -230,7 +244,7 @@ func startAgent(t *testing.T, r *rig, stateDir string) func() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(Options{Config: cfg, Logger: zaptest.NewLogger(t), Version: "test", RootCAs: r.roots})
+	a, err := New(Options{Config: cfg, Logger: zaptest.NewLogger(t), Version: "test", RootCAs: r.roots, timing: testTiming})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +294,7 @@ func TestEventSettingsSurviveRestart(t *testing.T) {
 // TestEventsResubscribeAfterCameraReboot: a camera that forgets its
 // subscriptions gets a new one and its motion still arrives.
 func TestEventsResubscribeAfterCameraReboot(t *testing.T) {
-	withEventTiming(t, eventTiming{hold: 30 * time.Second, repeat: time.Minute, retryMin: 50 * time.Millisecond})
+	withTiming(t, eventTiming(30 * time.Second, time.Minute, 50 * time.Millisecond))
 	r, _, _ := runRig(t, rigOptions{})
 	eventsReady(t, r)
 	count := func() int {
@@ -478,97 +492,16 @@ func TestConfigureTimeZoneReachesCamera(t *testing.T) {
 	noViolations(t, r)
 }
 
-// eventSettingsCases seed FuzzDecodeEventSettings too.
-var eventSettingsCases = []struct {
-	name string
-	in   string
-	want string // JSON of the result, "" = error
-}{
-	{"saved by this version", `{"enabled":false,"events":{"motion":{"active":false,"stream":false,"snapshot":false}}}`,
-		`{"enabled":false,"events":{"motion":{"active":false,"stream":false,"snapshot":false}}}`},
-	{"caps apply again", `{"enabled":true,"events":{"motion":{"active":true,"stream":true,"snapshot":true,"period":60}}}`,
-		`{"enabled":true,"events":{"motion":{"active":true,"stream":false,"snapshot":false}}}`},
-	{"event no longer declared", `{"enabled":true,"events":{"doorbell":{"active":true}}}`,
-		`{"enabled":true,"events":{"motion":{"active":true,"stream":false,"snapshot":false}}}`},
-	{"no events keeps the defaults", `{"enabled":true}`,
-		`{"enabled":true,"events":{"motion":{"active":true,"stream":false,"snapshot":false}}}`},
-	{"not json", `{"enabled":`, ""},
-	{"wrong type", `{"enabled":"yes"}`, ""},
-}
-
-func TestDecodeEventSettings(t *testing.T) {
-	for _, c := range eventSettingsCases {
-		t.Run(c.name, func(t *testing.T) {
-			s, err := decodeEventSettings([]byte(c.in))
-			if c.want == "" {
-				if err == nil {
-					t.Fatalf("decoded %+v, want an error", s)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := mustJSON(t, s); got != c.want {
-				t.Errorf("got %s, want %s", got, c.want)
-			}
-		})
-	}
-}
-
-func FuzzDecodeEventSettings(f *testing.F) {
-	for _, c := range eventSettingsCases {
-		f.Add([]byte(c.in))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := decodeEventSettings(b)
-		if err != nil {
-			return
-		}
-		// Whatever the file says, only catalog events within their caps remain.
-		for name, es := range s.Events {
-			d, ok := catalogDecl(name)
-			if !ok {
-				t.Fatalf("undeclared event %q kept", name)
-			}
-			if es != limitToCaps(es, d.caps) {
-				t.Fatalf("%s: %+v beyond caps", name, es)
-			}
-		}
-	})
-}
-
-func TestCloudGrid(t *testing.T) {
-	for _, c := range []struct {
-		name               string
-		cols, rows         int
-		wantCols, wantRows int
-	}{
-		{"fits", 22, 18, 22, 18},
-		{"at the limit", 32, 32, 32, 32},
-		{"halved", 44, 36, 22, 18},
-		{"wide", 80, 20, 26, 6},
-		{"one cell", 1, 1, 1, 1},
-	} {
-		if gc, gr := cloudGrid(c.cols, c.rows); gc != c.wantCols || gr != c.wantRows {
-			t.Errorf("%s: %dx%d shown as %dx%d, want %dx%d", c.name, c.cols, c.rows, gc, gr, c.wantCols, c.wantRows)
-		}
-	}
-	if got := eventsPath(filepath.Join("state", "door.state.json")); got != filepath.Join("state", "door.events.json") {
-		t.Errorf("events path %s", got)
-	}
-}
-
 // TestSoundEventsWhenEnabled: a camera that lists a sound-detection topic
 // gets sound declared, off by default; once the cloud enables it, the
 // camera's sound detection reaches the cloud as cam_event sound.
 func TestSoundEventsWhenEnabled(t *testing.T) {
-	withEventTiming(t, eventTiming{hold: 30 * time.Second, repeat: time.Minute, retryMin: 50 * time.Millisecond})
+	withTiming(t, eventTiming(30 * time.Second, time.Minute, 50 * time.Millisecond))
 	r, a, _ := runRig(t, rigOptions{})
 	eventsReady(t, r)
-	ev := a.workers[0].evs()
+	cam := a.workers[0]
 	r.onvif.TriggerSound(true)
-	waitFor(t, "the sound to be dropped while inactive", func() bool { return ev.dropped.Load() > 0 })
+	waitFor(t, "the sound to be dropped while inactive", func() bool { return cam.Metrics().EventsDropped > 0 })
 	r.onvif.TriggerSound(false)
 	rep := request(t, r, "set_cam_events", map[string]any{"enabled": true, "events": []any{
 		map[string]any{"event": "sound", "active": true, "stream": false, "snapshot": false}}})

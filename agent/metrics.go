@@ -97,42 +97,34 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.configLoaded, float64(conf.LoadedAt.UnixNano())/1e9)
 	now := time.Now()
 	for _, w := range c.a.cameraWorkers() {
-		w.mu.Lock()
-		pipes, onvifState := w.pipes, w.onvifState
-		w.mu.Unlock()
-
-		counts := w.session.Counts()
-		counter(c.cloudAttempts, counts.Attempts, w.name)
-		counter(c.cloudRegs, counts.Registrations, w.name)
-		for k, v := range w.maint.uploadCounts() {
-			counter(c.uploads, v, w.name, k.cat, k.result)
+		name, m := w.Name(), w.Metrics()
+		counter(c.cloudAttempts, m.Cloud.Attempts, name)
+		counter(c.cloudRegs, m.Cloud.Registrations, name)
+		for k, v := range m.Uploads {
+			counter(c.uploads, v, name, k.Category, k.Result)
 		}
-		state := w.session.State()
 		for _, s := range sessionStates {
-			gauge(c.session, boolValue(s == state), w.name, s.String())
+			gauge(c.session, boolValue(s == m.CloudState), name, s.String())
 		}
-		if onvifState != "not configured" {
-			gauge(c.onvifUp, boolValue(onvifState == "connected"), w.name)
+		if m.ONVIFConfigured {
+			gauge(c.onvifUp, boolValue(m.ONVIFUp), name)
 		}
-
-		active := w.pubs.Active()
-		pubs := w.pubs.Stats()
-		for _, p := range pipes {
-			st := p.stream.Stats()
-			counter(c.rtspFrames, st.VideoFrames, w.name, p.id)
-			counter(c.rtspAudio, st.AudioUnits, w.name, p.id)
-			counter(c.rtspBytes, st.Bytes, w.name, p.id)
-			counter(c.rtspReconnects, max(st.Sessions, 1)-1, w.name, p.id)
-			counter(c.rtspDiscarded, st.Discarded, w.name, p.id)
-			counter(c.readerDrops, st.ReaderDrops, w.name, p.id)
+		for _, sm := range m.Streams {
+			st := sm.Pull
+			counter(c.rtspFrames, st.VideoFrames, name, sm.ID)
+			counter(c.rtspAudio, st.AudioUnits, name, sm.ID)
+			counter(c.rtspBytes, st.Bytes, name, sm.ID)
+			counter(c.rtspReconnects, max(st.Sessions, 1)-1, name, sm.ID)
+			counter(c.rtspDiscarded, st.Discarded, name, sm.ID)
+			counter(c.readerDrops, st.ReaderDrops, name, sm.ID)
 			if !st.LastFrame.IsZero() {
-				gauge(c.frameAge, now.Sub(st.LastFrame).Seconds(), w.name, p.id)
+				gauge(c.frameAge, now.Sub(st.LastFrame).Seconds(), name, sm.ID)
 			}
-			gauge(c.pubActive, boolValue(len(active[p.id]) > 0), w.name, p.id)
-			if ps, ok := pubs[p.id]; ok {
-				counter(c.pubFrames, ps.Frames, w.name, p.id)
-				counter(c.pubBytes, ps.Bytes, w.name, p.id)
-				counter(c.pubDrops, ps.Drops, w.name, p.id)
+			gauge(c.pubActive, boolValue(sm.Publishing), name, sm.ID)
+			if ps := sm.Publish; ps != nil {
+				counter(c.pubFrames, ps.Frames, name, sm.ID)
+				counter(c.pubBytes, ps.Bytes, name, sm.ID)
+				counter(c.pubDrops, ps.Drops, name, sm.ID)
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/camagent/camagent/agent/camera"
 	"github.com/camagent/camagent/config"
 	"github.com/camagent/camagent/uplink"
 )
@@ -116,8 +117,12 @@ func checkPlan(cfg *config.Config, roots *x509.CertPool) (*plan, error) {
 }
 
 // newWorker builds the worker of one camera of a prepared config.
-func (a *Agent) newWorker(p *plan, cam config.Camera) *cameraWorker {
-	return newCameraWorker(workerOptions{
+func (a *Agent) newWorker(p *plan, cam config.Camera) *camera.Camera {
+	var logs camera.LogSource // a nil *LogRing in it would not be nil
+	if a.opts.LogRing != nil {
+		logs = a.opts.LogRing
+	}
+	return camera.New(camera.Options{
 		Camera:    cam,
 		Token:     p.tokens[cam.Name],
 		Insecure:  p.cfg.Cloud.Insecure,
@@ -125,13 +130,14 @@ func (a *Agent) newWorker(p *plan, cam config.Camera) *cameraWorker {
 		StatePath: filepath.Join(p.cfg.StateDir, cam.Name+".state.json"),
 		Version:   a.opts.Version,
 		Logger:    a.opts.Logger,
-		LogRing:   a.opts.LogRing,
+		LogRing:   logs,
+		Timing:    a.opts.timing,
 	})
 }
 
 // startLocked starts w under Run's context; before Run (or after it
 // returned) it does nothing, and Run starts what is in a.workers.
-func (a *Agent) startLocked(w *cameraWorker) {
+func (a *Agent) startLocked(w *camera.Camera) {
 	if a.runCtx == nil || a.runs[w] != nil {
 		return
 	}
@@ -149,7 +155,7 @@ func (a *Agent) startLocked(w *cameraWorker) {
 
 // stop ends the given workers together (their sessions say bye SHUTDOWN as
 // on shutdown) and waits for each.
-func (a *Agent) stop(ws []*cameraWorker) {
+func (a *Agent) stop(ws []*camera.Camera) {
 	a.mu.Lock()
 	var runs []*workerRun
 	for _, w := range ws {
@@ -192,17 +198,17 @@ func (a *Agent) Apply(cfg *config.Config) error {
 	a.mu.Lock()
 	old, oldRoots := a.cfg, a.roots
 	restartAll := old.Cloud != cfg.Cloud || old.StateDir != cfg.StateDir || !p.roots.Equal(oldRoots)
-	current := make(map[string]*cameraWorker, len(a.workers))
+	current := make(map[string]*camera.Camera, len(a.workers))
 	for _, w := range a.workers {
-		current[w.name] = w
+		current[w.Name()] = w
 	}
 	var added, removed, restarted, unchanged []string
-	var stopping, starting, next []*cameraWorker
+	var stopping, starting, next []*camera.Camera
 	for _, cam := range cfg.Cameras {
 		w, ok := current[cam.Name]
 		delete(current, cam.Name)
 		switch {
-		case ok && !restartAll && reflect.DeepEqual(w.opts.Camera, cam):
+		case ok && !restartAll && reflect.DeepEqual(w.Config(), cam):
 			unchanged = append(unchanged, cam.Name)
 			next = append(next, w)
 			continue
@@ -217,8 +223,8 @@ func (a *Agent) Apply(cfg *config.Config) error {
 		next = append(next, nw)
 	}
 	for _, w := range a.workers {
-		if current[w.name] != nil {
-			removed = append(removed, w.name)
+		if current[w.Name()] != nil {
+			removed = append(removed, w.Name())
 			stopping = append(stopping, w)
 		}
 	}

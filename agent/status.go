@@ -9,7 +9,6 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -17,16 +16,15 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/camagent/camagent/media"
-	"github.com/camagent/camagent/onvif"
+	"github.com/camagent/camagent/agent/camera"
 )
 
 // Status is what the agent shows people: the status page and /status.json.
 type Status struct {
-	Version string         `json:"version"`
-	Started time.Time      `json:"started"`
-	Uptime  string         `json:"uptime"`
-	Cameras []CameraStatus `json:"cameras"`
+	Version string          `json:"version"`
+	Started time.Time       `json:"started"`
+	Uptime  string          `json:"uptime"`
+	Cameras []camera.Status `json:"cameras"`
 	// Config is where the running config came from and how the last
 	// reload went (reload.go).
 	Config ConfigStatus `json:"config"`
@@ -46,59 +44,6 @@ type DiskStatus struct {
 	TotalBytes uint64 `json:"total_bytes"`
 	// Error says why the numbers are missing.
 	Error string `json:"error,omitempty"`
-}
-
-// CameraStatus is one camera's state, derived from the facts its worker records.
-type CameraStatus struct {
-	Name   string `json:"name"`
-	ONVIF  string `json:"onvif"`
-	Device string `json:"device,omitempty"`
-	IP     string `json:"ip,omitempty"`
-	Cloud  string `json:"cloud"`
-	CamID  int64  `json:"cam_id,omitempty"`
-	// Streams lists each media stream the camera offers the cloud.
-	Streams []StreamStatus `json:"streams"`
-	// Errors are the most recent problems, newest first, in plain words.
-	Errors []StatusError `json:"errors,omitempty"`
-	// LastEvent is the newest camera event the agent handled, nil before
-	// the first.
-	LastEvent *EventStatus `json:"last_event,omitempty"`
-	// Snapshot is the path of the camera's latest picture on this server,
-	// "" when the camera has no ONVIF connection to take one.
-	Snapshot string `json:"snapshot,omitempty"`
-}
-
-// StreamStatus is one media stream of a camera.
-type StreamStatus struct {
-	ID string `json:"id"`
-	// RTSP is the pull's state: playing, connecting, stalled: why.
-	RTSP string `json:"rtsp"`
-	// URL is where the stream is pulled from, without user and password.
-	URL        string   `json:"url,omitempty"`
-	Codec      string   `json:"codec,omitempty"`
-	Resolution string   `json:"resolution,omitempty"`
-	FPS        float64  `json:"fps"`
-	Kbps       float64  `json:"kbps"`
-	Frames     uint64   `json:"frames"`
-	Reasons    []string `json:"reasons,omitempty"`
-	Publishing bool     `json:"publishing"`
-}
-
-// EventStatus is the newest camera event the agent handled.
-type EventStatus struct {
-	Kind string    `json:"kind"`
-	At   time.Time `json:"at"`
-	// Outcome is "sent" or why the cloud did not get it ("not sent: events disabled").
-	Outcome string `json:"outcome"`
-}
-
-// StatusError is a remembered problem.
-type StatusError struct {
-	At   time.Time `json:"at"` // the latest time it happened
-	What string    `json:"what"`
-	// Count is how many times in a row it happened (a retried step that
-	// keeps failing).
-	Count int `json:"count"`
 }
 
 const (
@@ -171,11 +116,11 @@ func (a *Agent) report() Status {
 	a.mu.Unlock()
 	d := diskUsage(dir)
 	st.Disk = &d
-	byName := map[string]*cameraWorker{}
+	byName := map[string]*camera.Camera{}
 	var secrets []string
 	for _, w := range a.cameraWorkers() {
-		byName[w.name] = w
-		secrets = append(secrets, w.secrets()...)
+		byName[w.Name()] = w
+		secrets = append(secrets, w.Secrets()...)
 	}
 	secrets = append(secrets, httpPass)
 	sc := newScrubber(secrets)
@@ -184,7 +129,7 @@ func (a *Agent) report() Status {
 	for i := range st.Cameras {
 		cs := &st.Cameras[i]
 		if w := byName[cs.Name]; w != nil {
-			w.describe(cs)
+			w.Describe(cs)
 		}
 		cs.ONVIF, cs.Cloud = sc.scrub(cs.ONVIF), sc.scrub(cs.Cloud)
 		for j := range cs.Errors {
@@ -199,46 +144,6 @@ func (a *Agent) report() Status {
 		}
 	}
 	return st
-}
-
-// describe adds the facts only the page and status.json show.
-func (w *cameraWorker) describe(cs *CameraStatus) {
-	cs.LastEvent = w.lastEv.get()
-	w.mu.Lock()
-	connected, pipes := w.onvif != nil, w.pipes
-	w.mu.Unlock()
-	w.snap.mu.Lock()
-	// A camera that said it has no snapshot URI keeps saying so: no
-	// broken image on every refresh.
-	noURI := errors.Is(w.snap.err, errNoSnapshot)
-	w.snap.mu.Unlock()
-	if connected && !noURI && len(pipes) > 0 && pipes[0].profile != nil {
-		cs.Snapshot = "/snapshot/" + url.PathEscape(w.name) + ".jpg"
-	}
-	for i := range cs.Streams {
-		for _, p := range pipes {
-			if p.id == cs.Streams[i].ID {
-				cs.Streams[i].URL = withoutUserinfo(p.url)
-			}
-		}
-	}
-}
-
-// secrets are the values of w's config that no page may show.
-func (w *cameraWorker) secrets() []string {
-	cam := w.opts.Camera
-	out := []string{cam.Token.Reveal(), w.opts.Token.Secret, cam.ONVIF.Password.Reveal()}
-	if raw := cam.RTSP.Reveal(); raw != "" {
-		u, err := url.Parse(raw)
-		switch {
-		case err != nil:
-			out = append(out, raw) // cannot tell where its password is
-		case u.User != nil:
-			p, _ := u.User.Password()
-			out = append(out, raw, p)
-		}
-	}
-	return out
 }
 
 // userinfoRE matches the user:password@ of a URL inside free text (error
@@ -269,24 +174,13 @@ func (s scrubber) scrub(text string) string {
 	return s.r.Replace(userinfoRE.ReplaceAllString(text, "$1"))
 }
 
-// withoutUserinfo returns raw with any user:password removed; "" when it
-// does not parse, since then it cannot be shown safely.
-func withoutUserinfo(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	u.User = nil
-	return u.String()
-}
-
 // serveSnapshot serves GET /snapshot/{camera}.jpg: the camera's latest
 // picture, at most pageSnapshotAge old.
 func (a *Agent) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	name, ok := strings.CutSuffix(r.PathValue("file"), ".jpg")
-	var cw *cameraWorker
+	var cw *camera.Camera
 	for _, x := range a.cameraWorkers() {
-		if ok && x.name == name {
+		if ok && x.Name() == name {
 			cw = x
 		}
 	}
@@ -294,13 +188,13 @@ func (a *Agent) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such camera", http.StatusNotFound)
 		return
 	}
-	jpeg, at, err := cw.snapshot(r.Context(), pageSnapshotAge)
+	jpeg, at, err := cw.Snapshot(r.Context(), pageSnapshotAge)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return // the viewer left
 		}
 		w.Header().Set("Cache-Control", "no-store")
-		http.Error(w, "camera "+cw.name+" gives no picture now: "+newScrubber(cw.secrets()).scrub(err.Error()), http.StatusServiceUnavailable)
+		http.Error(w, "camera "+cw.Name()+" gives no picture now: "+newScrubber(cw.Secrets()).scrub(err.Error()), http.StatusServiceUnavailable)
 		return
 	}
 	h := w.Header()
@@ -403,7 +297,7 @@ func stateClass(s string) string {
 
 // thumbHeight keeps the thumbnail in the main stream's proportions
 // ("1920x1080"), 16:9 while they are unknown.
-func thumbHeight(width int, cs CameraStatus) int {
+func thumbHeight(width int, cs camera.Status) int {
 	if len(cs.Streams) > 0 {
 		w, h, _ := strings.Cut(cs.Streams[0].Resolution, "x")
 		wi, err1 := strconv.Atoi(w)
@@ -418,7 +312,7 @@ func thumbHeight(width int, cs CameraStatus) int {
 // verdict sums a camera up in one word and its colour: online when the
 // cloud session is ready and every stream plays, trouble when any part is
 // in a bad state, else starting.
-func verdict(cs CameraStatus) [2]string {
+func verdict(cs camera.Status) [2]string {
 	states := []string{cs.ONVIF, cs.Cloud}
 	allPlaying := cs.Cloud == "ready"
 	for _, s := range cs.Streams {
@@ -434,28 +328,4 @@ func verdict(cs CameraStatus) [2]string {
 		}
 	}
 	return [2]string{"muted", "starting"}
-}
-
-// plain puts a failure in words an installer can act on, ahead of the
-// technical detail: the typed errors of onvif and media name the likely
-// cause and the config keys to check. Other errors are shown as they are.
-func plain(err error) string {
-	var words string
-	switch {
-	case errors.Is(err, onvif.ErrUnauthorized):
-		words = "camera refused the ONVIF user name or password (check onvif.username and onvif.password)"
-	case errors.Is(err, onvif.ErrUnreachable):
-		words = "camera does not answer ONVIF (check onvif.url and the network)"
-	case errors.Is(err, media.ErrUnauthorized):
-		words = "camera refused the RTSP user name or password"
-	case errors.Is(err, media.ErrUnreachable):
-		words = "camera's RTSP server does not answer"
-	case errors.Is(err, media.ErrUnsupportedCodec):
-		words = "camera sends a video codec the cloud cannot take (set it to H.264 or H.265)"
-	case errors.Is(err, media.ErrStalled):
-		words = "camera stopped sending video"
-	default:
-		return err.Error()
-	}
-	return words + ": " + err.Error()
 }

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/camagent/camagent/agent/camera"
 	"github.com/camagent/camagent/config"
 	"github.com/camagent/camagent/onvif/onvifsim"
 )
@@ -166,140 +164,31 @@ type errorString string
 
 func (e errorString) Error() string { return string(e) }
 
-// snapshotServer is a camera's snapshot endpoint whose answers the test
-// controls: it counts requests and can hold them until released.
-type snapshotServer struct {
-	*httptest.Server
-	requests atomic.Int32
-	body     atomic.Pointer[[]byte]
-	hold     atomic.Pointer[chan struct{}] // answer once it is closed; nil: at once
-	arrived  chan struct{}
-}
-
-func newSnapshotServer(t *testing.T, body []byte) *snapshotServer {
-	s := &snapshotServer{arrived: make(chan struct{}, 16)}
-	s.body.Store(&body)
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.requests.Add(1)
-		s.arrived <- struct{}{}
-		if h := s.hold.Load(); h != nil {
-			<-*h
-		}
-		w.Header().Set("Content-Type", "image/jpeg")
-		_, _ = w.Write(*s.body.Load())
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-// TestSnapshotCache: callers asking at once share one request to the
-// camera, a young picture is answered from memory, and pictures that are
-// too big or not JPEG are refused with a plain reason on the snapshot URL.
-func TestSnapshotCache(t *testing.T) {
-	picture := append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, bytes.Repeat([]byte{1}, 1000)...)
-	cam := newSnapshotServer(t, picture)
-	hold := make(chan struct{})
-	cam.hold.Store(&hold)
-	r, a, statusURL := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) { o.SnapshotURL = cam.URL + "/snap.jpg" }})
-	waitReady(t, r)
-	w := a.cameraWorkers()[0]
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-
-	type result struct {
-		jpeg []byte
-		err  error
-	}
-	results := make(chan result, 5)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		jpeg, _, err := w.snapshot(ctx, time.Hour)
-		results <- result{jpeg, err}
-	})
-	<-cam.arrived // the first fetch is at the camera, held there
-	for range 4 {
-		wg.Go(func() {
-			jpeg, _, err := w.snapshot(ctx, time.Hour)
-			results <- result{jpeg, err}
-		})
-	}
-	close(hold)
-	wg.Wait()
-	close(results)
-	for res := range results {
-		if res.err != nil || !bytes.Equal(res.jpeg, picture) {
-			t.Errorf("caller got %d bytes, %v", len(res.jpeg), res.err)
-		}
-	}
-	if n := cam.requests.Load(); n != 1 {
-		t.Errorf("%d requests reached the camera for 5 callers at once, want 1", n)
-	}
-	if _, _, err := w.snapshot(ctx, time.Hour); err != nil || cam.requests.Load() != 1 {
-		t.Errorf("a young picture was fetched again (%d requests, %v)", cam.requests.Load(), err)
-	}
-
-	// The caller whose fetch the others wait for gives up: one of them
-	// fetches instead, and they all get the picture.
-	w.snap.mu.Lock()
-	w.snap.jpeg = nil
-	w.snap.mu.Unlock()
-	hold = make(chan struct{})
-	cam.hold.Store(&hold)
-	first, giveUp := context.WithCancel(ctx)
-	firstErr := make(chan error, 1)
-	wg.Go(func() {
-		_, _, err := w.snapshot(first, time.Hour)
-		firstErr <- err
-	})
-	<-cam.arrived
-	results = make(chan result, 3)
-	for range 3 {
-		wg.Go(func() {
-			jpeg, _, err := w.snapshot(ctx, time.Hour)
-			results <- result{jpeg, err}
-		})
-	}
-	giveUp()
-	if err := <-firstErr; !errors.Is(err, context.Canceled) {
-		t.Errorf("the caller who gave up got %v", err)
-	}
-	<-cam.arrived // the fetch of a caller still waiting
-	close(hold)
-	wg.Wait()
-	close(results)
-	for res := range results {
-		if res.err != nil || !bytes.Equal(res.jpeg, picture) {
-			t.Errorf("a caller left waiting got %d bytes, %v", len(res.jpeg), res.err)
-		}
-	}
-	if n := cam.requests.Load(); n != 3 {
-		t.Errorf("%d requests reached the camera, want 3 (one shared, one abandoned, one for the callers left)", n)
-	}
-
+// TestSnapshotRefusedOnPage: a camera answering its snapshot URI with a
+// picture too big or not a JPEG gets a 503 with the plain reason on the
+// snapshot URL (the cache itself is tested in agent/camera).
+func TestSnapshotRefusedOnPage(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		body []byte
 		want string
 	}{
-		{"too big", append([]byte{0xFF, 0xD8, 0xFF}, make([]byte, snapshotMaxBytes)...), "more than the 2097152 allowed"},
+		{"too big", append([]byte{0xFF, 0xD8, 0xFF}, make([]byte, 2<<20)...), "more than the 2097152 allowed"},
 		{"not a jpeg", []byte("<html>error</html>"), "not a JPEG"},
 	} {
-		w.snap.mu.Lock()
-		w.snap.jpeg, w.snap.err = nil, nil
-		w.snap.mu.Unlock()
-		cam.body.Store(&c.body)
-		resp, body := get(t, statusURL+"/snapshot/demo.jpg")
-		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), c.want) {
-			t.Errorf("%s: snapshot URL answered %d %q", c.name, resp.StatusCode, body)
-		}
-		// A failure is remembered for a moment: the camera is not asked again at once.
-		n := cam.requests.Load()
-		if _, _, err := w.snapshot(ctx, time.Hour); err == nil || !strings.Contains(err.Error(), c.want) || cam.requests.Load() != n {
-			t.Errorf("%s: asking again at once: %v, %d requests before, %d after", c.name, err, n, cam.requests.Load())
-		}
-		for len(cam.arrived) > 0 {
-			<-cam.arrived
-		}
+		t.Run(c.name, func(t *testing.T) {
+			cam := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "image/jpeg")
+				_, _ = w.Write(c.body)
+			}))
+			t.Cleanup(cam.Close)
+			r, _, statusURL := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) { o.SnapshotURL = cam.URL + "/snap.jpg" }})
+			waitReady(t, r)
+			resp, body := get(t, statusURL+"/snapshot/demo.jpg")
+			if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), c.want) {
+				t.Errorf("snapshot URL answered %d %q", resp.StatusCode, body)
+			}
+		})
 	}
 }
 
@@ -360,23 +249,23 @@ func TestStatusPageRTSPOnly(t *testing.T) {
 // credentials or does not answer is described in words that name the fix,
 // on the page and in status.json, for ONVIF and for RTSP alike; the
 // retries that fail the same way are one problem, counted. A refused
-// login is retried only after credentialRetry (cameras lock accounts), so
+// login is retried only after camera.CredentialRetry (cameras lock accounts), so
 // there the log's retry_in is checked instead of the count.
 func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		rig    rigOptions
-		field  func(CameraStatus) string // where the state shows
+		field  func(camera.Status) string // where the state shows
 		want   string
 		notHas string
-		login  bool // a refused login: retried after credentialRetry
+		login  bool // a refused login: retried after camera.CredentialRetry
 	}{
 		{
 			name: "onvif password",
 			rig: rigOptions{
 				onvif: func(o *onvifsim.Options) { o.Password = "changed-on-the-camera" },
 			},
-			field:  func(cs CameraStatus) string { return cs.ONVIF },
+			field:  func(cs camera.Status) string { return cs.ONVIF },
 			want:   "camera refused the ONVIF user name or password (check onvif.username and onvif.password)",
 			notHas: "onvif: onvif:",
 			login:  true,
@@ -386,7 +275,7 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 			rig: rigOptions{
 				config: func(c *config.Config) { c.Cameras[0].ONVIF.URL = "http://127.0.0.1:1/onvif/device_service" },
 			},
-			field:  func(cs CameraStatus) string { return cs.ONVIF },
+			field:  func(cs camera.Status) string { return cs.ONVIF },
 			want:   "camera does not answer ONVIF (check onvif.url and the network)",
 			notHas: "onvif: onvif:",
 		},
@@ -397,7 +286,7 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 					c.Cameras[0].RTSP = config.NewSecretURL("rtsp://" + rigUser + ":wrong-Passw0rd@" + strings.TrimPrefix(c.Cameras[0].RTSP.Reveal(), "rtsp://"))
 				},
 			},
-			field: func(cs CameraStatus) string {
+			field: func(cs camera.Status) string {
 				if len(cs.Streams) == 0 {
 					return ""
 				}
@@ -423,7 +312,7 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 				}
 			}
 			_, _, statusURL := runRig(t, tc.rig)
-			var cs CameraStatus
+			var cs camera.Status
 			waitFor(t, "the status to say "+tc.want, func() bool {
 				_, body := get(t, statusURL+"/status.json")
 				var st Status
@@ -444,8 +333,8 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 						retry = d
 					}
 				}
-				if retry < credentialRetry*8/10 {
-					t.Errorf("refused login retried in %v, want about %v", retry, credentialRetry)
+				if retry < camera.CredentialRetry*8/10 {
+					t.Errorf("refused login retried in %v, want about %v", retry, camera.CredentialRetry)
 				}
 			} else {
 				// The retries repeat it: one entry, counted.
@@ -501,9 +390,6 @@ func TestScrub(t *testing.T) {
 		if got := sc.scrub(c.in); got != c.want {
 			t.Errorf("%s: scrub(%q) = %q, want %q", c.name, c.in, got, c.want)
 		}
-	}
-	if got := withoutUserinfo("rtsp://admin:pw@cam:554/s?x=1"); got != "rtsp://cam:554/s?x=1" {
-		t.Errorf("withoutUserinfo = %q", got)
 	}
 }
 

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/camagent/camagent/agent/camera"
 	"github.com/camagent/camagent/onvif/onvifsim"
 )
 
@@ -148,13 +148,17 @@ func TestClockSyncNTP(t *testing.T) {
 }
 
 func TestClockSyncOffOnlyWarnsOnce(t *testing.T) {
+	// Checks every 50 ms stand in for the hourly ones.
+	tm := camera.DefaultTiming
+	tm.ClockCheck = 50 * time.Millisecond
+	withTiming(t, tm)
 	r, a, logs := clockRig(t, 90*time.Minute, "")
 
 	if got := clockSets(r.onvif); len(got) != 0 {
 		t.Errorf("clock_sync off, yet the camera got %v", got)
 	}
-	// The hourly check finds the same skew and stays quiet.
-	a.workers[0].recheckClock(context.Background())
+	// The periodic checks find the same skew and stay quiet.
+	waitClockChecks(t, a, 3)
 	if got := clockSets(r.onvif); len(got) != 0 {
 		t.Errorf("clock_sync off, yet the re-check sent %v", got)
 	}
@@ -171,6 +175,10 @@ func TestClockSyncOffOnlyWarnsOnce(t *testing.T) {
 }
 
 func TestClockSyncLeavesAGoodClockAlone(t *testing.T) {
+	// Checks every 50 ms stand in for the hourly ones.
+	tm := camera.DefaultTiming
+	tm.ClockCheck = 50 * time.Millisecond
+	withTiming(t, tm)
 	r, a, logs := clockRig(t, 10*time.Second, "clock_sync: gateway, max_clock_skew: 30s")
 
 	if got := clockSets(r.onvif); len(got) != 0 {
@@ -185,7 +193,8 @@ func TestClockSyncLeavesAGoodClockAlone(t *testing.T) {
 	// Later the camera loses its time (a reboot without a battery): the
 	// periodic check measures afresh and corrects it.
 	r.onvif.SetClockSkew(-20 * time.Minute)
-	a.workers[0].recheckClock(context.Background())
+	waitFor(t, "the periodic check to correct the clock", func() bool { return len(clockSets(r.onvif)) > 0 })
+	waitClockChecks(t, a, a.workers[0].Metrics().ClockChecks+2)
 	if got := clockSets(r.onvif); !slices.Equal(got, []string{"SetSystemDateAndTime"}) {
 		t.Fatalf("after the clock jumped: clock requests = %v, want one SetSystemDateAndTime", got)
 	}
@@ -197,4 +206,10 @@ func TestClockSyncLeavesAGoodClockAlone(t *testing.T) {
 	if before, _ := e[0].ContextMap()["skew_before"].(time.Duration); (before + 20*time.Minute).Abs() > 5*time.Second {
 		t.Errorf("skew_before = %s, want about -20m", before)
 	}
+}
+
+// waitClockChecks waits until the camera made at least n clock checks.
+func waitClockChecks(t *testing.T, a *Agent, n int64) {
+	t.Helper()
+	waitFor(t, "the periodic clock checks", func() bool { return a.workers[0].Metrics().ClockChecks >= n })
 }

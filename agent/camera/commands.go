@@ -1,4 +1,4 @@
-package agent
+package camera
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 
 // Handle implements uplink.Handler: it routes one cloud request to ONVIF or
 // media. Commands of later issues answer NOT_SUPPORTED, never silence.
-func (w *cameraWorker) Handle(ctx context.Context, c *uplink.Command) uplink.Reply {
+func (w *Camera) Handle(ctx context.Context, c *uplink.Command) uplink.Reply {
 	switch c.Name {
 	case uplink.CmdGetCamStatus:
 		return uplink.Answer(uplink.CmdCamStatus, w.camStatus())
@@ -51,13 +51,13 @@ func (w *cameraWorker) Handle(ctx context.Context, c *uplink.Command) uplink.Rep
 	return uplink.Done(uplink.StatusNotSupported)
 }
 
-func (w *cameraWorker) camStatus() uplink.CamStatus {
+func (w *Camera) camStatus() uplink.CamStatus {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return uplink.CamStatus{IP: w.ip, Activity: w.activity, Streaming: w.pubs.Streaming(), StatusLED: false}
 }
 
-func (w *cameraWorker) setCamParameter(ctx context.Context, c *uplink.Command) uplink.Reply {
+func (w *Camera) setCamParameter(ctx context.Context, c *uplink.Command) uplink.Reply {
 	var p uplink.SetCamParameter
 	if err := c.Decode(&p); err != nil {
 		return uplink.DoneErr(err)
@@ -85,7 +85,7 @@ func (w *cameraWorker) setCamParameter(ctx context.Context, c *uplink.Command) u
 // resumeStreams restarts, on leaving passive mode, the publishes the cloud
 // requested before or during it (§4.1.5). A failure is logged: the cloud
 // notices the missing publish and sends stream_start again.
-func (w *cameraWorker) resumeStreams(ctx context.Context) {
+func (w *Camera) resumeStreams(ctx context.Context) {
 	type want struct {
 		stream, reason string
 		psid           int64
@@ -112,7 +112,7 @@ func (w *cameraWorker) resumeStreams(ctx context.Context) {
 }
 
 // setRequested records (on) or forgets a stream_start reason of this connection.
-func (w *cameraWorker) setRequested(stream, reason string, psid int64, on bool) {
+func (w *Camera) setRequested(stream, reason string, psid int64, on bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !on {
@@ -139,7 +139,7 @@ func (p *pipe) hasAudio() bool {
 	return false
 }
 
-func (w *cameraWorker) supportedStreams() uplink.SupportedStreams {
+func (w *Camera) supportedStreams() uplink.SupportedStreams {
 	w.mu.Lock()
 	pipes := w.pipes
 	w.mu.Unlock()
@@ -199,7 +199,7 @@ func fpsChoices(r onvif.Range) []uplink.Float {
 	return out
 }
 
-func (w *cameraWorker) streamCaps(ctx context.Context, c *uplink.Command) uplink.Reply {
+func (w *Camera) streamCaps(ctx context.Context, c *uplink.Command) uplink.Reply {
 	var req uplink.ESSelect
 	if err := c.Decode(&req); err != nil {
 		return uplink.DoneErr(err)
@@ -229,7 +229,7 @@ func (w *cameraWorker) streamCaps(ctx context.Context, c *uplink.Command) uplink
 
 // videoCaps reports what the camera's encoder allows, from ONVIF options
 // when the stream has a profile, else what the stream itself shows.
-func (w *cameraWorker) videoCaps(ctx context.Context, cl *onvif.Client, p *pipe) (uplink.VideoCaps, error) {
+func (w *Camera) videoCaps(ctx context.Context, cl *onvif.Client, p *pipe) (uplink.VideoCaps, error) {
 	cur := videoConfig(p)
 	vc := uplink.VideoCaps{
 		Streams:     []string{p.videoES()},
@@ -289,7 +289,7 @@ func (w *cameraWorker) videoCaps(ctx context.Context, cl *onvif.Client, p *pipe)
 	return vc, nil
 }
 
-func (w *cameraWorker) streamConfig(ctx context.Context, c *uplink.Command) uplink.Reply {
+func (w *Camera) streamConfig(ctx context.Context, c *uplink.Command) uplink.Reply {
 	var req uplink.ESSelect
 	if err := c.Decode(&req); err != nil {
 		return uplink.DoneErr(err)
@@ -365,7 +365,7 @@ func audioConfig(p *pipe) uplink.AudioConfig {
 	return ac
 }
 
-func (w *cameraWorker) streamStart(ctx context.Context, c *uplink.Command) uplink.Reply {
+func (w *Camera) streamStart(ctx context.Context, c *uplink.Command) uplink.Reply {
 	var req uplink.StreamStart
 	if err := c.Decode(&req); err != nil {
 		return uplink.DoneErr(err)
@@ -395,7 +395,7 @@ func (w *cameraWorker) streamStart(ctx context.Context, c *uplink.Command) uplin
 	return uplink.Done(uplink.StatusOK)
 }
 
-func (w *cameraWorker) streamStop(c *uplink.Command) uplink.Reply {
+func (w *Camera) streamStop(c *uplink.Command) uplink.Reply {
 	var req uplink.StreamStop
 	if err := c.Decode(&req); err != nil {
 		return uplink.DoneErr(err)
@@ -412,9 +412,9 @@ func (w *cameraWorker) streamStop(c *uplink.Command) uplink.Reply {
 }
 
 // status derives what the status page shows from the worker's facts.
-func (w *cameraWorker) status() CameraStatus {
+func (w *Camera) Status() Status {
 	w.mu.Lock()
-	cs := CameraStatus{Name: w.name, ONVIF: w.onvifState, IP: w.ip, Errors: slices.Clone(w.errs)}
+	cs := Status{Name: w.name, ONVIF: w.onvifState, IP: w.ip, Errors: slices.Clone(w.errs)}
 	if w.device.Manufacturer != "" {
 		cs.Device = strings.TrimSpace(w.device.Manufacturer + " " + w.device.Model + " " + w.device.FirmwareVersion)
 	}

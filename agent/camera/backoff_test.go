@@ -1,4 +1,4 @@
-package agent
+package camera
 
 import (
 	"fmt"
@@ -32,8 +32,8 @@ func TestRefusedLoginWaitsLong(t *testing.T) {
 		fmt.Errorf("get device information: %w", onvif.ErrUnauthorized),
 		fmt.Errorf("rtsp describe: %w: 401", media.ErrUnauthorized),
 	} {
-		if d := b.retryDelay(0, err); d < credentialRetry*8/10 {
-			t.Errorf("%v: retry in %v, want about %v", err, d, credentialRetry)
+		if d := b.retryDelay(0, err); d < CredentialRetry*8/10 {
+			t.Errorf("%v: retry in %v, want about %v", err, d, CredentialRetry)
 		}
 	}
 	if d := b.retryDelay(0, fmt.Errorf("dial: %w", media.ErrUnreachable)); d > 2*time.Second {

@@ -1,4 +1,4 @@
-package agent
+package camera
 
 import (
 	"context"
@@ -43,12 +43,12 @@ func jitter(d time.Duration) time.Duration {
 	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
 }
 
-// credentialRetry is how long a camera that refused the configured user
+// CredentialRetry is how long a camera that refused the configured user
 // name or password waits before the next login. Many cameras lock the
 // account after a few failed logins (often for 30 minutes), and a retry
 // every minute would keep it locked; the wait costs nothing once fixed,
 // since a reload restarts a camera whose config changed at once.
-const credentialRetry = 10 * time.Minute
+const CredentialRetry = 10 * time.Minute
 
 // refusedCredentials tells whether err is the camera refusing our login,
 // over ONVIF or RTSP.
@@ -57,10 +57,10 @@ func refusedCredentials(err error) bool {
 }
 
 // retryDelay is the wait after an attempt that lasted ran and failed with
-// err: the backoff's, or credentialRetry for a refused login.
+// err: the backoff's, or CredentialRetry for a refused login.
 func (b *backoff) retryDelay(ran time.Duration, err error) time.Duration {
 	if refusedCredentials(err) {
-		return jitter(credentialRetry)
+		return jitter(CredentialRetry)
 	}
 	return b.delay(ran)
 }

@@ -1,4 +1,4 @@
-package agent
+package camera
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // camera's new SPS reaches media as a new track and the publisher sends
 // fresh sequence headers, which the reference agent's close-and-restart
 // achieves the slow way.
-func (w *cameraWorker) setStreamConfig(ctx context.Context, cl *onvif.Client, c *uplink.Command) uplink.Reply {
+func (w *Camera) setStreamConfig(ctx context.Context, cl *onvif.Client, c *uplink.Command) uplink.Reply {
 	var req uplink.SetStreamConfig
 	if err := c.Decode(&req); err != nil {
 		return uplink.DoneErr(err)
@@ -82,7 +82,7 @@ func (w *cameraWorker) setStreamConfig(ctx context.Context, cl *onvif.Client, c 
 }
 
 // pipeByES finds the pipe whose video or audio ES is named es.
-func (w *cameraWorker) pipeByES(es string, name func(*pipe) string) *pipe {
+func (w *Camera) pipeByES(es string, name func(*pipe) string) *pipe {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, p := range w.pipes {
@@ -108,7 +108,7 @@ func onvifVideoEncoding(format string) string {
 
 // videoPatch translates one set_stream_config video entry into an encoder
 // patch, refusing what the agent or the camera cannot do.
-func (w *cameraWorker) videoPatch(ctx context.Context, cl *onvif.Client, p *pipe, v uplink.VideoConfigPatch) (onvif.VideoEncoderPatch, error) {
+func (w *Camera) videoPatch(ctx context.Context, cl *onvif.Client, p *pipe, v uplink.VideoConfigPatch) (onvif.VideoEncoderPatch, error) {
 	var patch onvif.VideoEncoderPatch
 	if p.profile == nil || p.profile.Video == nil {
 		return patch, fmt.Errorf("stream has no onvif video encoder: %w", onvif.ErrUnsupported)

@@ -1,4 +1,4 @@
-package agent
+package camera
 
 import (
 	"context"
@@ -21,7 +21,7 @@ var errNoONVIF = fmt.Errorf("camera has no onvif address: %w", onvif.ErrUnsuppor
 // §4.13) through ONVIF. Each setter is validated against what the camera
 // reports it can do, and the values the cloud reads back are the ones the
 // camera applied.
-func (w *cameraWorker) handleSettings(ctx context.Context, c *uplink.Command) uplink.Reply {
+func (w *Camera) handleSettings(ctx context.Context, c *uplink.Command) uplink.Reply {
 	ctx, cancel := context.WithTimeout(ctx, settingsTimeout)
 	defer cancel()
 	w.mu.Lock()
@@ -68,7 +68,7 @@ func invalidf(format string, args ...any) error {
 // settingsDone turns the outcome of a settings command into its done
 // reply. Refusals that are the request's fault are answered without
 // alarm; camera failures are recorded for the status page.
-func (w *cameraWorker) settingsDone(what string, err error) uplink.Reply {
+func (w *Camera) settingsDone(what string, err error) uplink.Reply {
 	if err == nil {
 		return uplink.Done(uplink.StatusOK)
 	}
@@ -106,7 +106,7 @@ func settingsStatus(err error) string {
 
 // mainProfile is the ONVIF profile of the first stream: image, audio, OSD
 // and PTZ settings address the camera through it.
-func (w *cameraWorker) mainProfile() (*onvif.Profile, error) {
+func (w *Camera) mainProfile() (*onvif.Profile, error) {
 	w.mu.Lock()
 	pipes := w.pipes
 	w.mu.Unlock()

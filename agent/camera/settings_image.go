@@ -1,4 +1,4 @@
-package agent
+package camera
 
 import (
 	"context"
@@ -61,7 +61,7 @@ type imageState struct {
 	vsc        onvif.VideoSourceConfig
 }
 
-func (w *cameraWorker) readImage(ctx context.Context, cl *onvif.Client, pr *onvif.Profile) (imageState, error) {
+func (w *Camera) readImage(ctx context.Context, cl *onvif.Client, pr *onvif.Profile) (imageState, error) {
 	var st imageState
 	if pr.VideoSourceToken != "" {
 		im, err := cl.ImagingSettings(ctx, pr.VideoSourceToken)
@@ -160,7 +160,7 @@ func (st imageState) conf() uplink.CamVideoConf {
 	return out
 }
 
-func (w *cameraWorker) camVideoConf(ctx context.Context, cl *onvif.Client) uplink.Reply {
+func (w *Camera) camVideoConf(ctx context.Context, cl *onvif.Client) uplink.Reply {
 	pr, err := w.mainProfile()
 	if err != nil {
 		return w.settingsDone("get_cam_video_conf", err)
@@ -175,7 +175,7 @@ func (w *cameraWorker) camVideoConf(ctx context.Context, cl *onvif.Client) uplin
 	return uplink.Answer(uplink.CmdCamVideoConf, st.conf())
 }
 
-func (w *cameraWorker) setCamVideoConf(ctx context.Context, cl *onvif.Client, c *uplink.Command) uplink.Reply {
+func (w *Camera) setCamVideoConf(ctx context.Context, cl *onvif.Client, c *uplink.Command) uplink.Reply {
 	var req uplink.VideoSettings
 	if err := c.Decode(&req); err != nil {
 		return uplink.DoneErr(err)
@@ -270,7 +270,7 @@ type audioState struct {
 	output *onvif.AudioOutputConfig
 }
 
-func (w *cameraWorker) readAudio(ctx context.Context, cl *onvif.Client, pr *onvif.Profile) (audioState, error) {
+func (w *Camera) readAudio(ctx context.Context, cl *onvif.Client, pr *onvif.Profile) (audioState, error) {
 	st := audioState{mic: pr.Audio != nil}
 	outs, err := cl.AudioOutputConfigs(ctx)
 	switch {
@@ -292,7 +292,7 @@ func (st audioState) conf() uplink.CamAudioConf {
 	return out
 }
 
-func (w *cameraWorker) camAudioConf(ctx context.Context, cl *onvif.Client) uplink.Reply {
+func (w *Camera) camAudioConf(ctx context.Context, cl *onvif.Client) uplink.Reply {
 	pr, err := w.mainProfile()
 	if err != nil {
 		return w.settingsDone("get_cam_audio_conf", err)
@@ -304,7 +304,7 @@ func (w *cameraWorker) camAudioConf(ctx context.Context, cl *onvif.Client) uplin
 	return uplink.Answer(uplink.CmdCamAudioConf, st.conf())
 }
 
-func (w *cameraWorker) setCamAudioConf(ctx context.Context, cl *onvif.Client, c *uplink.Command) uplink.Reply {
+func (w *Camera) setCamAudioConf(ctx context.Context, cl *onvif.Client, c *uplink.Command) uplink.Reply {
 	var req uplink.AudioSettings
 	if err := c.Decode(&req); err != nil {
 		return uplink.DoneErr(err)

@@ -1,4 +1,4 @@
-package agent
+package camera
 
 import (
 	"context"
@@ -42,13 +42,13 @@ func cloudGrid(cols, rows int) (int, int) {
 	return max(cols/f, 1), max(rows/f, 1)
 }
 
-func (w *cameraWorker) onvifClient() *onvif.Client {
+func (w *Camera) onvifClient() *onvif.Client {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.onvif
 }
 
-func (w *cameraWorker) motionDetection(ctx context.Context) uplink.Reply {
+func (w *Camera) motionDetection(ctx context.Context) uplink.Reply {
 	cl := w.onvifClient()
 	if cl == nil {
 		return uplink.Done(uplink.StatusNotSupported)
@@ -85,7 +85,7 @@ func motionConf(m onvif.CellMotion) uplink.MotionDetectionConf {
 // setMotionDetection writes the cloud's region into the camera's cell
 // mask. A disabled region (or none) clears every cell: ONVIF's cell
 // detector has no switch of its own.
-func (w *cameraWorker) setMotionDetection(ctx context.Context, c *uplink.Command) uplink.Reply {
+func (w *Camera) setMotionDetection(ctx context.Context, c *uplink.Command) uplink.Reply {
 	var req uplink.SetMotionDetection
 	if err := c.Decode(&req); err != nil {
 		return uplink.DoneErr(err)

@@ -1,4 +1,4 @@
-package agent
+package camera
 
 import (
 	"bytes"
@@ -26,7 +26,7 @@ const snapshotRetry = 3 * time.Second
 var errNoSnapshot = errors.New("no snapshot")
 
 // snapshotCache holds a camera's latest JPEG and the fetch in flight, if
-// any. It lives in the worker (cameraWorker.snap).
+// any. It lives in the worker (Camera.snap).
 type snapshotCache struct {
 	mu    sync.Mutex
 	uri   string // main profile's snapshot URI once it worked (may carry credentials: never shown)
@@ -54,7 +54,7 @@ type snapshotFetch struct {
 // concurrent callers wait for it and share its result. The returned bytes
 // are shared: callers must not modify them. Errors wrap errNoSnapshot when
 // the camera cannot give a picture at all.
-func (w *cameraWorker) snapshot(ctx context.Context, maxAge time.Duration) ([]byte, time.Time, error) {
+func (w *Camera) Snapshot(ctx context.Context, maxAge time.Duration) ([]byte, time.Time, error) {
 	c := &w.snap
 	for {
 		c.mu.Lock()
@@ -92,7 +92,7 @@ func (w *cameraWorker) snapshot(ctx context.Context, maxAge time.Duration) ([]by
 
 // runSnapshotFetch fetches, stores the result in the cache and wakes the
 // callers waiting for f.
-func (w *cameraWorker) runSnapshotFetch(ctx context.Context, f *snapshotFetch) {
+func (w *Camera) runSnapshotFetch(ctx context.Context, f *snapshotFetch) {
 	c := &w.snap
 	jpeg, err := w.fetchSnapshot(ctx)
 	now := time.Now()
@@ -113,7 +113,7 @@ func (w *cameraWorker) runSnapshotFetch(ctx context.Context, f *snapshotFetch) {
 }
 
 // fetchSnapshot asks the camera for one picture of its main profile.
-func (w *cameraWorker) fetchSnapshot(ctx context.Context) ([]byte, error) {
+func (w *Camera) fetchSnapshot(ctx context.Context) ([]byte, error) {
 	w.mu.Lock()
 	cl, pipes := w.onvif, w.pipes
 	w.mu.Unlock()

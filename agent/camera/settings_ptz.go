@@ -1,4 +1,4 @@
-package agent
+package camera
 
 import (
 	"context"
@@ -46,7 +46,7 @@ func ptzActions(info onvif.PTZInfo) []uplink.PTZAction {
 
 // ptzInfo reads the main profile's PTZ node; a camera without PTZ gives
 // onvif.ErrUnsupported.
-func (w *cameraWorker) ptzInfo(ctx context.Context, cl *onvif.Client) (*onvif.Profile, onvif.PTZInfo, error) {
+func (w *Camera) ptzInfo(ctx context.Context, cl *onvif.Client) (*onvif.Profile, onvif.PTZInfo, error) {
 	pr, err := w.mainProfile()
 	if err != nil {
 		return nil, onvif.PTZInfo{}, err
@@ -55,7 +55,7 @@ func (w *cameraWorker) ptzInfo(ctx context.Context, cl *onvif.Client) (*onvif.Pr
 	return pr, info, err
 }
 
-func (w *cameraWorker) ptzConf(ctx context.Context, cl *onvif.Client) uplink.Reply {
+func (w *Camera) ptzConf(ctx context.Context, cl *onvif.Client) uplink.Reply {
 	pr, info, err := w.ptzInfo(ctx, cl)
 	if err != nil {
 		return w.settingsDone("get_ptz_conf", err)
@@ -80,7 +80,7 @@ func (w *cameraWorker) ptzConf(ctx context.Context, cl *onvif.Client) uplink.Rep
 // timeout: tm when given, else onvif.DefaultMoveTimeout, so a lost stop
 // never leaves the camera turning for good; the cloud's players repeat
 // the command while a button is held.
-func (w *cameraWorker) camPTZ(ctx context.Context, cl *onvif.Client, c *uplink.Command) uplink.Reply {
+func (w *Camera) camPTZ(ctx context.Context, cl *onvif.Client, c *uplink.Command) uplink.Reply {
 	var req uplink.CamPTZ
 	if err := c.Decode(&req); err != nil {
 		return uplink.DoneErr(err)
@@ -112,7 +112,7 @@ func (w *cameraWorker) camPTZ(ctx context.Context, cl *onvif.Client, c *uplink.C
 
 // camPTZPreset manages presets (§4.5.3). ONVIF's home position has no
 // counterpart in the protocol and is not exposed.
-func (w *cameraWorker) camPTZPreset(ctx context.Context, cl *onvif.Client, c *uplink.Command) uplink.Reply {
+func (w *Camera) camPTZPreset(ctx context.Context, cl *onvif.Client, c *uplink.Command) uplink.Reply {
 	var req uplink.CamPTZPreset
 	if err := c.Decode(&req); err != nil {
 		return uplink.DoneErr(err)

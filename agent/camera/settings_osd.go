@@ -1,4 +1,4 @@
-package agent
+package camera
 
 import (
 	"context"
@@ -92,7 +92,7 @@ type osdState struct {
 	caps  uplink.OSDCaps
 }
 
-func (w *cameraWorker) readOSD(ctx context.Context, cl *onvif.Client) (osdState, error) {
+func (w *Camera) readOSD(ctx context.Context, cl *onvif.Client) (osdState, error) {
 	var st osdState
 	pr, err := w.mainProfile()
 	if err != nil {
@@ -242,7 +242,7 @@ func nearestFontSize(sizes []int, v int) int {
 	return best
 }
 
-func (w *cameraWorker) osdConf(ctx context.Context, cl *onvif.Client) uplink.Reply {
+func (w *Camera) osdConf(ctx context.Context, cl *onvif.Client) uplink.Reply {
 	st, err := w.readOSD(ctx, cl)
 	if err != nil {
 		return w.settingsDone("get_osd_conf", err)
@@ -335,7 +335,7 @@ func (st osdState) validate(req uplink.OSDSettings) (osdChange, error) {
 	return ch, nil
 }
 
-func (w *cameraWorker) setOSDConf(ctx context.Context, cl *onvif.Client, c *uplink.Command) uplink.Reply {
+func (w *Camera) setOSDConf(ctx context.Context, cl *onvif.Client, c *uplink.Command) uplink.Reply {
 	var req uplink.OSDSettings
 	if err := c.Decode(&req); err != nil {
 		return uplink.DoneErr(err)

@@ -1,4 +1,4 @@
-package agent
+package camera
 
 import (
 	"encoding/json"

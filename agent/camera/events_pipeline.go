@@ -1,10 +1,9 @@
-package agent
+package camera
 
 import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -13,33 +12,34 @@ import (
 	"github.com/camagent/camagent/uplink"
 )
 
-// eventTiming holds the event pipeline's time constants.
-type eventTiming struct {
-	// minInterval is the shortest time between two starts of one kind:
-	// cameras flicker on and off at the edge of their threshold.
-	minInterval time.Duration
-	// hold ends an activity the camera never reports as ended (some
+// Timing holds a camera's time constants; the zero value means
+// DefaultTiming. Tests shorten them instead of waiting out real holds.
+type Timing struct {
+	// EventMinInterval is the shortest time between two starts of one
+	// event kind: cameras flicker on and off at the edge of their threshold.
+	EventMinInterval time.Duration
+	// EventHold ends an activity the camera never reports as ended (some
 	// firmware only ever sends "motion true").
-	hold time.Duration
-	// repeat is how often an ongoing condition is sent again; §4.7.3
+	EventHold time.Duration
+	// EventRepeat is how often an ongoing condition is sent again; §4.7.3
 	// allows at most every 10 s.
-	repeat time.Duration
-	// retryMin is the first delay before subscribing again after the
+	EventRepeat time.Duration
+	// EventRetryMin is the first delay before subscribing again after the
 	// camera dropped the subscription (reboot, network).
-	retryMin time.Duration
+	EventRetryMin time.Duration
+	// ClockCheck is how often a running camera's clock is compared with
+	// the gateway's again; camera clocks drift by seconds a day, and a
+	// reboot without NTP can throw them back years.
+	ClockCheck time.Duration
 }
 
-var defaultEventTiming = eventTiming{minInterval: 2 * time.Second, hold: 15 * time.Second, repeat: 10 * time.Second, retryMin: time.Second}
-
-// testEventTiming replaces defaultEventTiming when set; only tests set it,
-// to run on short holds instead of waiting out real ones.
-var testEventTiming atomic.Pointer[eventTiming]
-
-func currentEventTiming() eventTiming {
-	if t := testEventTiming.Load(); t != nil {
-		return *t
-	}
-	return defaultEventTiming
+// DefaultTiming is what cameras run on.
+var DefaultTiming = Timing{
+	EventMinInterval: 2 * time.Second,
+	EventHold:        15 * time.Second,
+	EventRepeat:      10 * time.Second,
+	EventRetryMin:    time.Second,
+	ClockCheck:       time.Hour,
 }
 
 // tzTimeout bounds applying a time zone: two reads and a write.
@@ -47,11 +47,11 @@ const tzTimeout = 15 * time.Second
 
 // runEvents turns the camera's ONVIF events into cam_event messages and
 // applies time zones the cloud configures, until ctx ends.
-func (w *cameraWorker) runEvents(ctx context.Context) {
+func (w *Camera) runEvents(ctx context.Context) {
 	w.mu.Lock()
 	cl := w.onvif
 	w.mu.Unlock()
-	tm := currentEventTiming()
+	tm := w.opts.Timing
 	var wg sync.WaitGroup
 	wg.Go(func() { w.eventPipeline(ctx, tm) })
 	wg.Go(func() { w.applyTimeZones(ctx, cl) })
@@ -64,7 +64,7 @@ func (w *cameraWorker) runEvents(ctx context.Context) {
 // subscribeEvents keeps a pull-point subscription alive, subscribing again
 // with backoff after errors and camera reboots, and queues the classified
 // reports for the pipeline. A camera without an events service ends it.
-func (w *cameraWorker) subscribeEvents(ctx context.Context, cl *onvif.Client, tm eventTiming) {
+func (w *Camera) subscribeEvents(ctx context.Context, cl *onvif.Client, tm Timing) {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	e := w.evs()
@@ -84,7 +84,7 @@ func (w *cameraWorker) subscribeEvents(ctx context.Context, cl *onvif.Client, tm
 			w.log.Warn("event queue full, camera event dropped", zap.String("kind", string(kind)), zap.Int64("dropped", n))
 		}
 	}
-	supervise(ctx, newBackoff(tm.retryMin, 30*time.Second), func(ctx context.Context) error {
+	supervise(ctx, newBackoff(tm.EventRetryMin, 30*time.Second), func(ctx context.Context) error {
 		err := cl.RunEvents(ctx, push)
 		if errors.Is(err, onvif.ErrUnsupported) {
 			w.log.Info("camera offers no events: motion will not reach the cloud", zap.Error(err))
@@ -113,9 +113,9 @@ type condition struct {
 // eventPipeline debounces the camera's reports, sends a cam_event at each
 // start and again every repeat while the condition lasts, and sends
 // triggered events. It owns the debouncer.
-func (w *cameraWorker) eventPipeline(ctx context.Context, tm eventTiming) {
+func (w *Camera) eventPipeline(ctx context.Context, tm Timing) {
 	e := w.evs()
-	deb := onvif.NewDebouncer(onvif.DebounceRule{MinInterval: tm.minInterval, Hold: tm.hold}, nil)
+	deb := onvif.NewDebouncer(onvif.DebounceRule{MinInterval: tm.EventMinInterval, Hold: tm.EventHold}, nil)
 	conds := map[onvif.Kind]*condition{}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -131,7 +131,7 @@ func (w *cameraWorker) eventPipeline(ctx context.Context, tm eventTiming) {
 				continue
 			}
 			c.startAt, c.startMono = at, tr.At
-			c.nextRepeat = tr.At.Add(tm.repeat)
+			c.nextRepeat = tr.At.Add(tm.EventRepeat)
 			w.emit(ctx, tr.Kind, at, false)
 		}
 	}
@@ -176,7 +176,7 @@ func (w *cameraWorker) eventPipeline(ctx context.Context, tm eventTiming) {
 			handle(deb.Expire(now), now)
 			for k, c := range conds {
 				if deb.Active(k) && !now.Before(c.nextRepeat) {
-					c.nextRepeat = now.Add(tm.repeat)
+					c.nextRepeat = now.Add(tm.EventRepeat)
 					w.emit(ctx, k, c.startAt.Add(now.Sub(c.startMono)), true)
 				}
 			}
@@ -186,7 +186,7 @@ func (w *cameraWorker) eventPipeline(ctx context.Context, tm eventTiming) {
 
 // emit sends the cam_event of a camera activity, if the kind is one the
 // agent declares.
-func (w *cameraWorker) emit(ctx context.Context, k onvif.Kind, at time.Time, repeat bool) {
+func (w *Camera) emit(ctx context.Context, k onvif.Kind, at time.Time, repeat bool) {
 	name, ok := w.eventName(k)
 	if !ok {
 		return // not declared: §4.7.1 forbids sending it
@@ -196,7 +196,7 @@ func (w *cameraWorker) emit(ctx context.Context, k onvif.Kind, at time.Time, rep
 
 // sendEvent sends ev when the cloud should have it now, and counts it as
 // dropped otherwise.
-func (w *cameraWorker) sendEvent(ctx context.Context, ev uplink.CamEvent, repeat bool) {
+func (w *Camera) sendEvent(ctx context.Context, ev uplink.CamEvent, repeat bool) {
 	e := w.evs()
 	if why := w.sendable(ev.Event); why != "" {
 		n := e.dropped.Add(1)
@@ -220,7 +220,7 @@ func (w *cameraWorker) sendEvent(ctx context.Context, ev uplink.CamEvent, repeat
 
 // SetTimeZone implements uplink.TimeZoneSetter: the camera gets the zone
 // in the background, the latest one winning. It does not block.
-func (w *cameraWorker) SetTimeZone(tz string) {
+func (w *Camera) SetTimeZone(tz string) {
 	e := w.evs()
 	for {
 		select {
@@ -237,7 +237,7 @@ func (w *cameraWorker) SetTimeZone(tz string) {
 
 // applyTimeZones sets each configured time zone on the camera, so its OSD
 // clock shows the local time the cloud user chose.
-func (w *cameraWorker) applyTimeZones(ctx context.Context, cl *onvif.Client) {
+func (w *Camera) applyTimeZones(ctx context.Context, cl *onvif.Client) {
 	e := w.evs()
 	for {
 		select {

@@ -1,4 +1,4 @@
-package agent
+package camera
 
 import (
 	"context"
@@ -52,14 +52,14 @@ func catalogDecl(name string) (eventDecl, bool) {
 }
 
 // decls are the events this camera declares; motion until its topics are known.
-func (w *cameraWorker) decls() []eventDecl {
+func (w *Camera) decls() []eventDecl {
 	if d := w.evs().decls.Load(); d != nil {
 		return *d
 	}
 	return eventCatalog[:1]
 }
 
-func (w *cameraWorker) declaration(name string) (eventDecl, bool) {
+func (w *Camera) declaration(name string) (eventDecl, bool) {
 	for _, d := range w.decls() {
 		if d.name == name {
 			return d, true
@@ -68,7 +68,7 @@ func (w *cameraWorker) declaration(name string) (eventDecl, bool) {
 	return eventDecl{}, false
 }
 
-func (w *cameraWorker) eventName(k onvif.Kind) (string, bool) {
+func (w *Camera) eventName(k onvif.Kind) (string, bool) {
 	for _, d := range w.decls() {
 		if d.kind == k {
 			return d.name, true
@@ -80,7 +80,7 @@ func (w *cameraWorker) eventName(k onvif.Kind) (string, bool) {
 // learnEventKinds reads the camera's event topics and declares motion plus
 // every other catalog kind the camera can send. A camera that does not
 // list its topics keeps motion only.
-func (w *cameraWorker) learnEventKinds(ctx context.Context, cl *onvif.Client) {
+func (w *Camera) learnEventKinds(ctx context.Context, cl *onvif.Client) {
 	topics, err := cl.EventTopics(ctx)
 	if err != nil {
 		w.log.Info("camera does not list its event topics, declaring motion only", zap.Error(err))
@@ -128,7 +128,7 @@ func defaultEventSettings() eventSettings {
 }
 
 // eventsState is a worker's event settings and pipeline plumbing; the zero
-// value is set up by cameraWorker.evs on first use.
+// value is set up by Camera.evs on first use.
 type eventsState struct {
 	once sync.Once
 	path string // settings file, "" = not persisted
@@ -168,7 +168,7 @@ const eventQueue = 64
 
 // evs returns the worker's event state, loading the persisted settings
 // the first time.
-func (w *cameraWorker) evs() *eventsState {
+func (w *Camera) evs() *eventsState {
 	e := &w.ev
 	e.once.Do(func() {
 		e.in = make(chan eventInput, eventQueue)
@@ -266,7 +266,7 @@ func limitToCaps(s eventSetting, c uplink.EventCaps) eventSetting {
 }
 
 // handleEvents serves the event and detector commands (§4.6, §4.7).
-func (w *cameraWorker) handleEvents(ctx context.Context, c *uplink.Command) uplink.Reply {
+func (w *Camera) handleEvents(ctx context.Context, c *uplink.Command) uplink.Reply {
 	switch c.Name {
 	case uplink.CmdGetCamEvents:
 		return uplink.Answer(uplink.CmdCamEventsConf, w.camEventsConf(ctx))
@@ -288,7 +288,7 @@ func (w *cameraWorker) handleEvents(ctx context.Context, c *uplink.Command) upli
 
 // camEventsConf declares the events and marks ctx's connection as the
 // one events may go to.
-func (w *cameraWorker) camEventsConf(ctx context.Context) uplink.CamEventsConf {
+func (w *Camera) camEventsConf(ctx context.Context) uplink.CamEventsConf {
 	decls := w.decls()
 	e := w.evs()
 	e.mu.Lock()
@@ -304,7 +304,7 @@ func (w *cameraWorker) camEventsConf(ctx context.Context) uplink.CamEventsConf {
 	return out
 }
 
-func (w *cameraWorker) setCamEvents(c *uplink.Command) uplink.Reply {
+func (w *Camera) setCamEvents(c *uplink.Command) uplink.Reply {
 	var req uplink.SetCamEvents
 	if err := c.Decode(&req); err != nil {
 		return uplink.DoneErr(err)
@@ -351,7 +351,7 @@ func (w *cameraWorker) setCamEvents(c *uplink.Command) uplink.Reply {
 }
 
 // sendable says why an event may not go to the cloud now, or "" when it may.
-func (w *cameraWorker) sendable(name string) string {
+func (w *Camera) sendable(name string) string {
 	w.mu.Lock()
 	active := w.activity
 	w.mu.Unlock()
@@ -371,7 +371,7 @@ func (w *cameraWorker) sendable(name string) string {
 	return ""
 }
 
-func (w *cameraWorker) triggerEvent(c *uplink.Command) uplink.Reply {
+func (w *Camera) triggerEvent(c *uplink.Command) uplink.Reply {
 	var req uplink.CamTriggerEvent
 	if err := c.Decode(&req); err != nil {
 		return uplink.DoneErr(err)

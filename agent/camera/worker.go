@@ -1,4 +1,4 @@
-package agent
+package camera
 
 import (
 	"context"
@@ -20,9 +20,9 @@ import (
 	"github.com/camagent/camagent/uplink"
 )
 
-// workerOptions is what a camera worker takes from the config; it is the one
+// Options is what a camera worker takes from the config; it is the one
 // place that translates config into the options of onvif, media and uplink.
-type workerOptions struct {
+type Options struct {
 	Camera    config.Camera
 	Token     uplink.Token
 	Insecure  bool
@@ -30,7 +30,8 @@ type workerOptions struct {
 	StatePath string
 	Version   string
 	Logger    *zap.Logger
-	LogRing   *LogRing // recent log lines for cam_get_log; nil = not kept
+	LogRing   LogSource // recent log lines for cam_get_log; nil = not kept
+	Timing    Timing    // zero: DefaultTiming
 }
 
 // maxStreams is how many ONVIF profiles become cloud streams: the main and
@@ -54,16 +55,16 @@ type pipe struct {
 	fellBack   bool // advertised host replaced by the configured one
 
 	mu      sync.Mutex
-	lastErr error // of the last RTSP session; typed, for status and readiness
+	lastErr error // of the last RTSP session; typed, for status and Readiness
 }
 
 func (p *pipe) videoES() string { return p.id + "Video" }
 func (p *pipe) audioES() string { return p.id + "Audio" }
 
-// cameraWorker owns one camera: its ONVIF client, its RTSP pipes, its cloud
+// Camera owns one camera: its ONVIF client, its RTSP pipes, its cloud
 // session and its publishes.
-type cameraWorker struct {
-	opts  workerOptions
+type Camera struct {
+	opts  Options
 	name  string
 	log   *zap.Logger
 	onvif *onvif.Client // nil when the camera has no ONVIF URL
@@ -78,7 +79,7 @@ type cameraWorker struct {
 
 	mu         sync.Mutex
 	onvifState string
-	onvifErr   error // the last ONVIF failure, typed, for readiness
+	onvifErr   error // the last ONVIF failure, typed, for Readiness
 	device     onvif.DeviceInfo
 	ip         string
 	pipes      []*pipe // set once by resolve, then read-only
@@ -89,12 +90,15 @@ type cameraWorker struct {
 	// stream id → reason → publish_session_id, kept in passive mode too so
 	// leaving it resumes the streams (§4.1.5).
 	requested map[string]map[string]int64
-	errs      []StatusError
+	errs      []Problem
 }
 
-func newCameraWorker(opts workerOptions) *cameraWorker {
+func New(opts Options) *Camera {
+	if opts.Timing == (Timing{}) {
+		opts.Timing = DefaultTiming
+	}
 	cam := opts.Camera
-	w := &cameraWorker{
+	w := &Camera{
 		opts:       opts,
 		name:       cam.Name,
 		log:        opts.Logger.Named("camera").With(zap.String("camera", cam.Name)),
@@ -125,7 +129,7 @@ func newCameraWorker(opts workerOptions) *cameraWorker {
 
 // Run resolves the camera, then pulls its streams and serves its cloud
 // session until ctx is cancelled.
-func (w *cameraWorker) Run(ctx context.Context) {
+func (w *Camera) Run(ctx context.Context) {
 	defer w.pubs.Close()
 	b := newBackoff(2*time.Second, time.Minute)
 	for {
@@ -167,7 +171,7 @@ func (w *cameraWorker) Run(ctx context.Context) {
 
 // resolve learns the camera's identity and stream URLs, from ONVIF unless
 // the config names an RTSP URL.
-func (w *cameraWorker) resolve(ctx context.Context) error {
+func (w *Camera) resolve(ctx context.Context) error {
 	cam := w.opts.Camera
 	var pipes []*pipe
 	if cam.ONVIF.URL != "" {
@@ -249,7 +253,7 @@ func (w *cameraWorker) resolve(ctx context.Context) error {
 	return nil
 }
 
-func (w *cameraWorker) onvifFailed(err error) error {
+func (w *Camera) onvifFailed(err error) error {
 	w.mu.Lock()
 	w.onvifState, w.onvifErr = "error: "+plain(err), err
 	w.mu.Unlock()
@@ -259,7 +263,7 @@ func (w *cameraWorker) onvifFailed(err error) error {
 	return fmt.Errorf("onvif: %w", err)
 }
 
-func (w *cameraWorker) newPipe(id, rawURL string, pr *onvif.Profile) *pipe {
+func (w *Camera) newPipe(id, rawURL string, pr *onvif.Profile) *pipe {
 	cam := w.opts.Camera
 	src := media.SourceOptions{
 		URL: rawURL,
@@ -282,7 +286,7 @@ func (w *cameraWorker) newPipe(id, rawURL string, pr *onvif.Profile) *pipe {
 
 // pull keeps one RTSP session running, reconnecting with backoff. The
 // stream outlives each session, so publishers stay attached.
-func (w *cameraWorker) pull(ctx context.Context, p *pipe) {
+func (w *Camera) pull(ctx context.Context, p *pipe) {
 	supervise(ctx, newBackoff(time.Second, 30*time.Second), func(ctx context.Context) error {
 		return media.NewSource(p.source, p.stream).Run(ctx)
 	}, func(err error, wait time.Duration) {
@@ -328,7 +332,7 @@ func hostOf(raw string) string {
 }
 
 // fail records a problem for the status page and logs it.
-func (w *cameraWorker) fail(format string, args ...any) {
+func (w *Camera) fail(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	w.log.Warn(msg)
 	w.record(msg)
@@ -337,7 +341,7 @@ func (w *cameraWorker) fail(format string, args ...any) {
 // failRetry is fail for a step retried after wait. The retry delay goes to
 // the log line only, so that the same failure repeating is one entry on
 // the status page, counted, and does not push the others out.
-func (w *cameraWorker) failRetry(wait time.Duration, format string, args ...any) {
+func (w *Camera) failRetry(wait time.Duration, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	w.log.Warn(msg, zap.Duration("retry_in", wait))
 	w.record(msg)
@@ -346,7 +350,7 @@ func (w *cameraWorker) failRetry(wait time.Duration, format string, args ...any)
 // maxStatusErrors is how many different recent problems a camera keeps.
 const maxStatusErrors = 5
 
-func (w *cameraWorker) record(msg string) {
+func (w *Camera) record(msg string) {
 	now := time.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -355,13 +359,13 @@ func (w *cameraWorker) record(msg string) {
 		w.errs[0].Count++
 		return
 	}
-	w.errs = append([]StatusError{{At: now, What: msg, Count: 1}}, w.errs...)
+	w.errs = append([]Problem{{At: now, What: msg, Count: 1}}, w.errs...)
 	if len(w.errs) > maxStatusErrors {
 		w.errs = w.errs[:maxStatusErrors]
 	}
 }
 
-func (w *cameraWorker) pipe(id string) *pipe {
+func (w *Camera) pipe(id string) *pipe {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, p := range w.pipes {
@@ -373,7 +377,7 @@ func (w *cameraWorker) pipe(id string) *pipe {
 }
 
 // openReader attaches a publisher to a stream; the GOP cache lets it start at once.
-func (w *cameraWorker) openReader(streamID string) (uplink.UnitReader, error) {
+func (w *Camera) openReader(streamID string) (uplink.UnitReader, error) {
 	p := w.pipe(streamID)
 	if p == nil {
 		return nil, fmt.Errorf("unknown stream %q", streamID)
@@ -383,7 +387,7 @@ func (w *cameraWorker) openReader(streamID string) (uplink.UnitReader, error) {
 
 // CameraInfo implements uplink.Handler. It waits for the main stream to
 // deliver its tracks: a camera that does not stream is not online (§4.1.4).
-func (w *cameraWorker) CameraInfo(ctx context.Context) (uplink.CameraInfo, error) {
+func (w *Camera) CameraInfo(ctx context.Context) (uplink.CameraInfo, error) {
 	w.mu.Lock()
 	pipes, dev, ip := w.pipes, w.device, w.ip
 	w.mu.Unlock()
@@ -423,7 +427,7 @@ func (w *cameraWorker) CameraInfo(ctx context.Context) (uplink.CameraInfo, error
 }
 
 // Ready implements uplink.Handler.
-func (w *cameraWorker) Ready(link uplink.Link) {
+func (w *Camera) Ready(link uplink.Link) {
 	w.mu.Lock()
 	w.ready, w.link, w.activity = true, link, link.Activity
 	w.mu.Unlock()
@@ -431,10 +435,70 @@ func (w *cameraWorker) Ready(link uplink.Link) {
 }
 
 // Down implements uplink.Handler: publishes stop with the connection (§2.7).
-func (w *cameraWorker) Down() {
+func (w *Camera) Down() {
 	w.mu.Lock()
 	w.ready = false
 	w.requested = nil
 	w.mu.Unlock()
 	w.pubs.StopAll()
 }
+
+// Metrics are the camera's counters and states for /metrics, read at
+// scrape time.
+type Metrics struct {
+	Cloud      uplink.Counts
+	CloudState uplink.ConnState
+	// ONVIFConfigured is false for an RTSP-only camera; ONVIFUp is then meaningless.
+	ONVIFConfigured, ONVIFUp bool
+	// Uploads counts finished legacy uploads by category and result.
+	Uploads map[UploadKey]uint64
+	Streams []StreamMetrics
+	// EventsEnded counts activities ended (by the camera or by the hold);
+	// EventsDropped the events not sent (queue full, not ready, disabled).
+	EventsEnded, EventsDropped int64
+	// ClockChecks counts the camera clock checks made (at connect and
+	// every Timing.ClockCheck).
+	ClockChecks int64
+}
+
+// StreamMetrics are one stream's pull and publish counters.
+type StreamMetrics struct {
+	ID         string
+	Pull       media.StreamStats
+	Publishing bool
+	// Publish sums every publish of the stream; nil before the first.
+	Publish *uplink.PublisherStats
+}
+
+// Metrics returns the camera's counters now.
+func (w *Camera) Metrics() Metrics {
+	w.mu.Lock()
+	pipes, onvifState := w.pipes, w.onvifState
+	w.mu.Unlock()
+	m := Metrics{
+		Cloud:           w.session.Counts(),
+		CloudState:      w.session.State(),
+		ONVIFConfigured: onvifState != "not configured",
+		ONVIFUp:         onvifState == "connected",
+		Uploads:         w.maint.uploadCounts(),
+		EventsEnded:     w.evs().ended.Load(),
+		EventsDropped:   w.evs().dropped.Load(),
+		ClockChecks:     w.clock.checks.Load(),
+	}
+	active := w.pubs.Active()
+	pubs := w.pubs.Stats()
+	for _, p := range pipes {
+		sm := StreamMetrics{ID: p.id, Pull: p.stream.Stats(), Publishing: len(active[p.id]) > 0}
+		if ps, ok := pubs[p.id]; ok {
+			sm.Publish = &ps
+		}
+		m.Streams = append(m.Streams, sm)
+	}
+	return m
+}
+
+// Name is the camera's name in the config.
+func (w *Camera) Name() string { return w.name }
+
+// Config is the camera's entry of the config it was built from.
+func (w *Camera) Config() config.Camera { return w.opts.Camera }

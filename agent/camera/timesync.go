@@ -1,4 +1,4 @@
-package agent
+package camera
 
 import (
 	"context"
@@ -11,17 +11,13 @@ import (
 	"github.com/camagent/camagent/onvif"
 )
 
-// clockCheckInterval is how often a running camera's clock is compared
-// with the gateway's again; camera clocks drift by seconds a day, and a
-// reboot without NTP can throw them back years.
-const clockCheckInterval = time.Hour
-
 // clockState is what a worker remembers about its camera's clock.
 type clockState struct {
 	// warned is set once the "clock is off" warning was logged with
 	// clock_sync off, so it is not repeated every hour; it re-arms when
 	// the clock comes back within max_clock_skew.
 	warned atomic.Bool
+	checks atomic.Int64 // checks made, for Metrics
 }
 
 // checkClock compares the camera's clock with the gateway's (skew is the
@@ -29,7 +25,8 @@ type clockState struct {
 // max_clock_skew, corrects it as clock_sync says or warns once. It never
 // fails the worker: the agent signs ONVIF requests with the camera's own
 // clock, so a wrong clock only misdates what the camera stamps.
-func (w *cameraWorker) checkClock(ctx context.Context, c *onvif.Client, skew time.Duration) {
+func (w *Camera) checkClock(ctx context.Context, c *onvif.Client, skew time.Duration) {
+	defer w.clock.checks.Add(1)
 	o := w.opts.Camera.ONVIF
 	if skew.Abs() <= o.MaxClockSkew {
 		w.clock.warned.Store(false)
@@ -73,7 +70,7 @@ func (w *cameraWorker) checkClock(ctx context.Context, c *onvif.Client, skew tim
 // checkClock. It measures by connecting again, which also moves the offset
 // the client signs with, so a camera whose clock jumped does not see
 // requests with stale timestamps (some lock an account after a few).
-func (w *cameraWorker) recheckClock(ctx context.Context) {
+func (w *Camera) recheckClock(ctx context.Context) {
 	w.mu.Lock()
 	c := w.onvif
 	w.mu.Unlock()
@@ -91,10 +88,10 @@ func (w *cameraWorker) recheckClock(ctx context.Context) {
 	w.checkClock(ctx, c, c.ClockOffset())
 }
 
-// runClock re-checks the camera's clock every clockCheckInterval until ctx
+// runClock re-checks the camera's clock every Timing.ClockCheck until ctx
 // is cancelled; resolve made the first check.
-func (w *cameraWorker) runClock(ctx context.Context) {
-	t := time.NewTicker(clockCheckInterval)
+func (w *Camera) runClock(ctx context.Context) {
+	t := time.NewTicker(w.opts.Timing.ClockCheck)
 	defer t.Stop()
 	for {
 		select {

@@ -1,4 +1,4 @@
-package agent
+package camera
 
 import (
 	"bytes"
@@ -35,31 +35,31 @@ type maintState struct {
 	log     atomic.Bool // a log upload is running
 
 	mu      sync.Mutex
-	uploads map[uploadKey]uint64 // finished uploads, for metrics
+	uploads map[UploadKey]uint64 // finished uploads, for metrics
 }
 
-// uploadKey names a count of finished uploads: category (§4.9.3 cat) and
+// UploadKey names a count of finished uploads: category (§4.9.3 cat) and
 // result ("ok" or "failed").
-type uploadKey struct{ cat, result string }
+type UploadKey struct{ Category, Result string }
 
 func (m *maintState) count(cat string, ok bool) {
-	k := uploadKey{cat, "failed"}
+	k := UploadKey{cat, "failed"}
 	if ok {
-		k.result = "ok"
+		k.Result = "ok"
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.uploads == nil {
-		m.uploads = make(map[uploadKey]uint64)
+		m.uploads = make(map[UploadKey]uint64)
 	}
 	m.uploads[k]++
 }
 
 // uploadCounts copies the finished-upload counts.
-func (m *maintState) uploadCounts() map[uploadKey]uint64 {
+func (m *maintState) uploadCounts() map[UploadKey]uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make(map[uploadKey]uint64, len(m.uploads))
+	out := make(map[UploadKey]uint64, len(m.uploads))
 	for k, v := range m.uploads {
 		out[k] = v
 	}
@@ -68,7 +68,7 @@ func (m *maintState) uploadCounts() map[uploadKey]uint64 {
 
 // uploadLink is the current connection's link, or the reason the legacy
 // endpoint cannot be used on it.
-func (w *cameraWorker) uploadLink() (uplink.Link, error) {
+func (w *Camera) uploadLink() (uplink.Link, error) {
 	w.mu.Lock()
 	link, ready := w.link, w.ready
 	w.mu.Unlock()
@@ -84,7 +84,7 @@ func (w *cameraWorker) uploadLink() (uplink.Link, error) {
 // getLog serves cam_get_log (§4.14.3): done OK, then this camera's lines
 // and the agent-wide lines of the log ring as text/plain. Other cameras'
 // lines are never sent; secrets never reach a log line in the first place.
-func (w *cameraWorker) getLog(ctx context.Context) uplink.Reply {
+func (w *Camera) getLog(ctx context.Context) uplink.Reply {
 	ring := w.opts.LogRing
 	if ring == nil {
 		return uplink.Done(uplink.StatusNotSupported, errors.New("no log ring"))
@@ -114,7 +114,7 @@ func (w *cameraWorker) getLog(ctx context.Context) uplink.Reply {
 // running, else done OK and then posts the JPEG. The camera's JPEG goes as
 // it is: the reference scales previews to at most 800×600, but the agent
 // never transcodes, and the main profile's snapshot size is the camera's.
-func (w *cameraWorker) updatePreview(ctx context.Context) uplink.Reply {
+func (w *Camera) updatePreview(ctx context.Context) uplink.Reply {
 	link, err := w.uploadLink()
 	if err != nil {
 		w.log.Warn("cloud asked for a preview, but it cannot be uploaded", zap.Error(err))
@@ -124,7 +124,7 @@ func (w *cameraWorker) updatePreview(ctx context.Context) uplink.Reply {
 		return uplink.Done(uplink.StatusError, errors.New("a preview upload is still running"))
 	}
 	sctx, cancel := context.WithTimeout(ctx, previewTimeout)
-	jpeg, at, err := w.snapshot(sctx, previewMaxAge)
+	jpeg, at, err := w.Snapshot(sctx, previewMaxAge)
 	cancel()
 	if err != nil {
 		w.maint.preview.Store(false)
@@ -141,7 +141,7 @@ func (w *cameraWorker) updatePreview(ctx context.Context) uplink.Reply {
 
 // postLegacy uploads body and logs the outcome; ctx is the connection's,
 // whose sid the upload URL carries.
-func (w *cameraWorker) postLegacy(conn context.Context, link uplink.Link, cat, typ string, start time.Time, body []byte) {
+func (w *Camera) postLegacy(conn context.Context, link uplink.Link, cat, typ string, start time.Time, body []byte) {
 	ctx, cancel := context.WithTimeout(conn, uploadTimeout)
 	defer cancel()
 	client := uplink.NewUploadClient(w.opts.RootCAs, uploadTimeout)
