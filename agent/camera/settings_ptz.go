@@ -73,18 +73,14 @@ func (w *Camera) ptzConf(ctx context.Context, cl *onvif.Client) uplink.Reply {
 			conf.Presets = append(conf.Presets, uplink.PTZPreset{Token: p.Token, Name: p.Name})
 		}
 	}
-	return uplink.Answer(uplink.CmdCamPTZConf, conf)
+	return uplink.Answer(conf)
 }
 
 // camPTZ moves or stops the head (§4.5.2). A move always carries a
 // timeout: tm when given, else onvif.DefaultMoveTimeout, so a lost stop
 // never leaves the camera turning for good; the cloud's players repeat
 // the command while a button is held.
-func (w *Camera) camPTZ(ctx context.Context, cl *onvif.Client, c *uplink.Command) uplink.Reply {
-	var req uplink.CamPTZ
-	if err := c.Decode(&req); err != nil {
-		return uplink.DoneErr(err)
-	}
+func (w *Camera) camPTZ(ctx context.Context, cl *onvif.Client, req *uplink.CamPTZ) uplink.Reply {
 	pr, info, err := w.ptzInfo(ctx, cl)
 	if err != nil {
 		return w.settingsDone("cam_ptz", err)
@@ -112,11 +108,7 @@ func (w *Camera) camPTZ(ctx context.Context, cl *onvif.Client, c *uplink.Command
 
 // camPTZPreset manages presets (§4.5.3). ONVIF's home position has no
 // counterpart in the protocol and is not exposed.
-func (w *Camera) camPTZPreset(ctx context.Context, cl *onvif.Client, c *uplink.Command) uplink.Reply {
-	var req uplink.CamPTZPreset
-	if err := c.Decode(&req); err != nil {
-		return uplink.DoneErr(err)
-	}
+func (w *Camera) camPTZPreset(ctx context.Context, cl *onvif.Client, req *uplink.CamPTZPreset) uplink.Reply {
 	what := "cam_ptz_preset " + string(req.Action)
 	pr, info, err := w.ptzInfo(ctx, cl)
 	if err != nil {
@@ -131,7 +123,7 @@ func (w *Camera) camPTZPreset(ctx context.Context, cl *onvif.Client, c *uplink.C
 		if err != nil {
 			return w.settingsDone(what, err)
 		}
-		return uplink.Answer(uplink.CmdCamPTZPresetCreated, uplink.CamPTZPresetCreated{Token: token})
+		return uplink.Answer(uplink.CamPTZPresetCreated{Token: token})
 	case uplink.PresetUpdate:
 		// Re-stores the current position under the token, renamed when a name is given.
 		_, err := cl.SetPreset(ctx, pr.Token, req.Name, req.Token)

@@ -89,7 +89,7 @@ type Camera struct {
 	// requested is what the cloud asked to publish on this connection,
 	// stream id → reason → publish_session_id, kept in passive mode too so
 	// leaving it resumes the streams (§4.1.5).
-	requested map[string]map[string]int64
+	requested map[string]map[uplink.StreamReason]int64
 	errs      []Problem
 }
 
