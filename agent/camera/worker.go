@@ -75,6 +75,7 @@ type Camera struct {
 	clock   clockState    // clock checks (timesync.go)
 	snap    snapshotCache // latest picture (snapshot.go)
 	maint   maintState    // legacy uploads in flight (maintenance.go)
+	ptz     ptzNode       // the main profile's PTZ node, once read (settings_ptz.go)
 	lastEv  lastEvent     // newest event, for the status page (events_pipeline.go)
 
 	mu         sync.Mutex
