@@ -7,13 +7,14 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/camagent/camagent/internal/backoff"
 )
 
 // ErrDeleted is returned by Run after bye DELETED: the camera was removed
@@ -73,7 +74,7 @@ type Options struct {
 	Handler Handler
 	Logger  *zap.Logger
 	// Clock and Rand drive reconnect delays and jitter; nil = real ones.
-	Clock Clock
+	Clock backoff.Clock
 	Rand  func() float64
 	// NetDial replaces TCP dialing; nil dials directly or through the
 	// token's SOCKS5 proxy.
@@ -88,7 +89,7 @@ type Session struct {
 	opts  Options
 	t     Timeouts
 	log   *zap.Logger
-	clock Clock
+	clock backoff.Clock
 
 	state atomic.Int32
 	// lastEnd says in plain words how the last connection ended.
@@ -103,8 +104,8 @@ type Session struct {
 	// Owned by the Run goroutine.
 	persist  State
 	redirect string
-	backoff  Backoff
-	slow     Backoff
+	backoff  backoff.Backoff
+	slow     backoff.Backoff // after an unknown account (§2.9)
 }
 
 // NewSession builds a session; nothing happens until Run.
@@ -114,13 +115,11 @@ func NewSession(opts Options) *Session {
 		s.log = zap.NewNop()
 	}
 	if s.clock == nil {
-		s.clock = realClock{}
+		s.clock = backoff.RealClock{}
 	}
-	if s.opts.Rand == nil {
-		s.opts.Rand = rand.Float64
-	}
-	s.backoff = Backoff{Base: 5 * time.Second, Cap: 60 * time.Second, Rand: s.opts.Rand}
-	s.slow = Backoff{Base: 60 * time.Second, Cap: 5 * time.Minute, Rand: s.opts.Rand}
+	// §2.7; delay resets both once READY was held a minute.
+	s.backoff = backoff.Backoff{Min: 5 * time.Second, Max: 60 * time.Second, Rand: opts.Rand}
+	s.slow = backoff.Backoff{Min: 60 * time.Second, Max: 5 * time.Minute, Rand: opts.Rand}
 	return s
 }
 

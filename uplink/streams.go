@@ -5,13 +5,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"slices"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/camagent/camagent/internal/backoff"
 )
 
 // ErrStreamsClosed is returned by Start after Close.
@@ -38,8 +39,9 @@ type StreamsOptions struct {
 	// MinBackoff and MaxBackoff bound the jittered delay before an RTMP
 	// reconnect while the stream is still requested. Defaults 1 s and 5 s (§4.3.5).
 	MinBackoff, MaxBackoff time.Duration
-	// Sleep waits d or until ctx ends; tests inject one that does not sleep.
-	Sleep func(ctx context.Context, d time.Duration) error
+	// Clock times how long a publish stayed up and waits out the reconnect
+	// delay; nil is the real one. Tests inject one that does not sleep.
+	Clock backoff.Clock
 	// Logger; nil means no logging.
 	Logger *zap.Logger
 }
@@ -164,8 +166,8 @@ func NewStreams(opts StreamsOptions) *Streams {
 	if opts.MaxBackoff < opts.MinBackoff {
 		opts.MaxBackoff = max(5*time.Second, opts.MinBackoff)
 	}
-	if opts.Sleep == nil {
-		opts.Sleep = streamsSleep
+	if opts.Clock == nil {
+		opts.Clock = backoff.RealClock{}
 	}
 	log := opts.Logger
 	if log == nil {
@@ -173,17 +175,6 @@ func NewStreams(opts StreamsOptions) *Streams {
 	}
 	return &Streams{opts: opts, log: log, streams: map[string]*streamState{},
 		running: map[*publishLoop]string{}, finished: map[string]PublisherStats{}}
-}
-
-func streamsSleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Start adds reason to streamID. The first reason that needs RTMP opens
@@ -442,14 +433,15 @@ func (s *Streams) startLoop(streamID, url string) *publishLoop {
 // publish it reconnects with a jittered 1–5 s backoff while requested.
 func (s *Streams) runLoop(ctx context.Context, streamID string, pl *publishLoop) error {
 	log := s.log.With(zap.String("stream", streamID))
-	delay := s.opts.MinBackoff
+	// A publish that stayed up a while earns a fast retry again.
+	b := backoff.Backoff{Min: s.opts.MinBackoff, Max: s.opts.MaxBackoff, Healthy: 30 * time.Second}
 	everStarted := false
 	for {
 		attemptStarted := false
 		var upSince time.Time
 		err := s.attempt(ctx, streamID, pl, log, func() {
 			attemptStarted, everStarted = true, true
-			upSince = time.Now()
+			upSince = s.opts.Clock.Now()
 		})
 		if ctx.Err() != nil {
 			return nil
@@ -457,25 +449,18 @@ func (s *Streams) runLoop(ctx context.Context, streamID string, pl *publishLoop)
 		if !everStarted {
 			return err
 		}
-		// A publish that stayed up a while earns a fast retry again.
-		if attemptStarted && time.Since(upSince) > 30*time.Second {
-			delay = s.opts.MinBackoff
+		var up time.Duration
+		if attemptStarted {
+			up = s.opts.Clock.Now().Sub(upSince)
 		}
-		wait := publishJitter(delay, s.opts.MinBackoff, s.opts.MaxBackoff)
+		// The jitter stays within the configured bounds.
+		wait := min(max(b.After(up, err), s.opts.MinBackoff), s.opts.MaxBackoff)
 		log.Warn("rtmp publish ended, reconnecting", zap.Error(err), zap.Duration("in", wait))
 		s.backoff(ctx, pl, wait)
 		if ctx.Err() != nil {
 			return nil
 		}
-		delay = min(delay*2, s.opts.MaxBackoff)
 	}
-}
-
-// publishJitter spreads d by ±20 % so cameras behind one gateway do not
-// reconnect in lockstep, staying within [lo, hi].
-func publishJitter(d, lo, hi time.Duration) time.Duration {
-	j := time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-	return min(max(j, lo), hi)
 }
 
 // backoff waits d, or less if Start retargets the loop meanwhile.
@@ -489,7 +474,7 @@ func (s *Streams) backoff(ctx context.Context, pl *publishLoop, d time.Duration)
 		case <-sctx.Done():
 		}
 	})
-	_ = s.opts.Sleep(sctx, d)
+	_ = s.opts.Clock.Sleep(sctx, d)
 	cancel()
 	wg.Wait()
 }

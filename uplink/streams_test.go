@@ -23,6 +23,28 @@ type streamsEnv struct {
 	opens  atomic.Int32
 	mu     sync.Mutex
 	sleeps []time.Duration
+	// As the Streams' clock: sleep (nil: return at once) ends each
+	// recorded wait; Now runs ahead of the wall clock by ahead.
+	sleep func(ctx context.Context, d time.Duration) error
+	ahead atomic.Int64
+}
+
+func (e *streamsEnv) Now() time.Time { return time.Now().Add(time.Duration(e.ahead.Load())) }
+
+func (e *streamsEnv) Sleep(ctx context.Context, d time.Duration) error {
+	e.mu.Lock()
+	e.sleeps = append(e.sleeps, d)
+	e.mu.Unlock()
+	if e.sleep != nil {
+		return e.sleep(ctx, d)
+	}
+	return ctx.Err()
+}
+
+func (e *streamsEnv) recordedSleeps() []time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]time.Duration(nil), e.sleeps...)
 }
 
 func newStreamsEnv(t *testing.T, ingOpts cloudsim.IngestOptions) *streamsEnv {
@@ -34,7 +56,7 @@ func newStreamsEnv(t *testing.T, ingOpts cloudsim.IngestOptions) *streamsEnv {
 func newStreamsEnvSleep(t *testing.T, ingOpts cloudsim.IngestOptions, sleep func(ctx context.Context, d time.Duration) error) *streamsEnv {
 	t.Helper()
 	f := loadFixture(t)
-	e := &streamsEnv{ing: startIngest(t, ingOpts)}
+	e := &streamsEnv{ing: startIngest(t, ingOpts), sleep: sleep}
 	e.link = uplink.Link{MediaServer: e.ing.Addr(), Path: "live/u1m2c3_", SID: "sid1"}
 	e.s = uplink.NewStreams(uplink.StreamsOptions{
 		Open: func(id string) (uplink.UnitReader, error) {
@@ -45,15 +67,7 @@ func newStreamsEnvSleep(t *testing.T, ingOpts cloudsim.IngestOptions, sleep func
 			// Paced like a camera (4× real time) so a long test does not flood.
 			return newReader(f, true, 4), nil
 		},
-		Sleep: func(ctx context.Context, d time.Duration) error {
-			e.mu.Lock()
-			e.sleeps = append(e.sleeps, d)
-			e.mu.Unlock()
-			if sleep != nil {
-				return sleep(ctx, d)
-			}
-			return ctx.Err()
-		},
+		Clock:  e,
 		Logger: zaptest.NewLogger(t),
 	})
 	t.Cleanup(e.s.Close)
@@ -229,9 +243,7 @@ func TestStreamsReconnectWhileRequested(t *testing.T) {
 			t.Errorf("publish %d: name %q key %v violations %v", r.ID, r.Name, r.FirstVideoKey, r.Violations)
 		}
 	}
-	e.mu.Lock()
-	sleeps := append([]time.Duration(nil), e.sleeps...)
-	e.mu.Unlock()
+	sleeps := e.recordedSleeps()
 	if len(sleeps) != 2 {
 		t.Fatalf("backoff sleeps = %v, want 2", sleeps)
 	}
@@ -250,6 +262,39 @@ func TestStreamsReconnectWhileRequested(t *testing.T) {
 	}
 	if len(e.s.Active()) != 0 {
 		t.Errorf("Active() = %v after StopAll", e.s.Active())
+	}
+}
+
+// A publish that stayed up 30 s earns the fast 1 s retry again instead of
+// the grown delay.
+func TestStreamsBackoffStartsOverAfterHealthyPublish(t *testing.T) {
+	e := newStreamsEnv(t, cloudsim.IngestOptions{})
+	ctx := testCtx(t)
+	if err := e.s.Start(ctx, e.link, "Main", "live", 9); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ing.WaitFrames(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	for round := 2; round <= 4; round++ {
+		if round == 4 {
+			e.ahead.Store(int64(31 * time.Second)) // the third publish has been up 31 s
+		}
+		if n := e.ing.DropPublishers(); n != 1 {
+			t.Fatalf("dropped %d publishes", n)
+		}
+		err := e.ing.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool {
+			return len(rs) == round && rs[round-1].Active && rs[round-1].VideoFrames > 0
+		})
+		if err != nil {
+			t.Fatalf("no reconnect #%d: %v", round-1, err)
+		}
+	}
+	// ±20 % around 1 s and 2 s, then back at 1 s (4 s without the reset).
+	sleeps := e.recordedSleeps()
+	if len(sleeps) != 3 || sleeps[0] > 1200*time.Millisecond || sleeps[1] < 1600*time.Millisecond ||
+		sleeps[2] < time.Second || sleeps[2] > 1200*time.Millisecond {
+		t.Errorf("backoff sleeps = %v, want ~1 s, ~2 s, then ~1 s again", sleeps)
 	}
 }
 

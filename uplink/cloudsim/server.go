@@ -707,9 +707,11 @@ func (c *simConn) handle(data []byte) bool {
 	}
 	c.lastAgent = id
 	c.mu.Lock()
-	phase := c.phase
+	phase, byeSent := c.phase, c.byeSent
 	c.mu.Unlock()
-	if phase == phaseAwaitRegister && cmd != "register" {
+	// An agent's bye that crossed ours (a rejected register) is no
+	// violation: it may shut down before it reads our bye (§2.10).
+	if phase == phaseAwaitRegister && cmd != "register" && !(cmd == "bye" && byeSent) {
 		s.violation("%s before register", cmd)
 		c.bye("ERROR", 0)
 		return true
