@@ -384,3 +384,46 @@ func TestImageSettingsWithoutImaging(t *testing.T) {
 		t.Errorf("%d imaging requests reached a camera without imaging", n)
 	}
 }
+
+// A cloud player sends cam_ptz for every tap on an arrow. The camera
+// reads its PTZ node once and keeps it, so a tap costs one SOAP call, not
+// three (GetProfiles, GetNode, the move). When the camera faults a move
+// made with the kept node, the node is read again, once, and the tap still
+// goes through.
+func TestPTZTapCostsOneSOAPCall(t *testing.T) {
+	r, _, _ := runRig(t, rigOptions{})
+	waitReady(t, r)
+	ops := []string{"GetProfiles", "GetNode", "ContinuousMove", "Stop"}
+	counts := func() (c [4]int) {
+		for i, op := range ops {
+			c[i] = r.onvif.Count(op)
+		}
+		return c
+	}
+	tap := func(body map[string]any) (calls [4]int) {
+		t.Helper()
+		before := counts()
+		wantDone(t, request(t, r, "cam_ptz", body), "cam_ptz", "OK")
+		after := counts()
+		for i := range calls {
+			calls[i] = after[i] - before[i]
+		}
+		return calls
+	}
+	check := func(what string, got, want [4]int) {
+		t.Helper()
+		if got != want {
+			t.Errorf("%s: camera got %v calls of %v, want %v", what, got, ops, want)
+		}
+	}
+
+	check("first tap", tap(map[string]any{"action": "left", "tm": 100}), [4]int{1, 1, 1, 0})
+	for _, a := range []string{"left", "right", "top", "bottom", "zoom_in", "zoom_out"} {
+		check("tap "+a, tap(map[string]any{"action": a, "tm": 100}), [4]int{0, 0, 1, 0})
+	}
+	check("stop", tap(map[string]any{"action": "stop"}), [4]int{0, 0, 0, 1})
+
+	r.onvif.FaultNext("ContinuousMove")
+	check("tap after a fault", tap(map[string]any{"action": "right", "tm": 100}), [4]int{1, 1, 2, 0})
+	check("tap after the node was read again", tap(map[string]any{"action": "right", "tm": 100}), [4]int{0, 0, 1, 0})
+}

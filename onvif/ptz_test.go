@@ -276,3 +276,24 @@ func TestXSDuration(t *testing.T) {
 		}
 	}
 }
+
+// The simulator counts requests per action and fails the next one on
+// request, so callers can test what they do on a camera's fault.
+func TestSimCountsAndInjectsFaults(t *testing.T) {
+	sim, c := connected(t, onvifsim.Options{})
+	ctx := testCtx(t)
+	sim.FaultNext("ContinuousMove")
+	var f *Fault
+	if err := c.ContinuousMove(ctx, "Profile_1", PTZVelocity{Pan: 1}, time.Second); !errors.As(err, &f) || f.Subcode != "NoEntity" {
+		t.Fatalf("injected fault: %v", err)
+	}
+	if err := c.ContinuousMove(ctx, "Profile_1", PTZVelocity{Pan: 1}, time.Second); err != nil {
+		t.Fatalf("move after the injected fault: %v", err)
+	}
+	if n := sim.Count("ContinuousMove"); n != 2 {
+		t.Errorf("ContinuousMove counted %d times, want 2", n)
+	}
+	if n := sim.Count("GetNode"); n != 0 {
+		t.Errorf("GetNode counted %d times, want 0", n)
+	}
+}

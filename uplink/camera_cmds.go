@@ -228,10 +228,11 @@ func (c CamPTZConf) MarshalJSON() ([]byte, error) {
 	return json.Marshal(p)
 }
 
-// CamPTZ is the body of cam_ptz (§4.5.2). TM is the movement duration in
+// CamPTZ is the request cam_ptz (§4.5.2). TM is the movement duration in
 // ms; nil means move until stop. Whether the camera offers the action is
 // the handler's check (INVALID_PARAM).
 type CamPTZ struct {
+	Head
 	Action PTZAction `json:"action"`
 	TM     *int      `json:"tm,omitempty"`
 }
@@ -258,9 +259,10 @@ const (
 	PresetUpdate PresetAction = "update"
 )
 
-// CamPTZPreset is the body of cam_ptz_preset (§4.5.3): Token is required
+// CamPTZPreset is the request cam_ptz_preset (§4.5.3): Token is required
 // for delete/goto/update, Name for create (optional for update).
 type CamPTZPreset struct {
+	Head
 	Action PresetAction `json:"action"`
 	Token  string       `json:"token,omitempty"`
 	Name   string       `json:"name,omitempty"`
@@ -429,11 +431,12 @@ func (c MotionDetectionConf) MarshalJSON() ([]byte, error) {
 	return json.Marshal(p)
 }
 
-// SetMotionDetection is the body of set_motion_detection (§4.6.1); each
+// SetMotionDetection is the request set_motion_detection (§4.6.1); each
 // region carries all four fields. More regions than caps.max_regions
 // (TOO_MANY), a map that does not decode for the camera's grid and a
 // per-region sensitivity under a frame scope are the handler's checks.
 type SetMotionDetection struct {
+	Head
 	Regions []MotionRegion `json:"regions"`
 
 	missing string
@@ -479,9 +482,10 @@ func (c *AudioDetectionConf) validate() error {
 	return nil
 }
 
-// SetAudioDetection is the body of set_audio_detection (§4.6.2); nil =
+// SetAudioDetection is the request set_audio_detection (§4.6.2); nil =
 // unchanged. The caps range is the handler's check.
 type SetAudioDetection struct {
+	Head
 	Level  *int `json:"level,omitempty"`
 	Length *int `json:"length,omitempty"`
 }

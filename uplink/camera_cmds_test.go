@@ -11,24 +11,26 @@ import (
 )
 
 // cameraBodies builds the typed body of every §4.4–§4.8/§4.13 command,
-// requests and replies alike.
-var cameraBodies = map[string]func() any{
-	CmdGetCamVideoConf: func() any { return &Empty{} }, CmdCamVideoConf: func() any { return &CamVideoConf{} },
-	CmdSetCamVideoConf: func() any { return &VideoSettings{} }, CmdGetCamAudioConf: func() any { return &Empty{} },
-	CmdCamAudioConf: func() any { return &CamAudioConf{} }, CmdSetCamAudioConf: func() any { return &AudioSettings{} },
-	CmdGetPTZConf: func() any { return &Empty{} }, CmdCamPTZConf: func() any { return &CamPTZConf{} },
-	CmdCamPTZ: func() any { return &CamPTZ{} }, CmdCamPTZPreset: func() any { return &CamPTZPreset{} },
-	CmdCamPTZPresetCreated: func() any { return &CamPTZPresetCreated{} },
-	CmdGetMotionDetection:  func() any { return &Empty{} }, CmdMotionDetectionConf: func() any { return &MotionDetectionConf{} },
-	CmdSetMotionDetection: func() any { return &SetMotionDetection{} }, CmdGetAudioDetection: func() any { return &Empty{} },
-	CmdAudioDetectionConf: func() any { return &AudioDetectionConf{} }, CmdSetAudioDetection: func() any { return &SetAudioDetection{} },
-	CmdGetCamEvents: func() any { return &Empty{} }, CmdCamEventsConf: func() any { return &CamEventsConf{} },
-	CmdSetCamEvents: func() any { return &SetCamEvents{} }, CmdCamEvent: func() any { return &CamEvent{} },
-	CmdCamTriggerEvent: func() any { return &CamTriggerEvent{} }, CmdGetStreamByEvent: func() any { return &Empty{} },
-	CmdStreamByEventConf: func() any { return &StreamByEventConf{} }, CmdSetStreamByEvent: func() any { return &SetStreamByEvent{} },
-	CmdGetOSDConf: func() any { return &Empty{} }, CmdOSDConf: func() any { return &OSDConf{} },
-	CmdSetOSDConf: func() any { return &OSDSettings{} },
-}
+// requests (their Request types) and replies alike.
+var cameraBodies = func() map[string]func() any {
+	m := map[string]func() any{
+		CmdCamVideoConf: func() any { return &CamVideoConf{} }, CmdCamAudioConf: func() any { return &CamAudioConf{} },
+		CmdCamPTZConf: func() any { return &CamPTZConf{} }, CmdCamPTZPresetCreated: func() any { return &CamPTZPresetCreated{} },
+		CmdMotionDetectionConf: func() any { return &MotionDetectionConf{} }, CmdAudioDetectionConf: func() any { return &AudioDetectionConf{} },
+		CmdCamEventsConf: func() any { return &CamEventsConf{} }, CmdCamEvent: func() any { return &CamEvent{} },
+		CmdStreamByEventConf: func() any { return &StreamByEventConf{} }, CmdOSDConf: func() any { return &OSDConf{} },
+	}
+	for _, cmd := range []string{
+		CmdGetCamVideoConf, CmdSetCamVideoConf, CmdGetCamAudioConf, CmdSetCamAudioConf,
+		CmdGetPTZConf, CmdCamPTZ, CmdCamPTZPreset,
+		CmdGetMotionDetection, CmdSetMotionDetection, CmdGetAudioDetection, CmdSetAudioDetection,
+		CmdGetCamEvents, CmdSetCamEvents, CmdCamTriggerEvent,
+		CmdGetStreamByEvent, CmdSetStreamByEvent, CmdGetOSDConf, CmdSetOSDConf,
+	} {
+		m[cmd] = func() any { return newRequest[cmd]() }
+	}
+	return m
+}()
 
 func loadCameraVectors(tb testing.TB) []vector {
 	b, err := os.ReadFile("testdata/camera_vectors.json")
@@ -59,11 +61,11 @@ func TestCameraVectors(t *testing.T) {
 			if !ok {
 				t.Fatalf("no typed body for %s", m.Cmd)
 			}
-			if _, isReq := requestBodies[m.Cmd]; isReq != (v.Direction == "cloud_to_agent") {
-				t.Errorf("%s: in requestBodies = %v, direction %s", m.Cmd, isReq, v.Direction)
+			if _, isReq := newRequest[m.Cmd]; isReq != (v.Direction == "cloud_to_agent") {
+				t.Errorf("%s: has a Request type = %v, direction %s", m.Cmd, isReq, v.Direction)
 			}
-			if err := ValidateRequest(m); err != nil {
-				t.Fatalf("ValidateRequest: %v", err)
+			if _, err := decodeRequest(m); err != nil {
+				t.Fatalf("decodeRequest: %v", err)
 			}
 			body := mk()
 			if err := m.Decode(body); err != nil {
@@ -219,9 +221,9 @@ func TestCameraBodyErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = m.Decode(cameraBodies[m.Cmd]())
-			if _, isReq := requestBodies[m.Cmd]; isReq {
-				if verr := ValidateRequest(m); (verr == nil) != (err == nil) {
-					t.Errorf("ValidateRequest %v, Decode %v", verr, err)
+			if _, isReq := newRequest[m.Cmd]; isReq {
+				if _, derr := decodeRequest(m); (derr == nil) != (err == nil) {
+					t.Errorf("decodeRequest %v, Decode %v", derr, err)
 				}
 			}
 			if c.status == "" {

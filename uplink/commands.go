@@ -55,10 +55,11 @@ type Handler interface {
 	// Down is called when a connection that reached READY is gone; the
 	// caller stops all RTMP publishing (§2.7). It must not block long.
 	Down()
-	// Handle serves one camera-scoped cloud request. Calls are sequential,
-	// in arrival order; ctx ends when the connection drops. Unknown
-	// commands are answered with Done(StatusNotSupported).
-	Handle(ctx context.Context, c *Command) Reply
+	// Handle serves one camera-scoped cloud request, decoded and checked
+	// against the spec's field rules. Calls are sequential, in arrival
+	// order; ctx ends when the connection drops. Commands uplink has no
+	// type for never get here: the session answers them NOT_SUPPORTED.
+	Handle(ctx context.Context, req Request) Reply
 }
 
 // ProblemReporter may be implemented by a Handler to learn which agent
@@ -82,24 +83,8 @@ type TimeZoneSetter interface {
 	SetTimeZone(tz string)
 }
 
-// Command is one cloud request handed to Handler.Handle.
-type Command struct {
-	Name  string
-	MsgID int64
-	// CamID is the request's cam_id, 0 when absent (CM-level commands).
-	CamID int64
-	// RefID is set when the cloud message answers an agent message
-	// (direct_upload_url answers get_direct_upload_url).
-	RefID int64
-
-	msg *Message
-}
-
-// Decode fills v from the request body; see Message.Decode for the errors.
-func (c *Command) Decode(v any) error { return c.msg.Decode(v) }
-
-// Reply is the answer to a Command: a done with a status, or a named
-// answer with a body. The session fills msgid, refid, orig_cmd and cam_id.
+// Reply is the answer to a Request: a done with a status, or a named
+// answer with a typed body. The session fills msgid, refid, orig_cmd and cam_id.
 type Reply struct {
 	cmd    string
 	status string
@@ -133,8 +118,14 @@ func DoneErr(err error) Reply {
 	return Done(StatusError, err)
 }
 
-// Answer replies with command cmd (e.g. cam_status) carrying body.
-func Answer(cmd string, body any) Reply { return Reply{cmd: cmd, body: body} }
+// Response is the body of a named answer (cam_status, …). It names its
+// command, so an answer cannot go out under the wrong one.
+type Response interface {
+	Cmd() string
+}
+
+// Answer replies with r's command carrying r.
+func Answer(r Response) Reply { return Reply{cmd: r.Cmd(), body: r} }
 
 // Register is the body of register (§4.1.1).
 type Register struct {
@@ -241,13 +232,6 @@ type ReportProblem struct {
 func (*ReportProblem) required() []string { return nil }
 func (*ReportProblem) validate() error    { return nil }
 
-// Empty is the body of requests without payload (get_cam_status,
-// get_supported_streams).
-type Empty struct{}
-
-func (*Empty) required() []string { return nil }
-func (*Empty) validate() error    { return nil }
-
 // CamStatus is the body of cam_status (§4.2.1); every field is always sent.
 type CamStatus struct {
 	IP        string `json:"ip"`
@@ -259,8 +243,9 @@ type CamStatus struct {
 func (*CamStatus) required() []string { return []string{"ip", "activity", "streaming", "status_led"} }
 func (*CamStatus) validate() error    { return nil }
 
-// SetCamParameter is the body of set_cam_parameter (§4.2.2); nil = unchanged.
+// SetCamParameter is the request set_cam_parameter (§4.2.2); nil = unchanged.
 type SetCamParameter struct {
+	Head
 	StatusLED *bool `json:"status_led,omitempty"`
 	Activity  *bool `json:"activity,omitempty"`
 }
@@ -307,8 +292,9 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-// ESSelect is the request body of get_stream_caps and get_stream_config
-// (§4.3.2): a nil list means all ES of that kind, an empty one none.
+// ESSelect picks the elementary streams get_stream_caps and
+// get_stream_config ask about (§4.3.2): a nil list means all ES of that
+// kind, an empty one none.
 type ESSelect struct {
 	VideoES *[]string `json:"video_es,omitempty"`
 	AudioES *[]string `json:"audio_es,omitempty"`
@@ -456,8 +442,9 @@ type AudioConfigPatch struct {
 	SRT    *float64 `json:"srt,omitempty"`
 }
 
-// SetStreamConfig is the body of set_stream_config (§4.3.4).
+// SetStreamConfig is the request set_stream_config (§4.3.4).
 type SetStreamConfig struct {
+	Head
 	Video []VideoConfigPatch `json:"video,omitempty"`
 	Audio []AudioConfigPatch `json:"audio,omitempty"`
 }
@@ -480,8 +467,9 @@ func (s *SetStreamConfig) validate() error {
 	return nil
 }
 
-// StreamStart is the body of stream_start (§4.3.5). PublishSessionID 0 = absent.
+// StreamStart is the request stream_start (§4.3.5). PublishSessionID 0 = absent.
 type StreamStart struct {
+	Head
 	StreamID               string       `json:"stream_id"`
 	Reason                 StreamReason `json:"reason"`
 	PublishSessionID       int64        `json:"publish_session_id,omitempty"`
@@ -499,8 +487,9 @@ func (s *StreamStart) validate() error {
 	return nil
 }
 
-// StreamStop is the body of stream_stop (§4.3.6).
+// StreamStop is the request stream_stop (§4.3.6).
 type StreamStop struct {
+	Head
 	StreamID string       `json:"stream_id"`
 	Reason   StreamReason `json:"reason"`
 }
@@ -512,48 +501,6 @@ func (s *StreamStop) validate() error {
 	}
 	if !s.Reason.Valid() {
 		return invalid("reason", "unknown reason %q", s.Reason)
-	}
-	return nil
-}
-
-// requestBodies maps the C→A commands the session validates before the
-// Handler sees them; a failure is answered MISSED_PARAM/INVALID_PARAM.
-var requestBodies = map[string]func() body{
-	CmdGetCamStatus:        func() body { return &Empty{} },
-	CmdSetCamParameter:     func() body { return &SetCamParameter{} },
-	CmdGetSupportedStreams: func() body { return &Empty{} },
-	CmdGetStreamCaps:       func() body { return &ESSelect{} },
-	CmdGetStreamConfig:     func() body { return &ESSelect{} },
-	CmdSetStreamConfig:     func() body { return &SetStreamConfig{} },
-	CmdStreamStart:         func() body { return &StreamStart{} },
-	CmdStreamStop:          func() body { return &StreamStop{} },
-
-	// §4.4–§4.8, §4.13 (camera_cmds.go, events.go)
-	CmdGetCamVideoConf:    func() body { return &Empty{} },
-	CmdSetCamVideoConf:    func() body { return &VideoSettings{} },
-	CmdGetCamAudioConf:    func() body { return &Empty{} },
-	CmdSetCamAudioConf:    func() body { return &AudioSettings{} },
-	CmdGetPTZConf:         func() body { return &Empty{} },
-	CmdCamPTZ:             func() body { return &CamPTZ{} },
-	CmdCamPTZPreset:       func() body { return &CamPTZPreset{} },
-	CmdGetMotionDetection: func() body { return &Empty{} },
-	CmdSetMotionDetection: func() body { return &SetMotionDetection{} },
-	CmdGetAudioDetection:  func() body { return &Empty{} },
-	CmdSetAudioDetection:  func() body { return &SetAudioDetection{} },
-	CmdGetCamEvents:       func() body { return &Empty{} },
-	CmdSetCamEvents:       func() body { return &SetCamEvents{} },
-	CmdCamTriggerEvent:    func() body { return &CamTriggerEvent{} },
-	CmdGetStreamByEvent:   func() body { return &Empty{} },
-	CmdSetStreamByEvent:   func() body { return &SetStreamByEvent{} },
-	CmdGetOSDConf:         func() body { return &Empty{} },
-	CmdSetOSDConf:         func() body { return &OSDSettings{} },
-}
-
-// ValidateRequest checks a cloud request's body when its command is one
-// uplink knows; unknown commands pass. The error is a *ParamError.
-func ValidateRequest(m *Message) error {
-	if f, ok := requestBodies[m.Cmd]; ok {
-		return m.Decode(f())
 	}
 	return nil
 }

@@ -190,9 +190,10 @@ type EventSetting struct {
 	Period   *int   `json:"period,omitempty"`
 }
 
-// SetCamEvents is the body of set_cam_events (§4.7.2). The handler ANDs
+// SetCamEvents is the request set_cam_events (§4.7.2). The handler ANDs
 // stream/snapshot with each event's caps and ignores unknown names.
 type SetCamEvents struct {
+	Head
 	Enabled *bool          `json:"enabled,omitempty"`
 	Events  []EventSetting `json:"events,omitempty"`
 }
@@ -333,9 +334,10 @@ func (e *CamEvent) validate() error {
 	return nil
 }
 
-// CamTriggerEvent is the body of cam_trigger_event (§4.7.4); Time nil
+// CamTriggerEvent is the request cam_trigger_event (§4.7.4); Time nil
 // means now.
 type CamTriggerEvent struct {
+	Head
 	Event string         `json:"event"`
 	Time  *EpochTime     `json:"time,omitempty"`
 	Meta  map[string]any `json:"meta,omitempty"`
@@ -368,10 +370,11 @@ func (*StreamByEventConf) required() []string {
 }
 func (*StreamByEventConf) validate() error { return nil }
 
-// SetStreamByEvent is the body of set_stream_by_event (§4.8.2); times in
+// SetStreamByEvent is the request set_stream_by_event (§4.8.2); times in
 // ms, PreEvent absent = 0. Caps and unknown streams are the handler's to
 // check (INVALID_PARAM).
 type SetStreamByEvent struct {
+	Head
 	StreamID  string `json:"stream_id"`
 	PreEvent  int64  `json:"pre_event,omitempty"`
 	PostEvent int64  `json:"post_event"`

@@ -79,11 +79,14 @@ func FuzzDecodeMessage(f *testing.F) {
 			t.Fatal("accepted message without cmd")
 		}
 		// Every typed body must either decode or fail with a *ParamError.
-		for _, mk := range requestBodies {
+		for _, mk := range newRequest {
 			var pe *ParamError
 			if err := m.Decode(mk()); err != nil && !errors.As(err, &pe) {
 				t.Fatalf("decode error is not a ParamError: %v", err)
 			}
+		}
+		if req, err := decodeRequest(m); err == nil && req != nil && (req.Cmd() != m.Cmd || req.Header().MsgID != m.MsgID) {
+			t.Fatalf("%s decoded as %T %+v", m.Cmd, req, req.Header())
 		}
 		// A reply to it must encode to a valid JSON object.
 		out, err := EncodeMessage(Envelope{Cmd: CmdDone, MsgID: 1, RefID: m.MsgID, OrigCmd: m.Cmd, Status: StatusOK}, nil)
@@ -126,7 +129,7 @@ func TestVectors(t *testing.T) {
 		CmdSupportedStreams: func() any { return &SupportedStreams{} }, CmdStreamCaps: func() any { return &StreamCaps{} },
 		CmdStreamConfig: func() any { return &StreamConfig{} }, CmdDone: nil,
 	}
-	for cmd, mk := range requestBodies {
+	for cmd, mk := range newRequest {
 		typed[cmd] = func() any { return mk() }
 	}
 	// Vectors whose point is a value the Handler rejects, not the envelope.
@@ -218,7 +221,7 @@ func TestDecodeBodyErrors(t *testing.T) {
 		{"bye unknown reason", `{"cmd":"bye","msgid":1,"reason":"LATER"}`, &Bye{}, StatusInvalidParam},
 		{"hello without sid", `{"cmd":"hello","msgid":1,"status":"OK"}`, &Hello{}, StatusMissedParam},
 		{"cam_hello without cam_id", `{"cmd":"cam_hello","msgid":1,"path":"p"}`, &CamHello{}, StatusMissedParam},
-		{"get_stream_caps empty list", `{"cmd":"get_stream_caps","msgid":1,"video_es":[]}`, &ESSelect{}, ""},
+		{"get_stream_caps empty list", `{"cmd":"get_stream_caps","msgid":1,"video_es":[]}`, &GetStreamCaps{}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -243,7 +246,7 @@ func TestDecodeBodyErrors(t *testing.T) {
 		})
 	}
 	m, _ := DecodeMessage([]byte(`{"cmd":"get_stream_caps","msgid":1,"video_es":[]}`))
-	var sel ESSelect
+	var sel GetStreamCaps
 	m.Decode(&sel)
 	if sel.VideoES == nil || len(*sel.VideoES) != 0 || sel.AudioES != nil {
 		t.Errorf("empty vs absent list lost: %+v", sel)

@@ -15,27 +15,15 @@ import (
 	"github.com/camagent/camagent/internal/backoff"
 )
 
-// ErrUnknownStreamReason is returned for a reason outside §4.3.5's set.
-var ErrUnknownStreamReason = errors.New("unknown stream reason")
-
 // ErrStreamsClosed is returned by Start after Close.
 var ErrStreamsClosed = errors.New("streams closed")
-
-// checkReason validates a stream_start/stream_stop reason (§3.6).
-func checkReason(r string) error {
-	switch r {
-	case "live", "record", "record_by_event", "server_by_event", "storage_direct_recording":
-		return nil
-	}
-	return fmt.Errorf("%w: %q", ErrUnknownStreamReason, r)
-}
 
 // reasonNeedsRTMP reports whether a reason keeps an RTMP publish open.
 // record_by_event only switches event-driven delivery on (§4.8).
 // storage_direct_recording would record locally and upload MP4 (§4.3.7),
 // but the agent has no local storage yet, so like record without storage
 // it falls back to publishing RTMP.
-func reasonNeedsRTMP(r string) bool { return r != "record_by_event" }
+func reasonNeedsRTMP(r StreamReason) bool { return r != ReasonRecordByEvent }
 
 // StreamsOptions configures Streams.
 type StreamsOptions struct {
@@ -77,7 +65,7 @@ type Streams struct {
 }
 
 type streamState struct {
-	reasons map[string]struct{}
+	reasons map[StreamReason]struct{}
 	pub     *publishLoop
 }
 
@@ -197,10 +185,7 @@ func NewStreams(opts StreamsOptions) *Streams {
 // keeps the existing publish (idempotent); if it is down and waiting to
 // reconnect, it reconnects at once to the new URL, because the cloud
 // re-sends stream_start with a fresh publish_session_id after a drop.
-func (s *Streams) Start(ctx context.Context, link Link, streamID string, reason string, psid int64) error {
-	if err := checkReason(reason); err != nil {
-		return err
-	}
+func (s *Streams) Start(ctx context.Context, link Link, streamID string, reason StreamReason, psid int64) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -208,7 +193,7 @@ func (s *Streams) Start(ctx context.Context, link Link, streamID string, reason 
 	}
 	st := s.streams[streamID]
 	if st == nil {
-		st = &streamState{reasons: map[string]struct{}{}}
+		st = &streamState{reasons: map[StreamReason]struct{}{}}
 		s.streams[streamID] = st
 	}
 	_, had := st.reasons[reason]
@@ -266,18 +251,14 @@ func (s *Streams) waitStarted(ctx context.Context, pl *publishLoop) error {
 
 // Stop removes reason from streamID and closes the publish when no reason
 // needing RTMP is left. Stopping an inactive reason is not an error.
-func (s *Streams) Stop(streamID string, reason string) error {
-	if err := checkReason(reason); err != nil {
-		return err
-	}
+func (s *Streams) Stop(streamID string, reason StreamReason) {
 	s.remove(streamID, reason, nil)
-	return nil
 }
 
 // remove deletes reason and, if no RTMP reason remains, stops the loop and
 // waits for it. With only set, it acts only if the stream still runs that loop
 // or the loop has exited (a failed start must not remove a newer publish).
-func (s *Streams) remove(streamID string, reason string, only *publishLoop) {
+func (s *Streams) remove(streamID string, reason StreamReason, only *publishLoop) {
 	s.mu.Lock()
 	st := s.streams[streamID]
 	if st == nil {
@@ -386,7 +367,7 @@ func (s *Streams) Active() map[string][]string {
 	for id, st := range s.streams {
 		rs := make([]string, 0, len(st.reasons))
 		for r := range st.reasons {
-			rs = append(rs, r)
+			rs = append(rs, string(r))
 		}
 		slices.Sort(rs)
 		out[id] = rs
@@ -396,7 +377,7 @@ func (s *Streams) Active() map[string][]string {
 
 // Has reports whether reason is active for streamID, e.g. whether
 // event-driven recording (record_by_event) is on.
-func (s *Streams) Has(streamID, reason string) bool {
+func (s *Streams) Has(streamID string, reason StreamReason) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.streams[streamID]

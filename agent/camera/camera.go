@@ -52,6 +52,7 @@ type Camera struct {
 	clock   clockState    // clock checks (timesync.go)
 	snap    snapshotCache // latest picture (snapshot.go)
 	maint   maintState    // legacy uploads in flight (maintenance.go)
+	ptz     ptzNode       // the main profile's PTZ node, once read (settings_ptz.go)
 
 	// id is what resolve learnt; nil before. Never changed once stored.
 	id atomic.Pointer[identity]

@@ -15,37 +15,38 @@ import (
 	"github.com/camagent/camagent/uplink"
 )
 
-// Handle implements uplink.Handler: it routes one cloud request to ONVIF or
-// media. Commands of later issues answer NOT_SUPPORTED, never silence.
-func (w *Camera) Handle(ctx context.Context, c *uplink.Command) uplink.Reply {
-	switch c.Name {
-	case uplink.CmdGetCamStatus:
-		return uplink.Answer(uplink.CmdCamStatus, w.camStatus())
-	case uplink.CmdSetCamParameter:
-		return w.setCamParameter(ctx, c)
-	case uplink.CmdGetSupportedStreams:
-		return uplink.Answer(uplink.CmdSupportedStreams, w.supportedStreams())
-	case uplink.CmdGetStreamCaps:
-		return w.streamCaps(ctx, c)
-	case uplink.CmdGetStreamConfig:
-		return w.streamConfig(ctx, c)
-	case uplink.CmdStreamStart:
-		return w.streamStart(ctx, c)
-	case uplink.CmdStreamStop:
-		return w.streamStop(ctx, c)
-	case uplink.CmdSetStreamConfig,
-		uplink.CmdGetCamVideoConf, uplink.CmdSetCamVideoConf,
-		uplink.CmdGetCamAudioConf, uplink.CmdSetCamAudioConf,
-		uplink.CmdGetOSDConf, uplink.CmdSetOSDConf,
-		uplink.CmdGetPTZConf, uplink.CmdCamPTZ, uplink.CmdCamPTZPreset:
-		return w.handleSettings(ctx, c)
-	case uplink.CmdGetCamEvents, uplink.CmdSetCamEvents, uplink.CmdCamTriggerEvent,
-		uplink.CmdGetMotionDetection, uplink.CmdSetMotionDetection,
-		uplink.CmdGetAudioDetection, uplink.CmdSetAudioDetection:
-		return w.handleEvents(ctx, c)
-	case uplink.CmdCamGetLog:
+// Handle implements uplink.Handler: it routes one cloud request, by its
+// type, to ONVIF or media. Commands of later issues answer NOT_SUPPORTED,
+// never silence.
+func (w *Camera) Handle(ctx context.Context, req uplink.Request) uplink.Reply {
+	switch r := req.(type) {
+	case *uplink.GetCamStatus:
+		return uplink.Answer(w.camStatus())
+	case *uplink.SetCamParameter:
+		return w.setCamParameter(ctx, r)
+	case *uplink.GetSupportedStreams:
+		return uplink.Answer(w.supportedStreams())
+	case *uplink.GetStreamCaps:
+		return w.streamCaps(ctx, r)
+	case *uplink.GetStreamConfig:
+		return w.streamConfig(ctx, r)
+	case *uplink.StreamStart:
+		return w.streamStart(ctx, r)
+	case *uplink.StreamStop:
+		return w.streamStop(ctx, r)
+	case *uplink.SetStreamConfig,
+		*uplink.GetCamVideoConf, *uplink.SetCamVideoConf,
+		*uplink.GetCamAudioConf, *uplink.SetCamAudioConf,
+		*uplink.GetOSDConf, *uplink.SetOSDConf,
+		*uplink.GetPTZConf, *uplink.CamPTZ, *uplink.CamPTZPreset:
+		return w.handleSettings(ctx, req)
+	case *uplink.GetCamEvents, *uplink.SetCamEvents, *uplink.CamTriggerEvent,
+		*uplink.GetMotionDetection, *uplink.SetMotionDetection,
+		*uplink.GetAudioDetection, *uplink.SetAudioDetection:
+		return w.handleEvents(ctx, req)
+	case *uplink.CamGetLog:
 		return w.getLog(ctx)
-	case uplink.CmdCamUpdatePreview:
+	case *uplink.CamUpdatePreview:
 		return w.updatePreview(ctx)
 	}
 	return uplink.Done(uplink.StatusNotSupported)
@@ -59,11 +60,7 @@ func (w *Camera) camStatus() uplink.CamStatus {
 	return uplink.CamStatus{IP: ip, Activity: w.Status().Activity, Streaming: w.pubs.Streaming(), StatusLED: false}
 }
 
-func (w *Camera) setCamParameter(ctx context.Context, c *uplink.Command) uplink.Reply {
-	var p uplink.SetCamParameter
-	if err := c.Decode(&p); err != nil {
-		return uplink.DoneErr(err)
-	}
+func (w *Camera) setCamParameter(ctx context.Context, p *uplink.SetCamParameter) uplink.Reply {
 	// status_led: our cameras expose no LED through ONVIF; ignored as §4.2.2 allows.
 	if p.Activity != nil {
 		reply := make(chan activityChange, 1)
@@ -93,7 +90,7 @@ func (w *Camera) resumeStreams(ctx context.Context, ch activityChange) {
 	var wg sync.WaitGroup
 	for _, x := range ch.resume {
 		wg.Go(func() {
-			if err := w.pubs.Start(ctx, ch.link, x.stream, string(x.reason), x.psid); err != nil {
+			if err := w.pubs.Start(ctx, ch.link, x.stream, x.reason, x.psid); err != nil {
 				w.fail("stream %s: resume after passive mode failed: %v", x.stream, err)
 			}
 		})
@@ -176,11 +173,7 @@ func fpsChoices(r onvif.Range) []uplink.Float {
 	return out
 }
 
-func (w *Camera) streamCaps(ctx context.Context, c *uplink.Command) uplink.Reply {
-	var req uplink.ESSelect
-	if err := c.Decode(&req); err != nil {
-		return uplink.DoneErr(err)
-	}
+func (w *Camera) streamCaps(ctx context.Context, req *uplink.GetStreamCaps) uplink.Reply {
 	pipes, cl := w.pipes(), w.onvifClient()
 	caps := uplink.StreamCaps{CapsVideo: []uplink.VideoCaps{}, CapsAudio: []uplink.AudioCaps{}}
 	for _, p := range pipes {
@@ -199,7 +192,7 @@ func (w *Camera) streamCaps(ctx context.Context, c *uplink.Command) uplink.Reply
 			})
 		}
 	}
-	return uplink.Answer(uplink.CmdStreamCaps, caps)
+	return uplink.Answer(caps)
 }
 
 // videoCaps reports what the camera's encoder allows, from ONVIF options
@@ -264,11 +257,7 @@ func (w *Camera) videoCaps(ctx context.Context, cl *onvif.Client, p *pipe) (upli
 	return vc, nil
 }
 
-func (w *Camera) streamConfig(ctx context.Context, c *uplink.Command) uplink.Reply {
-	var req uplink.ESSelect
-	if err := c.Decode(&req); err != nil {
-		return uplink.DoneErr(err)
-	}
+func (w *Camera) streamConfig(ctx context.Context, req *uplink.GetStreamConfig) uplink.Reply {
 	pipes, cl := w.pipes(), w.onvifClient()
 	out := uplink.StreamConfig{Video: []uplink.VideoConfig{}, Audio: []uplink.AudioConfig{}}
 	for _, p := range pipes {
@@ -287,7 +276,7 @@ func (w *Camera) streamConfig(ctx context.Context, c *uplink.Command) uplink.Rep
 			out.Audio = append(out.Audio, audioConfig(p))
 		}
 	}
-	return uplink.Answer(uplink.CmdStreamConfig, out)
+	return uplink.Answer(out)
 }
 
 // videoConfig reports the encoder settings: ONVIF's configuration where
@@ -338,11 +327,7 @@ func audioConfig(p *pipe) uplink.AudioConfig {
 	return ac
 }
 
-func (w *Camera) streamStart(ctx context.Context, c *uplink.Command) uplink.Reply {
-	var req uplink.StreamStart
-	if err := c.Decode(&req); err != nil {
-		return uplink.DoneErr(err)
-	}
+func (w *Camera) streamStart(ctx context.Context, req *uplink.StreamStart) uplink.Reply {
 	if w.pipe(req.StreamID) == nil {
 		return uplink.Done(uplink.StatusInvalidParam, fmt.Errorf("unknown stream_id %q", req.StreamID))
 	}
@@ -353,32 +338,25 @@ func (w *Camera) streamStart(ctx context.Context, c *uplink.Command) uplink.Repl
 		w.setRequested(ctx, req.StreamID, req.Reason, req.PublishSessionID, true)
 		return uplink.Done(uplink.StatusOK)
 	}
-	reason := string(req.Reason)
 	if req.StorageDirectRecording && req.Reason == uplink.ReasonRecord {
 		// No local storage yet: fall back to RTMP as §4.3.5 says.
 		w.log.Info("storage_direct_recording requested; no local storage, publishing RTMP", zap.String("stream", req.StreamID))
 	}
-	if err := w.pubs.Start(ctx, link, req.StreamID, reason, req.PublishSessionID); err != nil {
+	if err := w.pubs.Start(ctx, link, req.StreamID, req.Reason, req.PublishSessionID); err != nil {
 		w.fail("stream %s: publish failed: %v", req.StreamID, err)
 		return uplink.Done(uplink.StatusError, err)
 	}
 	w.setRequested(ctx, req.StreamID, req.Reason, req.PublishSessionID, true)
-	w.log.Info("stream started", zap.String("stream", req.StreamID), zap.String("reason", reason))
+	w.log.Info("stream started", zap.String("stream", req.StreamID), zap.String("reason", string(req.Reason)))
 	return uplink.Done(uplink.StatusOK)
 }
 
-func (w *Camera) streamStop(ctx context.Context, c *uplink.Command) uplink.Reply {
-	var req uplink.StreamStop
-	if err := c.Decode(&req); err != nil {
-		return uplink.DoneErr(err)
-	}
+func (w *Camera) streamStop(ctx context.Context, req *uplink.StreamStop) uplink.Reply {
 	if w.pipe(req.StreamID) == nil {
 		return uplink.Done(uplink.StatusError, fmt.Errorf("unknown stream_id %q", req.StreamID))
 	}
 	w.setRequested(ctx, req.StreamID, req.Reason, 0, false)
-	if err := w.pubs.Stop(req.StreamID, string(req.Reason)); err != nil {
-		return uplink.Done(uplink.StatusError, err)
-	}
+	w.pubs.Stop(req.StreamID, req.Reason)
 	w.log.Info("stream stopped", zap.String("stream", req.StreamID), zap.String("reason", string(req.Reason)))
 	return uplink.Done(uplink.StatusOK)
 }

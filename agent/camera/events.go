@@ -266,23 +266,21 @@ func limitToCaps(s eventSetting, c uplink.EventCaps) eventSetting {
 }
 
 // handleEvents serves the event and detector commands (§4.6, §4.7).
-func (w *Camera) handleEvents(ctx context.Context, c *uplink.Command) uplink.Reply {
-	switch c.Name {
-	case uplink.CmdGetCamEvents:
-		return uplink.Answer(uplink.CmdCamEventsConf, w.camEventsConf(ctx))
-	case uplink.CmdSetCamEvents:
-		return w.setCamEvents(c)
-	case uplink.CmdCamTriggerEvent:
-		return w.triggerEvent(c)
-	case uplink.CmdGetMotionDetection:
+func (w *Camera) handleEvents(ctx context.Context, req uplink.Request) uplink.Reply {
+	switch r := req.(type) {
+	case *uplink.GetCamEvents:
+		return uplink.Answer(w.camEventsConf(ctx))
+	case *uplink.SetCamEvents:
+		return w.setCamEvents(r)
+	case *uplink.CamTriggerEvent:
+		return w.triggerEvent(r)
+	case *uplink.GetMotionDetection:
 		return w.motionDetection(ctx)
-	case uplink.CmdSetMotionDetection:
-		return w.setMotionDetection(ctx, c)
-	case uplink.CmdGetAudioDetection, uplink.CmdSetAudioDetection:
-		// onvif reads no audio detector settings: cameras that have one
-		// keep it in vendor APIs.
-		return uplink.Done(uplink.StatusNotSupported)
+	case *uplink.SetMotionDetection:
+		return w.setMotionDetection(ctx, r)
 	}
+	// get/set_audio_detection: onvif reads no audio detector settings;
+	// cameras that have one keep it in vendor APIs.
 	return uplink.Done(uplink.StatusNotSupported)
 }
 
@@ -304,11 +302,7 @@ func (w *Camera) camEventsConf(ctx context.Context) uplink.CamEventsConf {
 	return out
 }
 
-func (w *Camera) setCamEvents(c *uplink.Command) uplink.Reply {
-	var req uplink.SetCamEvents
-	if err := c.Decode(&req); err != nil {
-		return uplink.DoneErr(err)
-	}
+func (w *Camera) setCamEvents(req *uplink.SetCamEvents) uplink.Reply {
 	e := w.evs()
 	e.mu.Lock()
 	s := eventSettings{Enabled: e.settings.Enabled, Events: make(map[string]eventSetting, len(e.settings.Events))}
@@ -369,11 +363,7 @@ func (w *Camera) sendable(name string) string {
 	return ""
 }
 
-func (w *Camera) triggerEvent(c *uplink.Command) uplink.Reply {
-	var req uplink.CamTriggerEvent
-	if err := c.Decode(&req); err != nil {
-		return uplink.DoneErr(err)
-	}
+func (w *Camera) triggerEvent(req *uplink.CamTriggerEvent) uplink.Reply {
 	d, ok := w.declaration(req.Event)
 	if !ok || !d.caps.Trigger {
 		return uplink.Done(uplink.StatusInvalidParam, fmt.Errorf("event %q cannot be triggered", req.Event))

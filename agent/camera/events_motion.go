@@ -56,7 +56,7 @@ func (w *Camera) motionDetection(ctx context.Context) uplink.Reply {
 	if err != nil {
 		return uplink.Done(uplink.StatusError, err)
 	}
-	return uplink.Answer(uplink.CmdMotionDetectionConf, motionConf(m))
+	return uplink.Answer(motionConf(m))
 }
 
 // motionConf shows a camera's cell motion setup as the cloud's grid.
@@ -79,11 +79,7 @@ func motionConf(m onvif.CellMotion) uplink.MotionDetectionConf {
 // setMotionDetection writes the cloud's region into the camera's cell
 // mask. A disabled region (or none) clears every cell: ONVIF's cell
 // detector has no switch of its own.
-func (w *Camera) setMotionDetection(ctx context.Context, c *uplink.Command) uplink.Reply {
-	var req uplink.SetMotionDetection
-	if err := c.Decode(&req); err != nil {
-		return uplink.DoneErr(err)
-	}
+func (w *Camera) setMotionDetection(ctx context.Context, req *uplink.SetMotionDetection) uplink.Reply {
 	if len(req.Regions) > motionCaps.MaxRegions {
 		return uplink.Done(uplink.StatusTooMany, fmt.Errorf("%d motion regions, the camera has %d", len(req.Regions), motionCaps.MaxRegions))
 	}

@@ -21,34 +21,34 @@ var errNoONVIF = fmt.Errorf("camera has no onvif address: %w", onvif.ErrUnsuppor
 // §4.13) through ONVIF. Each setter is validated against what the camera
 // reports it can do, and the values the cloud reads back are the ones the
 // camera applied.
-func (w *Camera) handleSettings(ctx context.Context, c *uplink.Command) uplink.Reply {
+func (w *Camera) handleSettings(ctx context.Context, req uplink.Request) uplink.Reply {
 	ctx, cancel := context.WithTimeout(ctx, settingsTimeout)
 	defer cancel()
 	cl := w.onvifClient()
 	if cl == nil {
 		return uplink.Done(uplink.StatusNotSupported, errNoONVIF)
 	}
-	switch c.Name {
-	case uplink.CmdSetStreamConfig:
-		return w.setStreamConfig(ctx, cl, c)
-	case uplink.CmdGetCamVideoConf:
+	switch r := req.(type) {
+	case *uplink.SetStreamConfig:
+		return w.setStreamConfig(ctx, cl, r)
+	case *uplink.GetCamVideoConf:
 		return w.camVideoConf(ctx, cl)
-	case uplink.CmdSetCamVideoConf:
-		return w.setCamVideoConf(ctx, cl, c)
-	case uplink.CmdGetCamAudioConf:
+	case *uplink.SetCamVideoConf:
+		return w.setCamVideoConf(ctx, cl, r)
+	case *uplink.GetCamAudioConf:
 		return w.camAudioConf(ctx, cl)
-	case uplink.CmdSetCamAudioConf:
-		return w.setCamAudioConf(ctx, cl, c)
-	case uplink.CmdGetOSDConf:
+	case *uplink.SetCamAudioConf:
+		return w.setCamAudioConf(ctx, cl, r)
+	case *uplink.GetOSDConf:
 		return w.osdConf(ctx, cl)
-	case uplink.CmdSetOSDConf:
-		return w.setOSDConf(ctx, cl, c)
-	case uplink.CmdGetPTZConf:
+	case *uplink.SetOSDConf:
+		return w.setOSDConf(ctx, cl, r)
+	case *uplink.GetPTZConf:
 		return w.ptzConf(ctx, cl)
-	case uplink.CmdCamPTZ:
-		return w.camPTZ(ctx, cl, c)
-	case uplink.CmdCamPTZPreset:
-		return w.camPTZPreset(ctx, cl, c)
+	case *uplink.CamPTZ:
+		return w.camPTZ(ctx, cl, r)
+	case *uplink.CamPTZPreset:
+		return w.camPTZPreset(ctx, cl, r)
 	}
 	return uplink.Done(uplink.StatusNotSupported)
 }

@@ -172,14 +172,10 @@ func (w *Camera) camVideoConf(ctx context.Context, cl *onvif.Client) uplink.Repl
 	if !st.hasImaging && !st.hasRotate {
 		return uplink.Done(uplink.StatusNotSupported, errors.New("camera has neither imaging nor rotation settings"))
 	}
-	return uplink.Answer(uplink.CmdCamVideoConf, st.conf())
+	return uplink.Answer(st.conf())
 }
 
-func (w *Camera) setCamVideoConf(ctx context.Context, cl *onvif.Client, c *uplink.Command) uplink.Reply {
-	var req uplink.VideoSettings
-	if err := c.Decode(&req); err != nil {
-		return uplink.DoneErr(err)
-	}
+func (w *Camera) setCamVideoConf(ctx context.Context, cl *onvif.Client, req *uplink.SetCamVideoConf) uplink.Reply {
 	pr, err := w.mainProfile()
 	if err != nil {
 		return w.settingsDone("set_cam_video_conf", err)
@@ -196,7 +192,7 @@ func (w *Camera) setCamVideoConf(ctx context.Context, cl *onvif.Client, c *uplin
 	var patch onvif.ImagingPatch
 	imaging := false
 	for _, l := range imagingLevelMap {
-		v := *l.cloud(&req)
+		v := *l.cloud(&req.VideoSettings)
 		if v == nil {
 			continue
 		}
@@ -301,14 +297,10 @@ func (w *Camera) camAudioConf(ctx context.Context, cl *onvif.Client) uplink.Repl
 	if err != nil {
 		return w.settingsDone("get_cam_audio_conf", err)
 	}
-	return uplink.Answer(uplink.CmdCamAudioConf, st.conf())
+	return uplink.Answer(st.conf())
 }
 
-func (w *Camera) setCamAudioConf(ctx context.Context, cl *onvif.Client, c *uplink.Command) uplink.Reply {
-	var req uplink.AudioSettings
-	if err := c.Decode(&req); err != nil {
-		return uplink.DoneErr(err)
-	}
+func (w *Camera) setCamAudioConf(ctx context.Context, cl *onvif.Client, req *uplink.SetCamAudioConf) uplink.Reply {
 	if req.MicGain != nil || req.MicMute != nil || req.SpkrMute != nil || req.EchoCancel != nil {
 		return uplink.Done(uplink.StatusNotSupported, errors.New("mic gain, mute and echo cancellation are not controllable over onvif"))
 	}

@@ -247,7 +247,7 @@ func (w *Camera) osdConf(ctx context.Context, cl *onvif.Client) uplink.Reply {
 	if err != nil {
 		return w.settingsDone("get_osd_conf", err)
 	}
-	return uplink.Answer(uplink.CmdOSDConf, st.conf())
+	return uplink.Answer(st.conf())
 }
 
 // osdChange is a validated set_osd_conf, in ONVIF terms.
@@ -335,16 +335,12 @@ func (st osdState) validate(req uplink.OSDSettings) (osdChange, error) {
 	return ch, nil
 }
 
-func (w *Camera) setOSDConf(ctx context.Context, cl *onvif.Client, c *uplink.Command) uplink.Reply {
-	var req uplink.OSDSettings
-	if err := c.Decode(&req); err != nil {
-		return uplink.DoneErr(err)
-	}
+func (w *Camera) setOSDConf(ctx context.Context, cl *onvif.Client, req *uplink.SetOSDConf) uplink.Reply {
 	st, err := w.readOSD(ctx, cl)
 	if err != nil {
 		return w.settingsDone("set_osd_conf", err)
 	}
-	ch, err := st.validate(req)
+	ch, err := st.validate(req.OSDSettings)
 	if err != nil {
 		return w.settingsDone("set_osd_conf", err)
 	}

@@ -19,11 +19,7 @@ import (
 // camera's new SPS reaches media as a new track and the publisher sends
 // fresh sequence headers, which the reference agent's close-and-restart
 // achieves the slow way.
-func (w *Camera) setStreamConfig(ctx context.Context, cl *onvif.Client, c *uplink.Command) uplink.Reply {
-	var req uplink.SetStreamConfig
-	if err := c.Decode(&req); err != nil {
-		return uplink.DoneErr(err)
-	}
+func (w *Camera) setStreamConfig(ctx context.Context, cl *onvif.Client, req *uplink.SetStreamConfig) uplink.Reply {
 	type videoChange struct {
 		p     *pipe
 		patch onvif.VideoEncoderPatch

@@ -185,6 +185,8 @@ type Server struct {
 
 	mu           sync.Mutex
 	requests     []string
+	counts       map[string]int       // requests per SOAP action
+	faults       map[string]int       // injected faults still due, per action
 	seenNonces   map[string]time.Time // WS-Security nonces, by device time of use
 	digestNonces map[string]bool
 
@@ -218,6 +220,8 @@ func New(opts Options) *Server {
 		opts:         opts,
 		seenNonces:   make(map[string]time.Time),
 		digestNonces: make(map[string]bool),
+		counts:       make(map[string]int),
+		faults:       make(map[string]int),
 	}
 	s.skew.Store(int64(opts.ClockSkew))
 	s.initSettings() // settings.go
@@ -275,6 +279,23 @@ func (s *Server) Requests() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.requests...)
+}
+
+// Count returns how many requests for a SOAP action (GetNode,
+// ContinuousMove, …) arrived so far, including rejected ones.
+func (s *Server) Count(action string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts[action]
+}
+
+// FaultNext makes the next request for action fail with a SOAP fault
+// (Sender, ter:InvalidArgVal/ter:NoEntity), as a camera does whose
+// configuration changed under a client that cached it.
+func (s *Server) FaultNext(action string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[action]++
 }
 
 // Now returns the device clock.
@@ -348,6 +369,11 @@ func (s *Server) handleSOAP(w http.ResponseWriter, r *http.Request) {
 	act := req.Body.Action
 	s.mu.Lock()
 	s.requests = append(s.requests, act.XMLName.Local)
+	s.counts[act.XMLName.Local]++
+	injected := s.faults[act.XMLName.Local] > 0
+	if injected {
+		s.faults[act.XMLName.Local]--
+	}
 	s.mu.Unlock()
 	s.recordLast(act.XMLName.Local, data) // settings.go
 	// Element order is checked as strictly as generated SOAP stacks do (order.go).
@@ -372,6 +398,10 @@ func (s *Server) handleSOAP(w http.ResponseWriter, r *http.Request) {
 			writeActionNotSupported(w)
 			return
 		}
+	}
+	if injected {
+		writeFault(w, http.StatusBadRequest, "Sender", []string{"ter:InvalidArgVal", "ter:NoEntity"}, "injected fault")
+		return
 	}
 	var handler func(action) (string, *fault)
 	switch {
