@@ -172,9 +172,7 @@ func (a *Agent) supervise(ctx context.Context, w *camera.Camera) {
 			return nil
 		}
 		return err
-	}, func(err error, wait time.Duration) {
-		log.Warn(camera.Plain(err), zap.Duration("retry_in", wait))
-	})
+	}, w.Retrying)
 }
 
 // stop ends the given workers together (their sessions say bye SHUTDOWN as

@@ -110,18 +110,18 @@ const inboxSize = 64
 func (w *Camera) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r := &run{ctx: ctx, cancel: cancel}
-	r.spawn(w, func(ctx context.Context) { w.resolveOnce(ctx) })
+	r := &run{cancel: cancel}
+	r.spawn(ctx, w, w.resolveOnce)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		var ack func()
 		select {
 		case m := <-w.inbox:
-			ack = w.handle(r, m)
+			ack = w.handle(ctx, r, m)
 		case <-tick.C:
-			w.reconcile(r)
-		case <-r.ctx.Done():
+			w.reconcile(ctx, r)
+		case <-ctx.Done():
 			if !r.stopping {
 				w.stop(r)
 			}
@@ -138,20 +138,19 @@ func (w *Camera) Run(ctx context.Context) error {
 
 // run is one Run's bookkeeping, owned by its goroutine like state.
 type run struct {
-	ctx      context.Context
-	cancel   context.CancelFunc
+	cancel   context.CancelFunc // ends the run's context
 	children int  // goroutines started by spawn, not yet ended
 	stopping bool // ctx is done: start nothing new, wait for children
 	err      error
 }
 
-// spawn runs f on its own goroutine under r's context; the owner counts
-// it until its childDone arrives, so Run returns only after f did.
-func (r *run) spawn(w *Camera, f func(ctx context.Context)) {
+// spawn runs f(ctx) on its own goroutine; the owner counts it until its
+// childDone arrives, so Run returns only after f did.
+func (r *run) spawn(ctx context.Context, w *Camera, f func(ctx context.Context)) {
 	r.children++
 	go func() {
 		defer w.send(childDone{})
-		f(r.ctx)
+		f(ctx)
 	}()
 }
 
@@ -162,11 +161,7 @@ func (w *Camera) stop(r *run) {
 	w.stopPulls()
 	// Streams.Close waits for the publish loops, which may be waiting to
 	// tell the owner their reader closed: not on the owner's goroutine.
-	r.children++
-	go func() {
-		defer w.send(childDone{})
-		w.pubs.Close()
-	}()
+	r.spawn(context.Background(), w, func(context.Context) { w.pubs.Close() })
 }
 
 // send hands m to the owner. Only Run's children and the session's
@@ -187,6 +182,16 @@ func ask[T any](ctx context.Context, w *Camera, m message, reply chan T) (T, err
 	case <-ctx.Done():
 		return zero, ctx.Err()
 	}
+}
+
+// Retrying logs and records that Run failed with err and is run again
+// after wait. Only the goroutine that calls Run may call it, between two
+// runs: it owns the camera's state then.
+func (w *Camera) Retrying(err error, wait time.Duration) {
+	msg := Plain(err)
+	w.log.Warn(msg, zap.Duration("retry_in", wait))
+	w.st.record(msg, time.Now())
+	w.publish()
 }
 
 // fail records a problem for the status page and logs it.

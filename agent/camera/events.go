@@ -138,10 +138,10 @@ type eventsState struct {
 	// decls are the events this camera declares (nil: not learnt yet);
 	// atomic because lookups happen with mu held.
 	decls atomic.Pointer[[]eventDecl]
-	// declared is the connection on which cam_events_conf was last sent:
-	// events go out only there (§4.7.1 starts event sources after the
-	// reply; the cloud asks again after every connect).
-	declared context.Context
+	// declared is the connection (Status.conn) on which cam_events_conf
+	// was last sent: events go out only there (§4.7.1 starts event
+	// sources after the reply; the cloud asks again after every connect).
+	declared int64
 
 	in chan eventInput // subscription and triggers → pipeline
 	tz chan string     // latest time zone for the camera (1 slot)
@@ -269,7 +269,7 @@ func limitToCaps(s eventSetting, c uplink.EventCaps) eventSetting {
 func (w *Camera) handleEvents(ctx context.Context, req uplink.Request) uplink.Reply {
 	switch r := req.(type) {
 	case *uplink.GetCamEvents:
-		return uplink.Answer(w.camEventsConf(ctx))
+		return uplink.Answer(w.camEventsConf())
 	case *uplink.SetCamEvents:
 		return w.setCamEvents(r)
 	case *uplink.CamTriggerEvent:
@@ -284,14 +284,14 @@ func (w *Camera) handleEvents(ctx context.Context, req uplink.Request) uplink.Re
 	return uplink.Done(uplink.StatusNotSupported)
 }
 
-// camEventsConf declares the events and marks ctx's connection as the
+// camEventsConf declares the events and marks the current connection as the
 // one events may go to.
-func (w *Camera) camEventsConf(ctx context.Context) uplink.CamEventsConf {
+func (w *Camera) camEventsConf() uplink.CamEventsConf {
 	decls := w.decls()
 	e := w.evs()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.declared = ctx
+	e.declared = w.Status().conn
 	out := uplink.CamEventsConf{Enabled: e.settings.Enabled}
 	for _, d := range decls {
 		s := e.settings.Events[d.name]
@@ -346,7 +346,8 @@ func (w *Camera) setCamEvents(req *uplink.SetCamEvents) uplink.Reply {
 
 // sendable says why an event may not go to the cloud now, or "" when it may.
 func (w *Camera) sendable(name string) string {
-	active := w.Status().Activity
+	st := w.Status()
+	active := st.Activity
 	e := w.evs()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -357,7 +358,7 @@ func (w *Camera) sendable(name string) string {
 		return "events disabled"
 	case !e.settings.Events[name].Active:
 		return "event inactive"
-	case e.declared == nil || e.declared.Err() != nil:
+	case !st.ready || e.declared != st.conn:
 		return "not declared on this connection"
 	}
 	return ""

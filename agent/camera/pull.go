@@ -58,16 +58,16 @@ func (w *Camera) wanted(s *streamState, now time.Time) bool {
 }
 
 // reconcile starts the pulls that are wanted and stops the others.
-func (w *Camera) reconcile(r *run) {
+func (w *Camera) reconcile(ctx context.Context, r *run) {
 	now := time.Now()
 	for i, s := range w.st.streams {
 		want := !r.stopping && w.wanted(s, now)
 		switch {
 		case want && !s.pulling:
-			ctx, cancel := context.WithCancel(r.ctx)
+			pctx, cancel := context.WithCancel(ctx)
 			s.pulling, s.stopPull, s.pullStarted = true, cancel, now
 			w.log.Info("rtsp pull started", zap.String("stream", s.pipe.id), zap.Int("readers", s.readers), zap.Bool("warm", s.warm))
-			r.spawn(w, func(context.Context) {
+			r.spawn(pctx, w, func(ctx context.Context) {
 				defer w.send(pullEnded{i: i})
 				w.pull(ctx, i, s.pipe)
 			})

@@ -22,6 +22,7 @@ type state struct {
 
 	ready bool // the cloud session is READY
 	link  uplink.Link
+	conn  int64 // READY connections so far: the current one's number
 	// settled is set by a connection end retrying will not fix (bye
 	// AUTH_FAILURE, …) until the next READY: nothing is kept warm meanwhile.
 	settled  bool
@@ -134,9 +135,9 @@ type requestedStream struct {
 // handle applies one message; it runs on the owner goroutine only. The
 // answer to a request goes out after the new Status is published (so
 // the asker sees its change there): handle returns it as ack.
-func (w *Camera) handle(r *run, m message) (ack func()) {
+func (w *Camera) handle(ctx context.Context, r *run, m message) (ack func()) {
 	st := &w.st
-	defer w.reconcile(r)
+	defer w.reconcile(ctx, r)
 	switch m := m.(type) {
 	case childDone:
 		r.children--
@@ -150,13 +151,12 @@ func (w *Camera) handle(r *run, m message) (ack func()) {
 			st.streams[i] = &streamState{pipe: p, warm: w.warm(i)}
 		}
 		if !r.stopping {
-			w.start(r)
+			w.start(ctx, r)
 		}
 	case resolveFailed:
 		if st.onvif != ONVIFNotConfigured {
 			st.onvif, st.onvifErr = ONVIFFailed, m.err
 		}
-		st.record(Plain(m.err), time.Now())
 		r.err = m.err
 		if !r.stopping {
 			w.stop(r)
@@ -182,6 +182,7 @@ func (w *Camera) handle(r *run, m message) (ack func()) {
 		}
 	case linkUp:
 		st.ready, st.settled, st.link, st.activity = true, false, m.link, m.link.Activity
+		st.conn++
 		w.log.Info("camera registered in cloud", zap.Int64("cam_id", m.link.CamID))
 		return func() { close(m.reply) }
 	case linkDown:
@@ -190,6 +191,9 @@ func (w *Camera) handle(r *run, m message) (ack func()) {
 	case connEnded:
 		st.settled = m.end.Settled()
 	case sessionEnded:
+		// No upload starts once the session is gone; the running ones
+		// end with the run.
+		r.spawn(context.Background(), w, func(context.Context) { w.maint.wg.Wait() })
 		if m.err != nil {
 			r.err = deletedErr(m.err)
 			if r.err == ErrDeleted {
@@ -252,9 +256,9 @@ func (st *state) record(what string, at time.Time) {
 
 // start begins what runs once the camera is known: the cloud session, the
 // clock checks, the event pipeline and the pulls kept warm.
-func (w *Camera) start(r *run) {
-	r.spawn(w, func(ctx context.Context) { w.send(sessionEnded{err: w.session.Run(ctx)}) })
-	r.spawn(w, w.runEvents)
-	r.spawn(w, w.runClock)
-	w.reconcile(r)
+func (w *Camera) start(ctx context.Context, r *run) {
+	r.spawn(ctx, w, func(ctx context.Context) { w.send(sessionEnded{err: w.session.Run(ctx)}) })
+	r.spawn(ctx, w, w.runEvents)
+	r.spawn(ctx, w, w.runClock)
+	w.reconcile(ctx, r)
 }

@@ -39,9 +39,11 @@ type Status struct {
 	// the first.
 	LastEvent *EventStatus
 
-	// link is the READY connection's link, for the camera's own goroutines.
+	// link is the READY connection's link, for the camera's own
+	// goroutines; conn counts READY connections, naming this one.
 	link  uplink.Link
 	ready bool
+	conn  int64
 }
 
 // ONVIFState is where the camera's ONVIF connection stands.
@@ -137,7 +139,7 @@ func (w *Camera) publish() {
 		Name: w.name, ONVIF: st.onvif, ONVIFErr: st.onvifErr,
 		Cloud: w.session.State(), Activity: st.activity,
 		Problems: st.problems, LastEvent: st.lastEvent,
-		link: st.link, ready: st.ready,
+		link: st.link, ready: st.ready, conn: st.conn,
 	}
 	if st.ready {
 		s.CamID = st.link.CamID
