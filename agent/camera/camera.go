@@ -139,8 +139,8 @@ func (w *Camera) Run(ctx context.Context) error {
 // run is one Run's bookkeeping, owned by its goroutine like state.
 type run struct {
 	cancel   context.CancelFunc // ends the run's context
-	children int  // goroutines started by spawn, not yet ended
-	stopping bool // ctx is done: start nothing new, wait for children
+	children int                // goroutines started by spawn, not yet ended
+	stopping bool               // ctx is done: start nothing new, wait for children
 	err      error
 }
 
