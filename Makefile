@@ -3,6 +3,9 @@
 GO       ?= go
 BIN      := bin/camagent
 PKG      := ./cmd/camagent
+# The demo is a binary of its own: the daemon links no simulator.
+DEMO_BIN := bin/camagent-demo
+DEMO_PKG := ./cmd/camagent-demo
 FUZZTIME ?= 20s
 DEMO_ARGS ?=
 
@@ -29,10 +32,11 @@ TOOLS_BIN        := bin/tools
 TOOLS_PKG_mkimage := ./mkimage
 TOOLS_PKG_pkgversion := ./pkgversion
 TOOLS_PKG_nfpm   := github.com/goreleaser/nfpm/v2/cmd/nfpm
-# format:nfpm arch:the `make cross` binary it packages. nfpm's arm7 is deb
-# armhf and rpm armv7hl. The armhf .deb carries the armv6 binary: Raspberry
-# Pi OS armhf also runs on ARMv6 boards (Pi Zero/1), where a GOARM=7 binary
-# dies at start; armv7hl rpm distributions need ARMv7 anyway.
+# format:nfpm arch:the `make cross` target whose camagent and camagent-demo
+# it packages. nfpm's arm7 is deb armhf and rpm armv7hl. The armhf .deb
+# carries the armv6 binaries: Raspberry Pi OS armhf also runs on ARMv6
+# boards (Pi Zero/1), where a GOARM=7 binary dies at start; armv7hl rpm
+# distributions need ARMv7 anyway.
 PKG_TARGETS      := deb:amd64:amd64 deb:arm64:arm64 deb:arm7:armv6 \
                     rpm:amd64:amd64 rpm:arm64:arm64 rpm:arm7:armv7
 PKG_MAINTAINER   ?= camagent developers <camagent@users.noreply.github.com>
@@ -44,23 +48,24 @@ IMAGE_ARCHIVE    := dist/camagent-image.oci.tar
 all: build
 
 help:
-	@echo "build         static binary in $(BIN)"
+	@echo "build         static binaries $(BIN) (the daemon) and $(DEMO_BIN)"
 	@echo "test          go vet, then unit tests with -race"
 	@echo "test-32bit    the unit tests once as GOARCH=386 (32-bit boards)"
 	@echo "test-interop  tests against ffmpeg, nginx-rtmp and GStreamer (Debian packages)"
 	@echo "test-browser  the status page in headless Chromium (Debian package chromium)"
-	@echo "demo          run the agent against in-process camera and cloud simulators"
+	@echo "demo          camagent-demo: the agent against in-process camera and cloud simulators (DEMO_ARGS=--duration=30s)"
 	@echo "bench         micro-benchmarks and the end-to-end agent benchmark"
 	@echo "lint          gofmt and go vet"
-	@echo "cross         static binaries for linux/amd64, arm64, armv6, armv7 (each at most 20 MB)"
-	@echo "image         multi-arch OCI image (amd64, arm64, arm/v7) in $(IMAGE_DIR), no engine needed"
+	@echo "cross         camagent and camagent-demo for linux/amd64, arm64, armv6, armv7 (each at most 20 MB)"
+	@echo "image         multi-arch OCI image (amd64, arm64, arm/v7; the daemon only) in $(IMAGE_DIR), no engine needed"
 	@echo "test-packaging  make image, then inspect it (platforms, user, static binaries, size; needs dpkg, rpm, skopeo)"
-	@echo "package       .deb and .rpm for amd64, arm64, armhf in dist/ (nfpm); scripts/check-package checks them"
+	@echo "package       .deb and .rpm (camagent + camagent-demo) for amd64, arm64, armhf in dist/ (nfpm); scripts/check-package checks them"
 	@echo "fuzz          every Fuzz target for FUZZTIME (default 20s) each"
 	@echo "clean         remove build output"
 
 build: check-go
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) $(PKG)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DEMO_BIN) $(DEMO_PKG)
 
 test: check-go
 	$(GO) vet ./...
@@ -86,7 +91,7 @@ check-go:
 		echo "Go ($(GO)) not found: install Go 1.26 (apt-get install golang-go, or /usr/local/go/bin on PATH) or set GO=/path/to/go" >&2; exit 1; }
 
 demo: check-go
-	$(GO) run $(PKG) demo $(DEMO_ARGS)
+	$(GO) run $(DEMO_PKG) $(DEMO_ARGS)
 
 bench:
 	@test -f media/testdata/gen/bench.h264 || media/testdata/make-fixture.sh bench
@@ -99,22 +104,25 @@ lint:
 	$(GO) vet ./...
 
 # armv6 (Raspberry Pi Zero/1) and armv7 are separate outputs: GOARM=7
-# binaries use instructions an armv6 core lacks.
+# binaries use instructions an armv6 core lacks. camagent-demo is built
+# beside the daemon for the packages.
 cross: check-go
 	@set -e; for t in $(CROSS_TARGETS); do \
 		case $$t in armv*) goarch=arm goarm=$${t#armv} ;; *) goarch=$$t goarm= ;; esac; \
-		out=bin/camagent-linux-$$t; \
-		echo "build $$out"; \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$goarch GOARM=$$goarm \
-			$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out $(PKG); \
+		for cmd in camagent camagent-demo; do \
+			out=bin/$$cmd-linux-$$t; \
+			echo "build $$out"; \
+			CGO_ENABLED=0 GOOS=linux GOARCH=$$goarch GOARM=$$goarm \
+				$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out ./cmd/$$cmd; \
+		done; \
 	done; \
-	fail=0; for t in $(CROSS_TARGETS); do \
-		f=bin/camagent-linux-$$t; s=$$(stat -c %s $$f); \
-		awk -v f=$$f -v s=$$s 'BEGIN { printf "%-28s %5.1f MiB\n", f, s / 1048576 }'; \
+	fail=0; for t in $(CROSS_TARGETS); do for cmd in camagent camagent-demo; do \
+		f=bin/$$cmd-linux-$$t; s=$$(stat -c %s $$f); \
+		awk -v f=$$f -v s=$$s 'BEGIN { printf "%-34s %5.1f MiB\n", f, s / 1048576 }'; \
 		if [ $$s -gt $(MAX_BINARY_BYTES) ]; then \
 			echo "$$f: $$s bytes, above the $(MAX_BINARY_BYTES)-byte budget" >&2; fail=1; \
 		fi; \
-	done; \
+	done; done; \
 	exit $$fail
 
 # The image and packages are built from the `make cross` binaries by tools
@@ -137,8 +145,9 @@ package: cross $(TOOLS_BIN)/nfpm $(TOOLS_BIN)/pkgversion
 	v=$$($(TOOLS_BIN)/pkgversion -describe '$(VERSION)' -source-date-epoch $(SOURCE_DATE_EPOCH)); \
 	echo "package version $$v"; \
 	for t in $(PKG_TARGETS); do \
-		fmt=$${t%%:*}; rest=$${t#*:}; arch=$${rest%%:*}; bin=bin/camagent-linux-$${rest#*:}; \
-		PKG_VERSION=$$v PKG_ARCH=$$arch PKG_BINARY=$$bin PKG_MAINTAINER='$(PKG_MAINTAINER)' \
+		fmt=$${t%%:*}; rest=$${t#*:}; arch=$${rest%%:*}; cross=$${rest#*:}; \
+		PKG_VERSION=$$v PKG_ARCH=$$arch PKG_MAINTAINER='$(PKG_MAINTAINER)' \
+		PKG_BINARY=bin/camagent-linux-$$cross PKG_DEMO_BINARY=bin/camagent-demo-linux-$$cross \
 		SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) \
 			$(TOOLS_BIN)/nfpm package --config packaging/nfpm.yaml --packager $$fmt --target dist/; \
 	done; \

@@ -10,13 +10,14 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/camagent/camagent/config"
+	"github.com/camagent/camagent/demo/rig"
 )
 
 // TestBasicAuth: with http.username and http.password set, every endpoint
 // but /healthz answers 401 without the right credentials and serves with
 // them.
 func TestBasicAuth(t *testing.T) {
-	r, _, base := runRig(t, rigOptions{config: func(cfg *config.Config) {
+	r, _, base := runRig(t, rig.Options{Config: func(cfg *config.Config) {
 		cfg.HTTP.Username, cfg.HTTP.Password = "ops", config.NewSecret("http-Passw0rd")
 	}})
 	waitReady(t, r)

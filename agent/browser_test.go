@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camagent/camagent/demo/rig"
 	"github.com/camagent/camagent/onvif/onvifsim"
 )
 
@@ -26,11 +27,11 @@ import (
 // Set CAMAGENT_SCREENSHOT=/path/status.png to keep screenshots of it (the
 // phone-width one gets a -phone suffix).
 func TestBrowserStatusPage(t *testing.T) {
-	r, _, statusURL := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) { o.RequireDigest = true }})
+	r, _, statusURL := runRig(t, rig.Options{ONVIF: func(o *onvifsim.Options) { o.RequireDigest = true }})
 	liveStatus(t, r, statusURL)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	if err := r.ingest.WaitFrames(ctx, 10); err != nil {
+	if err := r.Ingest.WaitFrames(ctx, 10); err != nil {
 		t.Fatalf("no video reached the simulated cloud: %v", err)
 	}
 

@@ -15,44 +15,39 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/camagent/camagent/demo/rig"
 	"github.com/camagent/camagent/onvif/onvifsim"
 	"github.com/camagent/camagent/uplink/cloudsim"
 )
 
 // runRig starts the simulated camera and cloud and an agent configured for
 // them, and stops everything when the test ends.
-func runRig(t *testing.T, o rigOptions) (*rig, *Agent, string) {
+func runRig(t *testing.T, o rig.Options) (*rig.Rig, *Agent, string) {
 	t.Helper()
 	var logs syncBuffer
 	// The agent's log ring, as main tees it (cam_get_log reads it).
 	ring := NewLogRing(0, 0)
-	captured := o.log == nil
+	captured := o.Logger == nil
 	if captured {
-		o.log = zaptest.NewLogger(t, zaptest.WrapOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		o.Logger = zaptest.NewLogger(t, zaptest.WrapOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 			enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
 			return zapcore.NewTee(c, zapcore.NewCore(enc, zapcore.AddSync(&logs), zapcore.DebugLevel), ring.Core(enc, zapcore.DebugLevel))
 		})))
 	}
-	r, err := startRig(o)
+	r, err := rig.Start(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(r.close)
+	t.Cleanup(r.Close)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := r.config(t.TempDir(), ln.Addr().String(), o.insecure)
+	cfg, err := r.Config(t.TempDir(), ln.Addr().String(), o.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.config != nil {
-		o.config(cfg)
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	a, err := New(Options{Config: cfg, Logger: o.log, Version: "test", RootCAs: r.roots, Listener: ln, LogRing: ring, timing: testTiming})
+	a, err := New(Options{Config: cfg, Logger: o.Logger, Version: "test", RootCAs: r.Roots, Listener: ln, LogRing: ring, timing: testTiming})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +62,7 @@ func runRig(t *testing.T, o rigOptions) (*rig, *Agent, string) {
 		if !strings.Contains(out, "camera registered in cloud") {
 			t.Error("log capture is missing the agent's lines")
 		}
-		for name, secret := range map[string]string{"token": r.cloud.Token(), "channel secret": r.cloud.Secret(), "camera password": rigPass} {
+		for name, secret := range map[string]string{"token": r.Cloud.Token(), "channel secret": r.Cloud.Secret(), "camera password": rig.Password} {
 			if strings.Contains(out, secret) {
 				t.Errorf("the %s appears in the logs", name)
 			}
@@ -101,20 +96,20 @@ func goRun(t *testing.T, a *Agent) (stop func()) {
 	return stop
 }
 
-func waitReady(t *testing.T, r *rig) {
+func waitReady(t *testing.T, r *rig.Rig) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := r.cloud.WaitReady(ctx, r.cloud.CamID()); err != nil {
+	if err := r.Cloud.WaitReady(ctx, r.Cloud.CamID()); err != nil {
 		t.Fatalf("camera never became ready in the cloud: %v", err)
 	}
 }
 
-func request(t *testing.T, r *rig, cmd string, body any) map[string]any {
+func request(t *testing.T, r *rig.Rig, cmd string, body any) map[string]any {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	rep, err := r.cloud.Request(ctx, r.cloud.CamID(), cmd, body)
+	rep, err := r.Cloud.Request(ctx, r.Cloud.CamID(), cmd, body)
 	if err != nil {
 		t.Fatalf("%s: %v", cmd, err)
 	}
@@ -125,7 +120,7 @@ func request(t *testing.T, r *rig, cmd string, body any) map[string]any {
 // ONVIF address registers in the cloud and, on stream_start, its video
 // arrives over RTMPS unchanged.
 func TestLiveVideoEndToEnd(t *testing.T) {
-	r, _, _ := runRig(t, rigOptions{})
+	r, _, _ := runRig(t, rig.Options{})
 	waitReady(t, r)
 
 	rep := request(t, r, "stream_start", map[string]any{"stream_id": "Main", "reason": "live", "publish_session_id": 4711})
@@ -134,20 +129,20 @@ func TestLiveVideoEndToEnd(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := r.ingest.WaitFrames(ctx, 10); err != nil {
+	if err := r.Ingest.WaitFrames(ctx, 10); err != nil {
 		t.Fatalf("no video at the ingest: %v", err)
 	}
-	sent0, got0 := r.rtsp.FramesSent(), videoFrames(r.ingest)
+	sent0, got0 := r.RTSP.FramesSent(), videoFrames(r.Ingest)
 	// Three seconds of video at 25 fps.
-	if err := r.ingest.WaitFrames(ctx, got0+75); err != nil {
+	if err := r.Ingest.WaitFrames(ctx, got0+75); err != nil {
 		t.Fatalf("video stopped arriving: %v", err)
 	}
-	sent, got := r.rtsp.FramesSent()-sent0, videoFrames(r.ingest)-got0
+	sent, got := r.RTSP.FramesSent()-sent0, videoFrames(r.Ingest)-got0
 	if float64(got) < 0.9*float64(sent) {
 		t.Errorf("%d of %d frames arrived, want ≥ 90 %%", got, sent)
 	}
 
-	pubs := r.ingest.Publishes()
+	pubs := r.Ingest.Publishes()
 	if len(pubs) != 1 {
 		t.Fatalf("%d publishes, want exactly one", len(pubs))
 	}
@@ -155,8 +150,8 @@ func TestLiveVideoEndToEnd(t *testing.T) {
 	if p.App != "live" || p.Stream != "u1m1c310042_Main" || p.Query.Get("psid") != "4711" || p.Query.Get("sid") == "" {
 		t.Errorf("published as app %q name %q, want live / u1m1c310042_Main?sid=…&psid=4711", p.App, p.Name)
 	}
-	if !bytes.Equal(p.SPS, r.rtsp.SPS()) {
-		t.Errorf("SPS changed on the way: camera %x, cloud %x", r.rtsp.SPS(), p.SPS)
+	if !bytes.Equal(p.SPS, r.RTSP.SPS()) {
+		t.Errorf("SPS changed on the way: camera %x, cloud %x", r.RTSP.SPS(), p.SPS)
 	}
 	if !p.FirstVideoKey {
 		t.Error("first video frame at the cloud is not a keyframe")
@@ -181,19 +176,19 @@ func TestLiveVideoEndToEnd(t *testing.T) {
 	if st := request(t, r, "get_cam_status", nil); st["streaming"] != true {
 		t.Errorf("cam_status while recording: %v", st)
 	}
-	if n := len(r.ingest.Publishes()); n != 1 {
+	if n := len(r.Ingest.Publishes()); n != 1 {
 		t.Errorf("%d publishes after adding and removing reasons, want the same one", n)
 	}
 	if rep := request(t, r, "stream_stop", map[string]any{"stream_id": "Main", "reason": "record"}); rep["status"] != "OK" {
 		t.Fatalf("stream_stop record: %v", rep)
 	}
-	if err := r.ingest.WaitFor(ctx, func(ps []PublishRecordAlias) bool { return len(ps) == 1 && !ps[0].Active }); err != nil {
+	if err := r.Ingest.WaitFor(ctx, func(ps []PublishRecordAlias) bool { return len(ps) == 1 && !ps[0].Active }); err != nil {
 		t.Errorf("publish still open after the last reason stopped: %v", err)
 	}
 	if st := request(t, r, "get_cam_status", nil); st["streaming"] != false {
 		t.Errorf("cam_status after stop: %v", st)
 	}
-	if v := r.cloud.Violations(); len(v) > 0 {
+	if v := r.Cloud.Violations(); len(v) > 0 {
 		t.Errorf("cloud saw protocol violations: %v", v)
 	}
 }
@@ -202,7 +197,7 @@ func TestLiveVideoEndToEnd(t *testing.T) {
 type PublishRecordAlias = cloudsim.PublishRecord
 
 func videoFrames(in *cloudsim.Ingest) int {
-	n, _, _ := ingestTotals(in)
+	n, _, _ := rig.IngestTotals(in)
 	return n
 }
 
@@ -210,11 +205,11 @@ func videoFrames(in *cloudsim.Ingest) int {
 // through the agent and checks the answers against what the simulated
 // camera reports over ONVIF and RTSP.
 func TestCloudCommandsReachTheCamera(t *testing.T) {
-	r, _, statusURL := runRig(t, rigOptions{})
+	r, _, statusURL := runRig(t, rig.Options{})
 	waitReady(t, r)
 
 	// cam_register carries what ONVIF GetDeviceInformation reported.
-	regs := r.cloud.CamRegistrations()
+	regs := r.Cloud.CamRegistrations()
 	if len(regs) != 1 {
 		t.Fatalf("%d cam_register messages, want 1", len(regs))
 	}
@@ -283,7 +278,7 @@ func TestCloudCommandsReachTheCamera(t *testing.T) {
 	if len(s.Cameras) != 1 || s.Cameras[0].ONVIF != "connected" || s.Cameras[0].Cloud != "ready" || s.Cameras[0].Streams[0].Codec != "H.264" {
 		t.Errorf("status: %+v", s)
 	}
-	if v := r.cloud.Violations(); len(v) > 0 {
+	if v := r.Cloud.Violations(); len(v) > 0 {
 		t.Errorf("cloud saw protocol violations: %v", v)
 	}
 }
@@ -321,7 +316,7 @@ func (s *syncBuffer) String() string {
 // stream_start that arrives while passive is answered OK and honoured on
 // leaving it.
 func TestPassiveModeResumesStreams(t *testing.T) {
-	r, _, _ := runRig(t, rigOptions{})
+	r, _, _ := runRig(t, rig.Options{})
 	waitReady(t, r)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -340,7 +335,7 @@ func TestPassiveModeResumesStreams(t *testing.T) {
 	if rep := request(t, r, "set_cam_parameter", map[string]any{"activity": false}); rep["status"] != "OK" {
 		t.Fatalf("set_cam_parameter %v", rep)
 	}
-	if err := r.ingest.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return len(rs) == 1 && active(rs) == 0 }); err != nil {
+	if err := r.Ingest.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return len(rs) == 1 && active(rs) == 0 }); err != nil {
 		t.Fatalf("publish did not stop in passive mode: %v", err)
 	}
 	if st := request(t, r, "get_cam_status", nil); st["activity"] != false || st["streaming"] != false {
@@ -349,14 +344,14 @@ func TestPassiveModeResumesStreams(t *testing.T) {
 	if rep := request(t, r, "set_cam_parameter", map[string]any{"activity": true}); rep["status"] != "OK" {
 		t.Fatalf("set_cam_parameter %v", rep)
 	}
-	if err := r.ingest.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return len(rs) == 2 && active(rs) == 1 }); err != nil {
-		t.Fatalf("leaving passive mode did not resume the live publish: %v (%d publishes)", err, len(r.ingest.Publishes()))
+	if err := r.Ingest.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return len(rs) == 2 && active(rs) == 1 }); err != nil {
+		t.Fatalf("leaving passive mode did not resume the live publish: %v (%d publishes)", err, len(r.Ingest.Publishes()))
 	}
 
 	// stream_stop while passive forgets the reason; stream_start while
 	// passive is remembered.
 	request(t, r, "set_cam_parameter", map[string]any{"activity": false})
-	if err := r.ingest.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return active(rs) == 0 }); err != nil {
+	if err := r.Ingest.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return active(rs) == 0 }); err != nil {
 		t.Fatal(err)
 	}
 	if rep := request(t, r, "stream_stop", map[string]any{"stream_id": "Main", "reason": "live"}); rep["status"] != "OK" {
@@ -365,14 +360,14 @@ func TestPassiveModeResumesStreams(t *testing.T) {
 	if rep := request(t, r, "stream_start", map[string]any{"stream_id": "Main", "reason": "record"}); rep["status"] != "OK" {
 		t.Fatalf("stream_start in passive mode %v", rep)
 	}
-	if n := len(r.ingest.Publishes()); n != 2 {
+	if n := len(r.Ingest.Publishes()); n != 2 {
 		t.Errorf("%d publishes in passive mode, want none new", n)
 	}
 	request(t, r, "set_cam_parameter", map[string]any{"activity": true})
-	if err := r.ingest.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return len(rs) == 3 && active(rs) == 1 }); err != nil {
+	if err := r.Ingest.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return len(rs) == 3 && active(rs) == 1 }); err != nil {
 		t.Fatalf("stream_start sent in passive mode not honoured on leaving it: %v", err)
 	}
-	if v := r.cloud.Violations(); len(v) > 0 {
+	if v := r.Cloud.Violations(); len(v) > 0 {
 		t.Errorf("cloud saw protocol violations: %v", v)
 	}
 }
@@ -381,23 +376,23 @@ func TestPassiveModeResumesStreams(t *testing.T) {
 // RTMP publish stops and stays stopped after the reconnect until the
 // cloud asks again (§2.7).
 func TestDisconnectStopsPublishing(t *testing.T) {
-	r, _, _ := runRig(t, rigOptions{})
+	r, _, _ := runRig(t, rig.Options{})
 	waitReady(t, r)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if rep := request(t, r, "stream_start", map[string]any{"stream_id": "Main", "reason": "record"}); rep["status"] != "OK" {
 		t.Fatalf("stream_start %v", rep)
 	}
-	r.cloud.DropConnections()
-	if err := r.ingest.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return len(rs) == 1 && !rs[0].Active }); err != nil {
+	r.Cloud.DropConnections()
+	if err := r.Ingest.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return len(rs) == 1 && !rs[0].Active }); err != nil {
 		t.Fatalf("publish still open after the control connection dropped: %v", err)
 	}
-	waitFor(t, "the reconnect", func() bool { return r.cloud.Connections() == 2 })
+	waitFor(t, "the reconnect", func() bool { return r.Cloud.Connections() == 2 })
 	waitReady(t, r)
 	if st := request(t, r, "get_cam_status", nil); st["streaming"] != false {
 		t.Errorf("cam_status after reconnect %v", st)
 	}
-	if n := len(r.ingest.Publishes()); n != 1 {
+	if n := len(r.Ingest.Publishes()); n != 1 {
 		t.Errorf("%d publishes after reconnect, want no new one before stream_start", n)
 	}
 }
@@ -405,9 +400,9 @@ func TestDisconnectStopsPublishing(t *testing.T) {
 // TestCameraByHostName: an integrator who names the camera by host name
 // still gets an IP address in cam_register and cam_status (§4.1.4, §4.2.1).
 func TestCameraByHostName(t *testing.T) {
-	r, _, _ := runRig(t, rigOptions{onvifByName: true})
+	r, _, _ := runRig(t, rig.Options{ONVIFByName: true})
 	waitReady(t, r)
-	regs := r.cloud.CamRegistrations()
+	regs := r.Cloud.CamRegistrations()
 	if len(regs) != 1 {
 		t.Fatalf("%d cam_register messages, want 1", len(regs))
 	}
@@ -423,7 +418,7 @@ func TestCameraByHostName(t *testing.T) {
 // TestBrokenProfileIsSkipped: a camera whose first profile has no usable
 // stream still comes online with the profile that works.
 func TestBrokenProfileIsSkipped(t *testing.T) {
-	r, _, _ := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) {
+	r, _, _ := runRig(t, rig.Options{ONVIF: func(o *onvifsim.Options) {
 		broken := o.Profiles[0]
 		broken.Token, broken.Name, broken.BrokenStreamURI = "broken", "Broken", true
 		o.Profiles = append([]onvifsim.Profile{broken}, o.Profiles...)
@@ -438,7 +433,7 @@ func TestBrokenProfileIsSkipped(t *testing.T) {
 // TestImageSettingsWithoutOptions: a camera that refuses the imaging
 // options request with a bare HTTP error still has its image settings read.
 func TestImageSettingsWithoutOptions(t *testing.T) {
-	r, _, _ := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) {
+	r, _, _ := runRig(t, rig.Options{ONVIF: func(o *onvifsim.Options) {
 		o.Unsupported = []string{"GetOptions"}
 		o.BareHTTPErrors = true
 	}})
@@ -457,7 +452,7 @@ func TestImageSettingsWithoutOptions(t *testing.T) {
 // address the agent cannot reach; the agent falls back to the host it was
 // configured with and the camera comes online.
 func TestAdvertisedRTSPHostUnreachable(t *testing.T) {
-	r, _, _ := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) {
+	r, _, _ := runRig(t, rig.Options{ONVIF: func(o *onvifsim.Options) {
 		// 127.0.0.2 is loopback too, but nothing listens there: like a
 		// LAN address seen from outside the NAT.
 		o.RTSPURL = strings.Replace(o.RTSPURL, "127.0.0.1", "127.0.0.2", 1)

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/camagent/camagent/agent/camera"
+	"github.com/camagent/camagent/demo/rig"
 	"github.com/camagent/camagent/onvif/onvifsim"
 	"github.com/camagent/camagent/uplink"
 )
@@ -52,9 +53,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func motionEvents(r *rig) []map[string]any {
+func motionEvents(r *rig.Rig) []map[string]any {
 	var out []map[string]any
-	for _, e := range r.cloud.Events() {
+	for _, e := range r.Cloud.Events() {
 		if e["event"] == "motion" {
 			out = append(out, e)
 		}
@@ -75,9 +76,9 @@ func eventTime(t *testing.T, e map[string]any) time.Time {
 	return time.UnixMilli(int64(f * 1000))
 }
 
-func noViolations(t *testing.T, r *rig) {
+func noViolations(t *testing.T, r *rig.Rig) {
 	t.Helper()
-	if v := r.cloud.Violations(); len(v) > 0 {
+	if v := r.Cloud.Violations(); len(v) > 0 {
 		t.Errorf("cloud saw protocol violations: %v", v)
 	}
 }
@@ -85,11 +86,11 @@ func noViolations(t *testing.T, r *rig) {
 // eventsReady brings the camera online, lets the cloud read the event
 // declaration (as it does after every connect) and waits until the agent
 // holds a subscription on the camera.
-func eventsReady(t *testing.T, r *rig) map[string]any {
+func eventsReady(t *testing.T, r *rig.Rig) map[string]any {
 	t.Helper()
 	waitReady(t, r)
 	conf := request(t, r, "get_cam_events", nil)
-	waitFor(t, "an event subscription on the camera", func() bool { return r.onvif.Subscriptions() > 0 })
+	waitFor(t, "an event subscription on the camera", func() bool { return r.ONVIF.Subscriptions() > 0 })
 	return conf
 }
 
@@ -114,7 +115,7 @@ func TestMotionReachesTheCloud(t *testing.T) {
 				tm = eventTiming(200*time.Millisecond, time.Minute, 50*time.Millisecond)
 			}
 			withTiming(t, tm)
-			r, a, _ := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) {
+			r, a, _ := runRig(t, rig.Options{ONVIF: func(o *onvifsim.Options) {
 				o.ClockSkew, o.MotionStyle, o.NeverSendsStop = skew, c.style, c.neverStops
 			}})
 			conf := eventsReady(t, r)
@@ -124,10 +125,10 @@ func TestMotionReachesTheCloud(t *testing.T) {
 			}
 			cam := a.workers[0]
 
-			r.onvif.TriggerMotion(true)
+			r.ONVIF.TriggerMotion(true)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			first, err := r.cloud.WaitEvent(ctx, func(m map[string]any) bool { return m["event"] == "motion" })
+			first, err := r.Cloud.WaitEvent(ctx, func(m map[string]any) bool { return m["event"] == "motion" })
 			if err != nil {
 				t.Fatalf("no motion event in the cloud: %v", err)
 			}
@@ -141,12 +142,12 @@ func TestMotionReachesTheCloud(t *testing.T) {
 			if c.neverStops {
 				waitFor(t, "the hold to end the motion", func() bool { return cam.Metrics().EventsEnded == 1 })
 				// The camera's next report is a new start, not an extension.
-				r.onvif.TriggerMotion(false)
-				r.onvif.TriggerMotion(true)
+				r.ONVIF.TriggerMotion(false)
+				r.ONVIF.TriggerMotion(true)
 				waitFor(t, "a second motion event", func() bool { return len(motionEvents(r)) == 2 })
 			} else {
 				waitFor(t, "the motion to be repeated while it lasts", func() bool { return len(motionEvents(r)) >= 3 })
-				r.onvif.TriggerMotion(false)
+				r.ONVIF.TriggerMotion(false)
 				waitFor(t, "the camera's stop to end the motion", func() bool { return cam.Metrics().EventsEnded == 1 })
 				evs := motionEvents(r)
 				for i := 1; i < len(evs); i++ {
@@ -164,13 +165,13 @@ func TestMotionReachesTheCloud(t *testing.T) {
 // camera's motion is dropped, and turning motion back on delivers again.
 func TestEventsOffSendNothing(t *testing.T) {
 	withTiming(t, eventTiming(30*time.Second, time.Minute, 50*time.Millisecond))
-	r, a, _ := runRig(t, rigOptions{})
+	r, a, _ := runRig(t, rig.Options{})
 	waitReady(t, r)
-	waitFor(t, "an event subscription on the camera", func() bool { return r.onvif.Subscriptions() > 0 })
+	waitFor(t, "an event subscription on the camera", func() bool { return r.ONVIF.Subscriptions() > 0 })
 	cam := a.workers[0]
 	motion := func() {
-		r.onvif.TriggerMotion(true)
-		r.onvif.TriggerMotion(false)
+		r.ONVIF.TriggerMotion(true)
+		r.ONVIF.TriggerMotion(false)
 	}
 
 	// Until the cloud has read the declaration on this connection,
@@ -195,8 +196,8 @@ func TestEventsOffSendNothing(t *testing.T) {
 	if rep := request(t, r, "cam_trigger_event", map[string]any{"event": "motion"}); rep["status"] != "INVALID_PARAM" {
 		t.Errorf("trigger of inactive motion: %v, want INVALID_PARAM", rep)
 	}
-	if n := len(r.cloud.Events()); n != 0 {
-		t.Fatalf("%d events reached the cloud while off: %v", n, r.cloud.Events())
+	if n := len(r.Cloud.Events()); n != 0 {
+		t.Fatalf("%d events reached the cloud while off: %v", n, r.Cloud.Events())
 	}
 
 	conf := request(t, r, "get_cam_events", nil)
@@ -221,30 +222,30 @@ func TestEventsOffSendNothing(t *testing.T) {
 // events wait until the cloud has read the declaration again.
 func TestEventsWaitForDeclarationAfterReconnect(t *testing.T) {
 	withTiming(t, eventTiming(30*time.Second, time.Minute, 50*time.Millisecond))
-	r, a, _ := runRig(t, rigOptions{})
+	r, a, _ := runRig(t, rig.Options{})
 	eventsReady(t, r)
 	cam := a.workers[0]
-	r.cloud.DropConnections()
-	waitFor(t, "a new connection", func() bool { return r.cloud.Connections() == 2 })
+	r.Cloud.DropConnections()
+	waitFor(t, "a new connection", func() bool { return r.Cloud.Connections() == 2 })
 	waitReady(t, r)
-	r.onvif.TriggerMotion(true)
-	r.onvif.TriggerMotion(false)
+	r.ONVIF.TriggerMotion(true)
+	r.ONVIF.TriggerMotion(false)
 	waitFor(t, "the motion to be held back", func() bool { return cam.Metrics().EventsDropped == 1 })
 	request(t, r, "get_cam_events", nil)
-	r.onvif.TriggerMotion(true)
+	r.ONVIF.TriggerMotion(true)
 	waitFor(t, "motion after the declaration", func() bool { return len(motionEvents(r)) == 1 })
 	noViolations(t, r)
 }
 
 // startAgent runs an agent for the rig with the given state directory and
 // returns a function that stops it.
-func startAgent(t *testing.T, r *rig, stateDir string) func() {
+func startAgent(t *testing.T, r *rig.Rig, stateDir string) func() {
 	t.Helper()
-	cfg, err := r.config(stateDir, "127.0.0.1:0", false)
+	cfg, err := r.Config(stateDir, "127.0.0.1:0", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(Options{Config: cfg, Logger: zaptest.NewLogger(t), Version: "test", RootCAs: r.roots, timing: testTiming})
+	a, err := New(Options{Config: cfg, Logger: zaptest.NewLogger(t), Version: "test", RootCAs: r.Roots, timing: testTiming})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,11 +255,11 @@ func startAgent(t *testing.T, r *rig, stateDir string) func() {
 // TestEventSettingsSurviveRestart: what the cloud set is kept in state_dir
 // (0600) and declared again by the next run before the cloud re-sends it.
 func TestEventSettingsSurviveRestart(t *testing.T) {
-	r, err := startRig(rigOptions{})
+	r, err := rig.Start(rig.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(r.close)
+	t.Cleanup(r.Close)
 	dir := t.TempDir()
 
 	stop := startAgent(t, r, dir)
@@ -280,7 +281,7 @@ func TestEventSettingsSurviveRestart(t *testing.T) {
 	}
 
 	startAgent(t, r, dir)
-	waitFor(t, "the second run to connect", func() bool { return r.cloud.Connections() == 2 })
+	waitFor(t, "the second run to connect", func() bool { return r.Cloud.Connections() == 2 })
 	waitReady(t, r)
 	conf := request(t, r, "get_cam_events", nil)
 	// stream and snapshot were asked for but the caps do not allow them.
@@ -295,11 +296,11 @@ func TestEventSettingsSurviveRestart(t *testing.T) {
 // subscriptions gets a new one and its motion still arrives.
 func TestEventsResubscribeAfterCameraReboot(t *testing.T) {
 	withTiming(t, eventTiming(30*time.Second, time.Minute, 50*time.Millisecond))
-	r, _, _ := runRig(t, rigOptions{})
+	r, _, _ := runRig(t, rig.Options{})
 	eventsReady(t, r)
 	count := func() int {
 		n := 0
-		for _, a := range r.onvif.Requests() {
+		for _, a := range r.ONVIF.Requests() {
 			if a == "CreatePullPointSubscription" {
 				n++
 			}
@@ -307,9 +308,9 @@ func TestEventsResubscribeAfterCameraReboot(t *testing.T) {
 		return n
 	}
 	before := count()
-	r.onvif.DropSubscriptions()
-	waitFor(t, "a new subscription", func() bool { return count() > before && r.onvif.Subscriptions() == 1 })
-	r.onvif.TriggerMotion(true)
+	r.ONVIF.DropSubscriptions()
+	waitFor(t, "a new subscription", func() bool { return count() > before && r.ONVIF.Subscriptions() == 1 })
+	r.ONVIF.TriggerMotion(true)
 	waitFor(t, "motion after the reboot", func() bool { return len(motionEvents(r)) == 1 })
 	noViolations(t, r)
 }
@@ -318,7 +319,7 @@ func TestEventsResubscribeAfterCameraReboot(t *testing.T) {
 // triggerable event with the given time and meta; anything else is
 // INVALID_PARAM.
 func TestTriggerEvent(t *testing.T) {
-	r, _, _ := runRig(t, rigOptions{})
+	r, _, _ := runRig(t, rig.Options{})
 	waitReady(t, r)
 	request(t, r, "get_cam_events", nil)
 	rep := request(t, r, "cam_trigger_event", map[string]any{"event": "motion", "time": 1710408413.512, "meta": map[string]any{"source": "api"}})
@@ -327,7 +328,7 @@ func TestTriggerEvent(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	ev, err := r.cloud.WaitEvent(ctx, nil)
+	ev, err := r.Cloud.WaitEvent(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +355,7 @@ func TestMotionGrid(t *testing.T) {
 		{name: "small layout", camCols: 8, camRows: 6, cloudCols: 8, cloudRows: 6},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r, _, _ := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) {
+			r, _, _ := runRig(t, rig.Options{ONVIF: func(o *onvifsim.Options) {
 				if !c.defaultLayout {
 					o.CellColumns, o.CellRows = c.camCols, c.camRows
 				}
@@ -367,7 +368,7 @@ func TestMotionGrid(t *testing.T) {
 			if got := mustJSON(t, conf["caps"]); got != `{"max_regions":1,"region_shape":"any","sensitivity":"frame"}` {
 				t.Errorf("caps = %s", got)
 			}
-			cols, rows, cells := r.onvif.MotionCells()
+			cols, rows, cells := r.ONVIF.MotionCells()
 			regions := conf["regions"].([]any)
 			reg := regions[0].(map[string]any)
 			got, err := uplink.DecodeGrid(reg["map"].(string), c.cloudCols, c.cloudRows)
@@ -391,14 +392,14 @@ func TestMotionGrid(t *testing.T) {
 			if rep["cmd"] != "done" || rep["status"] != "OK" {
 				t.Fatalf("set_motion_detection: %v", rep)
 			}
-			if req := r.onvif.LastRequest("ModifyRules"); !strings.Contains(req, "ActiveCells") {
+			if req := r.ONVIF.LastRequest("ModifyRules"); !strings.Contains(req, "ActiveCells") {
 				t.Errorf("camera got no ActiveCells: %q", req)
 			}
-			_, _, cells = r.onvif.MotionCells()
+			_, _, cells = r.ONVIF.MotionCells()
 			if want := uplink.ScaleGrid(block, c.cloudCols, c.cloudRows, c.camCols, c.camRows); !slices.Equal(cells, want) {
 				t.Errorf("camera cells after set differ from the cloud's map scaled to %dx%d", c.camCols, c.camRows)
 			}
-			if s := r.onvif.MotionSensitivity(); s != 30 {
+			if s := r.ONVIF.MotionSensitivity(); s != 30 {
 				t.Errorf("camera sensitivity %d, want 30", s)
 			}
 			conf = request(t, r, "get_motion_detection", nil)
@@ -409,7 +410,7 @@ func TestMotionGrid(t *testing.T) {
 			// A disabled region clears the camera's mask.
 			request(t, r, "set_motion_detection", map[string]any{"regions": []any{
 				map[string]any{"region": "region_0", "map": mp, "sensitivity": 30, "enabled": false}}})
-			if _, _, cells = r.onvif.MotionCells(); slices.Contains(cells, true) {
+			if _, _, cells = r.ONVIF.MotionCells(); slices.Contains(cells, true) {
 				t.Error("cells still active after disabling the region")
 			}
 			if reg := request(t, r, "get_motion_detection", nil)["regions"].([]any)[0].(map[string]any); reg["enabled"] != false {
@@ -423,7 +424,7 @@ func TestMotionGrid(t *testing.T) {
 // TestMotionGridRejects: more regions than the camera has and maps that do
 // not fit its grid are refused without touching the camera.
 func TestMotionGridRejects(t *testing.T) {
-	r, _, _ := runRig(t, rigOptions{})
+	r, _, _ := runRig(t, rig.Options{})
 	waitReady(t, r)
 	full := uplink.EncodeGrid(22, 18, slices.Repeat([]bool{true}, 22*18))
 	for _, c := range []struct {
@@ -443,7 +444,7 @@ func TestMotionGridRejects(t *testing.T) {
 			t.Errorf("%s: %v, want %s", c.name, rep, c.status)
 		}
 	}
-	if req := r.onvif.LastRequest("ModifyRules"); req != "" {
+	if req := r.ONVIF.LastRequest("ModifyRules"); req != "" {
 		t.Error("a refused set_motion_detection reached the camera")
 	}
 	noViolations(t, r)
@@ -453,7 +454,7 @@ func TestMotionGridRejects(t *testing.T) {
 // without an events service answers NOT_SUPPORTED for the detectors, as
 // does audio detection, which ONVIF gives the agent no way to read.
 func TestDetectionNotSupported(t *testing.T) {
-	r, _, _ := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) { o.NoAnalytics, o.NoEvents = true, true }})
+	r, _, _ := runRig(t, rig.Options{ONVIF: func(o *onvifsim.Options) { o.NoAnalytics, o.NoEvents = true, true }})
 	waitReady(t, r)
 	full := uplink.EncodeGrid(22, 18, slices.Repeat([]bool{true}, 22*18))
 	for _, c := range []struct {
@@ -479,15 +480,15 @@ func TestDetectionNotSupported(t *testing.T) {
 // TestConfigureTimeZoneReachesCamera: the zone the cloud user picks is set
 // on the camera as a POSIX TZ.
 func TestConfigureTimeZoneReachesCamera(t *testing.T) {
-	r, _, _ := runRig(t, rigOptions{})
+	r, _, _ := runRig(t, rig.Options{})
 	waitReady(t, r)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := r.cloud.Configure(ctx, map[string]any{"tz": "Europe/Berlin"}); err != nil {
+	if err := r.Cloud.Configure(ctx, map[string]any{"tz": "Europe/Berlin"}); err != nil {
 		t.Fatalf("configure: %v", err)
 	}
 	waitFor(t, "SetSystemDateAndTime with Berlin's zone", func() bool {
-		return strings.Contains(r.onvif.LastRequest("SetSystemDateAndTime"), "CET-1CEST,M3.5.0,M10.5.0/3")
+		return strings.Contains(r.ONVIF.LastRequest("SetSystemDateAndTime"), "CET-1CEST,M3.5.0,M10.5.0/3")
 	})
 	noViolations(t, r)
 }
@@ -497,25 +498,25 @@ func TestConfigureTimeZoneReachesCamera(t *testing.T) {
 // camera's sound detection reaches the cloud as cam_event sound.
 func TestSoundEventsWhenEnabled(t *testing.T) {
 	withTiming(t, eventTiming(30*time.Second, time.Minute, 50*time.Millisecond))
-	r, a, _ := runRig(t, rigOptions{})
+	r, a, _ := runRig(t, rig.Options{})
 	eventsReady(t, r)
 	cam := a.workers[0]
-	r.onvif.TriggerSound(true)
+	r.ONVIF.TriggerSound(true)
 	waitFor(t, "the sound to be dropped while inactive", func() bool { return cam.Metrics().EventsDropped > 0 })
-	r.onvif.TriggerSound(false)
+	r.ONVIF.TriggerSound(false)
 	rep := request(t, r, "set_cam_events", map[string]any{"enabled": true, "events": []any{
 		map[string]any{"event": "sound", "active": true, "stream": false, "snapshot": false}}})
 	if rep["status"] != "OK" {
 		t.Fatalf("set_cam_events: %v", rep)
 	}
-	r.onvif.TriggerSound(true)
+	r.ONVIF.TriggerSound(true)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := r.cloud.WaitEvent(ctx, func(m map[string]any) bool { return m["event"] == "sound" }); err != nil {
+	if _, err := r.Cloud.WaitEvent(ctx, func(m map[string]any) bool { return m["event"] == "sound" }); err != nil {
 		t.Fatalf("no sound event in the cloud: %v", err)
 	}
 	var sounds int
-	for _, e := range r.cloud.Events() {
+	for _, e := range r.Cloud.Events() {
 		if e["event"] == "sound" {
 			sounds++
 		}

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/camagent/camagent/config"
+	"github.com/camagent/camagent/demo/rig"
 	"github.com/camagent/camagent/onvif/onvifsim"
 	"github.com/camagent/camagent/uplink"
 )
@@ -25,7 +26,7 @@ func probe(t *testing.T, url string) (int, string) {
 // cloud rejected the token (a state only a person can fix). /healthz stays
 // 200 throughout.
 func TestReadyzFollowsRegistration(t *testing.T) {
-	r, _, statusURL := runRig(t, rigOptions{})
+	r, _, statusURL := runRig(t, rig.Options{})
 	waitReady(t, r)
 	waitFor(t, "readyz 200 with a registered camera", func() bool {
 		code, body := probe(t, statusURL+"/readyz")
@@ -33,7 +34,7 @@ func TestReadyzFollowsRegistration(t *testing.T) {
 	})
 
 	// The cloud asks for a reconnect in 2 s: not registered, not settled.
-	r.cloud.Bye(uplink.ByeReconnect, 2)
+	r.Cloud.Bye(uplink.ByeReconnect, 2)
 	var body503 string
 	waitFor(t, "readyz 503 while the camera reconnects", func() bool {
 		code, body := probe(t, statusURL+"/readyz")
@@ -52,7 +53,7 @@ func TestReadyzFollowsRegistration(t *testing.T) {
 	})
 
 	// A rejected token is a named failure: ready, with the reason listed.
-	r.cloud.Bye(uplink.ByeAuthFailure, 0)
+	r.Cloud.Bye(uplink.ByeAuthFailure, 0)
 	waitFor(t, "readyz 200 listing the rejected token", func() bool {
 		code, body := probe(t, statusURL+"/readyz")
 		return code == http.StatusOK && strings.Contains(body, "demo: failed: cloud said bye AUTH_FAILURE")
@@ -69,9 +70,9 @@ func TestReadyzFollowsRegistration(t *testing.T) {
 func TestReadyzNamesWrongCameraPassword(t *testing.T) {
 	// The camera never registers, so the rig's check for the registered
 	// log line does not apply: pass a logger of our own.
-	_, _, statusURL := runRig(t, rigOptions{
-		log:   zaptest.NewLogger(t),
-		onvif: func(o *onvifsim.Options) { o.Password = "changed-on-the-camera" },
+	_, _, statusURL := runRig(t, rig.Options{
+		Logger: zaptest.NewLogger(t),
+		ONVIF:  func(o *onvifsim.Options) { o.Password = "changed-on-the-camera" },
 	})
 	var body string
 	waitFor(t, "readyz naming the refused credentials", func() bool {
@@ -95,11 +96,11 @@ func TestReadyzNamesWrongCameraPassword(t *testing.T) {
 // plays, so /readyz lists it as failed instead of waiting for it forever.
 func TestReadyzNamesWrongRTSPPassword(t *testing.T) {
 	var rtspURL string
-	_, _, statusURL := runRig(t, rigOptions{
-		log:   zaptest.NewLogger(t),
-		onvif: func(o *onvifsim.Options) { rtspURL = o.RTSPURL },
-		config: func(c *config.Config) {
-			c.Cameras[0].RTSP = config.NewSecretURL(strings.Replace(rtspURL, "rtsp://", "rtsp://"+rigUser+":wrong-Passw0rd@", 1))
+	_, _, statusURL := runRig(t, rig.Options{
+		Logger: zaptest.NewLogger(t),
+		ONVIF:  func(o *onvifsim.Options) { rtspURL = o.RTSPURL },
+		Config: func(c *config.Config) {
+			c.Cameras[0].RTSP = config.NewSecretURL(strings.Replace(rtspURL, "rtsp://", "rtsp://"+rig.User+":wrong-Passw0rd@", 1))
 		},
 	})
 	var body string

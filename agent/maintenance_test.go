@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/camagent/camagent/config"
+	"github.com/camagent/camagent/demo/rig"
 	"github.com/camagent/camagent/onvif"
 	"github.com/camagent/camagent/onvif/onvifsim"
 	"github.com/camagent/camagent/uplink/cloudsim"
@@ -31,11 +32,11 @@ func waitRing(t *testing.T, a *Agent, camera, want string) {
 	}
 }
 
-func waitUpload(t *testing.T, r *rig, cat string) cloudsim.Upload {
+func waitUpload(t *testing.T, r *rig.Rig, cat string) cloudsim.Upload {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	up, err := r.cloud.WaitUpload(ctx, cat)
+	up, err := r.Cloud.WaitUpload(ctx, cat)
 	if err != nil {
 		t.Fatalf("no %s upload at the cloud: %v", cat, err)
 	}
@@ -57,7 +58,7 @@ func TestGetLogUploadsTheCamerasLog(t *testing.T) {
 	}
 	yardToken := yardCloud.Token()
 	yardCloud.Close()
-	r, a, _ := runRig(t, rigOptions{config: func(cfg *config.Config) {
+	r, a, _ := runRig(t, rig.Options{Config: func(cfg *config.Config) {
 		yard := cfg.Cameras[0]
 		yard.Name, yard.Token = "yard", config.NewSecret(yardToken)
 		cfg.Cameras = append(cfg.Cameras, yard)
@@ -81,8 +82,8 @@ func TestGetLogUploadsTheCamerasLog(t *testing.T) {
 	if strings.Contains(body, `"camera":"yard"`) {
 		t.Errorf("uploaded log holds the other camera's lines:\n%s", body)
 	}
-	for name, secret := range map[string]string{"token": r.cloud.Token(), "channel secret": r.cloud.Secret(),
-		"camera password": rigPass, "other camera's token": yardToken} {
+	for name, secret := range map[string]string{"token": r.Cloud.Token(), "channel secret": r.Cloud.Secret(),
+		"camera password": rig.Password, "other camera's token": yardToken} {
 		if strings.Contains(body, secret) {
 			t.Errorf("the %s is in the uploaded log", name)
 		}
@@ -93,12 +94,12 @@ func TestGetLogUploadsTheCamerasLog(t *testing.T) {
 
 	// A refused upload is logged with its HTTP status.
 	waitRing(t, a, "demo", `"msg":"uploaded","camera":"demo","cat":"log"`)
-	r.cloud.FailUploads(http.StatusInsufficientStorage)
+	r.Cloud.FailUploads(http.StatusInsufficientStorage)
 	if rep := request(t, r, "cam_get_log", nil); rep["status"] != "OK" {
 		t.Fatalf("second cam_get_log reply %v", rep)
 	}
 	waitRing(t, a, "demo", `"msg":"cloud refused the upload","camera":"demo","cat":"log","http_status":507`)
-	if v := r.cloud.Violations(); len(v) > 0 {
+	if v := r.Cloud.Violations(); len(v) > 0 {
 		t.Errorf("cloud saw protocol violations: %v", v)
 	}
 }
@@ -107,7 +108,7 @@ func TestGetLogUploadsTheCamerasLog(t *testing.T) {
 // answered done OK and the camera's own ONVIF snapshot arrives as the
 // preview JPEG.
 func TestUpdatePreviewUploadsTheCamerasPicture(t *testing.T) {
-	r, _, _ := runRig(t, rigOptions{})
+	r, _, _ := runRig(t, rig.Options{})
 	waitReady(t, r)
 	if rep := request(t, r, "cam_update_preview", nil); rep["cmd"] != "done" || rep["status"] != "OK" {
 		t.Fatalf("cam_update_preview reply %v", rep)
@@ -122,18 +123,18 @@ func TestUpdatePreviewUploadsTheCamerasPicture(t *testing.T) {
 	if want := cameraSnapshot(t, r); !bytes.Equal(up.Body, want) {
 		t.Errorf("preview (%d bytes) is not the camera's snapshot (%d bytes)", len(up.Body), len(want))
 	}
-	if v := r.cloud.Violations(); len(v) > 0 {
+	if v := r.Cloud.Violations(); len(v) > 0 {
 		t.Errorf("cloud saw protocol violations: %v", v)
 	}
 }
 
 // cameraSnapshot fetches the simulated camera's picture the way an ONVIF
 // client does.
-func cameraSnapshot(t *testing.T, r *rig) []byte {
+func cameraSnapshot(t *testing.T, r *rig.Rig) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := onvif.New(onvif.Options{URL: r.onvif.URL(), Username: rigUser, Password: rigPass, Timeout: 5 * time.Second})
+	c, err := onvif.New(onvif.Options{URL: r.ONVIF.URL(), Username: rig.User, Password: rig.Password, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func cameraSnapshot(t *testing.T, r *rig) []byte {
 // TestPreviewWithoutPicture: a camera that gives no picture gets ERROR,
 // and nothing is uploaded.
 func TestPreviewWithoutPicture(t *testing.T) {
-	r, a, _ := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) {
+	r, a, _ := runRig(t, rig.Options{ONVIF: func(o *onvifsim.Options) {
 		o.SnapshotURL = "http://127.0.0.1:1/snapshot.jpg" // nothing listens there
 	}})
 	waitReady(t, r)
@@ -166,7 +167,7 @@ func TestPreviewWithoutPicture(t *testing.T) {
 		t.Fatalf("cam_update_preview without a picture: %v", rep)
 	}
 	waitRing(t, a, "demo", `"msg":"no picture for the cloud preview"`)
-	if n := len(r.cloud.Uploads()); n != 0 {
+	if n := len(r.Cloud.Uploads()); n != 0 {
 		t.Errorf("%d uploads without a picture", n)
 	}
 }
@@ -174,7 +175,7 @@ func TestPreviewWithoutPicture(t *testing.T) {
 // TestLegacyUploadsWithoutUploadURI: a cloud that names no upload endpoint
 // in hello gets done ERROR for both commands, and the agent says why.
 func TestLegacyUploadsWithoutUploadURI(t *testing.T) {
-	r, a, _ := runRig(t, rigOptions{noUploads: true})
+	r, a, _ := runRig(t, rig.Options{NoUploads: true})
 	waitReady(t, r)
 	for _, cmd := range []string{"cam_get_log", "cam_update_preview"} {
 		if rep := request(t, r, cmd, nil); rep["cmd"] != "done" || rep["status"] != "ERROR" {
@@ -183,7 +184,7 @@ func TestLegacyUploadsWithoutUploadURI(t *testing.T) {
 	}
 	waitRing(t, a, "demo", `"msg":"cloud asked for the log, but it cannot be uploaded","camera":"demo","error":"cloud sent no upload uri"`)
 	waitRing(t, a, "demo", `"msg":"cloud asked for a preview, but it cannot be uploaded"`)
-	if v := r.cloud.Violations(); len(v) > 0 {
+	if v := r.Cloud.Violations(); len(v) > 0 {
 		t.Errorf("cloud saw protocol violations: %v", v)
 	}
 }
@@ -192,9 +193,9 @@ func TestLegacyUploadsWithoutUploadURI(t *testing.T) {
 // flight another preview is refused with ERROR (§4.10) and another log
 // with RETRY (§3.4); once they finished, the next request is served.
 func TestLegacyUploadsOneAtATime(t *testing.T) {
-	r, a, _ := runRig(t, rigOptions{})
+	r, a, _ := runRig(t, rig.Options{})
 	waitReady(t, r)
-	release := r.cloud.HoldUploads()
+	release := r.Cloud.HoldUploads()
 	defer release()
 	for _, cmd := range []string{"cam_update_preview", "cam_get_log"} {
 		if rep := request(t, r, cmd, nil); rep["status"] != "OK" {
@@ -203,7 +204,7 @@ func TestLegacyUploadsOneAtATime(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := r.cloud.Wait(ctx, func() bool { return r.cloud.UploadsHeld() == 2 }); err != nil {
+	if err := r.Cloud.Wait(ctx, func() bool { return r.Cloud.UploadsHeld() == 2 }); err != nil {
 		t.Fatalf("uploads never reached the cloud: %v", err)
 	}
 	if rep := request(t, r, "cam_update_preview", nil); rep["status"] != "ERROR" {
@@ -220,10 +221,10 @@ func TestLegacyUploadsOneAtATime(t *testing.T) {
 		t.Fatalf("preview after the first finished: %v", rep)
 	}
 	waitUpload(t, r, "preview")
-	if n := len(r.cloud.Uploads()); n != 3 {
+	if n := len(r.Cloud.Uploads()); n != 3 {
 		t.Errorf("%d uploads, want 3", n)
 	}
-	if v := r.cloud.Violations(); len(v) > 0 {
+	if v := r.Cloud.Violations(); len(v) > 0 {
 		t.Errorf("cloud saw protocol violations: %v", v)
 	}
 }

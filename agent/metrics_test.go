@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
+	"github.com/camagent/camagent/demo/rig"
 )
 
 // scrape is one /metrics response in the Prometheus text format: series
@@ -70,7 +72,7 @@ func (s scrape) value(series string) (float64, bool) {
 // and stream, the session gauge says ready, and the publishing gauge follows
 // the cloud's stream_start and stream_stop.
 func TestMetricsFollowTheCamera(t *testing.T) {
-	r, _, statusURL := runRig(t, rigOptions{})
+	r, _, statusURL := runRig(t, rig.Options{})
 	waitReady(t, r)
 
 	const main = `{camera="demo",stream="Main"}`
@@ -148,7 +150,7 @@ func TestMetricsFollowTheCamera(t *testing.T) {
 // TestMetricsAreLintClean runs the Prometheus linter (naming, units, help
 // text) over a real scrape of an agent with a registered camera.
 func TestMetricsAreLintClean(t *testing.T) {
-	r, _, statusURL := runRig(t, rigOptions{})
+	r, _, statusURL := runRig(t, rig.Options{})
 	waitReady(t, r)
 	resp, err := http.Get(statusURL + "/metrics")
 	if err != nil {

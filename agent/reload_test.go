@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/camagent/camagent/config"
+	"github.com/camagent/camagent/demo/rig"
 	"github.com/camagent/camagent/uplink"
 	"github.com/camagent/camagent/uplink/cloudsim"
 )
@@ -31,7 +32,7 @@ import (
 // channel; all publish to the rig's one ingest. Every camera pulls the
 // same simulated camera.
 type reloadRig struct {
-	*rig
+	*rig.Rig
 	clouds   map[string]*cloudsim.Server // by camera name
 	a        *Agent
 	path     string // the config file
@@ -45,14 +46,14 @@ type reloadRig struct {
 func startReloadRig(t *testing.T, initial func(*reloadRig) string) *reloadRig {
 	t.Helper()
 	t.Setenv("CREDENTIALS_DIRECTORY", "")
-	r, err := startRig(rigOptions{insecure: true})
+	r, err := rig.Start(rig.Options{Insecure: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(r.close)
-	rr := &reloadRig{rig: r, clouds: map[string]*cloudsim.Server{"a": r.cloud}, levels: make(chan zapcore.Level, 4)}
+	t.Cleanup(r.Close)
+	rr := &reloadRig{Rig: r, clouds: map[string]*cloudsim.Server{"a": r.Cloud}, levels: make(chan zapcore.Level, 4)}
 	for i, name := range []string{"b", "c"} {
-		c, err := cloudsim.New(cloudsim.Options{CamID: r.cloud.CamID() + int64(i) + 1, MediaServer: r.ingest.Addr()})
+		c, err := cloudsim.New(cloudsim.Options{CamID: r.Cloud.CamID() + int64(i) + 1, MediaServer: r.Ingest.Addr()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +78,7 @@ func startReloadRig(t *testing.T, initial func(*reloadRig) string) *reloadRig {
 	core, logs := observer.New(zapcore.DebugLevel)
 	rr.logs = logs
 	log := zaptest.NewLogger(t, zaptest.WrapOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, core) })))
-	rr.a, err = New(Options{Config: cfg, Logger: log, Version: "test", RootCAs: r.roots, Listener: ln,
+	rr.a, err = New(Options{Config: cfg, Logger: log, Version: "test", RootCAs: r.Roots, Listener: ln,
 		SetLogLevel: func(l zapcore.Level) { rr.levels <- l }})
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +94,7 @@ func startReloadRig(t *testing.T, initial func(*reloadRig) string) *reloadRig {
 					t.Errorf("log line %q shows camera %s's token", e.Message, name)
 				}
 			}
-			if strings.Contains(line, rigPass) {
+			if strings.Contains(line, rig.Password) {
 				t.Errorf("log line %q shows the camera password", e.Message)
 			}
 		}
@@ -107,14 +108,14 @@ func startReloadRig(t *testing.T, initial func(*reloadRig) string) *reloadRig {
 func (rr *reloadRig) camera(name, extra string) string {
 	tok := rr.clouds[name].Token()
 	if extra == "rtsp" {
-		u := strings.Replace(rr.rtsp.URL(), "rtsp://", "rtsp://"+rigUser+":"+rigPass+"@", 1)
+		u := strings.Replace(rr.RTSP.URL(), "rtsp://", "rtsp://"+rig.User+":"+rig.Password+"@", 1)
 		return fmt.Sprintf("  - name: %s\n    token: %q\n    rtsp: %q\n", name, tok, u)
 	}
 	if extra != "" {
 		extra = ", " + extra
 	}
 	return fmt.Sprintf("  - name: %s\n    token: %q\n    onvif: {url: %q, username: %q, password: %q%s}\n",
-		name, tok, rr.onvif.URL(), rigUser, rigPass, extra)
+		name, tok, rr.ONVIF.URL(), rig.User, rig.Password, extra)
 }
 
 // config is a whole config file; head is extra top-level YAML.
@@ -194,7 +195,7 @@ func (rr *reloadRig) streamName(name string) string {
 // publishes returns the ingest's accepted publishes of a camera's main stream.
 func (rr *reloadRig) publishes(name string) []cloudsim.PublishRecord {
 	var out []cloudsim.PublishRecord
-	for _, p := range rr.ingest.Publishes() {
+	for _, p := range rr.Ingest.Publishes() {
 		if p.Accepted && p.Stream == rr.streamName(name) {
 			out = append(out, p)
 		}
@@ -209,7 +210,7 @@ func (rr *reloadRig) waitPublish(t *testing.T, name string, frames int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	stream := rr.streamName(name)
-	err := rr.ingest.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool {
+	err := rr.Ingest.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool {
 		for _, p := range rs {
 			if p.Accepted && p.Stream == stream && p.VideoFrames >= frames {
 				return true

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camagent/camagent/demo/rig"
 	"github.com/camagent/camagent/onvif/onvifsim"
 )
 
@@ -49,9 +50,9 @@ func wantFields(t *testing.T, rep map[string]any, want map[string]string) {
 }
 
 // soapHas checks that the camera's last request for action contains every part.
-func soapHas(t *testing.T, r *rig, action string, parts ...string) {
+func soapHas(t *testing.T, r *rig.Rig, action string, parts ...string) {
 	t.Helper()
-	req := r.onvif.LastRequest(action)
+	req := r.ONVIF.LastRequest(action)
 	if req == "" {
 		t.Errorf("camera received no %s", action)
 		return
@@ -63,9 +64,9 @@ func soapHas(t *testing.T, r *rig, action string, parts ...string) {
 	}
 }
 
-func countAction(r *rig, action string) int {
+func countAction(r *rig.Rig, action string) int {
 	n := 0
-	for _, a := range r.onvif.Requests() {
+	for _, a := range r.ONVIF.Requests() {
 		if a == action {
 			n++
 		}
@@ -74,7 +75,7 @@ func countAction(r *rig, action string) int {
 }
 
 func TestSettingsReachTheCamera(t *testing.T) {
-	r, _, _ := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) {
+	r, _, _ := runRig(t, rig.Options{ONVIF: func(o *onvifsim.Options) {
 		// The encoder silently caps bitrates, as sensor-mode-limited cameras do.
 		o.MaxBitrateKbps = 1500
 	}})
@@ -97,11 +98,11 @@ func TestSettingsReachTheCamera(t *testing.T) {
 		wantDone(t, rep, "set_cam_video_conf", "OK")
 		soapHas(t, r, "SetImagingSettings", ">70<", ">8<", ">OFF<", "ForcePersistence")
 		soapHas(t, r, "SetVideoSourceConfiguration", ">ON<", ">180<")
-		im := r.onvif.Imaging()
+		im := r.ONVIF.Imaging()
 		if im.Brightness != 70 || im.Sharpness != 8 || im.IRCutFilter != "OFF" {
 			t.Errorf("camera imaging after set: %+v", im)
 		}
-		if mode, deg := r.onvif.Rotation(); mode != "ON" || deg != 180 {
+		if mode, deg := r.ONVIF.Rotation(); mode != "ON" || deg != 180 {
 			t.Errorf("camera rotation %s %d, want ON 180", mode, deg)
 		}
 		// 50 % of 0..15 is 7.5, sent as 8: the cloud reads back 53 %, what the camera holds.
@@ -135,7 +136,7 @@ func TestSettingsReachTheCamera(t *testing.T) {
 		})
 		wantDone(t, request(t, r, "set_cam_audio_conf", map[string]any{"spkr_vol": 80}), "set_cam_audio_conf", "OK")
 		soapHas(t, r, "SetAudioOutputConfiguration", "<tt:OutputLevel>80<")
-		if v := r.onvif.AudioOutputLevel(); v != 80 {
+		if v := r.ONVIF.AudioOutputLevel(); v != 80 {
 			t.Errorf("camera speaker level %d, want 80", v)
 		}
 		wantFields(t, request(t, r, "get_cam_audio_conf", nil), map[string]string{"spkr_vol": "80"})
@@ -152,8 +153,8 @@ func TestSettingsReachTheCamera(t *testing.T) {
 		// Right for 200 ms at half speed: the head turns 0.1 of the generic space and stops.
 		wantDone(t, request(t, r, "cam_ptz", map[string]any{"action": "right", "tm": 200}), "cam_ptz", "OK")
 		soapHas(t, r, "ContinuousMove", `x="0.5"`, `y="0"`, "PT0.2S")
-		eventually(t, "pan reaches 0.1", func() bool { p, _, _ := r.onvif.PTZPosition(); return p >= 0.1-1e-9 })
-		if p, tilt, z := r.onvif.PTZPosition(); math.Abs(p-0.1) > 1e-6 || tilt != 0 || z != 0 {
+		eventually(t, "pan reaches 0.1", func() bool { p, _, _ := r.ONVIF.PTZPosition(); return p >= 0.1-1e-9 })
+		if p, tilt, z := r.ONVIF.PTZPosition(); math.Abs(p-0.1) > 1e-6 || tilt != 0 || z != 0 {
 			t.Errorf("head at %v/%v/%v after a 200 ms right move, want pan 0.1", p, tilt, z)
 		}
 
@@ -167,21 +168,21 @@ func TestSettingsReachTheCamera(t *testing.T) {
 		// Without tm a move is bounded by the default timeout until stop.
 		wantDone(t, request(t, r, "cam_ptz", map[string]any{"action": "zoom_in"}), "cam_ptz", "OK")
 		soapHas(t, r, "ContinuousMove", `<tt:Zoom x="0.5"`, "PT10S")
-		moves := r.onvif.Moves()
+		moves := r.ONVIF.Moves()
 		if m := moves[len(moves)-1]; m.Zoom != 0.5 || m.Pan != 0 || !m.HasTimeout || m.Timeout != 10*time.Second {
 			t.Errorf("camera saw move %+v, want zoom 0.5 for 10 s", m)
 		}
 		wantDone(t, request(t, r, "cam_ptz", map[string]any{"action": "stop"}), "cam_ptz", "OK")
 		soapHas(t, r, "Stop", ">true<")
-		_, _, zoomed := r.onvif.PTZPosition()
+		_, _, zoomed := r.ONVIF.PTZPosition()
 		if zoomed <= 0 {
 			t.Errorf("zoom %v after zoom_in, want > 0", zoomed)
 		}
-		eventually(t, "zoom stays after stop", func() bool { _, _, z := r.onvif.PTZPosition(); return z == zoomed })
+		eventually(t, "zoom stays after stop", func() bool { _, _, z := r.ONVIF.PTZPosition(); return z == zoomed })
 
 		wantDone(t, request(t, r, "cam_ptz_preset", map[string]any{"action": "goto", "token": token}), "cam_ptz_preset", "OK")
 		soapHas(t, r, "GotoPreset", ">"+token+"<")
-		if p, _, z := r.onvif.PTZPosition(); math.Abs(p-0.1) > 1e-6 || z != 0 {
+		if p, _, z := r.ONVIF.PTZPosition(); math.Abs(p-0.1) > 1e-6 || z != 0 {
 			t.Errorf("head at pan %v zoom %v after goto, want the preset's 0.1 / 0", p, z)
 		}
 		wantDone(t, request(t, r, "cam_ptz_preset", map[string]any{"action": "update", "token": token, "name": "Driveway"}), "cam_ptz_preset", "OK")
@@ -215,7 +216,7 @@ func TestSettingsReachTheCamera(t *testing.T) {
 		wantDone(t, request(t, r, "set_osd_conf", map[string]any{"time_format": "12h", "alignment": "LowerRight", "date": false,
 			"font_color": "Red", "system_id_text": "Gate 3"}), "set_osd_conf", "OK")
 		soapHas(t, r, "SetOSD", "PlainText", ">Gate 3<", `Y="90"`)
-		osds := r.onvif.OSDs()
+		osds := r.ONVIF.OSDs()
 		if len(osds) != 2 || osds[0].TextType != "Time" || osds[0].TimeFormat != "hh:mm:ss tt" || osds[0].Position != "LowerRight" ||
 			osds[1].Text != "Gate 3" {
 			t.Errorf("camera overlays after set: %+v", osds)
@@ -225,7 +226,7 @@ func TestSettingsReachTheCamera(t *testing.T) {
 		})
 
 		wantDone(t, request(t, r, "set_osd_conf", map[string]any{"system_id": false, "time": false, "font_size": "Big"}), "set_osd_conf", "OK")
-		if osds := r.onvif.OSDs(); len(osds) != 0 {
+		if osds := r.ONVIF.OSDs(); len(osds) != 0 {
 			t.Errorf("overlays left after turning everything off: %+v", osds)
 		}
 		wantDone(t, request(t, r, "set_osd_conf", map[string]any{"date": true, "time": true, "date_format": "DD/MM/YYYY", "bkg_transp": false}),
@@ -253,7 +254,7 @@ func TestSettingsReachTheCamera(t *testing.T) {
 		wantDone(t, rep, "stream_start", "OK")
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if err := r.ingest.WaitFrames(ctx, 10); err != nil {
+		if err := r.Ingest.WaitFrames(ctx, 10); err != nil {
 			t.Fatalf("no video at the ingest: %v", err)
 		}
 
@@ -299,17 +300,17 @@ func TestSettingsReachTheCamera(t *testing.T) {
 		// Cameras restart their RTSP sessions to apply a new encoder setup;
 		// the publish carries on through that (the simulated camera's picture
 		// itself does not follow its ONVIF settings).
-		r.rtsp.DropSessions()
-		got := videoFrames(r.ingest)
-		if err := r.ingest.WaitFrames(ctx, got+25); err != nil {
+		r.RTSP.DropSessions()
+		got := videoFrames(r.Ingest)
+		if err := r.Ingest.WaitFrames(ctx, got+25); err != nil {
 			t.Errorf("video stopped arriving after the encoder change: %v", err)
 		}
-		if n := len(r.ingest.Publishes()); n != 1 {
+		if n := len(r.Ingest.Publishes()); n != 1 {
 			t.Errorf("%d publishes, want the one that was running", n)
 		}
 	})
 
-	if v := r.cloud.Violations(); len(v) > 0 {
+	if v := r.Cloud.Violations(); len(v) > 0 {
 		t.Errorf("cloud saw protocol violations: %v", v)
 	}
 }
@@ -317,7 +318,7 @@ func TestSettingsReachTheCamera(t *testing.T) {
 // TestSettingsOnAFixedCamera: a camera without PTZ, OSD, imaging, rotation
 // and speaker answers NOT_SUPPORTED where §4 says so, without guessing.
 func TestSettingsOnAFixedCamera(t *testing.T) {
-	r, _, statusURL := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) {
+	r, _, statusURL := runRig(t, rig.Options{ONVIF: func(o *onvifsim.Options) {
 		o.NoPTZ, o.NoOSD, o.NoImaging, o.NoRotate, o.NoAudioOutput = true, true, true, true, true
 	}})
 	waitReady(t, r)
@@ -344,7 +345,7 @@ func TestSettingsOnAFixedCamera(t *testing.T) {
 	})
 
 	// A camera gone from the network: ERROR in time, and the operator sees why.
-	r.onvif.Close()
+	r.ONVIF.Close()
 	wantDone(t, request(t, r, "get_osd_conf", nil), "get_osd_conf", "ERROR")
 	resp, err := http.Get(statusURL + "/status.json")
 	if err != nil {
@@ -358,7 +359,7 @@ func TestSettingsOnAFixedCamera(t *testing.T) {
 	if len(st.Cameras) != 1 || len(st.Cameras[0].Errors) == 0 || !strings.Contains(st.Cameras[0].Errors[0].What, "get_osd_conf failed") {
 		t.Errorf("status page does not show the failed command: %+v", st.Cameras)
 	}
-	if v := r.cloud.Violations(); len(v) > 0 {
+	if v := r.Cloud.Violations(); len(v) > 0 {
 		t.Errorf("cloud saw protocol violations: %v", v)
 	}
 }
@@ -367,7 +368,7 @@ func TestSettingsOnAFixedCamera(t *testing.T) {
 // service reports the flips only, and refuses picture levels as outside
 // its caps.
 func TestImageSettingsWithoutImaging(t *testing.T) {
-	r, _, _ := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) { o.NoImaging = true }})
+	r, _, _ := runRig(t, rig.Options{ONVIF: func(o *onvifsim.Options) { o.NoImaging = true }})
 	waitReady(t, r)
 	wantFields(t, request(t, r, "get_cam_video_conf", nil), map[string]string{
 		"cmd": `"cam_video_conf"`, "vert_flip": `"off"`, "brightness": "null", "tdn": "null",
@@ -377,7 +378,7 @@ func TestImageSettingsWithoutImaging(t *testing.T) {
 	wantDone(t, request(t, r, "set_cam_video_conf", map[string]any{"brightness": 10}), "set_cam_video_conf", "INVALID_PARAM")
 	wantDone(t, request(t, r, "set_cam_video_conf", map[string]any{"tdn": "day"}), "set_cam_video_conf", "INVALID_PARAM")
 	wantDone(t, request(t, r, "set_cam_video_conf", map[string]any{"vert_flip": "on", "horz_flip": "on"}), "set_cam_video_conf", "OK")
-	if mode, deg := r.onvif.Rotation(); mode != "ON" || deg != 180 {
+	if mode, deg := r.ONVIF.Rotation(); mode != "ON" || deg != 180 {
 		t.Errorf("camera rotation %s %d, want ON 180", mode, deg)
 	}
 	if n := countAction(r, "SetImagingSettings"); n != 0 {
@@ -391,12 +392,12 @@ func TestImageSettingsWithoutImaging(t *testing.T) {
 // made with the kept node, the node is read again, once, and the tap still
 // goes through.
 func TestPTZTapCostsOneSOAPCall(t *testing.T) {
-	r, _, _ := runRig(t, rigOptions{})
+	r, _, _ := runRig(t, rig.Options{})
 	waitReady(t, r)
 	ops := []string{"GetProfiles", "GetNode", "ContinuousMove", "Stop"}
 	counts := func() (c [4]int) {
 		for i, op := range ops {
-			c[i] = r.onvif.Count(op)
+			c[i] = r.ONVIF.Count(op)
 		}
 		return c
 	}
@@ -423,7 +424,7 @@ func TestPTZTapCostsOneSOAPCall(t *testing.T) {
 	}
 	check("stop", tap(map[string]any{"action": "stop"}), [4]int{0, 0, 0, 1})
 
-	r.onvif.FaultNext("ContinuousMove")
+	r.ONVIF.FaultNext("ContinuousMove")
 	check("tap after a fault", tap(map[string]any{"action": "right", "tm": 100}), [4]int{1, 1, 2, 0})
 	check("tap after the node was read again", tap(map[string]any{"action": "right", "tm": 100}), [4]int{0, 0, 1, 0})
 }

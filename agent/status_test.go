@@ -18,6 +18,7 @@ import (
 
 	"github.com/camagent/camagent/agent/camera"
 	"github.com/camagent/camagent/config"
+	"github.com/camagent/camagent/demo/rig"
 	"github.com/camagent/camagent/onvif/onvifsim"
 )
 
@@ -38,7 +39,7 @@ func get(t *testing.T, url string) (*http.Response, []byte) {
 
 // liveStatus asks the cloud for live Main video and waits until the status
 // page's JSON shows it publishing with frames flowing.
-func liveStatus(t *testing.T, r *rig, statusURL string) {
+func liveStatus(t *testing.T, r *rig.Rig, statusURL string) {
 	t.Helper()
 	waitReady(t, r)
 	if rep := request(t, r, "stream_start", map[string]any{"stream_id": "Main", "reason": "live"}); rep["status"] != "OK" {
@@ -61,11 +62,11 @@ func liveStatus(t *testing.T, r *rig, statusURL string) {
 // the snapshot errors, even when the configured RTSP URL carries a password.
 func TestStatusPage(t *testing.T) {
 	var rtspURL string // the simulated camera's, learnt while the rig starts
-	r, _, statusURL := runRig(t, rigOptions{
-		onvif: func(o *onvifsim.Options) { o.RequireDigest, rtspURL = true, o.RTSPURL },
-		config: func(c *config.Config) {
+	r, _, statusURL := runRig(t, rig.Options{
+		ONVIF: func(o *onvifsim.Options) { o.RequireDigest, rtspURL = true, o.RTSPURL },
+		Config: func(c *config.Config) {
 			// An integrator who writes the credentials into the pull URL.
-			c.Cameras[0].RTSP = config.NewSecretURL(strings.Replace(rtspURL, "rtsp://", "rtsp://"+rigUser+":"+rigPass+"@", 1))
+			c.Cameras[0].RTSP = config.NewSecretURL(strings.Replace(rtspURL, "rtsp://", "rtsp://"+rig.User+":"+rig.Password+"@", 1))
 		},
 	})
 	waitReady(t, r)
@@ -96,7 +97,7 @@ func TestStatusPage(t *testing.T) {
 	}
 	_, js := get(t, statusURL+"/status.json")
 	for name, secret := range map[string]string{
-		"token": r.cloud.Token(), "channel secret": r.cloud.Secret(), "camera password": rigPass,
+		"token": r.Cloud.Token(), "channel secret": r.Cloud.Secret(), "camera password": rig.Password,
 	} {
 		if strings.Contains(html, secret) {
 			t.Errorf("the %s appears on the status page", name)
@@ -105,7 +106,7 @@ func TestStatusPage(t *testing.T) {
 			t.Errorf("the %s appears in status.json", name)
 		}
 	}
-	if strings.Contains(html, rigUser+":") || strings.Contains(string(js), rigUser+":") {
+	if strings.Contains(html, rig.User+":") || strings.Contains(string(js), rig.User+":") {
 		t.Error("a URL with its user name appears on the status page")
 	}
 
@@ -127,13 +128,13 @@ func TestStatusPage(t *testing.T) {
 // TestStatusPageLive: with live video requested and a motion event sent,
 // the page shows the stream's codec, size, rate, publish reason and the event.
 func TestStatusPageLive(t *testing.T) {
-	r, _, statusURL := runRig(t, rigOptions{})
+	r, _, statusURL := runRig(t, rig.Options{})
 	liveStatus(t, r, statusURL)
 	eventsReady(t, r)
-	r.onvif.TriggerMotion(true)
+	r.ONVIF.TriggerMotion(true)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := r.cloud.WaitEvent(ctx, func(m map[string]any) bool { return m["event"] == "motion" }); err != nil {
+	if _, err := r.Cloud.WaitEvent(ctx, func(m map[string]any) bool { return m["event"] == "motion" }); err != nil {
 		t.Fatalf("no motion event in the cloud: %v", err)
 	}
 	_, page := get(t, statusURL+"/")
@@ -149,7 +150,7 @@ func TestStatusPageLive(t *testing.T) {
 // TestStatusPageShowsRefusedConfig: a refused reload is a red banner with
 // the reason, and the page says the old config keeps running.
 func TestStatusPageShowsRefusedConfig(t *testing.T) {
-	r, a, statusURL := runRig(t, rigOptions{})
+	r, a, statusURL := runRig(t, rig.Options{})
 	waitReady(t, r)
 	a.Refuse(errorString("camagent.yaml:7: cameras[0].onvif.timeout: must be at least 1s"))
 	_, page := get(t, statusURL+"/")
@@ -182,7 +183,7 @@ func TestSnapshotRefusedOnPage(t *testing.T) {
 				_, _ = w.Write(c.body)
 			}))
 			t.Cleanup(cam.Close)
-			r, _, statusURL := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) { o.SnapshotURL = cam.URL + "/snap.jpg" }})
+			r, _, statusURL := runRig(t, rig.Options{ONVIF: func(o *onvifsim.Options) { o.SnapshotURL = cam.URL + "/snap.jpg" }})
 			waitReady(t, r)
 			resp, body := get(t, statusURL+"/snapshot/demo.jpg")
 			if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), c.want) {
@@ -195,7 +196,7 @@ func TestSnapshotRefusedOnPage(t *testing.T) {
 // TestSnapshotUnsupported: a camera without GetSnapshotUri gives a 503
 // saying so, and the page then drops the broken thumbnail.
 func TestSnapshotUnsupported(t *testing.T) {
-	r, _, statusURL := runRig(t, rigOptions{onvif: func(o *onvifsim.Options) { o.Unsupported = []string{"GetSnapshotUri"} }})
+	r, _, statusURL := runRig(t, rig.Options{ONVIF: func(o *onvifsim.Options) { o.Unsupported = []string{"GetSnapshotUri"} }})
 	waitReady(t, r)
 	resp, body := get(t, statusURL+"/snapshot/demo.jpg")
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "offers no snapshot") {
@@ -209,9 +210,9 @@ func TestSnapshotUnsupported(t *testing.T) {
 // TestSnapshotCameraDown: a camera gone from the network gives a 503 that
 // says it cannot be reached.
 func TestSnapshotCameraDown(t *testing.T) {
-	r, _, statusURL := runRig(t, rigOptions{})
+	r, _, statusURL := runRig(t, rig.Options{})
 	waitReady(t, r)
-	r.onvif.Close()
+	r.ONVIF.Close()
 	resp, body := get(t, statusURL+"/snapshot/demo.jpg")
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "unreachable") {
 		t.Errorf("snapshot of a camera that is down: %d %q", resp.StatusCode, body)
@@ -223,17 +224,17 @@ func TestSnapshotCameraDown(t *testing.T) {
 // snapshot request says why there is none.
 func TestStatusPageRTSPOnly(t *testing.T) {
 	var rtspURL string
-	r, _, statusURL := runRig(t, rigOptions{
-		onvif: func(o *onvifsim.Options) { rtspURL = o.RTSPURL },
-		config: func(c *config.Config) {
+	r, _, statusURL := runRig(t, rig.Options{
+		ONVIF: func(o *onvifsim.Options) { rtspURL = o.RTSPURL },
+		Config: func(c *config.Config) {
 			c.Cameras[0].ONVIF.URL = ""
-			c.Cameras[0].RTSP = config.NewSecretURL(strings.Replace(rtspURL, "rtsp://", "rtsp://"+rigUser+":"+rigPass+"@", 1))
+			c.Cameras[0].RTSP = config.NewSecretURL(strings.Replace(rtspURL, "rtsp://", "rtsp://"+rig.User+":"+rig.Password+"@", 1))
 		},
 	})
 	waitReady(t, r)
 	_, page := get(t, statusURL+"/")
 	html := string(page)
-	if !strings.Contains(html, "from "+rtspURL+"</td>") || strings.Contains(html, rigPass) || strings.Contains(html, rigUser+":") {
+	if !strings.Contains(html, "from "+rtspURL+"</td>") || strings.Contains(html, rig.Password) || strings.Contains(html, rig.User+":") {
 		t.Errorf("the RTSP source is not shown exactly without its credentials:\n%s", html)
 	}
 	if strings.Contains(html, "<img") {
@@ -254,7 +255,7 @@ func TestStatusPageRTSPOnly(t *testing.T) {
 func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		rig    rigOptions
+		rig    rig.Options
 		field  func(CameraStatus) string // where the state shows
 		want   string
 		notHas string
@@ -262,8 +263,8 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 	}{
 		{
 			name: "onvif password",
-			rig: rigOptions{
-				onvif: func(o *onvifsim.Options) { o.Password = "changed-on-the-camera" },
+			rig: rig.Options{
+				ONVIF: func(o *onvifsim.Options) { o.Password = "changed-on-the-camera" },
 			},
 			field:  func(cs CameraStatus) string { return cs.ONVIF },
 			want:   "camera refused the ONVIF user name or password (check onvif.username and onvif.password)",
@@ -272,8 +273,8 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 		},
 		{
 			name: "onvif unreachable",
-			rig: rigOptions{
-				config: func(c *config.Config) { c.Cameras[0].ONVIF.URL = "http://127.0.0.1:1/onvif/device_service" },
+			rig: rig.Options{
+				Config: func(c *config.Config) { c.Cameras[0].ONVIF.URL = "http://127.0.0.1:1/onvif/device_service" },
 			},
 			field:  func(cs CameraStatus) string { return cs.ONVIF },
 			want:   "camera does not answer ONVIF (check onvif.url and the network)",
@@ -281,9 +282,9 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 		},
 		{
 			name: "rtsp password",
-			rig: rigOptions{
-				config: func(c *config.Config) {
-					c.Cameras[0].RTSP = config.NewSecretURL("rtsp://" + rigUser + ":wrong-Passw0rd@" + strings.TrimPrefix(c.Cameras[0].RTSP.Reveal(), "rtsp://"))
+			rig: rig.Options{
+				Config: func(c *config.Config) {
+					c.Cameras[0].RTSP = config.NewSecretURL("rtsp://" + rig.User + ":wrong-Passw0rd@" + strings.TrimPrefix(c.Cameras[0].RTSP.Reveal(), "rtsp://"))
 				},
 			},
 			field: func(cs CameraStatus) string {
@@ -300,13 +301,13 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 			// The camera never registers: the rig's check for the
 			// registered log line does not apply.
 			core, logs := observer.New(zap.DebugLevel)
-			tc.rig.log = zaptest.NewLogger(t).WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, core) }))
-			if tc.rig.config != nil {
+			tc.rig.Logger = zaptest.NewLogger(t).WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, core) }))
+			if tc.rig.Config != nil {
 				// The rig's camera RTSP URL is known once it runs.
-				set := tc.rig.config
+				set := tc.rig.Config
 				var rtspURL string
-				tc.rig.onvif = func(o *onvifsim.Options) { rtspURL = o.RTSPURL }
-				tc.rig.config = func(c *config.Config) {
+				tc.rig.ONVIF = func(o *onvifsim.Options) { rtspURL = o.RTSPURL }
+				tc.rig.Config = func(c *config.Config) {
 					c.Cameras[0].RTSP = config.NewSecretURL(rtspURL)
 					set(c)
 				}

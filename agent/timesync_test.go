@@ -13,27 +13,28 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/camagent/camagent/agent/camera"
+	"github.com/camagent/camagent/demo/rig"
 	"github.com/camagent/camagent/onvif/onvifsim"
 )
 
 // clockRig runs the agent against a camera whose clock is skew off, with
 // extra onvif config keys, and returns the rig, the agent and its logs.
-func clockRig(t *testing.T, skew time.Duration, onvifConfig string) (*rig, *Agent, *observer.ObservedLogs) {
+func clockRig(t *testing.T, skew time.Duration, onvifConfig string) (*rig.Rig, *Agent, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zapcore.InfoLevel)
 	log := zaptest.NewLogger(t, zaptest.WrapOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 		return zapcore.NewTee(c, core)
 	})))
-	r, a, _ := runRig(t, rigOptions{
-		log:         log,
-		onvif:       func(o *onvifsim.Options) { o.ClockSkew = skew },
-		onvifConfig: onvifConfig,
+	r, a, _ := runRig(t, rig.Options{
+		Logger:      log,
+		ONVIF:       func(o *onvifsim.Options) { o.ClockSkew = skew },
+		ONVIFConfig: onvifConfig,
 	})
 	// The clock is checked right after the ONVIF connect, before the
 	// camera registers: once it is ready, the check is done.
 	waitReady(t, r)
 	t.Cleanup(func() {
-		if v := r.cloud.Violations(); len(v) > 0 {
+		if v := r.Cloud.Violations(); len(v) > 0 {
 			t.Errorf("cloud saw protocol violations: %v", v)
 		}
 	})
@@ -86,17 +87,17 @@ func sentTime(t *testing.T, env string) time.Time {
 func TestClockSyncGatewaySetsCameraClock(t *testing.T) {
 	r, _, logs := clockRig(t, 90*time.Minute, "clock_sync: gateway")
 
-	if got := clockSets(r.onvif); !slices.Equal(got, []string{"SetSystemDateAndTime"}) {
+	if got := clockSets(r.ONVIF); !slices.Equal(got, []string{"SetSystemDateAndTime"}) {
 		t.Fatalf("clock requests = %v, want one SetSystemDateAndTime", got)
 	}
-	env := r.onvif.LastRequest("SetSystemDateAndTime")
+	env := r.ONVIF.LastRequest("SetSystemDateAndTime")
 	if !regexp.MustCompile(`DateTimeType>\s*Manual\s*<`).MatchString(env) {
 		t.Errorf("SetSystemDateAndTime is not Manual: %s", env)
 	}
 	if d := time.Since(sentTime(t, env)); d.Abs() > 5*time.Second {
 		t.Errorf("time sent to the camera is %s off the real time", d)
 	}
-	assertCameraClock(t, r.onvif)
+	assertCameraClock(t, r.ONVIF)
 
 	e := logged(logs, "camera clock set to the gateway's time")
 	if len(e) != 1 {
@@ -123,16 +124,16 @@ func TestClockSyncNTP(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r, _, logs := clockRig(t, -3*time.Hour, tc.config)
 
-			if got := r.onvif.NTPServers(); !slices.Equal(got, tc.servers) {
+			if got := r.ONVIF.NTPServers(); !slices.Equal(got, tc.servers) {
 				t.Errorf("camera ntp servers = %q, want %q", got, tc.servers)
 			}
-			env := r.onvif.LastRequest("SetNTP")
+			env := r.ONVIF.LastRequest("SetNTP")
 			if !regexp.MustCompile(`FromDHCP>\s*` + strconv.FormatBool(tc.dhcp) + `\s*<`).MatchString(env) {
 				t.Errorf("SetNTP FromDHCP is not %t: %s", tc.dhcp, env)
 			}
 			// The camera was on a manual clock: it must now be on NTP,
 			// and nobody set its clock by hand.
-			if env := r.onvif.LastRequest("SetSystemDateAndTime"); !regexp.MustCompile(`DateTimeType>\s*NTP\s*<`).MatchString(env) {
+			if env := r.ONVIF.LastRequest("SetSystemDateAndTime"); !regexp.MustCompile(`DateTimeType>\s*NTP\s*<`).MatchString(env) {
 				t.Errorf("camera not switched to NTP: %q", env)
 			}
 			e := logged(logs, "camera clock switched to ntp")
@@ -154,12 +155,12 @@ func TestClockSyncOffOnlyWarnsOnce(t *testing.T) {
 	withTiming(t, tm)
 	r, a, logs := clockRig(t, 90*time.Minute, "")
 
-	if got := clockSets(r.onvif); len(got) != 0 {
+	if got := clockSets(r.ONVIF); len(got) != 0 {
 		t.Errorf("clock_sync off, yet the camera got %v", got)
 	}
 	// The periodic checks find the same skew and stay quiet.
 	waitClockChecks(t, a, 3)
-	if got := clockSets(r.onvif); len(got) != 0 {
+	if got := clockSets(r.ONVIF); len(got) != 0 {
 		t.Errorf("clock_sync off, yet the re-check sent %v", got)
 	}
 	e := logged(logs, "camera clock is off; set onvif.clock_sync to correct it")
@@ -169,7 +170,7 @@ func TestClockSyncOffOnlyWarnsOnce(t *testing.T) {
 	if e[0].Level != zapcore.WarnLevel || e[0].ContextMap()["camera"] != "demo" {
 		t.Errorf("warning = %v %v", e[0].Level, e[0].ContextMap())
 	}
-	if d := time.Until(r.onvif.Now()); (d - 90*time.Minute).Abs() > 2*time.Second {
+	if d := time.Until(r.ONVIF.Now()); (d - 90*time.Minute).Abs() > 2*time.Second {
 		t.Errorf("camera clock moved by %s", d-90*time.Minute)
 	}
 }
@@ -181,7 +182,7 @@ func TestClockSyncLeavesAGoodClockAlone(t *testing.T) {
 	withTiming(t, tm)
 	r, a, logs := clockRig(t, 10*time.Second, "clock_sync: gateway, max_clock_skew: 30s")
 
-	if got := clockSets(r.onvif); len(got) != 0 {
+	if got := clockSets(r.ONVIF); len(got) != 0 {
 		t.Errorf("skew under max_clock_skew, yet the camera got %v", got)
 	}
 	for _, msg := range []string{"camera clock set to the gateway's time", "camera clock is off; set onvif.clock_sync to correct it"} {
@@ -192,13 +193,13 @@ func TestClockSyncLeavesAGoodClockAlone(t *testing.T) {
 
 	// Later the camera loses its time (a reboot without a battery): the
 	// periodic check measures afresh and corrects it.
-	r.onvif.SetClockSkew(-20 * time.Minute)
-	waitFor(t, "the periodic check to correct the clock", func() bool { return len(clockSets(r.onvif)) > 0 })
+	r.ONVIF.SetClockSkew(-20 * time.Minute)
+	waitFor(t, "the periodic check to correct the clock", func() bool { return len(clockSets(r.ONVIF)) > 0 })
 	waitClockChecks(t, a, a.workers[0].Metrics().ClockChecks+2)
-	if got := clockSets(r.onvif); !slices.Equal(got, []string{"SetSystemDateAndTime"}) {
+	if got := clockSets(r.ONVIF); !slices.Equal(got, []string{"SetSystemDateAndTime"}) {
 		t.Fatalf("after the clock jumped: clock requests = %v, want one SetSystemDateAndTime", got)
 	}
-	assertCameraClock(t, r.onvif)
+	assertCameraClock(t, r.ONVIF)
 	e := logged(logs, "camera clock set to the gateway's time")
 	if len(e) != 1 {
 		t.Fatalf("got %d sync log lines, want 1", len(e))

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/camagent/camagent/demo/rig"
 )
 
 // specVectors reads the spec's example messages (copies kept in uplink's
@@ -126,7 +128,7 @@ func orRoot(p string) string {
 // spec's examples: ints where the spec has ints, floats (25.0) for fps,
 // srt and time, explicit booleans, [w,h] and [min,max,step] int tuples.
 func TestRepliesMatchSpecShapes(t *testing.T) {
-	r, _, _ := runRig(t, rigOptions{})
+	r, _, _ := runRig(t, rig.Options{})
 	waitReady(t, r)
 	vs := specVectors(t)
 	env := []string{"cmd", "msgid", "refid", "orig_cmd", "cam_id"}

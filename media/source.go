@@ -294,13 +294,9 @@ func (ss *session) setup(desc *description.Session) error {
 func trackFor(f format.Format) *Track {
 	switch f := f.(type) {
 	case *format.H264:
-		t := &Track{Codec: CodecH264, ClockRate: f.ClockRate()}
-		setH264Params(t, f.SPS, f.PPS)
-		return t
+		return newVideoTrack(CodecH264, f.ClockRate(), ParamSets{SPS: f.SPS, PPS: f.PPS})
 	case *format.H265:
-		t := &Track{Codec: CodecH265, ClockRate: f.ClockRate()}
-		setH265Params(t, f.VPS, f.SPS, f.PPS)
-		return t
+		return newVideoTrack(CodecH265, f.ClockRate(), ParamSets{VPS: f.VPS, SPS: f.SPS, PPS: f.PPS})
 	case *format.MPEG4Audio:
 		if f.Config == nil {
 			return nil
@@ -325,29 +321,6 @@ func trackFor(f format.Format) *Track {
 		return &Track{Codec: CodecOpus, ClockRate: f.ClockRate(), SampleRate: 48000, Channels: f.ChannelCount}
 	}
 	return nil
-}
-
-func setH264Params(t *Track, sps, pps []byte) {
-	t.SPS, t.PPS = clone(sps), clone(pps)
-	var p h264.SPS
-	if len(sps) > 0 && p.Unmarshal(sps) == nil {
-		t.Width, t.Height = p.Width(), p.Height()
-	}
-}
-
-func setH265Params(t *Track, vps, sps, pps []byte) {
-	t.VPS, t.SPS, t.PPS = clone(vps), clone(sps), clone(pps)
-	var p h265.SPS
-	if len(sps) > 0 && p.Unmarshal(sps) == nil {
-		t.Width, t.Height = p.Width(), p.Height()
-	}
-}
-
-func clone(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	return append([]byte(nil), b...)
 }
 
 // durationOf converts a timestamp in clock-rate units without overflowing.
@@ -448,14 +421,8 @@ type videoState struct {
 
 func (v *videoState) handle(pts int64, au [][]byte) {
 	ss := v.ss
-	var key bool
-	if v.codec == CodecH264 {
-		key = h264.IsRandomAccess(au)
-		v.updateH264(au)
-	} else {
-		key = h265.IsRandomAccess(au)
-		v.updateH265(au)
-	}
+	key := isRandomAccess(v.codec, au)
+	v.updateParamSets(au)
 
 	if v.h264DTS == nil && v.h265DTS == nil {
 		if !key {
@@ -494,50 +461,14 @@ func (v *videoState) handle(pts int64, au [][]byte) {
 	ss.lastUnit.Store(now.UnixNano())
 }
 
-// updateH264 publishes a new track when in-band SPS/PPS differ from the
-// current ones (allocation only on change).
-func (v *videoState) updateH264(au [][]byte) {
+// updateParamSets publishes a new track when in-band parameter sets differ
+// from the current ones (allocation only on change).
+func (v *videoState) updateParamSets(au [][]byte) {
 	t := v.ss.video
-	sps, pps := t.SPS, t.PPS
-	for _, n := range au {
-		if len(n) == 0 {
-			continue
-		}
-		switch h264.NALUType(n[0] & 0x1f) {
-		case h264.NALUTypeSPS:
-			sps = n
-		case h264.NALUTypePPS:
-			pps = n
-		}
-	}
-	if string(sps) == string(t.SPS) && string(pps) == string(t.PPS) {
+	cur := t.ParamSets()
+	ps := cur.Update(v.codec, au)
+	if ps.Equal(cur) {
 		return
 	}
-	nt := &Track{Codec: CodecH264, ClockRate: t.ClockRate}
-	setH264Params(nt, sps, pps)
-	v.ss.video = v.ss.src.stream.setTrack(nt)
-}
-
-func (v *videoState) updateH265(au [][]byte) {
-	t := v.ss.video
-	vps, sps, pps := t.VPS, t.SPS, t.PPS
-	for _, n := range au {
-		if len(n) == 0 {
-			continue
-		}
-		switch h265.NALUType((n[0] >> 1) & 0x3f) {
-		case h265.NALUType_VPS_NUT:
-			vps = n
-		case h265.NALUType_SPS_NUT:
-			sps = n
-		case h265.NALUType_PPS_NUT:
-			pps = n
-		}
-	}
-	if string(vps) == string(t.VPS) && string(sps) == string(t.SPS) && string(pps) == string(t.PPS) {
-		return
-	}
-	nt := &Track{Codec: CodecH265, ClockRate: t.ClockRate}
-	setH265Params(nt, vps, sps, pps)
-	v.ss.video = v.ss.src.stream.setTrack(nt)
+	v.ss.video = v.ss.src.stream.setTrack(newVideoTrack(v.codec, t.ClockRate, ps))
 }

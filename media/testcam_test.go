@@ -72,8 +72,10 @@ func startTestCam(t *testing.T, mt description.MediaType, f format.Format, gen f
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
-		c.stream.Close()
+		// Server first: it waits for its sessions, whose SETUP races with
+		// the stream's Close (see rtspsim.Server.Close).
 		c.srv.Close()
+		c.stream.Close()
 	})
 	return "rtsp://" + c.srv.NetListener().Addr().String() + "/cam"
 }

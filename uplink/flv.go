@@ -8,15 +8,6 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 )
 
-// H.264 and H.265 NAL unit types the publisher looks at.
-const (
-	h264NALUSPS = 7
-	h264NALUPPS = 8
-	h265NALUVPS = 32
-	h265NALUSPS = 33
-	h265NALUPPS = 34
-)
-
 // errNoParameterSets means a key frame arrived without the SPS/PPS needed
 // for the FLV sequence header, neither in the track nor in-band.
 var errNoParameterSets = errors.New("no parameter sets for sequence header")
@@ -85,7 +76,7 @@ func hvcConfig(vps, sps, pps []byte) (*mp4.HvcC, error) {
 		LengthSizeMinusOne:         3,
 		NumOfNaluArrays:            3,
 		NaluArrays: []mp4.HEVCNaluArray{
-			arr(h265NALUVPS, vps), arr(h265NALUSPS, sps), arr(h265NALUPPS, pps),
+			arr(byte(h265.NALUType_VPS_NUT), vps), arr(byte(h265.NALUType_SPS_NUT), sps), arr(byte(h265.NALUType_PPS_NUT), pps),
 		},
 	}, nil
 }
@@ -99,20 +90,4 @@ func appendAVCC(buf []byte, nalus [][]byte) []byte {
 		buf = append(buf, n...)
 	}
 	return buf
-}
-
-// h264NALUType returns the type of an H.264 NAL unit, or -1 for an empty one.
-func h264NALUType(n []byte) int {
-	if len(n) == 0 {
-		return -1
-	}
-	return int(n[0] & 0x1f)
-}
-
-// h265NALUType returns the type of an H.265 NAL unit, or -1 for a short one.
-func h265NALUType(n []byte) int {
-	if len(n) < 2 {
-		return -1
-	}
-	return int(n[0]>>1) & 0x3f
 }

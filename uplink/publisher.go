@@ -224,11 +224,12 @@ type muxer struct {
 	client *gortmplib.Client
 	conn   net.Conn
 
-	video, audio *media.Track // tracks whose sequence headers were sent
-	lastAudio    *media.Track // latest audio track seen, also before the first key frame
-	started      bool
-	base         time.Duration // DTS of the first key frame
-	last         time.Duration // last timestamp sent, for monotonicity
+	video     media.VideoHeaders // which video track the sequence header was sent for
+	audio     *media.Track       // track whose AAC sequence header was sent
+	lastAudio *media.Track       // latest audio track seen, also before the first key frame
+	started   bool
+	base      time.Duration // DTS of the first key frame
+	last      time.Duration // last timestamp sent, for monotonicity
 
 	head   [8]byte
 	chunks chunkWriter
@@ -357,13 +358,14 @@ func (m *muxer) unsupported(c media.Codec) {
 }
 
 func (m *muxer) writeVideo(u *media.Unit) error {
-	if u.Track != m.video {
-		// A new track (first one, or new SPS after a camera reconnect)
-		// needs fresh sequence headers, which only make sense at a key frame.
-		if !u.Key {
-			m.p.drops.Add(1)
-			return nil
-		}
+	// A new track (the first one, or new SPS after a camera reconnect)
+	// needs fresh sequence headers, which only make sense at a key frame.
+	need, ok := m.video.Check(u)
+	if !ok {
+		m.p.drops.Add(1)
+		return nil
+	}
+	if need {
 		if !m.started {
 			m.base = u.DTS
 		}
@@ -410,49 +412,15 @@ func (m *muxer) writeVideo(u *media.Unit) error {
 
 var errUnsupportedVideo = errors.New("unsupported video codec")
 
-// paramSets returns the parameter sets of track t, falling back to the
-// ones carried in-band in key frame u.
-func paramSets(t *media.Track, u *media.Unit) (vps, sps, pps []byte) {
-	vps, sps, pps = t.VPS, t.SPS, t.PPS
-	for _, n := range u.NALUs {
-		if t.Codec == media.CodecH265 {
-			switch h265NALUType(n) {
-			case h265NALUVPS:
-				vps = cmpFirst(vps, n)
-			case h265NALUSPS:
-				sps = cmpFirst(sps, n)
-			case h265NALUPPS:
-				pps = cmpFirst(pps, n)
-			}
-			continue
-		}
-		switch h264NALUType(n) {
-		case h264NALUSPS:
-			sps = cmpFirst(sps, n)
-		case h264NALUPPS:
-			pps = cmpFirst(pps, n)
-		}
-	}
-	return vps, sps, pps
-}
-
-// cmpFirst keeps a parameter set the track already has.
-func cmpFirst(have, inband []byte) []byte {
-	if len(have) > 0 {
-		return have
-	}
-	return inband
-}
-
 // writeHeaders sends onMetaData and the video (and known audio) sequence
 // headers for the key frame u.
 func (m *muxer) writeHeaders(u *media.Unit) error {
 	t := u.Track
-	vps, sps, pps := paramSets(t, u)
+	ps := u.ParamSets()
 	var seq message.Message
 	switch t.Codec {
 	case media.CodecH264:
-		c, err := avcConfig(sps, pps)
+		c, err := avcConfig(ps.SPS, ps.PPS)
 		if err != nil {
 			return err
 		}
@@ -462,7 +430,7 @@ func (m *muxer) writeHeaders(u *media.Unit) error {
 			AVCConfig: c, DTS: m.last,
 		}
 	case media.CodecH265:
-		c, err := hvcConfig(vps, sps, pps)
+		c, err := hvcConfig(ps.VPS, ps.SPS, ps.PPS)
 		if err != nil {
 			if !errors.Is(err, errNoParameterSets) {
 				m.p.log.Warn("bad h265 parameter sets", zap.Error(err))
@@ -485,7 +453,7 @@ func (m *muxer) writeHeaders(u *media.Unit) error {
 	if err := m.writeMessage(seq); err != nil {
 		return fmt.Errorf("write video sequence header: %w", err)
 	}
-	m.video = t
+	m.video.Sent(t)
 	if !m.started && m.lastAudio != nil && m.lastAudio.Codec == media.CodecAAC {
 		// A bad audio config costs the audio, not the video.
 		if err := m.writeAudioHeader(m.lastAudio); err != nil && !errors.Is(err, errBadAudioConfig) {

@@ -505,6 +505,40 @@ func TestPublisherResendsHeadersOnNewTrack(t *testing.T) {
 	}
 }
 
+// A camera that sends its parameter sets only in band (none in the SDP)
+// still gets a sequence header: built from those of the first key frame.
+func TestPublisherTakesInBandParameterSets(t *testing.T) {
+	f := loadFixture(t)
+	bare := &media.Track{Codec: media.CodecH264, ClockRate: f.video.ClockRate}
+	var units []*media.Unit
+	for _, u := range f.units {
+		if u.Track == f.video {
+			c := *u
+			c.Track = bare
+			u = &c
+		}
+		units = append(units, u)
+	}
+	src := &fakeReader{units: units, closed: make(chan struct{})}
+	ing := startIngest(t, cloudsim.IngestOptions{})
+	p := uplink.NewPublisher(uplink.PublisherOptions{URL: ing.URL() + "/live/cam1_Main?sid=s", Source: src})
+	ctx := testCtx(t)
+	if err := p.Run(ctx); !errors.Is(err, io.EOF) {
+		t.Fatalf("Run = %v", err)
+	}
+	if err := ing.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return len(rs) == 1 && !rs[0].Active }); err != nil {
+		t.Fatal(err)
+	}
+	r := ing.Publishes()[0]
+	if r.VideoHeaders != 1 || !bytes.Equal(r.SPS, f.video.SPS) || !bytes.Equal(r.PPS, f.video.PPS) {
+		t.Errorf("%d video headers, SPS %x PPS %x; want 1 with the in-band SPS %x PPS %x",
+			r.VideoHeaders, r.SPS, r.PPS, f.video.SPS, f.video.PPS)
+	}
+	if r.VideoFrames != f.videoUnits || p.Stats().Drops != 0 {
+		t.Errorf("video frames %d of %d, drops %d", r.VideoFrames, f.videoUnits, p.Stats().Drops)
+	}
+}
+
 // wireRecorder keeps what a publisher writes to its connection, one entry
 // per Write.
 type wireRecorder struct {

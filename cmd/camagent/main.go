@@ -2,10 +2,12 @@
 //
 //	camagent run --config /etc/camagent/camagent.yaml   the daemon
 //	camagent check --config FILE                         validate a config file
-//	camagent demo [--duration D] [--http ADDR]           simulated camera + cloud + agent
 //	camagent discover [--timeout D] [--interface IF] [--json]  find ONVIF cameras on the LAN
 //	camagent probe --onvif URL [--username U] [--json]   check one camera (password: --password or $CAMAGENT_PROBE_PASSWORD)
 //	camagent version
+//
+// The demo (simulated camera + cloud + agent) is the separate binary
+// camagent-demo, so that this one links no simulator.
 package main
 
 import (
@@ -19,10 +21,8 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
-	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/camagent/camagent/agent"
 	"github.com/camagent/camagent/config"
@@ -74,13 +74,18 @@ const usage = `usage: camagent <command> [flags]
 commands:
   run     --config FILE              run the agent
   check   --config FILE              validate a config file and exit
-  demo    [--duration D] [--http ADDR]  simulated camera + cloud + agent on loopback
   discover [--timeout 3s] [--interface IF] [--json]
                                      find ONVIF cameras on the LAN and check their addresses
   probe   --onvif URL --username U [--password P] [--timeout 5s] [--json]
                                      check one camera and say whether the agent can use it
                                      (password also from $CAMAGENT_PROBE_PASSWORD); exit 1 if not
-  version                            print version`
+  version                            print version
+
+The demo (simulated camera + cloud + agent on loopback) is camagent-demo.`
+
+// demoMoved answers `camagent demo`, which earlier versions had: the
+// daemon links no simulator since the demo became its own binary.
+const demoMoved = "the demo is its own command now: run camagent-demo (installed beside camagent; `make demo` in a checkout)"
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -93,7 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "check":
 		return runCheck(args, stdout)
 	case "demo":
-		return runDemo(ctx, args, stdout, stderr)
+		return fmt.Errorf("%w: %s", errUsage, demoMoved)
 	case "discover":
 		return runDiscover(ctx, args, stdout) // tools.go
 	case "probe":
@@ -294,33 +299,4 @@ func systemdStatus(st agent.Status) string {
 		s += "; newest config refused, see the status page"
 	}
 	return s
-}
-
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	duration := fs.Duration("duration", 0, "stop after this long (0 = until Ctrl-C)")
-	httpAddr := fs.String("http", "127.0.0.1:8089", "status page listen address")
-	verbose := fs.Bool("v", false, "log at debug level")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	level := zapcore.WarnLevel
-	if *verbose {
-		level = zapcore.DebugLevel
-	}
-	log, ring := newRingLogger(stderr, level)
-	defer log.Sync() //nolint:errcheck // stderr sync fails on terminals
-	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
-	}
-	return agent.RunDemo(ctx, agent.DemoOptions{
-		HTTPListen: *httpAddr,
-		Logger:     log,
-		Out:        stdout,
-		Version:    version,
-		Tick:       time.Second,
-		LogRing:    ring,
-	})
 }

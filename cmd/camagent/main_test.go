@@ -205,6 +205,8 @@ func TestRunExitCodes(t *testing.T) {
 		{"missing file", "run --config " + filepath.Join(t.TempDir(), "nope.yaml"), exitConfig, "nope.yaml"},
 		{"status page port taken", "run --config " + portTaken, 1, "http.listen"},
 		{"usage", "run --bogus", 2, "usage"},
+		// Earlier versions had `camagent demo`: point at its new home.
+		{"demo moved", "demo --duration 10s", 2, "run camagent-demo"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^$")

@@ -385,16 +385,22 @@ func (s *Server) DropSessions() {
 }
 
 // Close stops the sender and the server and waits for both.
+//
+// The server closes before the stream: its Close waits for every session
+// to end, and each leaves the stream itself. The stream's Close reads the
+// transport of every session still reading it, which a session's SETUP
+// writes without the stream's lock, so closing the stream first raced with
+// a client in the middle of SETUP.
 func (s *Server) Close() {
 	if s.cancel != nil {
 		s.cancel()
 	}
 	s.wg.Wait()
-	if s.stream != nil {
-		s.stream.Close()
-	}
 	if s.srv != nil {
 		s.srv.Close()
+	}
+	if s.stream != nil {
+		s.stream.Close()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -221,5 +222,43 @@ func TestServerLoopsWithContinuousTimestamps(t *testing.T) {
 			t.Fatalf("timestamp step %d at packet %d", cur-prev, i)
 		}
 		prev = cur
+	}
+}
+
+// TestServerCloseDuringHandshake closes the server while clients are in
+// the middle of SETUP and PLAY, like a test that stops the camera while the
+// agent is still connecting. Under -race it caught Close closing the
+// gortsplib stream before the server (see Close).
+func TestServerCloseDuringHandshake(t *testing.T) {
+	const clients = 8
+	for range 20 {
+		s := New(Options{})
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range clients {
+			c, u := dial(t, s.URL())
+			desc, _, err := c.Describe(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Setup(desc.BaseURL, desc.Medias[0], 0, 0); err != nil {
+				t.Fatal(err)
+			}
+			wg.Go(func() {
+				defer c.Close()
+				<-start
+				// Fails once the server is gone; what is tested is that
+				// Close neither races with nor hangs on the handshake.
+				if _, err := c.Setup(desc.BaseURL, desc.Medias[1], 0, 0); err == nil {
+					_, _ = c.Play(nil)
+				}
+			})
+		}
+		close(start)
+		s.Close()
+		wg.Wait()
 	}
 }
