@@ -32,7 +32,7 @@ type metricsCollector struct {
 	pubFrames, pubBytes, pubDrops, pubActive *prometheus.Desc
 	session, onvifUp                         *prometheus.Desc
 	readerDrops, cloudAttempts, cloudRegs    *prometheus.Desc
-	uploads                                  *prometheus.Desc
+	uploads, rtspPulling                     *prometheus.Desc
 }
 
 func newMetricsCollector(a *Agent) *metricsCollector {
@@ -51,6 +51,7 @@ func newMetricsCollector(a *Agent) *metricsCollector {
 		configLoaded: d("config_last_reload_success_timestamp_seconds", "Unix time the running config was applied (at start or by the last good reload).", nil),
 
 		rtspFrames:     d("rtsp_video_frames_total", "Video access units received from the camera.", stream),
+		rtspPulling:    d("rtsp_pulling", "1 while the stream is pulled from the camera (a reader needs it or pull.warm keeps it), else 0.", stream),
 		rtspAudio:      d("rtsp_audio_frames_total", "Audio frames received from the camera.", stream),
 		rtspBytes:      d("rtsp_received_bytes_total", "Media payload bytes received from the camera.", stream),
 		rtspReconnects: d("rtsp_reconnects_total", "RTSP sessions opened after the first one for this stream.", stream),
@@ -74,7 +75,7 @@ func newMetricsCollector(a *Agent) *metricsCollector {
 
 // Describe implements prometheus.Collector.
 func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.info, c.uptime, c.configOK, c.configLoaded, c.rtspFrames, c.rtspAudio, c.rtspBytes,
+	for _, d := range []*prometheus.Desc{c.info, c.uptime, c.configOK, c.configLoaded, c.rtspFrames, c.rtspPulling, c.rtspAudio, c.rtspBytes,
 		c.rtspReconnects, c.rtspDiscarded, c.frameAge, c.pubFrames, c.pubBytes, c.pubDrops,
 		c.pubActive, c.session, c.onvifUp, c.readerDrops, c.cloudAttempts, c.cloudRegs, c.uploads} {
 		ch <- d
@@ -112,6 +113,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, sm := range m.Streams {
 			st := sm.Pull
+			gauge(c.rtspPulling, boolValue(sm.Pulling), name, sm.ID)
 			counter(c.rtspFrames, st.VideoFrames, name, sm.ID)
 			counter(c.rtspAudio, st.AudioUnits, name, sm.ID)
 			counter(c.rtspBytes, st.Bytes, name, sm.ID)

@@ -92,6 +92,7 @@ func TestMetricsFollowTheCamera(t *testing.T) {
 		`camagent_cloud_session_state{camera="demo",state="disconnected"}`: 0,
 		`camagent_onvif_connected{camera="demo"}`:                          1,
 		"camagent_publishing" + main:                                       0,
+		"camagent_rtsp_pulling" + main:                                     1,
 		"camagent_rtsp_reconnects_total" + main:                            0,
 		"camagent_reader_dropped_frames_total" + main:                      0,
 		`camagent_cloud_connect_attempts_total{camera="demo"}`:             1,

@@ -284,7 +284,7 @@ func stateClass(s string) string {
 	switch word {
 	case "connected", "ready", "playing", "sent":
 		return "ok"
-	case "connecting", "registering", "cam_registering", "ws_open", "not":
+	case "connecting", "registering", "cam_registering", "ws_open", "not", "idle":
 		return "muted"
 	}
 	return "bad"
@@ -305,14 +305,14 @@ func thumbHeight(width int, cs CameraStatus) int {
 }
 
 // verdict sums a camera up in one word and its colour: online when the
-// cloud session is ready and every stream plays, trouble when any part is
-// in a bad state, else starting.
+// cloud session is ready and every stream plays (or is idle: pulled on
+// demand), trouble when any part is in a bad state, else starting.
 func verdict(cs CameraStatus) [2]string {
 	states := []string{cs.ONVIF, cs.Cloud}
 	allPlaying := cs.Cloud == "ready"
 	for _, s := range cs.Streams {
 		states = append(states, s.RTSP)
-		allPlaying = allPlaying && s.RTSP == "playing"
+		allPlaying = allPlaying && (s.RTSP == "playing" || s.RTSP == "idle")
 	}
 	if allPlaying {
 		return [2]string{"ok", "online"}

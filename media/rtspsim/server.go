@@ -363,6 +363,13 @@ func (s *Server) SPS() []byte { return s.sps }
 // PPS is the H.264 picture parameter set announced in the SDP, without start code.
 func (s *Server) PPS() []byte { return s.pps }
 
+// Sessions is how many RTSP sessions clients hold open now.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
 // DropSessions closes every client connection and session, as a camera
 // reboot would; clients must reconnect.
 func (s *Server) DropSessions() {

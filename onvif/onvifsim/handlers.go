@@ -1,6 +1,7 @@
 package onvifsim
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 )
@@ -137,7 +138,7 @@ func (s *Server) getStreamURI(a action) (string, *fault) {
 	if p.BrokenStreamURI {
 		return "", &fault{subcodes: []string{"ter:InvalidArgVal", "ter:NoProfile"}, reason: "Profile has no stream configured"}
 	}
-	uri := s.opts.RTSPURL
+	uri := cmp.Or(p.RTSPURL, s.opts.RTSPURL)
 	if uri == "" {
 		uri = "rtsp://127.0.0.1:554/" + p.Token
 	}

@@ -1,6 +1,7 @@
 package onvifsim
 
 import (
+	"cmp"
 	"encoding/xml"
 	"fmt"
 	"strings"
@@ -50,7 +51,7 @@ func (s *Server) media2Handler(path string, name xml.Name, data []byte) func(act
 			default:
 				return "", &fault{subcodes: []string{"ter:InvalidArgVal", "ter:InvalidStreamSetup"}, reason: "unknown Protocol"}
 			}
-			uri := s.opts.RTSPURL
+			uri := cmp.Or(p.RTSPURL, s.opts.RTSPURL)
 			if uri == "" {
 				uri = "rtsp://127.0.0.1:554/" + p.Token
 			}

@@ -77,6 +77,9 @@ type Profile struct {
 	// BrokenStreamURI makes GetStreamUri fail for this profile, like
 	// firmware whose secondary profiles are misconfigured.
 	BrokenStreamURI bool
+	// RTSPURL, when set, is this profile's stream URI instead of
+	// Options.RTSPURL (a camera serves each profile on its own path).
+	RTSPURL string
 }
 
 // Options configures a Server. Zero values give a working default camera.
