@@ -137,8 +137,13 @@ func TestStatusPageLive(t *testing.T) {
 	if _, err := r.Cloud.WaitEvent(ctx, func(m map[string]any) bool { return m["event"] == "motion" }); err != nil {
 		t.Fatalf("no motion event in the cloud: %v", err)
 	}
-	_, page := get(t, statusURL+"/")
-	html := string(page)
+	// The camera publishes its status after the event went out.
+	var html string
+	waitFor(t, "the page to show the event", func() bool {
+		_, page := get(t, statusURL+"/")
+		html = string(page)
+		return strings.Contains(html, "motion at ")
+	})
 	for _, want := range []string{"H.264", "640x360", `<span><span class="ok">publishing</span> (live)</span>`, `<span class="ok">playing</span>`,
 		"motion at ", `<span class="ok">sent</span>`, `class="badge ok">online<`} {
 		if !strings.Contains(html, want) {

@@ -48,7 +48,7 @@ type Camera struct {
 
 	session *uplink.Session
 	pubs    *uplink.Streams
-	ev      eventsState   // event settings and pipeline (events.go)
+	ev      *eventsState  // event pipeline plumbing (events.go)
 	clock   clockState    // clock checks (timesync.go)
 	snap    snapshotCache // latest picture (snapshot.go)
 	maint   maintState    // legacy uploads in flight (maintenance.go)
@@ -77,6 +77,7 @@ func New(opts Options) *Camera {
 		inbox: make(chan message, inboxSize),
 	}
 	w.st = newState(cam)
+	w.ev, w.st.events = w.newEventsState()
 	tlsConf := &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12}
 	w.pubs = uplink.NewStreams(uplink.StreamsOptions{
 		Open:      w.openReader,
@@ -266,8 +267,8 @@ func (w *Camera) Metrics() Metrics {
 		CloudState:    w.session.State(),
 		ONVIF:         st.ONVIF,
 		Uploads:       w.maint.uploadCounts(),
-		EventsEnded:   w.evs().ended.Load(),
-		EventsDropped: w.evs().dropped.Load(),
+		EventsEnded:   w.ev.ended.Load(),
+		EventsDropped: w.ev.dropped.Load(),
 		ClockChecks:   w.clock.checks.Load(),
 	}
 	pubs := w.pubs.Stats()

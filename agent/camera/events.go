@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,7 +53,7 @@ func catalogDecl(name string) (eventDecl, bool) {
 
 // decls are the events this camera declares; motion until its topics are known.
 func (w *Camera) decls() []eventDecl {
-	if d := w.evs().decls.Load(); d != nil {
+	if d := w.ev.decls.Load(); d != nil {
 		return *d
 	}
 	return eventCatalog[:1]
@@ -100,7 +100,7 @@ func (w *Camera) learnEventKinds(ctx context.Context, cl *onvif.Client) {
 			names = append(names, d.name)
 		}
 	}
-	w.evs().decls.Store(&decls)
+	w.ev.decls.Store(&decls)
 	w.log.Info("event kinds", zap.Strings("declared", names), zap.Int("camera_topics", len(topics)))
 }
 
@@ -127,21 +127,14 @@ func defaultEventSettings() eventSettings {
 	return eventSettings{Enabled: true, Events: map[string]eventSetting{uplink.EventMotion: {Active: true}}}
 }
 
-// eventsState is a worker's event settings and pipeline plumbing; the zero
-// value is set up by Camera.evs on first use.
+// eventsState is a camera's event plumbing; the settings themselves are
+// the owner's (state.events) and published in Status.
 type eventsState struct {
-	once sync.Once
 	path string // settings file, "" = not persisted
 
-	mu       sync.Mutex
-	settings eventSettings
 	// decls are the events this camera declares (nil: not learnt yet);
-	// atomic because lookups happen with mu held.
+	// resolve sets them once.
 	decls atomic.Pointer[[]eventDecl]
-	// declared is the connection (Status.conn) on which cam_events_conf
-	// was last sent: events go out only there (§4.7.1 starts event
-	// sources after the reply; the cloud asks again after every connect).
-	declared int64
 
 	in chan eventInput // subscription and triggers → pipeline
 	tz chan string     // latest time zone for the camera (1 slot)
@@ -166,28 +159,24 @@ type eventInput struct {
 // flooding events loses the excess, counted.
 const eventQueue = 64
 
-// evs returns the worker's event state, loading the persisted settings
-// the first time.
-func (w *Camera) evs() *eventsState {
-	e := &w.ev
-	e.once.Do(func() {
-		e.in = make(chan eventInput, eventQueue)
-		e.tz = make(chan string, 1)
-		e.settings = defaultEventSettings()
-		if w.opts.StatePath == "" {
-			return
-		}
-		e.path = eventsPath(w.opts.StatePath)
-		s, err := loadEventSettings(e.path)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-		case err != nil:
-			w.log.Warn("event settings unreadable, using defaults", zap.String("path", e.path), zap.Error(err))
-		default:
-			e.settings = s
-		}
-	})
-	return e
+// newEventsState sets up the event plumbing and returns it with the
+// persisted settings (the defaults when there are none).
+func (w *Camera) newEventsState() (*eventsState, eventSettings) {
+	e := &eventsState{in: make(chan eventInput, eventQueue), tz: make(chan string, 1)}
+	settings := defaultEventSettings()
+	if w.opts.StatePath == "" {
+		return e, settings
+	}
+	e.path = eventsPath(w.opts.StatePath)
+	s, err := loadEventSettings(e.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		w.log.Warn("event settings unreadable, using defaults", zap.String("path", e.path), zap.Error(err))
+	default:
+		settings = s
+	}
+	return e, settings
 }
 
 // eventsPath names the settings file beside the session state:
@@ -269,9 +258,9 @@ func limitToCaps(s eventSetting, c uplink.EventCaps) eventSetting {
 func (w *Camera) handleEvents(ctx context.Context, req uplink.Request) uplink.Reply {
 	switch r := req.(type) {
 	case *uplink.GetCamEvents:
-		return uplink.Answer(w.camEventsConf())
+		return w.camEventsConf(ctx)
 	case *uplink.SetCamEvents:
-		return w.setCamEvents(r)
+		return w.setCamEvents(ctx, r)
 	case *uplink.CamTriggerEvent:
 		return w.triggerEvent(r)
 	case *uplink.GetMotionDetection:
@@ -286,28 +275,29 @@ func (w *Camera) handleEvents(ctx context.Context, req uplink.Request) uplink.Re
 
 // camEventsConf declares the events and marks the current connection as the
 // one events may go to.
-func (w *Camera) camEventsConf() uplink.CamEventsConf {
-	decls := w.decls()
-	e := w.evs()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.declared = w.Status().conn
-	out := uplink.CamEventsConf{Enabled: e.settings.Enabled}
-	for _, d := range decls {
-		s := e.settings.Events[d.name]
+func (w *Camera) camEventsConf(ctx context.Context) uplink.Reply {
+	reply := make(chan struct{})
+	if _, err := ask(ctx, w, declare{reply: reply}, reply); err != nil {
+		return uplink.Done(uplink.StatusError, err)
+	}
+	s := w.Status().events
+	out := uplink.CamEventsConf{Enabled: s.Enabled}
+	for _, d := range w.decls() {
+		es := s.Events[d.name]
 		out.Events = append(out.Events, uplink.EventConf{
-			Event: d.name, Active: s.Active, Stream: s.Stream, Snapshot: s.Snapshot, Period: s.Period, Caps: d.caps,
+			Event: d.name, Active: es.Active, Stream: es.Stream, Snapshot: es.Snapshot, Period: es.Period, Caps: d.caps,
 		})
 	}
-	return out
+	return uplink.Answer(out)
 }
 
-func (w *Camera) setCamEvents(req *uplink.SetCamEvents) uplink.Reply {
-	e := w.evs()
-	e.mu.Lock()
-	s := eventSettings{Enabled: e.settings.Enabled, Events: make(map[string]eventSetting, len(e.settings.Events))}
-	for k, v := range e.settings.Events {
-		s.Events[k] = v
+func (w *Camera) setCamEvents(ctx context.Context, req *uplink.SetCamEvents) uplink.Reply {
+	// Only Handle, which is sequential, changes the settings: reading them
+	// here and storing them below cannot lose another change.
+	cur := w.Status().events
+	s := eventSettings{Enabled: cur.Enabled, Events: maps.Clone(cur.Events)}
+	if s.Events == nil {
+		s.Events = map[string]eventSetting{}
 	}
 	if req.Enabled != nil {
 		s.Enabled = *req.Enabled
@@ -332,12 +322,13 @@ func (w *Camera) setCamEvents(req *uplink.SetCamEvents) uplink.Reply {
 		}
 		s.Events[d.name] = limitToCaps(cur, d.caps)
 	}
-	e.settings = s
-	e.mu.Unlock()
+	reply := make(chan struct{})
+	if _, err := ask(ctx, w, setEventSettings{settings: s, reply: reply}, reply); err != nil {
+		return uplink.Done(uplink.StatusError, err)
+	}
 	w.log.Info("event settings changed", zap.Bool("enabled", s.Enabled), zap.Any("events", s.Events))
-	if e.path != "" {
-		// Saved outside the lock: only Handle, which is sequential, writes.
-		if err := saveEventSettings(e.path, s); err != nil {
+	if path := w.ev.path; path != "" {
+		if err := saveEventSettings(path, s); err != nil {
 			w.fail("event settings not saved, the camera forgets them on restart: %v", err)
 		}
 	}
@@ -347,18 +338,14 @@ func (w *Camera) setCamEvents(req *uplink.SetCamEvents) uplink.Reply {
 // sendable says why an event may not go to the cloud now, or "" when it may.
 func (w *Camera) sendable(name string) string {
 	st := w.Status()
-	active := st.Activity
-	e := w.evs()
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	switch {
-	case !active:
+	case !st.Activity:
 		return "passive mode"
-	case !e.settings.Enabled:
+	case !st.events.Enabled:
 		return "events disabled"
-	case !e.settings.Events[name].Active:
+	case !st.events.Events[name].Active:
 		return "event inactive"
-	case !st.ready || e.declared != st.conn:
+	case !st.ready || st.declared != st.conn:
 		return "not declared on this connection"
 	}
 	return ""
@@ -369,11 +356,7 @@ func (w *Camera) triggerEvent(req *uplink.CamTriggerEvent) uplink.Reply {
 	if !ok || !d.caps.Trigger {
 		return uplink.Done(uplink.StatusInvalidParam, fmt.Errorf("event %q cannot be triggered", req.Event))
 	}
-	e := w.evs()
-	e.mu.Lock()
-	on := e.settings.Events[d.name].Active
-	e.mu.Unlock()
-	if !on {
+	if !w.Status().events.Events[d.name].Active {
 		return uplink.Done(uplink.StatusInvalidParam, fmt.Errorf("event %q is not active", req.Event))
 	}
 	at := time.Now()
@@ -384,9 +367,9 @@ func (w *Camera) triggerEvent(req *uplink.CamTriggerEvent) uplink.Reply {
 	ev.Meta = req.Meta
 	// The pipeline sends it, so the done goes out first as §4.7.4 reads.
 	select {
-	case e.in <- eventInput{trigger: &ev}:
+	case w.ev.in <- eventInput{trigger: &ev}:
 	default:
-		e.dropped.Add(1)
+		w.ev.dropped.Add(1)
 		return uplink.Done(uplink.StatusRetry, errors.New("event queue full"))
 	}
 	return uplink.Done(uplink.StatusOK)

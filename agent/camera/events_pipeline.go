@@ -64,7 +64,7 @@ func (w *Camera) runEvents(ctx context.Context) {
 // with backoff after errors and camera reboots, and queues the classified
 // reports for the pipeline. A camera without an events service ends it.
 func (w *Camera) subscribeEvents(ctx context.Context, cl *onvif.Client, tm Timing) {
-	e := w.evs()
+	e := w.ev
 	push := func(ev onvif.Event) {
 		kind, active, ok := onvif.Classify(ev)
 		if _, declared := w.eventName(kind); !ok || !declared {
@@ -114,7 +114,7 @@ type condition struct {
 // start and again every repeat while the condition lasts, and sends
 // triggered events. It owns the debouncer.
 func (w *Camera) eventPipeline(ctx context.Context, tm Timing) {
-	e := w.evs()
+	e := w.ev
 	deb := onvif.NewDebouncer(onvif.DebounceRule{MinInterval: tm.EventMinInterval, Hold: tm.EventHold}, nil)
 	conds := map[onvif.Kind]*condition{}
 	timer := time.NewTimer(time.Hour)
@@ -197,7 +197,7 @@ func (w *Camera) emit(ctx context.Context, k onvif.Kind, at time.Time, repeat bo
 // sendEvent sends ev when the cloud should have it now, and counts it as
 // dropped otherwise.
 func (w *Camera) sendEvent(ctx context.Context, ev uplink.CamEvent, repeat bool) {
-	e := w.evs()
+	e := w.ev
 	if why := w.sendable(ev.Event); why != "" {
 		n := e.dropped.Add(1)
 		w.log.Debug("event not sent", zap.String("event", ev.Event), zap.String("why", why), zap.Int64("dropped", n))
@@ -221,7 +221,7 @@ func (w *Camera) sendEvent(ctx context.Context, ev uplink.CamEvent, repeat bool)
 // SetTimeZone implements uplink.TimeZoneSetter: the camera gets the zone
 // in the background, the latest one winning. It does not block.
 func (w *Camera) SetTimeZone(tz string) {
-	e := w.evs()
+	e := w.ev
 	for {
 		select {
 		case e.tz <- tz:
@@ -238,7 +238,7 @@ func (w *Camera) SetTimeZone(tz string) {
 // applyTimeZones sets each configured time zone on the camera, so its OSD
 // clock shows the local time the cloud user chose.
 func (w *Camera) applyTimeZones(ctx context.Context, cl *onvif.Client) {
-	e := w.evs()
+	e := w.ev
 	for {
 		select {
 		case <-ctx.Done():

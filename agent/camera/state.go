@@ -34,6 +34,14 @@ type state struct {
 
 	problems  []Problem
 	lastEvent *EventStatus
+
+	// events are the event settings the cloud made (persisted);
+	// declared is the connection (conn) on which cam_events_conf was
+	// last answered: events go out only there (docs/protocol.md#events:
+	// event sources start after the reply; the cloud asks again after
+	// every connect).
+	events   eventSettings
+	declared int64
 }
 
 func newState(cam config.Camera) state {
@@ -100,23 +108,32 @@ type (
 	}
 	// eventHandled: the event pipeline sent or dropped an event.
 	eventHandled struct{ ev EventStatus }
+	// declare: cam_events_conf is answered on the current connection.
+	declare struct{ reply chan struct{} }
+	// setEventSettings: set_cam_events changed the event settings.
+	setEventSettings struct {
+		settings eventSettings
+		reply    chan struct{}
+	}
 )
 
-func (childDone) isMessage()     {}
-func (resolved) isMessage()      {}
-func (resolveFailed) isMessage() {}
-func (problem) isMessage()       {}
-func (pullFailed) isMessage()    {}
-func (pullEnded) isMessage()     {}
-func (acquire) isMessage()       {}
-func (release) isMessage()       {}
-func (linkUp) isMessage()        {}
-func (linkDown) isMessage()      {}
-func (connEnded) isMessage()     {}
-func (sessionEnded) isMessage()  {}
-func (setActivity) isMessage()   {}
-func (setRequested) isMessage()  {}
-func (eventHandled) isMessage()  {}
+func (childDone) isMessage()        {}
+func (resolved) isMessage()         {}
+func (resolveFailed) isMessage()    {}
+func (problem) isMessage()          {}
+func (pullFailed) isMessage()       {}
+func (pullEnded) isMessage()        {}
+func (acquire) isMessage()          {}
+func (release) isMessage()          {}
+func (linkUp) isMessage()           {}
+func (linkDown) isMessage()         {}
+func (connEnded) isMessage()        {}
+func (sessionEnded) isMessage()     {}
+func (setActivity) isMessage()      {}
+func (setRequested) isMessage()     {}
+func (eventHandled) isMessage()     {}
+func (declare) isMessage()          {}
+func (setEventSettings) isMessage() {}
 
 // activityChange is the answer to setActivity.
 type activityChange struct {
@@ -233,6 +250,12 @@ func (w *Camera) handle(ctx context.Context, r *run, m message) (ack func()) {
 	case eventHandled:
 		ev := m.ev
 		st.lastEvent = &ev
+	case declare:
+		st.declared = st.conn
+		return func() { close(m.reply) }
+	case setEventSettings:
+		st.events = m.settings
+		return func() { close(m.reply) }
 	}
 	return nil
 }

@@ -44,6 +44,10 @@ type Status struct {
 	link  uplink.Link
 	ready bool
 	conn  int64
+	// events are the event settings and declared the connection they
+	// were declared on (state.events, state.declared).
+	events   eventSettings
+	declared int64
 }
 
 // ONVIFState is where the camera's ONVIF connection stands.
@@ -139,7 +143,7 @@ func (w *Camera) publish() {
 		Name: w.name, ONVIF: st.onvif, ONVIFErr: st.onvifErr,
 		Cloud: w.session.State(), Activity: st.activity,
 		Problems: st.problems, LastEvent: st.lastEvent,
-		link: st.link, ready: st.ready, conn: st.conn,
+		link: st.link, ready: st.ready, conn: st.conn, events: st.events, declared: st.declared,
 	}
 	if st.ready {
 		s.CamID = st.link.CamID
