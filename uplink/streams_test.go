@@ -361,6 +361,12 @@ func TestStreamsStatsNeverGoDown(t *testing.T) {
 			t.Fatalf("publish %d: %v", i, err)
 		}
 		e.s.Stop("Main", "live")
+		// The ingest frees the stream name once it has read the close;
+		// publishing the same name before that is refused ("already
+		// publishing"), as by a real RTMP server.
+		if err := e.ing.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return !rs[i].Active }); err != nil {
+			t.Fatalf("publish %d still open at the ingest: %v", i, err)
+		}
 		got := e.s.Stats()["Main"]
 		if got.Frames <= last.Frames || got.Bytes <= last.Bytes {
 			t.Fatalf("after publish %d: %+v, want more than %+v", i+1, got, last)
