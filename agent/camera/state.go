@@ -280,6 +280,9 @@ func (st *state) record(what string, at time.Time) {
 // start begins what runs once the camera is known: the cloud session, the
 // clock checks, the event pipeline and the pulls kept warm.
 func (w *Camera) start(ctx context.Context, r *run) {
+	// The publishes. Its only error, a second Run, cannot happen: the
+	// last run joined it.
+	r.spawn(ctx, w, func(ctx context.Context) { _ = w.pubs.Run(ctx) })
 	r.spawn(ctx, w, func(ctx context.Context) { w.send(sessionEnded{err: w.session.Run(ctx)}) })
 	r.spawn(ctx, w, w.runEvents)
 	r.spawn(ctx, w, w.runClock)
