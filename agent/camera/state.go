@@ -210,7 +210,7 @@ func (w *Camera) handle(ctx context.Context, r *run, m message) (ack func()) {
 	case sessionEnded:
 		// No upload starts once the session is gone; the running ones
 		// end with the run.
-		r.spawn(context.Background(), w, func(context.Context) { w.maint.wg.Wait() })
+		r.spawn(ctx, w, func(context.Context) { w.maint.wg.Wait() })
 		if m.err != nil {
 			r.err = deletedErr(m.err)
 			if r.err == ErrDeleted {
