@@ -38,8 +38,8 @@ TOOLS_PKG_nfpm   := github.com/goreleaser/nfpm/v2/cmd/nfpm
 # a GOARM=7 binary dies at start; armv7hl rpm distributions need ARMv7 anyway.
 PKG_TARGETS      := deb:amd64:amd64 deb:arm64:arm64 deb:arm7:armv6 \
                     rpm:amd64:amd64 rpm:arm64:arm64 rpm:arm7:armv7
-# command:nfpm config. Each command is a package of its own: the daemon's
-# stays small on the gateways, the demo (as big again) is for trying it out.
+# command:nfpm config. Each command is a package of its own: the demo, for
+# trying camagent out, would double what the daemon takes on a gateway.
 PKG_CONFIGS      := camagent:packaging/nfpm.yaml camagent-demo:packaging/nfpm-demo.yaml
 PKG_MAINTAINER   ?= camagent developers <camagent@users.noreply.github.com>
 IMAGE_DIR        := dist/image
