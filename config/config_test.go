@@ -243,11 +243,17 @@ cameras:
 	{name: "comment only", yaml: "# nothing\n", paths: []string{"cameras"}},
 	{name: "empty camera list", yaml: "cameras: []\n", paths: []string{"cameras"}, line: 1},
 	{name: "unknown top-level key", yaml: "logs: {level: info}\n" + minimalCam, paths: []string{"logs"},
-		msg: "unknown key; allowed: state_dir, log, http, cloud, cameras", line: 1},
+		msg: "unknown key; did you mean log? allowed: state_dir, log, http, cloud, cameras", line: 1},
 	{name: "unknown nested key", yaml: minimalCam + "    rtsp_transprot: tcp\n", paths: []string{"cameras[0].rtsp_transprot"},
-		msg: "unknown key; allowed: name, token, onvif, rtsp, rtsp_transport, pull", line: 6},
+		msg: "unknown key; did you mean rtsp_transport? allowed: name, token, onvif, rtsp, rtsp_transport, pull", line: 6},
 	{name: "unknown key far from every allowed one", yaml: minimalCam + "    location: hall\n", paths: []string{"cameras[0].location"},
 		msg: "cameras[0].location: unknown key; allowed: name, token", line: 6},
+	// The name is unset because of the typo: "name is required" would say
+	// the same thing again.
+	{name: "misspelt required key", yaml: "cameras:\n  - {nmae: lobby, token: t, rtsp: rtsp://h/}\n", paths: []string{"cameras[0].nmae"},
+		msg: "cameras[0].nmae: unknown key; did you mean name? allowed: name, token", line: 2},
+	{name: "misspelt key beside the real one", yaml: "cameras:\n  - {name: \"lobby cam\", nme: x, token: t, rtsp: rtsp://h/}\n",
+		paths: []string{"cameras[0].nme", "cameras[0].name"}, msg: "did you mean name?"},
 	{name: "unknown onvif key", yaml: `
 cameras:
   - name: lobby

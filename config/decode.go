@@ -183,11 +183,38 @@ func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
 		first[key] = k.Line
 		f, ok := fieldByKey(v, key)
 		if !ok {
-			d.fail(k, kp, "unknown key; allowed: %s", strings.Join(keysOf(v.Type()), ", "))
+			d.unknownKey(n, k, path, v.Type())
 			continue
 		}
 		d.value(val, kp, f)
 	}
+}
+
+// unknownKey reports key k of mapping n at path, which type t has no field
+// for, with the allowed keys and, when one is a likely typo fix, that one.
+func (d *decoder) unknownKey(n, k *yaml.Node, path string, t reflect.Type) {
+	allowed := keysOf(t)
+	kp := joinPath(path, k.Value)
+	hint, ok := suggestKey(k.Value, allowed)
+	if !ok {
+		d.fail(k, kp, "unknown key; allowed: %s", strings.Join(allowed, ", "))
+		return
+	}
+	d.fail(k, kp, "unknown key; did you mean %s? allowed: %s", hint, strings.Join(allowed, ", "))
+	// "nmae: lobby" leaves name unset; "name is required" on top would
+	// say the same thing twice.
+	if !hasKey(n, hint) {
+		d.refused = append(d.refused, joinPath(path, hint))
+	}
+}
+
+func hasKey(n *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
 }
 
 // merge applies the value of a "<<" key: a mapping, or a list of them, whose
