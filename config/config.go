@@ -137,6 +137,19 @@ func Load(path string) (*Config, error) {
 	return Parse(data, path)
 }
 
+// LoadChecked is Load followed by check, a check that needs more than the
+// file (agent.Check: tokens decode, the CA file holds certificates). check
+// runs even when Validate refused the file, as long as it decoded, so that
+// one run reports every problem; its errors about keys already reported are
+// dropped. check must not change anything.
+func LoadChecked(path string, check func(*Config) error) (*Config, error) {
+	data, err := read(path)
+	if err != nil {
+		return nil, err
+	}
+	return parse(data, path, check)
+}
+
 func read(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -158,6 +171,10 @@ func read(path string) ([]byte, error) {
 // the file in the order of its lines; a YAML syntax error is one too, at the
 // line the YAML library names, unless the library names none.
 func Parse(data []byte, source string) (*Config, error) {
+	return parse(data, source, nil)
+}
+
+func parse(data []byte, source string, check func(*Config) error) (*Config, error) {
 	if len(data) > maxFileSize {
 		return nil, &FieldError{Source: source, Msg: "config is larger than " + strconv.Itoa(maxFileSize) + " bytes"}
 	}
@@ -175,9 +192,19 @@ func Parse(data []byte, source string) (*Config, error) {
 	// A refused value keeps its default: Validate's word on it, or on the
 	// keys below it, would only echo the decoder's.
 	errs := d.errs
+	var validated []string
 	for _, err := range splitErrors(cfg.Validate()) {
 		if p, ok := fieldPath(err); !ok || !underAny(p, d.refused) {
 			errs = append(errs, err)
+			validated = append(validated, p)
+		}
+	}
+	if check != nil {
+		for _, err := range splitErrors(check(cfg)) {
+			p, ok := fieldPath(err)
+			if !ok || !underAny(p, d.refused) && !slices.Contains(validated, p) {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if len(errs) > 0 {
