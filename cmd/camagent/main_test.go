@@ -93,10 +93,10 @@ cameras:
 	if err != nil && (strings.Contains(err.Error(), specToken) || strings.Contains(err.Error(), "share.")) {
 		t.Errorf("the error quotes the token: %v", err)
 	}
-	if err := run(context.Background(), []string{"check", "--nope"}, &out, &out); !errors.Is(err, errUsage) {
+	if err := run(context.Background(), []string{"check", "--nope"}, &out, &out); !isUsage(err) {
 		t.Errorf("bad flag: got %v, want a usage error", err)
 	}
-	if err := run(context.Background(), []string{"frobnicate"}, &out, &out); !errors.Is(err, errUsage) {
+	if err := run(context.Background(), []string{"frobnicate"}, &out, &out); !isUsage(err) {
 		t.Errorf("unknown command: got %v, want a usage error", err)
 	}
 }
@@ -177,9 +177,10 @@ cameras:
 }
 
 // TestMain lets a test run the real main (exit codes included) in a child
-// process: the test binary re-runs itself with CAMAGENT_TEST_MAIN set.
+// process: the test binary re-runs itself with CAMAGENT_TEST_MAIN set (to
+// "" for a bare camagent).
 func TestMain(m *testing.M) {
-	if args := os.Getenv("CAMAGENT_TEST_MAIN"); args != "" {
+	if args, ok := os.LookupEnv("CAMAGENT_TEST_MAIN"); ok {
 		os.Args = append([]string{"camagent"}, strings.Fields(args)...)
 		main()
 		os.Exit(0)
@@ -214,18 +215,33 @@ func TestRunExitCodes(t *testing.T) {
 		{"demo moved", "demo --duration 10s", 2, "run camagent-demo"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), "CAMAGENT_TEST_MAIN="+tc.args)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			err := cmd.Run()
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ExitCode() != tc.code {
-				t.Fatalf("exit %v, want code %d; stderr: %s", err, tc.code, stderr.String())
+			code, _, stderr := runMain(t, tc.args)
+			if code != tc.code {
+				t.Fatalf("exit code %d, want %d; stderr: %s", code, tc.code, stderr)
 			}
-			if !strings.Contains(stderr.String(), tc.stderr) {
-				t.Errorf("stderr %q lacks %q", stderr.String(), tc.stderr)
+			if !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("stderr %q lacks %q", stderr, tc.stderr)
 			}
 		})
 	}
+}
+
+// runMain runs the real main with args (split at spaces) in a child
+// process and returns its exit code and output.
+func runMain(t *testing.T, args string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "CAMAGENT_TEST_MAIN="+args)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatalf("camagent %s: %v", args, err)
+	}
+	return code, out.String(), errOut.String()
 }
