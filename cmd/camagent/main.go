@@ -133,13 +133,10 @@ func runCheck(args []string, stdout io.Writer) error {
 	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		return err
-	}
 	// What run would refuse at start (a token that does not decode, a CA
-	// file without certificates) fails the check too.
-	if err := agent.Check(cfg); err != nil {
+	// file without certificates) fails the check too, in the same list.
+	cfg, err := config.LoadChecked(*path, agent.Check)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "config ok: %d camera(s)\n", len(cfg.Cameras))
@@ -163,13 +160,25 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	cfg, err := config.Load(*path)
+	// Everything New would refuse is checked before the first log line,
+	// and reported at once, as `camagent check` does.
+	cfg, err := config.LoadChecked(*path, agent.Check)
 	if err != nil {
 		return configError{err}
 	}
 	level := zap.NewAtomicLevelAt(cfg.Log.Level.ZapLevel())
 	log, ring := newRingLogger(stderr, level)
 	defer log.Sync() //nolint:errcheck // stderr sync fails on terminals
+	ready := make(chan struct{})
+	a, err := agent.New(agent.Options{
+		Config: cfg, Logger: log, Version: version,
+		OnReady:     func() { close(ready) },
+		SetLogLevel: level.SetLevel,
+		LogRing:     ring,
+	})
+	if err != nil {
+		return configError{err} // the state dir cannot be created
+	}
 	log.Info("starting", zap.String("version", version), zap.Int("cameras", len(cfg.Cameras)))
 	tuneProcs(len(cfg.Cameras), log)
 	// A malformed systemd environment costs the notifications, not the agent.
@@ -180,16 +189,6 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	watchdog, err := watchdogInterval()
 	if err != nil {
 		log.Warn("systemd watchdog off", zap.Error(err))
-	}
-	ready := make(chan struct{})
-	a, err := agent.New(agent.Options{
-		Config: cfg, Logger: log, Version: version,
-		OnReady:     func() { close(ready) },
-		SetLogLevel: level.SetLevel,
-		LogRing:     ring,
-	})
-	if err != nil {
-		return configError{err}
 	}
 	watcher := config.NewWatcher(*path, cfg, watchInterval)
 

@@ -9,10 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/camagent/camagent/config"
 	"github.com/camagent/camagent/media/rtspsim"
 	"github.com/camagent/camagent/uplink/cloudsim"
 )
@@ -92,6 +94,21 @@ cameras:
 	}
 	if err != nil && (strings.Contains(err.Error(), specToken) || strings.Contains(err.Error(), "share.")) {
 		t.Errorf("the error quotes the token: %v", err)
+	}
+	// A type error, a bad name and a bad token: all in one run, in the
+	// order of the file.
+	many := writeConfig(t, `cameras:
+  - name: lobby cam
+    token: not-a-token
+    onvif: {url: "http://h/", timeout: 10}
+`)
+	err = run(context.Background(), []string{"check", "--config", many}, &out, &out)
+	var lines []string
+	for _, fe := range config.FieldErrors(err) {
+		lines = append(lines, fmt.Sprintf("%d %s", fe.Line, fe.Path))
+	}
+	if want := []string{"2 cameras[0].name", "3 cameras[0].token", "4 cameras[0].onvif.timeout"}; !slices.Equal(lines, want) {
+		t.Errorf("check reported %q, want %q\n%v", lines, want, err)
 	}
 	if err := run(context.Background(), []string{"check", "--nope"}, &out, &out); !isUsage(err) {
 		t.Errorf("bad flag: got %v, want a usage error", err)
@@ -194,6 +211,14 @@ func TestMain(m *testing.M) {
 func TestRunExitCodes(t *testing.T) {
 	broken := writeConfig(t, "cameras: [\n")
 	badToken := writeConfig(t, "cameras:\n  - {name: lobby, token: not-a-token, rtsp: \"rtsp://127.0.0.1:1/s\"}\n")
+	// One run names every problem: the decoder's, Validate's and the token.
+	manyProblems := writeConfig(t, "log: {level: loud}\ncameras:\n  - {name: lobby cam, token: not-a-token, rtsp: \"ftp://h/s\"}\n")
+	stateFile := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(stateFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stateUnderFile := writeConfig(t, fmt.Sprintf("state_dir: %q\ncameras:\n  - {name: lobby, token: %s, rtsp: \"rtsp://127.0.0.1:1/s\"}\n",
+		filepath.Join(stateFile, "state"), specToken))
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +232,13 @@ func TestRunExitCodes(t *testing.T) {
 		stderr     string
 	}{
 		{"broken yaml", "run --config " + broken, exitConfig, "config refused, not starting"},
-		{"bad token", "run --config " + badToken, exitConfig, "cameras[0].token"},
+		{"bad token", "run --config " + badToken, exitConfig, "cameras[0].token: not a VXG camera access token"},
+		{"every problem at once", "run --config " + manyProblems, exitConfig,
+			":1: log.level: \"loud\" is not one of debug, info, warn, error\n" + manyProblems +
+				":3: cameras[0].name: \"lobby cam\" must be 1-64 characters of A-Z a-z 0-9 _ -\n" + manyProblems +
+				":3: cameras[0].rtsp: \"ftp://h/s\" must use scheme rtsp or rtsps\n" + manyProblems +
+				":3: cameras[0].token: not a VXG camera access token"},
+		{"state dir cannot be made", "run --config " + stateUnderFile, exitConfig, "state_dir"},
 		{"missing file", "run --config " + filepath.Join(t.TempDir(), "nope.yaml"), exitConfig, "nope.yaml"},
 		{"status page port taken", "run --config " + portTaken, 1, "http.listen"},
 		{"usage", "run --bogus", 2, "usage"},
@@ -221,6 +252,10 @@ func TestRunExitCodes(t *testing.T) {
 			}
 			if !strings.Contains(stderr, tc.stderr) {
 				t.Errorf("stderr %q lacks %q", stderr, tc.stderr)
+			}
+			// A config that is refused never got as far as a start.
+			if tc.code == exitConfig && strings.Contains(stderr, `"msg":"starting"`) {
+				t.Errorf("logged a start before refusing the config:\n%s", stderr)
 			}
 		})
 	}
