@@ -194,8 +194,12 @@ func parse(data []byte, source string, check func(*Config) error) (*Config, erro
 	errs := d.errs
 	var validated []string
 	for _, err := range splitErrors(cfg.Validate()) {
-		if p, ok := fieldPath(err); !ok || !underAny(p, d.refused) {
-			errs = append(errs, err)
+		p, ok := fieldPath(err)
+		if ok && underAny(p, d.refused) {
+			continue
+		}
+		errs = append(errs, err)
+		if ok {
 			validated = append(validated, p)
 		}
 	}
