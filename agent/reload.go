@@ -92,14 +92,15 @@ func checkPlan(cfg *config.Config, roots *x509.CertPool) (*plan, error) {
 		path := "cameras[" + strconv.Itoa(i) + "].token"
 		tok, err := uplink.DecodeToken(cam.Token.Reveal())
 		if err != nil {
-			errs = append(errs, cfg.KeyError(path, fmt.Errorf("camera %q: %w", cam.Name, err)))
+			// The key path names the camera already.
+			errs = append(errs, cfg.KeyError(path, err))
 			continue
 		}
 		// Two sessions with one token take turns throwing each other
 		// out of the cloud (bye CONN_CONFLICT): a copy-paste slip.
 		if j, dup := owner[tok.Secret]; dup {
-			errs = append(errs, cfg.KeyError(path, fmt.Errorf("camera %q has the same access token as cameras[%d] (%q); each camera needs its own",
-				cam.Name, j, cfg.Cameras[j].Name)))
+			errs = append(errs, cfg.KeyError(path, fmt.Errorf("is the same as cameras[%d].token (%q); each camera needs its own",
+				j, cfg.Cameras[j].Name)))
 			continue
 		}
 		owner[tok.Secret] = i

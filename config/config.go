@@ -8,6 +8,7 @@
 package config
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -128,6 +130,27 @@ func defaultCamera() Camera {
 
 // Load reads and parses the config file at path.
 func Load(path string) (*Config, error) {
+	data, err := read(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, path)
+}
+
+// LoadChecked is Load followed by check, a check that needs more than the
+// file (agent.Check: tokens decode, the CA file holds certificates). check
+// runs even when Validate refused the file, as long as it decoded, so that
+// one run reports every problem; its errors about keys already reported are
+// dropped. check must not change anything.
+func LoadChecked(path string, check func(*Config) error) (*Config, error) {
+	data, err := read(path)
+	if err != nil {
+		return nil, err
+	}
+	return parse(data, path, check)
+}
+
+func read(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
@@ -138,16 +161,20 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
-	return Parse(data, path)
+	return data, nil
 }
 
 // Parse builds a Config from YAML text: defaults, then the document, then
 // ${ENV} and credential: substitution, then Validate. source names the text
 // in error messages (usually the file name). The returned error is a
-// *FieldError or an errors.Join of them (see FieldErrors); a YAML syntax
-// error is one too, at the line the YAML library names, unless the library
-// names none.
+// *FieldError or an errors.Join of them (see FieldErrors), every problem of
+// the file in the order of its lines; a YAML syntax error is one too, at the
+// line the YAML library names, unless the library names none.
 func Parse(data []byte, source string) (*Config, error) {
+	return parse(data, source, nil)
+}
+
+func parse(data []byte, source string, check func(*Config) error) (*Config, error) {
 	if len(data) > maxFileSize {
 		return nil, &FieldError{Source: source, Msg: "config is larger than " + strconv.Itoa(maxFileSize) + " bytes"}
 	}
@@ -157,12 +184,75 @@ func Parse(data []byte, source string) (*Config, error) {
 	if err := d.document(data, cfg); err != nil {
 		return nil, err
 	}
+	if d.capped() {
+		return nil, errors.Join(d.errs...)
+	}
 	cfg.lines = d.lines
 	cfg.digest = sha256.Sum256(data)
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	// A refused value keeps its default: Validate's word on it, or on the
+	// keys below it, would only echo the decoder's.
+	errs := d.errs
+	var validated []string
+	for _, err := range splitErrors(cfg.Validate()) {
+		p, ok := fieldPath(err)
+		if ok && underAny(p, d.refused) {
+			continue
+		}
+		errs = append(errs, err)
+		if ok {
+			validated = append(validated, p)
+		}
+	}
+	if check != nil {
+		for _, err := range splitErrors(check(cfg)) {
+			p, ok := fieldPath(err)
+			if !ok || !underAny(p, d.refused) && !slices.Contains(validated, p) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		slices.SortStableFunc(errs, func(a, b error) int { return cmp.Compare(errorLine(a), errorLine(b)) })
+		return nil, errors.Join(errs...)
 	}
 	return cfg, nil
+}
+
+// splitErrors undoes one errors.Join.
+func splitErrors(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func fieldPath(err error) (string, bool) {
+	var fe *FieldError
+	if !errors.As(err, &fe) {
+		return "", false
+	}
+	return fe.Path, true
+}
+
+func errorLine(err error) int {
+	var fe *FieldError
+	if !errors.As(err, &fe) {
+		return 0
+	}
+	return fe.Line
+}
+
+// underAny reports whether path is one of roots or a key below one.
+func underAny(path string, roots []string) bool {
+	for _, r := range roots {
+		if path == r || r != "" && strings.HasPrefix(path, r) && strings.ContainsRune(".[", rune(path[len(r)])) {
+			return true
+		}
+	}
+	return false
 }
 
 // Validate checks every key and returns all problems at once, each a

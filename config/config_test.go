@@ -243,9 +243,17 @@ cameras:
 	{name: "comment only", yaml: "# nothing\n", paths: []string{"cameras"}},
 	{name: "empty camera list", yaml: "cameras: []\n", paths: []string{"cameras"}, line: 1},
 	{name: "unknown top-level key", yaml: "logs: {level: info}\n" + minimalCam, paths: []string{"logs"},
-		msg: "unknown key; allowed: state_dir, log, http, cloud, cameras", line: 1},
+		msg: "unknown key; did you mean log? allowed: state_dir, log, http, cloud, cameras", line: 1},
 	{name: "unknown nested key", yaml: minimalCam + "    rtsp_transprot: tcp\n", paths: []string{"cameras[0].rtsp_transprot"},
-		msg: "unknown key; allowed: name, token, onvif, rtsp, rtsp_transport, pull", line: 6},
+		msg: "unknown key; did you mean rtsp_transport? allowed: name, token, onvif, rtsp, rtsp_transport, pull", line: 6},
+	{name: "unknown key far from every allowed one", yaml: minimalCam + "    location: hall\n", paths: []string{"cameras[0].location"},
+		msg: "cameras[0].location: unknown key; allowed: name, token", line: 6},
+	// The name is unset because of the typo: "name is required" would say
+	// the same thing again.
+	{name: "misspelt required key", yaml: "cameras:\n  - {nmae: lobby, token: t, rtsp: rtsp://h/}\n", paths: []string{"cameras[0].nmae"},
+		msg: "cameras[0].nmae: unknown key; did you mean name? allowed: name, token", line: 2},
+	{name: "misspelt key beside the real one", yaml: "cameras:\n  - {name: \"lobby cam\", nme: x, token: t, rtsp: rtsp://h/}\n",
+		paths: []string{"cameras[0].nme", "cameras[0].name"}, msg: "did you mean name?"},
 	{name: "unknown onvif key", yaml: `
 cameras:
   - name: lobby
@@ -373,7 +381,28 @@ cameras:
     token: t
     rtsp: rtsp://h/
     rtsp_transport: sctp
-`, paths: []string{"log.level", "cameras[1].rtsp_transport"}},
+`, paths: []string{"log.level", "cameras[0].name", "cameras[0].token", "cameras[0].onvif.url", "cameras[1].rtsp_transport"}},
+	// A value the decoder refused is not validated again, nor the keys
+	// below it; the rest of the file is.
+	{name: "refused values are reported once", yaml: `
+http: {listen: [a, b]}
+cameras:
+  - name: lobby
+    token: t
+    onvif: "http://h/"
+  - name: yard
+    token: ${CAM_UNSET_TOKEN}
+    rtsp: ftp://h/
+`, paths: []string{"http.listen", "cameras[0]", "cameras[0].onvif", "cameras[1].token", "cameras[1].rtsp"}, msg: "must be a single value", line: 2},
+	// A duplicate key keeps the first value, which is still validated.
+	{name: "duplicate key and the first value validated", yaml: `
+cameras:
+  - name: lobby
+    token: t
+    onvif: {url: "ftp://h/"}
+    onvif: {url: "http://h/"}
+`,
+		paths: []string{"cameras[0].onvif.url", "cameras[0].onvif"}, msg: "must use scheme http or https", line: 5},
 	{name: "several validation errors at once", yaml: `
 cameras:
   - name: ""

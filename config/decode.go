@@ -31,7 +31,10 @@ type decoder struct {
 	lookup func(string) (string, bool)
 	lines  map[string]int
 	errs   []error
-	nodes  int
+	// refused holds the key paths whose values were refused: they keep
+	// their defaults, which Validate must not complain about as well.
+	refused []string
+	nodes   int
 }
 
 var (
@@ -41,7 +44,10 @@ var (
 	cameraType    = reflect.TypeFor[Camera]()
 )
 
-// document decodes data into cfg, which already holds the defaults.
+// document decodes data into cfg, which already holds the defaults. It
+// returns only what stops decoding (a syntax error, a second document); the
+// problems of single keys are collected in d.errs, so that the keys after
+// them are still decoded and validated.
 func (d *decoder) document(data []byte, cfg *Config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -67,7 +73,7 @@ func (d *decoder) document(data []byte, cfg *Config) error {
 		root = root.Content[0]
 	}
 	d.value(root, "", reflect.ValueOf(cfg).Elem())
-	return errors.Join(d.errs...)
+	return nil
 }
 
 // yamlLineRE matches the library's syntax errors, "yaml: line 3: what".
@@ -98,7 +104,17 @@ func (d *decoder) spend(n *yaml.Node, path string) bool {
 // maxErrors bounds the error list: an aliased mistake repeats per use.
 const maxErrors = 20
 
+// capped reports whether the error list hit maxErrors.
+func (d *decoder) capped() bool { return len(d.errs) > maxErrors }
+
+// fail reports that the value at path was refused.
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
+	d.refused = append(d.refused, path)
+	d.report(n, path, format, args...)
+}
+
+// report adds a problem without marking the value at path refused.
+func (d *decoder) report(n *yaml.Node, path, format string, args ...any) {
 	if len(d.errs) > maxErrors {
 		return
 	}
@@ -153,24 +169,52 @@ func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
 		key := k.Value
 		kp := joinPath(path, key)
 		if k.Kind != yaml.ScalarNode {
-			d.fail(k, path, "keys must be plain strings, not %s", kindName(k))
+			d.report(k, path, "keys must be plain strings, not %s", kindName(k))
 			continue
 		}
 		if k.ShortTag() == "!!merge" {
 			continue
 		}
 		if line, dup := first[key]; dup {
-			d.fail(k, kp, "duplicate key (first set on line %d)", line)
+			// The first value stands and is validated.
+			d.report(k, kp, "duplicate key (first set on line %d)", line)
 			continue
 		}
 		first[key] = k.Line
 		f, ok := fieldByKey(v, key)
 		if !ok {
-			d.fail(k, kp, "unknown key; allowed: %s", strings.Join(keysOf(v.Type()), ", "))
+			d.unknownKey(n, k, path, v.Type())
 			continue
 		}
 		d.value(val, kp, f)
 	}
+}
+
+// unknownKey reports key k of mapping n at path, which type t has no field
+// for, with the allowed keys and, when one is a likely typo fix, that one.
+func (d *decoder) unknownKey(n, k *yaml.Node, path string, t reflect.Type) {
+	allowed := keysOf(t)
+	kp := joinPath(path, k.Value)
+	hint, ok := suggestKey(k.Value, allowed)
+	if !ok {
+		d.fail(k, kp, "unknown key; allowed: %s", strings.Join(allowed, ", "))
+		return
+	}
+	d.fail(k, kp, "unknown key; did you mean %s? allowed: %s", hint, strings.Join(allowed, ", "))
+	// "nmae: lobby" leaves name unset; "name is required" on top would
+	// say the same thing twice.
+	if !hasKey(n, hint) {
+		d.refused = append(d.refused, joinPath(path, hint))
+	}
+}
+
+func hasKey(n *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
 }
 
 // merge applies the value of a "<<" key: a mapping, or a list of them, whose

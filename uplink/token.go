@@ -28,8 +28,14 @@ const (
 )
 
 // ErrBadToken is wrapped by every DecodeToken failure: such a token is fatal,
-// the agent must not connect with it (§1.1).
-var ErrBadToken = errors.New("bad access token")
+// the agent must not connect with it (§1.1). The messages say what a token
+// should be, not what the decoders tripped over: a person reads them.
+var ErrBadToken = errors.New("not a VXG camera access token")
+
+// errTokenShape is the reason given for text that does not decode to a JSON
+// object at all: most often a token cut short while copying, or the wrong
+// string pasted.
+const errTokenShape = "expected base64-encoded JSON with token, camid, cam, api, …; was it copied whole?"
 
 // Token is a decoded camera access token (§1.1). Secret is the channel
 // token itself; String, GoString, MarshalJSON and MarshalLogObject redact it
@@ -94,21 +100,25 @@ func DecodeToken(s string) (Token, error) {
 	s = strings.NewReplacer("-", "+", "_", "/").Replace(strings.TrimRight(s, "="))
 	raw, err := base64.RawStdEncoding.DecodeString(s)
 	if err != nil {
-		return Token{}, fmt.Errorf("%w: base64: %v", ErrBadToken, err)
+		if strings.HasPrefix(s, "share.") {
+			// The "token" key's value, copied out of a decoded token.
+			return Token{}, fmt.Errorf("%w: this looks like the \"token\" inside one; use the whole base64 access token", ErrBadToken)
+		}
+		return Token{}, fmt.Errorf("%w: %s", ErrBadToken, errTokenShape)
 	}
 	var j tokenJSON
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&j); err != nil {
-		return Token{}, fmt.Errorf("%w: json: %v", ErrBadToken, err)
+		return Token{}, fmt.Errorf("%w: %s", ErrBadToken, errTokenShape)
 	}
 	if j.Token == nil || *j.Token == "" {
-		return Token{}, fmt.Errorf("%w: missing token", ErrBadToken)
+		return Token{}, fmt.Errorf("%w: its JSON has no \"token\"", ErrBadToken)
 	}
 	t := Token{Secret: *j.Token, Access: j.Access, CamPort: DefaultCamPort, CamSecurePort: DefaultCamSecurePort,
 		APIPort: DefaultAPIPort, APISecurePort: DefaultAPISecurePort}
 	if len(j.CamID) == 0 {
-		return Token{}, fmt.Errorf("%w: missing camid", ErrBadToken)
+		return Token{}, fmt.Errorf("%w: its JSON has no \"camid\"", ErrBadToken)
 	}
 	if t.CamID, err = intNumber(j.CamID); err != nil {
 		return Token{}, fmt.Errorf("%w: camid: %v", ErrBadToken, err)
@@ -128,7 +138,7 @@ func DecodeToken(s string) (Token, error) {
 		}
 		v, err := intNumber(p.n)
 		if err != nil || v <= 0 || v > 65535 {
-			return Token{}, fmt.Errorf("%w: %s: not a port", ErrBadToken, p.name)
+			return Token{}, fmt.Errorf("%w: %s is not a port number (1-65535)", ErrBadToken, p.name)
 		}
 		*p.dst = int(v)
 	}

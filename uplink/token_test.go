@@ -17,13 +17,15 @@ const specToken = "eyJ0b2tlbiI6ICJzaGFyZS5leUp6YVNJNklEUTBORFEwZlEuNWYxZTJkM2N0Y
 
 const specSecret = "share.eyJzaSI6IDQ0NDQ0fQ.5f1e2d3ctbc1fab00.Xy7_example-SiGnAtUrE_q1"
 
+const tokenShapeErr = "not a VXG camera access token: expected base64-encoded JSON with token, camid, cam, api, …; was it copied whole?"
+
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 // tokenCases seeds FuzzDecodeToken too.
 var tokenCases = []struct {
 	name    string
 	in      string
-	wantErr bool
+	wantErr string // the whole message, for tokens that must be refused
 	check   func(t *testing.T, tok Token)
 }{
 	{name: "spec example", in: specToken, check: func(t *testing.T, tok Token) {
@@ -67,25 +69,33 @@ var tokenCases = []struct {
 				t.Errorf("got %+v", tok)
 			}
 		}},
-	{name: "missing token", in: b64(`{"camid":1}`), wantErr: true},
-	{name: "empty token", in: b64(`{"token":"","camid":1}`), wantErr: true},
-	{name: "missing camid", in: b64(`{"token":"x"}`), wantErr: true},
-	{name: "fractional camid", in: b64(`{"token":"x","camid":1.5}`), wantErr: true},
-	{name: "string camid", in: b64(`{"token":"x","camid":"1"}`), wantErr: true},
-	{name: "bad port", in: b64(`{"token":"x","camid":1,"cam_sp":70000}`), wantErr: true},
-	{name: "not base64", in: "%%%", wantErr: true},
-	{name: "not json", in: b64("hello"), wantErr: true},
-	{name: "json array", in: b64("[1]"), wantErr: true},
-	{name: "empty", in: "", wantErr: true},
+	{name: "missing token", in: b64(`{"camid":1}`), wantErr: `not a VXG camera access token: its JSON has no "token"`},
+	{name: "empty token", in: b64(`{"token":"","camid":1}`), wantErr: `not a VXG camera access token: its JSON has no "token"`},
+	{name: "missing camid", in: b64(`{"token":"x"}`), wantErr: `not a VXG camera access token: its JSON has no "camid"`},
+	{name: "fractional camid", in: b64(`{"token":"x","camid":1.5}`), wantErr: "not a VXG camera access token: camid: not an integer: 1.5"},
+	{name: "string camid", in: b64(`{"token":"x","camid":"1"}`), wantErr: `not a VXG camera access token: camid: not a number: "1"`},
+	{name: "bad port", in: b64(`{"token":"x","camid":1,"cam_sp":70000}`), wantErr: "not a VXG camera access token: cam_sp is not a port number (1-65535)"},
+	{name: "not base64", in: "%%%", wantErr: tokenShapeErr},
+	{name: "not json", in: b64("hello"), wantErr: tokenShapeErr},
+	// Seen by a user: base64 that decodes to bytes, not to JSON.
+	{name: "binary", in: base64.StdEncoding.EncodeToString([]byte{0x85, 0xe9, 0x5e, 0x1d}), wantErr: tokenShapeErr},
+	{name: "cut short", in: specToken[:60], wantErr: tokenShapeErr},
+	{name: "json array", in: b64("[1]"), wantErr: tokenShapeErr},
+	{name: "empty", in: "", wantErr: tokenShapeErr},
+	{name: "the token key instead of the token", in: specSecret,
+		wantErr: `not a VXG camera access token: this looks like the "token" inside one; use the whole base64 access token`},
 }
 
 func TestDecodeToken(t *testing.T) {
 	for _, c := range tokenCases {
 		t.Run(c.name, func(t *testing.T) {
 			tok, err := DecodeToken(c.in)
-			if c.wantErr {
+			if c.wantErr != "" {
 				if !errors.Is(err, ErrBadToken) {
 					t.Fatalf("err = %v, want ErrBadToken", err)
+				}
+				if err.Error() != c.wantErr {
+					t.Errorf("err = %q\nwant  %q", err, c.wantErr)
 				}
 				return
 			}
@@ -106,6 +116,11 @@ func FuzzDecodeToken(f *testing.F) {
 		if err != nil {
 			if !errors.Is(err, ErrBadToken) {
 				t.Fatalf("unwrapped error %v", err)
+			}
+			// Decoder internals ("json: invalid character '\\u0085'")
+			// tell a person nothing.
+			if m := err.Error(); strings.Contains(m, "json:") || strings.Contains(m, "base64:") || strings.Contains(m, "invalid character") {
+				t.Fatalf("error shows decoder internals: %v", err)
 			}
 			return
 		}

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -35,9 +36,6 @@ var (
 	commit  = "unknown"
 	date    = "unknown"
 )
-
-// errUsage marks command-line mistakes: exit code 2 instead of 1.
-var errUsage = errors.New("usage")
 
 // exitConfig is the exit code of `run` when its config cannot be used
 // (sysexits' EX_CONFIG). The unit lists it in RestartPreventExitStatus=:
@@ -57,8 +55,8 @@ func main() {
 	stop()
 	switch {
 	case err == nil:
-	case errors.Is(err, errUsage):
-		fmt.Fprintln(os.Stderr, err)
+	case isUsage(err):
+		fmt.Fprint(os.Stderr, strings.TrimSuffix(err.Error(), "\n")+"\n")
 		os.Exit(2)
 	case errors.As(err, new(configError)):
 		fmt.Fprintln(os.Stderr, "camagent: config refused, not starting:", err)
@@ -69,83 +67,76 @@ func main() {
 	}
 }
 
-const usage = `usage: camagent <command> [flags]
-
-commands:
-  run     --config FILE              run the agent
-  check   --config FILE              validate a config file and exit
-  discover [--timeout 3s] [--interface IF] [--json]
-                                     find ONVIF cameras on the LAN and check their addresses
-  probe   --onvif URL --username U [--password P] [--timeout 5s] [--json]
-                                     check one camera and say whether the agent can use it
-                                     (password also from $CAMAGENT_PROBE_PASSWORD); exit 1 if not
-  version                            print version
-
-The demo (simulated camera + cloud + agent on loopback) is camagent-demo.`
-
 // demoMoved answers `camagent demo`, which earlier versions had: the
 // daemon links no simulator since the demo became its own binary.
 const demoMoved = "the demo is its own command now: run camagent-demo (installed beside camagent; `make demo` in a checkout)"
 
+// run runs the subcommand args[0] names. -h or --help on any of them
+// prints its usage to stdout and succeeds.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	err := runCommand(ctx, args, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w\n%s", errUsage, usage)
+		return &usageError{usage: mainUsage()}
 	}
 	cmd, args := args[0], args[1:]
 	switch cmd {
 	case "run":
-		return runAgent(ctx, args, stderr)
+		return runAgent(ctx, args, stdout, stderr)
 	case "check":
 		return runCheck(args, stdout)
 	case "demo":
-		return fmt.Errorf("%w: %s", errUsage, demoMoved)
+		return &usageError{msg: "camagent demo: " + demoMoved}
 	case "discover":
 		return runDiscover(ctx, args, stdout) // tools.go
 	case "probe":
 		return runProbe(ctx, args, stdout, stderr) // tools.go
-	case "version", "--version", "-v":
-		fmt.Fprintf(stdout, "camagent %s (commit %s, built %s)\n", version, commit, date)
-		return nil
+	case "version":
+		return runVersion(args, stdout)
+	case "--version", "-v":
+		return runVersion(nil, stdout)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, usage)
+		if len(args) == 1 { // `camagent help check`
+			return runCommand(ctx, []string{args[0], "--help"}, stdout, stderr)
+		}
+		fmt.Fprint(stdout, mainUsage())
 		return nil
 	}
-	return fmt.Errorf("%w: unknown command %q\n%s", errUsage, cmd, usage)
+	return &usageError{msg: fmt.Sprintf("camagent: unknown command %q", cmd), usage: mainUsage()}
 }
 
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %s %v", errUsage, fs.Name(), err)
+func runVersion(args []string, stdout io.Writer) error {
+	fs := newFlagSet("version", "", "Print the version, the commit it was built from and the build date.")
+	if err := fs.parse(args, stdout); err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: %s: unexpected argument %q", errUsage, fs.Name(), fs.Arg(0))
-	}
+	fmt.Fprintf(stdout, "camagent %s (commit %s, built %s)\n", version, commit, date)
 	return nil
 }
 
-// configFlag parses the flags of run and check: just --config.
-func configFlag(name string, args []string) (string, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	path := fs.String("config", "/etc/camagent/camagent.yaml", "config file")
-	if err := parseFlags(fs, args); err != nil {
-		return "", err
-	}
-	return *path, nil
+// configFlag adds --config to the flags of run and check.
+func configFlag(fs *flagSet) *string {
+	return fs.String("config", "/etc/camagent/camagent.yaml", "read the config from `file`")
 }
 
 func runCheck(args []string, stdout io.Writer) error {
-	path, err := configFlag("check", args)
-	if err != nil {
-		return err
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
+	fs := newFlagSet("check", "[--config FILE]",
+		"Validate a config file as run would, access tokens and cloud.ca_file included,\n"+
+			"and list every problem with its line. Exit 0 when run would accept it, 1 if not.")
+	path := configFlag(fs)
+	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
 	// What run would refuse at start (a token that does not decode, a CA
-	// file without certificates) fails the check too.
-	if err := agent.Check(cfg); err != nil {
+	// file without certificates) fails the check too, in the same list.
+	cfg, err := config.LoadChecked(*path, agent.Check)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "config ok: %d camera(s)\n", len(cfg.Cameras))
@@ -155,9 +146,13 @@ func runCheck(args []string, stdout io.Writer) error {
 // watchInterval is how often run polls the config file (tests shorten it).
 var watchInterval = config.DefaultWatchInterval
 
-func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
-	path, err := configFlag("run", args)
-	if err != nil {
+func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", "[--config FILE]",
+		"Run the agent: connect every camera of the config file to its cloud. It logs\n"+
+			"JSON lines to stderr; SIGTERM stops it; SIGHUP or a change to the file reloads\n"+
+			"it. A config it cannot use at start ends it with exit code 78.")
+	path := configFlag(fs)
+	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
 	// SIGHUP means reload from here on; before, it ends the process as an
@@ -165,13 +160,25 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	cfg, err := config.Load(path)
+	// Everything New would refuse is checked before the first log line,
+	// and reported at once, as `camagent check` does.
+	cfg, err := config.LoadChecked(*path, agent.Check)
 	if err != nil {
 		return configError{err}
 	}
 	level := zap.NewAtomicLevelAt(cfg.Log.Level.ZapLevel())
 	log, ring := newRingLogger(stderr, level)
 	defer log.Sync() //nolint:errcheck // stderr sync fails on terminals
+	ready := make(chan struct{})
+	a, err := agent.New(agent.Options{
+		Config: cfg, Logger: log, Version: version,
+		OnReady:     func() { close(ready) },
+		SetLogLevel: level.SetLevel,
+		LogRing:     ring,
+	})
+	if err != nil {
+		return configError{err} // the state dir cannot be created
+	}
 	log.Info("starting", zap.String("version", version), zap.Int("cameras", len(cfg.Cameras)))
 	tuneProcs(len(cfg.Cameras), log)
 	// A malformed systemd environment costs the notifications, not the agent.
@@ -183,17 +190,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		log.Warn("systemd watchdog off", zap.Error(err))
 	}
-	ready := make(chan struct{})
-	a, err := agent.New(agent.Options{
-		Config: cfg, Logger: log, Version: version,
-		OnReady:     func() { close(ready) },
-		SetLogLevel: level.SetLevel,
-		LogRing:     ring,
-	})
-	if err != nil {
-		return configError{err}
-	}
-	watcher := config.NewWatcher(path, cfg, watchInterval)
+	watcher := config.NewWatcher(*path, cfg, watchInterval)
 
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup

@@ -9,10 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/camagent/camagent/config"
 	"github.com/camagent/camagent/media/rtspsim"
 	"github.com/camagent/camagent/uplink/cloudsim"
 )
@@ -60,8 +62,13 @@ cameras:
     rtsp: rtsp://127.0.0.1:8554/stream
 `)
 	err = run(context.Background(), []string{"check", "--config", badToken}, &out, &out)
-	if err == nil || !strings.Contains(err.Error(), ":3: cameras[0].token") {
-		t.Errorf("bad token: got %v, want an error naming line 3 and cameras[0].token", err)
+	// It says what a token is, not what the decoder tripped over, and
+	// leaves naming the camera to the key path.
+	if want := ":3: cameras[0].token: not a VXG camera access token: expected base64-encoded JSON with token, camid"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("bad token: got %v, want %q", err, want)
+	}
+	if err != nil && (strings.Contains(err.Error(), "lobby") || strings.Contains(err.Error(), "base64:")) {
+		t.Errorf("bad token: %v repeats the camera name or shows decoder internals", err)
 	}
 	// Every bad token is named at once, and a token pasted twice is one.
 	twoBad := writeConfig(t, `cameras:
@@ -80,7 +87,7 @@ cameras:
 `)
 	err = run(context.Background(), []string{"check", "--config", twoBad}, &out, &out)
 	for _, want := range []string{":3: cameras[0].token", ":9: cameras[2].token",
-		`:12: cameras[3].token: camera "door" has the same access token as cameras[1] ("yard")`} {
+		`:12: cameras[3].token: is the same as cameras[1].token ("yard"); each camera needs its own`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("bad tokens: got %v, want it to contain %q", err, want)
 		}
@@ -88,10 +95,25 @@ cameras:
 	if err != nil && (strings.Contains(err.Error(), specToken) || strings.Contains(err.Error(), "share.")) {
 		t.Errorf("the error quotes the token: %v", err)
 	}
-	if err := run(context.Background(), []string{"check", "--nope"}, &out, &out); !errors.Is(err, errUsage) {
+	// A type error, a bad name and a bad token: all in one run, in the
+	// order of the file.
+	many := writeConfig(t, `cameras:
+  - name: lobby cam
+    token: not-a-token
+    onvif: {url: "http://h/", timeout: 10}
+`)
+	err = run(context.Background(), []string{"check", "--config", many}, &out, &out)
+	var lines []string
+	for _, fe := range config.FieldErrors(err) {
+		lines = append(lines, fmt.Sprintf("%d %s", fe.Line, fe.Path))
+	}
+	if want := []string{"2 cameras[0].name", "3 cameras[0].token", "4 cameras[0].onvif.timeout"}; !slices.Equal(lines, want) {
+		t.Errorf("check reported %q, want %q\n%v", lines, want, err)
+	}
+	if err := run(context.Background(), []string{"check", "--nope"}, &out, &out); !isUsage(err) {
 		t.Errorf("bad flag: got %v, want a usage error", err)
 	}
-	if err := run(context.Background(), []string{"frobnicate"}, &out, &out); !errors.Is(err, errUsage) {
+	if err := run(context.Background(), []string{"frobnicate"}, &out, &out); !isUsage(err) {
 		t.Errorf("unknown command: got %v, want a usage error", err)
 	}
 }
@@ -172,9 +194,10 @@ cameras:
 }
 
 // TestMain lets a test run the real main (exit codes included) in a child
-// process: the test binary re-runs itself with CAMAGENT_TEST_MAIN set.
+// process: the test binary re-runs itself with CAMAGENT_TEST_MAIN set (to
+// "" for a bare camagent).
 func TestMain(m *testing.M) {
-	if args := os.Getenv("CAMAGENT_TEST_MAIN"); args != "" {
+	if args, ok := os.LookupEnv("CAMAGENT_TEST_MAIN"); ok {
 		os.Args = append([]string{"camagent"}, strings.Fields(args)...)
 		main()
 		os.Exit(0)
@@ -188,6 +211,14 @@ func TestMain(m *testing.M) {
 func TestRunExitCodes(t *testing.T) {
 	broken := writeConfig(t, "cameras: [\n")
 	badToken := writeConfig(t, "cameras:\n  - {name: lobby, token: not-a-token, rtsp: \"rtsp://127.0.0.1:1/s\"}\n")
+	// One run names every problem: the decoder's, Validate's and the token.
+	manyProblems := writeConfig(t, "log: {level: loud}\ncameras:\n  - {name: lobby cam, token: not-a-token, rtsp: \"ftp://h/s\"}\n")
+	stateFile := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(stateFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stateUnderFile := writeConfig(t, fmt.Sprintf("state_dir: %q\ncameras:\n  - {name: lobby, token: %s, rtsp: \"rtsp://127.0.0.1:1/s\"}\n",
+		filepath.Join(stateFile, "state"), specToken))
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +232,13 @@ func TestRunExitCodes(t *testing.T) {
 		stderr     string
 	}{
 		{"broken yaml", "run --config " + broken, exitConfig, "config refused, not starting"},
-		{"bad token", "run --config " + badToken, exitConfig, "cameras[0].token"},
+		{"bad token", "run --config " + badToken, exitConfig, "cameras[0].token: not a VXG camera access token"},
+		{"every problem at once", "run --config " + manyProblems, exitConfig,
+			":1: log.level: \"loud\" is not one of debug, info, warn, error\n" + manyProblems +
+				":3: cameras[0].name: \"lobby cam\" must be 1-64 characters of A-Z a-z 0-9 _ -\n" + manyProblems +
+				":3: cameras[0].rtsp: \"ftp://h/s\" must use scheme rtsp or rtsps\n" + manyProblems +
+				":3: cameras[0].token: not a VXG camera access token"},
+		{"state dir cannot be made", "run --config " + stateUnderFile, exitConfig, "state_dir"},
 		{"missing file", "run --config " + filepath.Join(t.TempDir(), "nope.yaml"), exitConfig, "nope.yaml"},
 		{"status page port taken", "run --config " + portTaken, 1, "http.listen"},
 		{"usage", "run --bogus", 2, "usage"},
@@ -209,18 +246,37 @@ func TestRunExitCodes(t *testing.T) {
 		{"demo moved", "demo --duration 10s", 2, "run camagent-demo"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), "CAMAGENT_TEST_MAIN="+tc.args)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			err := cmd.Run()
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ExitCode() != tc.code {
-				t.Fatalf("exit %v, want code %d; stderr: %s", err, tc.code, stderr.String())
+			code, _, stderr := runMain(t, tc.args)
+			if code != tc.code {
+				t.Fatalf("exit code %d, want %d; stderr: %s", code, tc.code, stderr)
 			}
-			if !strings.Contains(stderr.String(), tc.stderr) {
-				t.Errorf("stderr %q lacks %q", stderr.String(), tc.stderr)
+			if !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("stderr %q lacks %q", stderr, tc.stderr)
+			}
+			// A config that is refused never got as far as a start.
+			if tc.code == exitConfig && strings.Contains(stderr, `"msg":"starting"`) {
+				t.Errorf("logged a start before refusing the config:\n%s", stderr)
 			}
 		})
 	}
+}
+
+// runMain runs the real main with args (split at spaces) in a child
+// process and returns its exit code and output.
+func runMain(t *testing.T, args string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "CAMAGENT_TEST_MAIN="+args)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatalf("camagent %s: %v", args, err)
+	}
+	return code, out.String(), errOut.String()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -26,14 +25,14 @@ var errNotUsable = errors.New("camera not usable")
 
 // runDiscover is `camagent discover`: find ONVIF cameras on the LAN.
 func runDiscover(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("discover", flag.ContinueOnError)
-	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for answers")
-	iface := fs.String("interface", "", "network interface to probe on (default: by routing table)")
+	fs := newFlagSet("discover", "[flags]",
+		"Find ONVIF cameras on the LAN by WS-Discovery and check each address they\n"+
+			"announce: reachable, needs a login, or unreachable from here.")
+	timeout := fs.Duration("timeout", 3*time.Second, "wait `duration` for answers")
+	iface := fs.String("interface", "", "send the probe on network interface `name` (default: by routing table)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	// Not in the usage text: tests point it at a simulator, and it can
-	// probe one camera by unicast when multicast is filtered.
-	addr := fs.String("addr", "", "WS-Discovery target host:port instead of the multicast group")
-	if err := parseFlags(fs, args); err != nil {
+	addr := fs.String("addr", "", "ask one camera at `host:port` by unicast, where multicast is filtered")
+	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
 	cams, err := agent.Discover(ctx, agent.DiscoverOptions{Interface: *iface, Timeout: *timeout, Addr: *addr})
@@ -52,18 +51,20 @@ func runDiscover(ctx context.Context, args []string, stdout io.Writer) error {
 // runProbe is `camagent probe`: the camera doctor. It fails (exit 1) when
 // the camera cannot be used.
 func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	rawURL := fs.String("onvif", "", "camera ONVIF URL, e.g. http://192.168.1.64/onvif/device_service")
-	user := fs.String("username", "", "camera user name")
-	pass := fs.String("password", "", "camera password (default: $"+probePasswordEnv+")")
-	timeout := fs.Duration("timeout", agent.DefaultProbeTimeout, "time limit for each step")
+	fs := newFlagSet("probe", "--onvif URL [--username NAME] [flags]",
+		"Check one camera as the agent would use it (login, clock, profiles, stream, snapshot)\n"+
+			"and say whether the agent can use it. Exit 0 when it can, 1 when not.")
+	rawURL := fs.String("onvif", "", "camera ONVIF `URL` or address, e.g. http://192.168.1.64/onvif/device_service")
+	user := fs.String("username", "", "camera user `name`")
+	pass := fs.String("password", "", "camera `password` (default: $"+probePasswordEnv+", kept out of ps)")
+	timeout := fs.Duration("timeout", agent.DefaultProbeTimeout, "give each step at most `duration`")
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
 	verbose := fs.Bool("v", false, "log ONVIF details to stderr")
-	if err := parseFlags(fs, args); err != nil {
+	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
 	if *rawURL == "" {
-		return fmt.Errorf("%w: probe: --onvif URL is required", errUsage)
+		return fs.mistake("--onvif URL is required")
 	}
 	password := *pass
 	if password == "" {

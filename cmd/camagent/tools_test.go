@@ -198,7 +198,7 @@ func TestProbeNotUsable(t *testing.T) {
 }
 
 func TestProbeUsage(t *testing.T) {
-	if _, err := runTool(t, "probe", "--username", "x"); !errors.Is(err, errUsage) {
+	if _, err := runTool(t, "probe", "--username", "x"); !isUsage(err) {
 		t.Errorf("probe without --onvif: %v, want a usage error", err)
 	}
 }
