@@ -75,7 +75,12 @@ func (w *lineWriter) seen() []string {
 // returns that line.
 func waitLine(t *testing.T, out *lineWriter, done <-chan error, what string, match func(string) bool) string {
 	t.Helper()
-	deadline := time.After(90 * time.Second)
+	return waitLineWithin(t, 90*time.Second, out, done, what, match)
+}
+
+func waitLineWithin(t *testing.T, limit time.Duration, out *lineWriter, done <-chan error, what string, match func(string) bool) string {
+	t.Helper()
+	deadline := time.After(limit)
 	for {
 		select {
 		case line := <-out.lines:
@@ -85,7 +90,7 @@ func waitLine(t *testing.T, out *lineWriter, done <-chan error, what string, mat
 		case err := <-done:
 			t.Fatalf("demo ended (%v) before %s\n%s", err, what, out)
 		case <-deadline:
-			t.Fatalf("no %s within 90 s\n%s", what, out)
+			t.Fatalf("no %s within %v\n%s", what, limit, out)
 		}
 	}
 }
