@@ -55,7 +55,7 @@ help:
 	@echo "test-32bit    the unit tests once as GOARCH=386 (32-bit boards)"
 	@echo "test-interop  tests against ffmpeg, nginx-rtmp and GStreamer (Debian packages)"
 	@echo "test-browser  the status page in headless Chromium (Debian package chromium)"
-	@echo "demo          camagent-demo: the agent against in-process camera and cloud simulators (DEMO_ARGS=--duration=30s)"
+	@echo "demo          build and run camagent-demo: the agent between two simulated cameras and a simulated cloud (DEMO_ARGS=--duration=30s)"
 	@echo "bench         micro-benchmarks and the end-to-end agent benchmark"
 	@echo "lint          gofmt and go vet"
 	@echo "cross         camagent and camagent-demo for linux/amd64, arm64, armv6, armv7 (each at most 20 MB)"
@@ -92,8 +92,18 @@ check-go:
 	@command -v $(GO) >/dev/null 2>&1 || { \
 		echo "Go ($(GO)) not found: install Go 1.26 (apt-get install golang-go, or /usr/local/go/bin on PATH) or set GO=/path/to/go" >&2; exit 1; }
 
+# Built first, with the version stamp of `make build`, so the first run's
+# compile (a minute or so) is not a silent wait. Ctrl-C sends SIGINT to
+# the terminal's whole foreground process group, make included: make then
+# dies of it or reports an error although the demo stops cleanly. With
+# job control (set -m) the shell gives the demo a process group of its
+# own in the terminal's foreground, so Ctrl-C reaches the demo alone, make
+# sees it exit 0 and exits 0. Without a terminal there is no job control,
+# and no Ctrl-C either.
 demo: check-go
-	$(GO) run $(DEMO_PKG) $(DEMO_ARGS)
+	@echo "building $(DEMO_BIN) (the first build compiles for a minute or so)..."
+	@CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DEMO_BIN) $(DEMO_PKG)
+	@{ set -m; } 2>/dev/null; $(abspath $(DEMO_BIN)) $(DEMO_ARGS)
 
 bench:
 	@test -f media/testdata/gen/bench.h264 || media/testdata/make-fixture.sh bench

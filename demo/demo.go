@@ -1,7 +1,8 @@
-// Package demo runs the agent against a simulated camera and cloud on
-// loopback (package rig), so `camagent-demo` shows the agent's real job on
-// a machine with no camera and no cloud. It is the one place outside tests
-// that starts simulators; the daemon, cmd/camagent, never imports it.
+// Package demo runs the agent against simulated cameras and a simulated
+// cloud on loopback (package rig), so `camagent-demo` shows the agent's
+// real job on a machine with no camera and no cloud. It is the one place
+// outside tests that starts simulators; the daemon, cmd/camagent, never
+// imports it.
 package demo
 
 import (
@@ -17,6 +18,14 @@ import (
 
 	"github.com/camagent/camagent/agent"
 	"github.com/camagent/camagent/demo/rig"
+	"github.com/camagent/camagent/onvif/onvifsim"
+)
+
+// The demo's cameras: the cloud watches the PTZ camera live, the fixed
+// one reports motion.
+const (
+	LiveCamera   = "lobby"
+	MotionCamera = "yard"
 )
 
 // Options configures Run.
@@ -24,17 +33,27 @@ type Options struct {
 	// HTTPListen is where the status page is served.
 	HTTPListen string
 	Logger     *zap.Logger
-	// Out receives one line per Tick with what arrives at the simulated cloud.
+	// Out receives what happens, in lines for a person: the cameras
+	// registering, the video arriving at the simulated cloud once per
+	// Tick, motion and the events the cloud receives.
 	Out     io.Writer
 	Version string
 	Tick    time.Duration
+	// Duration, when positive, ends the demo after it.
+	Duration time.Duration
+	// MotionEvery is how often the fixed camera sees motion; default 20 s.
+	MotionEvery time.Duration
 	// LogRing is handed to the agent (agent.Options.LogRing), so the
 	// simulated cloud can fetch the log.
 	LogRing *agent.LogRing
 }
 
-// Run starts a simulated camera and cloud, runs the agent against them,
-// has the cloud request live video and reports what arrives until ctx ends.
+// errDurationOver is why the demo's context ends when Options.Duration passed.
+var errDurationOver = errors.New("duration over")
+
+// Run starts two simulated cameras and the cloud, runs the agent against
+// them and shows what the cloud sees, until ctx ends or Options.Duration
+// passes; either is a clean end.
 func Run(ctx context.Context, o Options) error {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
@@ -42,7 +61,11 @@ func Run(ctx context.Context, o Options) error {
 	if o.Tick <= 0 {
 		o.Tick = time.Second
 	}
-	r, err := rig.Start(rig.Options{Logger: o.Logger})
+	if o.MotionEvery <= 0 {
+		o.MotionEvery = 20 * time.Second
+	}
+	r, err := rig.Start(rig.Options{Logger: o.Logger, Name: LiveCamera,
+		More: []rig.CameraOptions{{Name: MotionCamera, ONVIF: fixedCamera}}})
 	if err != nil {
 		return err
 	}
@@ -62,60 +85,72 @@ func Run(ctx context.Context, o Options) error {
 	}
 	a, err := agent.New(agent.Options{Config: cfg, Logger: o.Logger, Version: o.Version, RootCAs: r.Roots, Listener: ln, LogRing: o.LogRing})
 	if err != nil {
+		ln.Close()
 		return err
+	}
+	if o.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, o.Duration, errDurationOver)
+		defer cancel()
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	// The show ends early when the agent does.
+	showCtx, stopShow := context.WithCancel(ctx)
+	defer stopShow()
+	var agentErr error
+	agentDone := make(chan struct{})
+	go func() {
+		agentErr = a.Run(ctx)
+		stopShow()
+		close(agentDone)
+	}()
 
-	fmt.Fprintf(o.Out, "camagent demo: camera rtsp %s, onvif %s (clock +90m), cloud %s, rtmps ingest %s\n",
-		r.RTSP.URL(), r.ONVIF.URL(), r.Cloud.URL(), r.Ingest.Addr())
-	fmt.Fprintf(o.Out, "status page: http://%s  (Ctrl-C to stop)\n", ln.Addr())
-	if err := startLive(ctx, r); err != nil {
-		cancel()
-		<-done
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return nil
+	intro(o.Out, r, o.Version, ln.Addr())
+	showErr := newShow(r, o).run(showCtx)
+	if ctx.Err() != nil {
+		if errors.Is(context.Cause(ctx), errDurationOver) {
+			fmt.Fprintf(o.Out, "%s --duration %v is over; stopping\n", clock(time.Now()), o.Duration)
+		} else {
+			fmt.Fprintf(o.Out, "%s stopping\n", clock(time.Now()))
 		}
-		return err
+		showErr = nil
 	}
-	fmt.Fprintln(o.Out, "cloud requested live video (stream_start Main live)")
-	tick := time.NewTicker(o.Tick)
-	defer tick.Stop()
-	var lastFrames int
-	var lastBytes int64
-	last := time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return <-done
-		case err := <-done:
-			return err
-		case now := <-tick.C:
-			frames, bytes, keyFirst := rig.IngestTotals(r.Ingest)
-			secs := now.Sub(last).Seconds()
-			fmt.Fprintf(o.Out, "%s cloud receives: %5.1f frames/s %7.0f kbit/s (total %d frames, first frame key: %t)\n",
-				now.Format("15:04:05"), float64(frames-lastFrames)/secs, float64(bytes-lastBytes)*8/1000/secs, frames, keyFirst)
-			lastFrames, lastBytes, last = frames, bytes, now
-		}
+	cancel()
+	<-agentDone
+	if agentErr != nil {
+		return agentErr
 	}
-}
-
-// startLive waits for the camera to register and asks for live video, as a
-// viewer opening the camera in the cloud would.
-func startLive(ctx context.Context, r *rig.Rig) error {
-	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := r.Cloud.WaitReady(wait, r.Cloud.CamID()); err != nil {
-		return fmt.Errorf("camera did not register with the simulated cloud: %w", err)
+	if showErr != nil {
+		return showErr
 	}
-	rep, err := r.Cloud.Request(wait, r.Cloud.CamID(), "stream_start", map[string]any{"stream_id": "Main", "reason": "live"})
-	if err != nil {
-		return fmt.Errorf("stream_start: %w", err)
-	}
-	if rep["status"] != "OK" {
-		return fmt.Errorf("stream_start answered %v", rep["status"])
-	}
+	fmt.Fprintf(o.Out, "%s stopped\n", clock(time.Now()))
 	return nil
 }
+
+// fixedCamera makes the second camera a different model: fixed, with a
+// clock that is right.
+func fixedCamera(o *onvifsim.Options) {
+	o.NoPTZ = true
+	o.ClockSkew = 0
+	o.DeviceInfo.Model = "SC-200F"
+}
+
+// intro says what runs where.
+func intro(out io.Writer, r *rig.Rig, version string, status net.Addr) {
+	fmt.Fprintf(out, "camagent-demo %s: the agent between two simulated cameras and a simulated cloud, all on loopback\n", version)
+	for _, c := range r.Cameras {
+		kind := "PTZ"
+		if c.Name == MotionCamera {
+			kind = "fixed, sees motion"
+		}
+		if skew := c.ONVIF.Now().Sub(time.Now()).Round(time.Minute); skew != 0 {
+			kind += fmt.Sprintf(", clock %.0f min off", skew.Minutes())
+		}
+		fmt.Fprintf(out, "  camera %-6s %-24s %s  onvif %s  cloud %s (cam %d)\n", c.Name, kind, c.RTSP.URL(), c.ONVIF.URL(), c.Cloud.URL(), c.Cloud.CamID())
+	}
+	fmt.Fprintf(out, "  cloud video ingest rtmps://%s\n", r.Ingest.Addr())
+	fmt.Fprintf(out, "status page: http://%s  (Ctrl-C to stop)\n", status)
+}
+
+func clock(t time.Time) string { return t.Format("15:04:05") }

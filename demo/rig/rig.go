@@ -1,4 +1,4 @@
-// Package rig is a simulated camera and a simulated cloud on loopback: the
+// Package rig is simulated cameras and a simulated cloud on loopback: each
 // camera serves RTSP and ONVIF with a skewed clock and digest credentials,
 // the cloud serves the camera channel over wss (with its legacy upload
 // endpoint) and an rtmps ingest. The demo and the agent's end-to-end tests
@@ -7,6 +7,7 @@
 package rig
 
 import (
+	"cmp"
 	"crypto/x509"
 	"fmt"
 	"strings"
@@ -26,14 +27,17 @@ const (
 	Password = "demo-Passw0rd"
 )
 
-// Rig is a running simulated camera and cloud.
+// Rig is a running set of simulated cameras and their cloud.
 type Rig struct {
-	// The camera's RTSP and ONVIF servers, the cloud's rtmp(s) ingest and
-	// camera-channel server.
+	// The first camera's RTSP and ONVIF servers and its camera-channel
+	// server (Cameras[0]), and the cloud's rtmp(s) ingest all cameras
+	// publish to.
 	RTSP   *rtspsim.Server
 	ONVIF  *onvifsim.Server
 	Ingest *cloudsim.Ingest
 	Cloud  *cloudsim.Server
+	// Cameras are all the cameras, in config order.
+	Cameras []*Camera
 	// Roots trusts the cloud's and the ingest's self-signed certificates
 	// (empty when Options.Insecure).
 	Roots *x509.CertPool
@@ -43,18 +47,31 @@ type Rig struct {
 	adjust      func(*config.Config)
 }
 
-// Options varies the simulated parts for tests; the zero value is the demo.
+// Camera is one simulated camera and the cloud's camera-channel server
+// holding its token: a cloudsim server is strict about one camera token,
+// so each camera has a server of its own, as each has its own token.
+type Camera struct {
+	Name  string
+	RTSP  *rtspsim.Server
+	ONVIF *onvifsim.Server
+	Cloud *cloudsim.Server
+}
+
+// Options varies the simulated parts for tests; the zero value is the
+// agent tests' one camera.
 type Options struct {
 	RTSP rtspsim.Options
 	// Insecure serves ws:// and rtmp:// instead of wss:// and rtmps://.
 	Insecure bool
 	Logger   *zap.Logger
-	// ONVIF, when set, adjusts the simulated camera (vendor behaviours).
+	// Name is the first camera's name; default "demo".
+	Name string
+	// ONVIF, when set, adjusts the first simulated camera (vendor behaviours).
 	ONVIF func(*onvifsim.Options)
-	// ONVIFConfig, when set, is extra keys for the camera's onvif config
+	// ONVIFConfig, when set, is extra keys for every camera's onvif config
 	// section in YAML flow style, e.g. "clock_sync: gateway".
 	ONVIFConfig string
-	// ONVIFByName configures the camera as localhost instead of 127.0.0.1,
+	// ONVIFByName configures the cameras as localhost instead of 127.0.0.1,
 	// as integrators who use host names do.
 	ONVIFByName bool
 	// Config, when set, adjusts the config Rig.Config returns.
@@ -62,9 +79,22 @@ type Options struct {
 	// NoUploads: the cloud serves no legacy upload endpoint and names none
 	// in hello.
 	NoUploads bool
+	// More are cameras after the first.
+	More []CameraOptions
 }
 
-// Start starts the simulated camera and cloud; Close stops them.
+// CameraOptions is a camera after the first.
+type CameraOptions struct {
+	Name string
+	// ONVIF, when set, adjusts the simulated camera.
+	ONVIF func(*onvifsim.Options)
+}
+
+// firstCamID is the first camera's cloud camera id; the next cameras
+// count up in tens, so the ids tell cameras apart at a glance.
+const firstCamID = 310042
+
+// Start starts the simulated cameras and cloud; Close stops them.
 func Start(o Options) (_ *Rig, err error) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
@@ -78,62 +108,81 @@ func Start(o Options) (_ *Rig, err error) {
 			r.Close()
 		}
 	}()
-	o.RTSP.Username, o.RTSP.Password = User, Password
-	r.RTSP = rtspsim.New(o.RTSP)
-	if err := r.RTSP.Start(); err != nil {
-		return nil, fmt.Errorf("simulated camera rtsp: %w", err)
+	r.Ingest = cloudsim.NewIngest(cloudsim.IngestOptions{TLS: !o.Insecure})
+	if err := r.Ingest.Start(); err != nil {
+		return nil, fmt.Errorf("simulated cloud rtmp: %w", err)
+	}
+	r.Roots = x509.NewCertPool()
+	if !o.Insecure {
+		r.Roots.AppendCertsFromPEM(r.Ingest.CertPEM())
+	}
+	cams := append([]CameraOptions{{Name: cmp.Or(o.Name, "demo"), ONVIF: o.ONVIF}}, o.More...)
+	for i, co := range cams {
+		c := &Camera{Name: co.Name}
+		r.Cameras = append(r.Cameras, c)
+		if err := r.startCamera(c, i, co, o); err != nil {
+			return nil, fmt.Errorf("camera %s: %w", c.Name, err)
+		}
+	}
+	first := r.Cameras[0]
+	r.RTSP, r.ONVIF, r.Cloud = first.RTSP, first.ONVIF, first.Cloud
+	return r, nil
+}
+
+// startCamera starts the i-th camera's servers and its cloud server.
+func (r *Rig) startCamera(c *Camera, i int, co CameraOptions, o Options) error {
+	ro := o.RTSP
+	ro.Username, ro.Password = User, Password
+	c.RTSP = rtspsim.New(ro)
+	if err := c.RTSP.Start(); err != nil {
+		return fmt.Errorf("simulated camera rtsp: %w", err)
 	}
 	oo := onvifsim.Options{
 		Username: User, Password: Password,
 		// Cameras are often hours off; the agent must sign with the camera's clock.
 		ClockSkew: 90 * time.Minute,
-		RTSPURL:   r.RTSP.URL(),
+		RTSPURL:   c.RTSP.URL(),
 		DeviceInfo: onvifsim.DeviceInfo{
-			Manufacturer: "SimCam", Model: "SC-640", FirmwareVersion: "1.0.0", SerialNumber: "SIM-0001",
+			Manufacturer: "SimCam", Model: "SC-640", FirmwareVersion: "1.0.0", SerialNumber: fmt.Sprintf("SIM-%04d", i+1),
 		},
 		Profiles: []onvifsim.Profile{{
 			Token: "main", Name: "Main", Encoding: "H264", Width: 640, Height: 360,
 			FrameRate: rtspsim.FPS, BitrateKbps: 1024, GOP: rtspsim.FPS, H264Profile: "Main", AudioEncoding: "AAC",
 		}},
 	}
-	if o.ONVIF != nil {
-		o.ONVIF(&oo)
+	if co.ONVIF != nil {
+		co.ONVIF(&oo)
 	}
-	r.ONVIF = onvifsim.New(oo)
-	if err := r.ONVIF.Start(); err != nil {
-		return nil, fmt.Errorf("simulated camera onvif: %w", err)
+	c.ONVIF = onvifsim.New(oo)
+	if err := c.ONVIF.Start(); err != nil {
+		return fmt.Errorf("simulated camera onvif: %w", err)
 	}
-	r.Ingest = cloudsim.NewIngest(cloudsim.IngestOptions{TLS: !o.Insecure})
-	if err := r.Ingest.Start(); err != nil {
-		return nil, fmt.Errorf("simulated cloud rtmp: %w", err)
-	}
-	r.Cloud, err = cloudsim.New(cloudsim.Options{TLS: !o.Insecure, MediaServer: r.Ingest.Addr(), Uploads: !o.NoUploads, Logger: o.Logger.Named("cloudsim")})
+	var err error
+	c.Cloud, err = cloudsim.New(cloudsim.Options{TLS: !o.Insecure, CamID: firstCamID + 10*int64(i), MediaServer: r.Ingest.Addr(),
+		Uploads: !o.NoUploads, Logger: o.Logger.Named("cloudsim").With(zap.String("camera", c.Name))})
 	if err != nil {
-		return nil, fmt.Errorf("simulated cloud: %w", err)
+		return fmt.Errorf("simulated cloud: %w", err)
 	}
-	if err := r.Cloud.Start(); err != nil {
-		return nil, fmt.Errorf("simulated cloud: %w", err)
+	if err := c.Cloud.Start(); err != nil {
+		return fmt.Errorf("simulated cloud: %w", err)
 	}
-	r.Roots = x509.NewCertPool()
 	if !o.Insecure {
-		r.Roots.AppendCertsFromPEM(r.Cloud.CertPEM())
-		r.Roots.AppendCertsFromPEM(r.Ingest.CertPEM())
+		r.Roots.AppendCertsFromPEM(c.Cloud.CertPEM())
 	}
-	return r, nil
+	return nil
 }
 
-// Config is the config an integrator would write for the rig's camera
-// (named "demo"), adjusted by Options.Config and validated.
+// Config is the config an integrator would write for the rig's cameras
+// (the first named "demo" unless Options.Name says otherwise), adjusted by
+// Options.Config and validated.
 func (r *Rig) Config(stateDir, listen string, insecure bool) (*config.Config, error) {
-	yaml := fmt.Sprintf(`state_dir: %q
-http: {listen: %q}
-cloud: {insecure: %t}
-cameras:
-  - name: demo
-    token: %q
-    onvif: {url: %q, username: %q, password: %q%s}
-`, stateDir, listen, insecure, r.Cloud.Token(), r.onvifURL(), User, Password, r.onvifConfig)
-	cfg, err := config.Parse([]byte(yaml), "demo")
+	var b strings.Builder
+	fmt.Fprintf(&b, "state_dir: %q\nhttp: {listen: %q}\ncloud: {insecure: %t}\ncameras:\n", stateDir, listen, insecure)
+	for _, c := range r.Cameras {
+		fmt.Fprintf(&b, "  - name: %s\n    token: %q\n    onvif: {url: %q, username: %q, password: %q%s}\n",
+			c.Name, c.Cloud.Token(), r.onvifURL(c.ONVIF), User, Password, r.onvifConfig)
+	}
+	cfg, err := config.Parse([]byte(b.String()), "demo")
 	if err != nil || r.adjust == nil {
 		return cfg, err
 	}
@@ -144,26 +193,30 @@ cameras:
 	return cfg, nil
 }
 
-func (r *Rig) onvifURL() string {
+func (r *Rig) onvifURL(s *onvifsim.Server) string {
 	if r.onvifByName {
-		return strings.Replace(r.ONVIF.URL(), "127.0.0.1", "localhost", 1)
+		return strings.Replace(s.URL(), "127.0.0.1", "localhost", 1)
 	}
-	return r.ONVIF.URL()
+	return s.URL()
 }
 
 // Close stops what Start started, the cloud first.
 func (r *Rig) Close() {
-	if r.Cloud != nil {
-		r.Cloud.Close()
+	for _, c := range r.Cameras {
+		if c.Cloud != nil {
+			c.Cloud.Close()
+		}
 	}
 	if r.Ingest != nil {
 		r.Ingest.Close()
 	}
-	if r.ONVIF != nil {
-		r.ONVIF.Close()
-	}
-	if r.RTSP != nil {
-		r.RTSP.Close()
+	for _, c := range r.Cameras {
+		if c.ONVIF != nil {
+			c.ONVIF.Close()
+		}
+		if c.RTSP != nil {
+			c.RTSP.Close()
+		}
 	}
 }
 
