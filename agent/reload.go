@@ -177,7 +177,9 @@ func (a *Agent) supervise(ctx context.Context, w *camera.Camera) {
 }
 
 // stop ends the given workers together (their sessions say bye SHUTDOWN as
-// on shutdown) and waits for each.
+// on shutdown) and waits for each. Their runs stay in a.runs, so Run does
+// not start them again meanwhile; the caller forgets them under a.mu as it
+// drops them from a.workers (forget).
 func (a *Agent) stop(ws []*camera.Camera) {
 	a.mu.Lock()
 	var runs []*workerRun
@@ -185,12 +187,18 @@ func (a *Agent) stop(ws []*camera.Camera) {
 		if r := a.runs[w]; r != nil {
 			r.cancel()
 			runs = append(runs, r)
-			delete(a.runs, w)
 		}
 	}
 	a.mu.Unlock()
 	for _, r := range runs {
 		<-r.done
+	}
+}
+
+// forgetLocked drops the runs of stopped workers; a.mu held.
+func (a *Agent) forgetLocked(ws []*camera.Camera) {
+	for _, w := range ws {
+		delete(a.runs, w)
 	}
 }
 
@@ -258,6 +266,7 @@ func (a *Agent) Apply(cfg *config.Config) error {
 	a.stop(stopping)
 
 	a.mu.Lock()
+	a.forgetLocked(stopping)
 	a.cfg, a.roots, a.workers = cfg, p.roots, next
 	if len(starting) > 0 {
 		select {

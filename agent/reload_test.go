@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -469,6 +470,46 @@ func TestConcurrentApplies(t *testing.T) {
 	wg.Wait()
 	if n := len(rr.a.cameraWorkers()); n != 2 {
 		t.Errorf("%d workers after two reloads, want 2", n)
+	}
+}
+
+// TestRestartWhileRunStartsCameras: a camera a reload stops is not started
+// again by Run while the reload waits for it to end (Run starts what
+// a.workers lists without a run when woken; the stopped camera is still
+// listed until the reload swaps the list).
+func TestRestartWhileRunStartsCameras(t *testing.T) {
+	rr := startReloadRig(t, func(rr *reloadRig) string { return rr.config("", rr.camera("a", "")) })
+	rr.waitReady(t, "a")
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			case rr.a.changed <- struct{}{}: // what Apply does after a change
+			default:
+				runtime.Gosched()
+			}
+		}
+	})
+	for _, extra := range []string{"timeout: 3s", "timeout: 4s", "timeout: 5s"} {
+		cfg, err := config.Parse([]byte(rr.config("", rr.camera("a", extra))), "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rr.a.Apply(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	wg.Wait()
+	rr.a.mu.Lock()
+	defer rr.a.mu.Unlock()
+	for w := range rr.a.runs {
+		if !slices.Contains(rr.a.workers, w) {
+			t.Errorf("camera %s of an earlier config was started again and still runs", w.Name())
+		}
 	}
 }
 

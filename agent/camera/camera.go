@@ -36,6 +36,10 @@ type Options struct {
 	Timing    Timing    // zero: DefaultTiming
 }
 
+// ErrRunning is returned by a Run called while another runs: a camera's
+// state has one owner.
+var ErrRunning = errors.New("camera is already running")
+
 // ErrDeleted is returned by Run after the cloud deleted the camera: it
 // must not be started again until its config changes.
 var ErrDeleted = uplink.ErrDeleted
@@ -60,6 +64,8 @@ type Camera struct {
 	status atomic.Pointer[Status]
 	// inbox carries messages to the goroutine running Run.
 	inbox chan message
+	// running is set while Run runs: the state has one owner.
+	running atomic.Bool
 	// st is the camera's state: only the goroutine running Run touches it.
 	st state
 }
@@ -109,6 +115,10 @@ const inboxSize = 64
 // retries), or the cloud deleted it (ErrDeleted). Every goroutine it
 // starts has ended when it returns, RTSP and ONVIF sessions included.
 func (w *Camera) Run(ctx context.Context) error {
+	if !w.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer w.running.Store(false)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &run{cancel: cancel}

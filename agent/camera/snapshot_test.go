@@ -175,3 +175,22 @@ func TestSnapshotCache(t *testing.T) {
 		}
 	}
 }
+
+// TestOneRunAtATime: a camera's state has one owner, so a second Run while
+// one runs is refused at once and changes nothing.
+func TestOneRunAtATime(t *testing.T) {
+	w := resolvedCamera(t, "http://127.0.0.1:1/snap.jpg")
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() { first <- w.Run(ctx) }()
+	for !w.running.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	if err := w.Run(ctx); !errors.Is(err, ErrRunning) {
+		t.Errorf("second Run = %v, want ErrRunning", err)
+	}
+	cancel()
+	if err := <-first; err != nil {
+		t.Errorf("first Run = %v after cancel, want nil", err)
+	}
+}
