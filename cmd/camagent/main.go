@@ -6,7 +6,7 @@
 //	camagent probe --onvif URL [--username U] [--json]   check one camera (password: --password or $CAMAGENT_PROBE_PASSWORD)
 //	camagent version
 //
-// The demo (simulated camera + cloud + agent) is the separate binary
+// The demo (simulated cameras + cloud + agent) is the separate binary
 // camagent-demo, so that this one links no simulator.
 package main
 
