@@ -65,7 +65,12 @@ func describe(s *camera.Status, canSnapshot bool) CameraStatus {
 		cs.Device = strings.TrimSpace(d.Manufacturer + " " + d.Model + " " + d.FirmwareVersion)
 	}
 	cs.Cloud = s.Cloud.String()
-	if s.Cloud != uplink.StateReady && s.LastEnd != nil {
+	switch {
+	case s.Cloud != uplink.StateDisconnected:
+	case s.LastEnd == nil:
+		// Not yet connected, no connection failed yet: on its way.
+		cs.Cloud = "connecting"
+	default:
 		cs.Cloud += " (last connection: " + s.LastEnd.String() + ")"
 	}
 	if canSnapshot {

@@ -71,6 +71,7 @@ type (
 	pullFailed struct {
 		i   int
 		err error
+		at  time.Time
 	}
 	// pullEnded: the pull goroutine of stream i returned.
 	pullEnded struct{ i int }
@@ -181,7 +182,7 @@ func (w *Camera) handle(ctx context.Context, r *run, m message) (ack func()) {
 	case problem:
 		st.record(m.what, m.at)
 	case pullFailed:
-		st.streams[m.i].err = m.err
+		st.streams[m.i].err, st.streams[m.i].errAt = m.err, m.at
 	case pullEnded:
 		st.streams[m.i].pulling, st.streams[m.i].stopPull = false, nil
 	case acquire:

@@ -80,16 +80,42 @@ type PullState int
 const (
 	// PullIdle: not pulled, no reader needs it (pull on demand).
 	PullIdle PullState = iota
-	// PullConnecting: pulled, no frame yet from this pull.
+	// PullConnecting: pulled, no video yet from this pull.
 	PullConnecting
-	// PullPlaying: frames arrive.
+	// PullPlaying: video arrives.
 	PullPlaying
-	// PullStalled: frames came and stopped; StreamStatus.Err may say why.
+	// PullStalled: video came and stopped, the RTSP session still open.
 	PullStalled
+	// PullFailing: the RTSP session failed after the last video (Err says
+	// why, a Problem says it in words); the pull retries.
+	PullFailing
 )
 
 func (s PullState) String() string {
-	return [...]string{"idle", "connecting", "playing", "stalled"}[s]
+	return [...]string{"idle", "connecting", "playing", "stalled", "failing"}[s]
+}
+
+// stallAfter is how long without video a pulled stream is still playing:
+// long enough for a camera at 1 frame/s, short enough to show a hung
+// encoder within one refresh of the status page.
+const stallAfter = 3 * time.Second
+
+// pullState says where stream s stands at now. Only video counts: audio
+// keeps coming from a camera whose picture froze. Video from an earlier
+// pull of the stream does not count either.
+func pullState(s *streamState, lastVideo, now time.Time) PullState {
+	sincePull := lastVideo.After(s.pullStarted)
+	switch {
+	case !s.pulling:
+		return PullIdle
+	case s.err != nil && s.errAt.After(s.pullStarted) && s.errAt.After(lastVideo):
+		return PullFailing
+	case !sincePull:
+		return PullConnecting
+	case now.Sub(lastVideo) < stallAfter:
+		return PullPlaying
+	}
+	return PullStalled
 }
 
 // StreamStatus is one media stream of a camera.
@@ -155,18 +181,10 @@ func (w *Camera) publish() {
 		s.Device, s.IP = id.device, id.ip
 	}
 	active := w.pubs.Active()
+	now := time.Now()
 	for _, ss := range st.streams {
 		x := StreamStatus{ID: ss.pipe.id, URL: withoutUserinfo(ss.pipe.url), Err: ss.err, Stats: ss.pipe.stream.Stats(), Reasons: active[ss.pipe.id]}
-		switch {
-		case !ss.pulling:
-			x.Pull = PullIdle
-		case x.Stats.FPS > 0:
-			x.Pull = PullPlaying
-		case x.Stats.LastFrame.Before(ss.pullStarted):
-			x.Pull = PullConnecting
-		default:
-			x.Pull = PullStalled
-		}
+		x.Pull = pullState(ss, x.Stats.LastVideo, now)
 		s.Streams = append(s.Streams, x)
 	}
 	w.status.Store(s)
