@@ -129,6 +129,7 @@ func (a *Agent) report() Status {
 		cs.ONVIF, cs.Cloud = sc.scrub(cs.ONVIF), sc.scrub(cs.Cloud)
 		for j := range cs.Errors {
 			cs.Errors[j].What = sc.scrub(cs.Errors[j].What)
+			cs.Errors[j].Detail = sc.scrub(cs.Errors[j].Detail)
 		}
 		for j := range cs.Streams {
 			cs.Streams[j].RTSP = sc.scrub(cs.Streams[j].RTSP)
@@ -284,7 +285,7 @@ func stateClass(s string) string {
 	switch word {
 	case "connected", "ready", "playing", "sent":
 		return "ok"
-	case "connecting", "registering", "cam_registering", "ws_open", "not", "idle":
+	case "connecting", "reconnecting", "registering", "cam_registering", "ws_open", "not", "idle":
 		return "muted"
 	}
 	return "bad"

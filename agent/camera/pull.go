@@ -105,7 +105,7 @@ func (w *Camera) pull(ctx context.Context, i int, p *pipe) {
 		return err
 	}, func(err error, wait time.Duration) {
 		w.send(pullFailed{i: i, err: err, at: time.Now()})
-		w.failRetry(wait, "stream %s: %s", p.id, Plain(err))
+		w.failRetry(wait, "stream "+p.id+": no video from the camera", err)
 		if errors.Is(err, media.ErrUnreachable) && p.advertised && !fellBack {
 			if alt, ok := configuredHost(source.URL, w.opts.Camera.ONVIF.URL); ok {
 				source.URL, fellBack = alt, true

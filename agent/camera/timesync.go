@@ -2,6 +2,7 @@ package camera
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -37,13 +38,20 @@ func (w *Camera) checkClock(ctx context.Context, c *onvif.Client, skew time.Dura
 	defer cancel()
 	switch o.ClockSync {
 	case config.ClockSyncOff:
+		// On the page at every check (one problem, counted), in the log
+		// once.
 		if !w.clock.warned.Swap(true) {
 			w.log.Warn("camera clock is off; set onvif.clock_sync to correct it",
 				zap.Duration("skew", skew), zap.Duration("max_clock_skew", o.MaxClockSkew))
 		}
+		w.report(Problem{
+			What: clockOff(skew) + ": it misdates what the camera stamps (set onvif.clock_sync to gateway or ntp to correct it, or set the camera's clock)",
+			Detail: fmt.Sprintf("camera clock minus this machine's: %s; onvif.max_clock_skew: %s",
+				skew.Round(time.Millisecond), o.MaxClockSkew),
+		})
 	case config.ClockSyncGateway:
 		if _, err := c.SyncTime(ctx); err != nil {
-			w.fail("camera clock is off by %s; setting it to the gateway's time failed: %v", skew.Round(time.Second), err)
+			w.fail(clockOff(skew)+"; setting it to this machine's time failed", err)
 			return
 		}
 		w.log.Info("camera clock set to the gateway's time",
@@ -51,14 +59,14 @@ func (w *Camera) checkClock(ctx context.Context, c *onvif.Client, skew time.Dura
 	case config.ClockSyncNTP:
 		servers, err := c.SetNTP(ctx, o.NTPServers)
 		if err != nil {
-			w.fail("camera clock is off by %s; switching it to ntp failed: %v", skew.Round(time.Second), err)
+			w.fail(clockOff(skew)+"; switching it to NTP failed", err)
 			return
 		}
 		// The camera follows NTP at its own pace, so the skew after may
 		// still be large; the next check shows whether NTP works.
 		after, err := measureSkew(ctx, c)
 		if err != nil {
-			w.fail("camera switched to ntp, but reading its clock back failed: %v", err)
+			w.fail("camera switched to NTP, but reading its clock back failed", err)
 			return
 		}
 		w.log.Info("camera clock switched to ntp", zap.Strings("ntp_servers", servers),
@@ -80,7 +88,7 @@ func (w *Camera) recheckClock(ctx context.Context) {
 	err := c.Connect(cctx)
 	cancel()
 	if err != nil {
-		w.fail("checking the camera clock: %v", err)
+		w.fail("checking the camera's clock failed", err)
 		return
 	}
 	w.checkClock(ctx, c, c.ClockOffset())
@@ -99,6 +107,30 @@ func (w *Camera) runClock(ctx context.Context) {
 			w.recheckClock(ctx)
 		}
 	}
+}
+
+// clockOff says how far the camera's clock is off, roughly: the words of
+// a problem must not change with every second of drift, or each check
+// would be a new problem.
+func clockOff(skew time.Duration) string {
+	dir := "ahead of"
+	if skew < 0 {
+		dir, skew = "behind", -skew
+	}
+	var amount string
+	switch {
+	case skew >= time.Hour:
+		skew = skew.Round(time.Minute)
+		amount = fmt.Sprintf("%d h", skew/time.Hour)
+		if m := skew % time.Hour / time.Minute; m > 0 {
+			amount += fmt.Sprintf(" %d min", m)
+		}
+	case skew >= time.Minute:
+		amount = fmt.Sprintf("%d min", skew.Round(time.Minute)/time.Minute)
+	default:
+		amount = fmt.Sprintf("%d s", skew.Round(time.Second)/time.Second)
+	}
+	return "camera clock is " + amount + " " + dir + " this machine's"
 }
 
 // measureSkew returns the camera's clock minus the gateway's, from one
