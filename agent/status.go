@@ -99,6 +99,9 @@ func (a *Agent) handler() http.Handler {
 	})
 	mux.HandleFunc("GET /snapshot/{file}", a.serveSnapshot)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		// Like /readyz: a cached answer would say nothing of now.
+		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", a.serveReady)
