@@ -28,8 +28,14 @@ func module(t *testing.T, files map[string]string) {
 	t.Chdir(dir)
 }
 
-// goTool is the go command that runs this test.
-func goTool() string { return filepath.Join(runtime.GOROOT(), "bin", "go") }
+// goTool is the go command that runs this test; "go" from PATH when the
+// test binary does not know its GOROOT (built with -trimpath).
+func goTool() string {
+	if root := runtime.GOROOT(); root != "" {
+		return filepath.Join(root, "bin", "go")
+	}
+	return "go"
+}
 
 // syncBuffer is a buffer for output written by two goroutines; onWrite,
 // when set, sees everything written so far after each write.
