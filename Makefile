@@ -33,13 +33,15 @@ TESTSUMMARY      := $(TOOLS_BIN)/testsummary
 TOOLS_PKG_mkimage := ./mkimage
 TOOLS_PKG_pkgversion := ./pkgversion
 TOOLS_PKG_nfpm   := github.com/goreleaser/nfpm/v2/cmd/nfpm
-# format:nfpm arch:the `make cross` target whose camagent and camagent-demo
-# it packages. nfpm's arm7 is deb armhf and rpm armv7hl. The armhf .deb
-# carries the armv6 binaries: Raspberry Pi OS armhf also runs on ARMv6
-# boards (Pi Zero/1), where a GOARM=7 binary dies at start; armv7hl rpm
-# distributions need ARMv7 anyway.
+# format:nfpm arch:the `make cross` target whose binary it packages. nfpm's
+# arm7 is deb armhf and rpm armv7hl. The armhf .deb carries the armv6
+# binary: Raspberry Pi OS armhf also runs on ARMv6 boards (Pi Zero/1), where
+# a GOARM=7 binary dies at start; armv7hl rpm distributions need ARMv7 anyway.
 PKG_TARGETS      := deb:amd64:amd64 deb:arm64:arm64 deb:arm7:armv6 \
                     rpm:amd64:amd64 rpm:arm64:arm64 rpm:arm7:armv7
+# command:nfpm config. Each command is a package of its own: the demo, for
+# trying camagent out, would double what the daemon takes on a gateway.
+PKG_CONFIGS      := camagent:packaging/nfpm.yaml camagent-demo:packaging/nfpm-demo.yaml
 PKG_MAINTAINER   ?= camagent developers <camagent@users.noreply.github.com>
 IMAGE_DIR        := dist/image
 IMAGE_ARCHIVE    := dist/camagent-image.oci.tar
@@ -60,7 +62,7 @@ help:
 	@echo "cross         camagent and camagent-demo for linux/amd64, arm64, armv6, armv7 (each at most 20 MB)"
 	@echo "image         multi-arch OCI image (amd64, arm64, arm/v7; the daemon only) in $(IMAGE_DIR), no engine needed"
 	@echo "test-packaging  make image, then inspect it (platforms, user, static binaries, size; needs dpkg, rpm, skopeo)"
-	@echo "package       .deb and .rpm (camagent + camagent-demo) for amd64, arm64, armhf in dist/ (nfpm); scripts/check-package checks them"
+	@echo "package       .deb and .rpm of camagent (the daemon) and of camagent-demo, each for amd64, arm64, armhf in dist/ (nfpm); scripts/check-package checks them"
 	@echo "fuzz          every Fuzz target for FUZZTIME (default 20s) each"
 	@echo "clean         remove build output"
 
@@ -145,20 +147,21 @@ image: cross $(TOOLS_BIN)/mkimage
 		-bin linux/arm/v7=bin/camagent-linux-armv7 \
 		-version '$(VERSION)' -revision '$(REVISION)' -source-date-epoch $(SOURCE_DATE_EPOCH)
 
-# .deb and .rpm per architecture into dist/; scripts/check-package checks them.
+# .deb and .rpm of camagent and of camagent-demo per architecture into
+# dist/; scripts/check-package checks them.
 package: cross $(TOOLS_BIN)/nfpm $(TOOLS_BIN)/pkgversion
 	@set -e; mkdir -p dist; rm -f dist/camagent*.deb dist/camagent*.rpm; \
 	v=$$($(TOOLS_BIN)/pkgversion -describe '$(VERSION)' -source-date-epoch $(SOURCE_DATE_EPOCH)); \
 	echo "package version $$v"; \
+	for c in $(PKG_CONFIGS); do cmd=$${c%%:*}; config=$${c#*:}; \
 	for t in $(PKG_TARGETS); do \
 		fmt=$${t%%:*}; rest=$${t#*:}; arch=$${rest%%:*}; cross=$${rest#*:}; \
 		PKG_VERSION=$$v PKG_ARCH=$$arch PKG_MAINTAINER='$(PKG_MAINTAINER)' \
-		PKG_BINARY=bin/camagent-linux-$$cross PKG_DEMO_BINARY=bin/camagent-demo-linux-$$cross \
-		SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) \
-			$(TOOLS_BIN)/nfpm package --config packaging/nfpm.yaml --packager $$fmt --target dist/; \
-	done; \
+		PKG_BINARY=bin/$$cmd-linux-$$cross SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) \
+			$(TOOLS_BIN)/nfpm package --config $$config --packager $$fmt --target dist/; \
+	done; done; \
 	for f in dist/camagent*.deb dist/camagent*.rpm; do \
-		awk -v f=$$f -v s=$$(stat -c %s $$f) 'BEGIN { printf "%-60s %5.1f MiB\n", f, s / 1048576 }'; \
+		awk -v f=$$f -v s=$$(stat -c %s $$f) 'BEGIN { printf "%-72s %5.1f MiB\n", f, s / 1048576 }'; \
 	done
 
 # The image's inspection test reads what `make image` wrote; the tools'

@@ -462,3 +462,40 @@ func TestAdvertisedRTSPHostUnreachable(t *testing.T) {
 		t.Fatalf("cam_status: %v", st)
 	}
 }
+
+// TestPublishAfterFailedRun: a camera whose first run failed (its ONVIF
+// refused a request at start) publishes after the retry: the publishes
+// belong to each run of the camera, not to the first one.
+func TestPublishAfterFailedRun(t *testing.T) {
+	r, err := rig.Start(rig.Options{Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	r.ONVIF.FaultNext("GetDeviceInformation")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := r.Config(t.TempDir(), ln.Addr().String(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Options{Config: cfg, Logger: zaptest.NewLogger(t), Version: "test", RootCAs: r.Roots, Listener: ln, timing: testTiming})
+	if err != nil {
+		t.Fatal(err)
+	}
+	goRun(t, a)
+	waitReady(t, r)
+	if n := r.ONVIF.Count("GetDeviceInformation"); n < 2 {
+		t.Fatalf("GetDeviceInformation asked %d times: the first run did not fail", n)
+	}
+	if rep := request(t, r, "stream_start", map[string]any{"stream_id": "Main", "reason": "live", "publish_session_id": 1}); rep["status"] != "OK" {
+		t.Fatalf("stream_start after the retried run: %v", rep)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := r.Ingest.WaitFrames(ctx, 10); err != nil {
+		t.Fatalf("no video at the ingest: %v", err)
+	}
+}

@@ -89,15 +89,15 @@ func (s *Session) connect(ctx context.Context) connResult {
 
 	cctx, cancel := context.WithCancel(ctx)
 	c := &conn{
-		s: s, ws: ws, ctx: cctx, log: log, secure: secure,
+		s: s, ws: ws, log: log, secure: secure,
 		inbound: make(chan frame),
 		queue:   make(chan queued, queueSize),
 		camInfo: make(chan CameraInfo, 1),
 	}
-	c.wg.Go(c.readLoop)
-	c.wg.Go(c.keepalive)
-	c.wg.Go(c.dispatch)
-	res := c.serve()
+	c.wg.Go(func() { c.readLoop(cctx) })
+	c.wg.Go(func() { c.keepalive(cctx) })
+	c.wg.Go(func() { c.dispatch(cctx) })
+	res := c.serve(cctx)
 
 	s.mu.Lock()
 	s.cur = nil
@@ -127,7 +127,6 @@ func (s *Session) connect(ctx context.Context) connResult {
 type conn struct {
 	s      *Session
 	ws     *websocket.Conn
-	ctx    context.Context
 	log    *zap.Logger
 	secure bool
 	wg     sync.WaitGroup
@@ -174,7 +173,7 @@ func (c *conn) touch() {
 	c.ws.SetReadDeadline(time.Now().Add(c.s.t.Dead))
 }
 
-func (c *conn) readLoop() {
+func (c *conn) readLoop(ctx context.Context) {
 	c.touch()
 	c.ws.SetPongHandler(func(string) error { c.touch(); return nil })
 	c.ws.SetPingHandler(func(data string) error {
@@ -194,7 +193,7 @@ func (c *conn) readLoop() {
 			}
 			select {
 			case c.inbound <- frame{err: err}:
-			case <-c.ctx.Done():
+			case <-ctx.Done():
 			}
 			return
 		}
@@ -205,7 +204,7 @@ func (c *conn) readLoop() {
 		}
 		select {
 		case c.inbound <- frame{data: data}:
-		case <-c.ctx.Done():
+		case <-ctx.Done():
 			return
 		}
 	}
@@ -213,12 +212,12 @@ func (c *conn) readLoop() {
 
 // keepalive pings after Idle of silence (§2.4); the read deadline set by
 // touch drops the connection after Dead.
-func (c *conn) keepalive() {
+func (c *conn) keepalive(ctx context.Context) {
 	t := time.NewTimer(c.s.t.Idle)
 	defer t.Stop()
 	for {
 		select {
-		case <-c.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}

@@ -1,6 +1,7 @@
 package uplink
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -21,17 +22,17 @@ type queued struct {
 // dispatch feeds the Handler one request at a time so slow work (an RTMP
 // connect) never blocks the receive loop (§3.3). A command uplink does not
 // know is answered NOT_SUPPORTED here, in its turn (§3.5).
-func (c *conn) dispatch() {
+func (c *conn) dispatch(ctx context.Context) {
 	for {
 		select {
-		case <-c.ctx.Done():
+		case <-ctx.Done():
 			return
 		case q := <-c.queue:
 			if q.req == nil {
 				c.reply(q.to, Done(StatusNotSupported))
 				continue
 			}
-			c.reply(q.to, c.s.opts.Handler.Handle(c.ctx, q.req))
+			c.reply(q.to, c.s.opts.Handler.Handle(ctx, q.req))
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package uplink
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -38,25 +39,25 @@ func (s ConnState) String() string {
 
 // probeCamera asks the Handler for camera facts until it has them; the
 // camera must be reachable before cam_register is sent (§4.1.4).
-func (c *conn) probeCamera() {
+func (c *conn) probeCamera(ctx context.Context) {
 	for {
-		info, err := c.s.opts.Handler.CameraInfo(c.ctx)
+		info, err := c.s.opts.Handler.CameraInfo(ctx)
 		if err == nil {
 			c.camInfo <- info
 			return
 		}
-		if c.ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return
 		}
 		c.log.Warn("camera unavailable, cam_register deferred", zap.Error(err))
-		if c.s.clock.Sleep(c.ctx, c.s.t.CameraRetry) != nil {
+		if c.s.clock.Sleep(ctx, c.s.t.CameraRetry) != nil {
 			return
 		}
 	}
 }
 
 // serve runs the §2.6 state machine until the connection ends.
-func (c *conn) serve() connResult {
+func (c *conn) serve(ctx context.Context) connResult {
 	s := c.s
 	var res connResult
 	tz := s.persist.TZ
@@ -84,7 +85,7 @@ func (c *conn) serve() connResult {
 
 	for {
 		select {
-		case <-c.ctx.Done():
+		case <-ctx.Done():
 			c.goodbye()
 			return res
 		case <-phase.C:
@@ -161,7 +162,7 @@ func (c *conn) serve() connResult {
 				c.reply(replyTo(m), Done(StatusOK))
 				s.setState(StateCamRegistering)
 				phase.Stop()
-				c.wg.Go(c.probeCamera)
+				c.wg.Go(func() { c.probeCamera(ctx) })
 			case CmdCamHello:
 				if s.State() != StateCamRegistering || phaseName != CmdCamHello {
 					c.reply(replyTo(m), Done(StatusOK))

@@ -15,8 +15,9 @@ import (
 	"github.com/camagent/camagent/internal/backoff"
 )
 
-// ErrStreamsClosed is returned by Start after Close.
-var ErrStreamsClosed = errors.New("streams closed")
+// ErrStreamsNotRunning is returned by Start when no Run took it within
+// StartTimeout: before the first Run, after one returned, or between two.
+var ErrStreamsNotRunning = errors.New("streams not running")
 
 // reasonNeedsRTMP reports whether a reason keeps an RTMP publish open.
 // record_by_event only switches event-driven delivery on (§4.8).
@@ -48,20 +49,38 @@ type StreamsOptions struct {
 
 // Streams keeps, per stream id, the set of active stream_start reasons and
 // at most one RTMP publish, opened by the first reason that needs it and
-// closed with the last (§4.3.5–4.3.6).
+// closed with the last (§4.3.5–4.3.6). Run owns the publishes.
 type Streams struct {
 	opts StreamsOptions
 	log  *zap.Logger
+	// starts hands each Start to Run's goroutine, which opens publishes
+	// under its context.
+	starts chan startReq
 
 	mu      sync.Mutex
-	closed  bool
+	serving bool // a Run is running
 	streams map[string]*streamState
-	wg      sync.WaitGroup
 	// running and finished make Stats monotonic per stream id across
 	// publishes: a loop's counts move from running to finished when its
 	// goroutine ends, under mu, so no scrape sees them missing.
 	running  map[*publishLoop]string
 	finished map[string]PublisherStats
+}
+
+// startReq is one Start, handed to Run.
+type startReq struct {
+	link     Link
+	streamID string
+	reason   StreamReason
+	psid     int64
+	reply    chan startReply // cap 1: Run never waits on the asker
+}
+
+// startReply is what Run did with a startReq.
+type startReply struct {
+	pl  *publishLoop // the publish to wait for; nil for a reason without one
+	had bool         // the reason was active already
+	err error
 }
 
 type streamState struct {
@@ -173,8 +192,37 @@ func NewStreams(opts StreamsOptions) *Streams {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Streams{opts: opts, log: log, streams: map[string]*streamState{},
+	return &Streams{opts: opts, log: log, starts: make(chan startReq), streams: map[string]*streamState{},
 		running: map[*publishLoop]string{}, finished: map[string]PublisherStats{}}
+}
+
+// Run owns the publishes: each Start is served on Run's goroutine, which
+// opens the publish under ctx. When ctx is done Run forgets every reason as
+// StopAll does and returns nil once every publish has ended. It may run
+// again after that (once per run of the owner); a second Run while one
+// runs is refused.
+func (s *Streams) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.serving {
+		s.mu.Unlock()
+		return errors.New("streams already running")
+	}
+	s.serving = true
+	s.mu.Unlock()
+	var loops sync.WaitGroup
+	for {
+		select {
+		case req := <-s.starts:
+			req.reply <- s.add(ctx, &loops, req)
+		case <-ctx.Done():
+			s.StopAll()
+			loops.Wait()
+			s.mu.Lock()
+			s.serving = false
+			s.mu.Unlock()
+			return nil
+		}
+	}
 }
 
 // Start adds reason to streamID. The first reason that needs RTMP opens
@@ -185,12 +233,46 @@ func NewStreams(opts StreamsOptions) *Streams {
 // keeps the existing publish (idempotent); if it is down and waiting to
 // reconnect, it reconnects at once to the new URL, because the cloud
 // re-sends stream_start with a fresh publish_session_id after a drop.
+//
+// Run serves Start. A Start while no Run runs waits for one within the same
+// StartTimeout, then fails with ErrStreamsNotRunning: an owner starts Run
+// beside whatever calls Start, in no particular order.
 func (s *Streams) Start(ctx context.Context, link Link, streamID string, reason StreamReason, psid int64) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrStreamsClosed
+	t := time.NewTimer(s.opts.StartTimeout)
+	defer t.Stop()
+	req := startReq{link: link, streamID: streamID, reason: reason, psid: psid, reply: make(chan startReply, 1)}
+	select {
+	case s.starts <- req:
+	case <-t.C:
+		return fmt.Errorf("start stream %s (%s): %w", streamID, reason, ErrStreamsNotRunning)
+	case <-ctx.Done():
+		return fmt.Errorf("start stream %s (%s): %w", streamID, reason, ctx.Err())
 	}
+	r := <-req.reply
+	if r.err != nil || r.pl == nil {
+		return r.err
+	}
+	err := waitStarted(ctx, t, r.pl)
+	if err == nil {
+		return nil
+	}
+	// Undo this call's reason; the loop goes when no RTMP reason is left.
+	if !r.had {
+		s.remove(streamID, reason, r.pl)
+	}
+	return fmt.Errorf("start stream %s (%s): %w", streamID, reason, err)
+}
+
+// add does a Start's bookkeeping on Run's goroutine and opens the publish
+// under ctx if the stream needs one and has none.
+func (s *Streams) add(ctx context.Context, loops *sync.WaitGroup, req startReq) startReply {
+	streamID, reason := req.streamID, req.reason
+	if ctx.Err() != nil {
+		// Run is ending: its StopAll must not miss a publish opened now.
+		return startReply{err: fmt.Errorf("start stream %s (%s): %w", streamID, reason, ErrStreamsNotRunning)}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	st := s.streams[streamID]
 	if st == nil {
 		st = &streamState{reasons: map[StreamReason]struct{}{}}
@@ -199,41 +281,26 @@ func (s *Streams) Start(ctx context.Context, link Link, streamID string, reason 
 	_, had := st.reasons[reason]
 	if !reasonNeedsRTMP(reason) {
 		st.reasons[reason] = struct{}{}
-		s.mu.Unlock()
-		return nil
+		return startReply{}
 	}
-	u, err := link.PublishURL(streamID, psid)
+	u, err := req.link.PublishURL(streamID, req.psid)
 	if err != nil {
 		if st.pub == nil {
 			s.dropIfEmptyLocked(streamID, st)
-			s.mu.Unlock()
-			return fmt.Errorf("start stream %s: %w", streamID, err)
+			return startReply{err: fmt.Errorf("start stream %s: %w", streamID, err)}
 		}
 		u = st.pub.currentURL()
 	}
 	if st.pub == nil {
-		st.pub = s.startLoop(streamID, u)
+		st.pub = s.startLoop(ctx, loops, streamID, u)
 	} else {
 		st.pub.retarget(u)
 	}
 	st.reasons[reason] = struct{}{}
-	pl := st.pub
-	s.mu.Unlock()
-
-	err = s.waitStarted(ctx, pl)
-	if err == nil {
-		return nil
-	}
-	// Undo this call's reason; the loop goes when no RTMP reason is left.
-	if !had {
-		s.remove(streamID, reason, pl)
-	}
-	return fmt.Errorf("start stream %s (%s): %w", streamID, reason, err)
+	return startReply{pl: st.pub, had: had}
 }
 
-func (s *Streams) waitStarted(ctx context.Context, pl *publishLoop) error {
-	t := time.NewTimer(s.opts.StartTimeout)
-	defer t.Stop()
+func waitStarted(ctx context.Context, t *time.Timer, pl *publishLoop) error {
 	select {
 	case <-pl.upChan():
 		return nil
@@ -338,15 +405,6 @@ func (s *Streams) StopAll() {
 	}
 }
 
-// Close stops everything; later Starts fail with ErrStreamsClosed.
-func (s *Streams) Close() {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.StopAll()
-	s.wg.Wait()
-}
-
 // Streaming reports whether at least one RTMP publish is up right now.
 func (s *Streams) Streaming() bool {
 	s.mu.Lock()
@@ -409,15 +467,14 @@ func (a PublisherStats) add(b PublisherStats) PublisherStats {
 		Bytes: a.Bytes + b.Bytes, Drops: a.Drops + b.Drops}
 }
 
-// startLoop starts the publish goroutine; called with s.mu held.
-func (s *Streams) startLoop(streamID, url string) *publishLoop {
-	ctx, cancel := context.WithCancel(context.Background())
+// startLoop starts the publish goroutine under ctx, counted in loops;
+// called on Run's goroutine with s.mu held.
+func (s *Streams) startLoop(ctx context.Context, loops *sync.WaitGroup, streamID, url string) *publishLoop {
+	ctx, cancel := context.WithCancel(ctx)
 	pl := &publishLoop{cancel: cancel, done: make(chan struct{}), kick: make(chan struct{}, 1),
 		url: url, up: make(chan struct{})}
 	s.running[pl] = streamID
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	loops.Go(func() {
 		defer close(pl.done)
 		defer cancel()
 		pl.err = s.runLoop(ctx, streamID, pl)
@@ -425,7 +482,7 @@ func (s *Streams) startLoop(streamID, url string) *publishLoop {
 		delete(s.running, pl)
 		s.finished[streamID] = s.finished[streamID].add(pl.stats.get())
 		s.mu.Unlock()
-	}()
+	})
 	return pl
 }
 

@@ -21,6 +21,8 @@ type streamsEnv struct {
 	s      *uplink.Streams
 	link   uplink.Link
 	opens  atomic.Int32
+	closes atomic.Int32 // readers closed
+	stop   func() error // ends Run, returns its result
 	mu     sync.Mutex
 	sleeps []time.Duration
 	// As the Streams' clock: sleep (nil: return at once) ends each
@@ -52,8 +54,17 @@ func newStreamsEnv(t *testing.T, ingOpts cloudsim.IngestOptions) *streamsEnv {
 }
 
 // newStreamsEnvSleep uses sleep as the backoff wait; nil records the
-// delay and returns at once.
+// delay and returns at once. Its Streams runs until the test ends.
 func newStreamsEnvSleep(t *testing.T, ingOpts cloudsim.IngestOptions, sleep func(ctx context.Context, d time.Duration) error) *streamsEnv {
+	t.Helper()
+	e := newStreamsEnvIdle(t, ingOpts, sleep, 0)
+	e.stop = runStreams(t, e.s)
+	return e
+}
+
+// newStreamsEnvIdle is newStreamsEnvSleep with the given StartTimeout
+// (0: the default) and without running the Streams.
+func newStreamsEnvIdle(t *testing.T, ingOpts cloudsim.IngestOptions, sleep func(ctx context.Context, d time.Duration) error, startTimeout time.Duration) *streamsEnv {
 	t.Helper()
 	f := loadFixture(t)
 	e := &streamsEnv{ing: startIngest(t, ingOpts), sleep: sleep}
@@ -65,13 +76,43 @@ func newStreamsEnvSleep(t *testing.T, ingOpts cloudsim.IngestOptions, sleep func
 			}
 			e.opens.Add(1)
 			// Paced like a camera (4× real time) so a long test does not flood.
-			return newReader(f, true, 4), nil
+			return countedReader{newReader(f, true, 4), &e.closes}, nil
 		},
-		Clock:  e,
-		Logger: zaptest.NewLogger(t),
+		Clock:        e,
+		StartTimeout: startTimeout,
+		Logger:       zaptest.NewLogger(t),
 	})
-	t.Cleanup(e.s.Close)
 	return e
+}
+
+// countedReader counts its Close in closes.
+type countedReader struct {
+	*fakeReader
+	closes *atomic.Int32
+}
+
+func (r countedReader) Close() {
+	r.fakeReader.Close()
+	r.closes.Add(1)
+}
+
+// runStreams runs s until the test ends or the returned stop is called;
+// stop returns Run's result.
+func runStreams(t *testing.T, s *uplink.Streams) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	res := make(chan error, 1)
+	go func() { res <- s.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			err = <-res
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
 }
 
 func activePublishes(rs []cloudsim.PublishRecord) (n int) {
@@ -298,19 +339,67 @@ func TestStreamsBackoffStartsOverAfterHealthyPublish(t *testing.T) {
 	}
 }
 
-func TestStreamsCloseRefusesStart(t *testing.T) {
+// Run owns the publishes: they end with its context, and it returns only
+// after they have. The owner (the camera) runs it again on its next attempt.
+func TestStreamsRunOwnsPublishes(t *testing.T) {
 	e := newStreamsEnv(t, cloudsim.IngestOptions{})
 	ctx := testCtx(t)
-	if err := e.s.Start(ctx, e.link, "Main", "live", 0); err != nil {
+	if err := e.s.Start(ctx, e.link, "Main", "live", 1); err != nil {
 		t.Fatal(err)
 	}
-	e.s.Close()
+	if err := e.s.Start(ctx, e.link, "Main", "record_by_event", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.Run(ctx); err == nil {
+		t.Fatal("a second Run beside the running one returned nil")
+	}
+	if err := e.stop(); err != nil {
+		t.Fatalf("Run = %v, want nil after its context ended", err)
+	}
+	if o, c := e.opens.Load(), e.closes.Load(); o != 1 || c != 1 {
+		t.Errorf("Run returned with %d readers opened, %d closed: a publish outlived it", o, c)
+	}
+	if len(e.s.Active()) != 0 || e.s.Streaming() {
+		t.Errorf("after Run: Active %v, Streaming %v", e.s.Active(), e.s.Streaming())
+	}
 	if err := e.ing.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return activePublishes(rs) == 0 }); err != nil {
-		t.Fatal(err)
+		t.Fatalf("publish still open after Run returned: %v", err)
 	}
-	if err := e.s.Start(ctx, e.link, "Main", "live", 0); !errors.Is(err, uplink.ErrStreamsClosed) {
-		t.Errorf("Start after Close = %v", err)
+
+	// A Start made before the next Run begins is served by it.
+	started := make(chan error, 1)
+	go func() { started <- e.s.Start(ctx, e.link, "Main", "live", 2) }()
+	runStreams(t, e.s)
+	if err := <-started; err != nil {
+		t.Fatalf("start served by the second Run: %v", err)
 	}
+	rs := e.ing.Publishes()
+	if len(rs) != 2 || !rs[1].Accepted || rs[1].Query.Get("psid") != "2" || !e.s.Streaming() {
+		t.Fatalf("after the second Run's start: %d publishes, last %+v", len(rs), rs[len(rs)-1])
+	}
+}
+
+// Without a Run to serve it, Start fails with ErrStreamsNotRunning once
+// StartTimeout has passed: before the first Run and after one returned.
+func TestStreamsStartWithoutRunFails(t *testing.T) {
+	e := newStreamsEnvIdle(t, cloudsim.IngestOptions{}, nil, 20*time.Millisecond)
+	ctx := testCtx(t)
+	check := func(when string) {
+		t.Helper()
+		for _, r := range []uplink.StreamReason{uplink.ReasonLive, uplink.ReasonRecordByEvent} {
+			if err := e.s.Start(ctx, e.link, "Main", r, 0); !errors.Is(err, uplink.ErrStreamsNotRunning) {
+				t.Errorf("%s: Start %s = %v, want ErrStreamsNotRunning", when, r, err)
+			}
+		}
+		if len(e.s.Active()) != 0 || e.opens.Load() != 0 || len(e.ing.Publishes()) != 0 {
+			t.Errorf("%s: refused starts left %v, opened %d readers, %d publishes", when, e.s.Active(), e.opens.Load(), len(e.ing.Publishes()))
+		}
+	}
+	check("before Run")
+	if err := runStreams(t, e.s)(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	check("after Run returned")
 }
 
 func TestStreamsRestartDuringBackoffReconnectsWithNewPSID(t *testing.T) {
@@ -361,6 +450,12 @@ func TestStreamsStatsNeverGoDown(t *testing.T) {
 			t.Fatalf("publish %d: %v", i, err)
 		}
 		e.s.Stop("Main", "live")
+		// The ingest frees the stream name once it has read the close;
+		// publishing the same name before that is refused ("already
+		// publishing"), as by a real RTMP server.
+		if err := e.ing.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return !rs[i].Active }); err != nil {
+			t.Fatalf("publish %d still open at the ingest: %v", i, err)
+		}
 		got := e.s.Stats()["Main"]
 		if got.VideoFrames <= last.VideoFrames || got.AudioFrames <= last.AudioFrames || got.Bytes <= last.Bytes {
 			t.Fatalf("after publish %d: %+v, want more than %+v", i+1, got, last)

@@ -154,14 +154,11 @@ func (r *run) spawn(ctx context.Context, w *Camera, f func(ctx context.Context))
 	}()
 }
 
-// stop ends the run: children see ctx done, publishes end.
+// stop ends the run: children see ctx done, publishes end with pubs.Run.
 func (w *Camera) stop(r *run) {
 	r.stopping = true
 	r.cancel()
 	w.stopPulls()
-	// Streams.Close waits for the publish loops, which may be waiting to
-	// tell the owner their reader closed: not on the owner's goroutine.
-	r.spawn(context.Background(), w, func(context.Context) { w.pubs.Close() })
 }
 
 // send hands m to the owner. Only Run's children and the session's

@@ -219,7 +219,7 @@ func (w *Camera) handle(ctx context.Context, r *run, m message) (ack func()) {
 	case sessionEnded:
 		// No upload starts once the session is gone; the running ones
 		// end with the run.
-		r.spawn(context.Background(), w, func(context.Context) { w.maint.wg.Wait() })
+		r.spawn(ctx, w, func(context.Context) { w.maint.wg.Wait() })
 		if m.err != nil {
 			// After bye DELETED the connection's end said it.
 			r.err = deletedErr(m.err)
@@ -293,6 +293,9 @@ func (st *state) record(p Problem) {
 // start begins what runs once the camera is known: the cloud session, the
 // clock checks, the event pipeline and the pulls kept warm.
 func (w *Camera) start(ctx context.Context, r *run) {
+	// The publishes. Its only error, a second Run, cannot happen: the
+	// last run joined it.
+	r.spawn(ctx, w, func(ctx context.Context) { _ = w.pubs.Run(ctx) })
 	r.spawn(ctx, w, func(ctx context.Context) { w.send(sessionEnded{err: w.session.Run(ctx)}) })
 	r.spawn(ctx, w, w.runEvents)
 	r.spawn(ctx, w, w.runClock)
