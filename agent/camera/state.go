@@ -25,10 +25,7 @@ type state struct {
 	conn  int64 // READY connections so far: the current one's number
 	// settled is set by a connection end retrying will not fix (bye
 	// AUTH_FAILURE, …) until the next READY: nothing is kept warm meanwhile.
-	settled bool
-	// lastEnd is how the last cloud connection ended, nil before one did
-	// (the camera's own stop does not count).
-	lastEnd  *uplink.End
+	settled  bool
 	activity bool
 	// requested is what the cloud asked to publish on this connection,
 	// stream id → reason → publish_session_id, kept in passive mode too so
@@ -208,13 +205,8 @@ func (w *Camera) handle(ctx context.Context, r *run, m message) (ack func()) {
 		return func() { close(m.reply) }
 	case connEnded:
 		st.settled = m.end.Settled()
-		if r.stopping {
-			break // the camera's own stop ended it
-		}
-		end := m.end
-		st.lastEnd = &end
-		if words, bad := CloudEnd(end); bad {
-			st.record(Problem{What: words, Detail: end.String(), At: time.Now()})
+		if words, bad := CloudEnd(m.end); bad {
+			st.record(Problem{What: words, Detail: m.end.String(), At: time.Now()})
 		}
 	case sessionEnded:
 		// No upload starts once the session is gone; the running ones

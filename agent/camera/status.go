@@ -31,7 +31,7 @@ type Status struct {
 	IP       string
 	Cloud    uplink.ConnState
 	// LastEnd is how the last cloud connection ended, nil before one did
-	// (the camera's own stop does not count).
+	// and when the camera's own stop ended it (the camera restarts).
 	LastEnd *uplink.End
 	CamID   int64 // while the cloud session is READY
 	// Activity is false in passive mode (docs/protocol.md#passive-mode).
@@ -184,7 +184,11 @@ func (w *Camera) publish() {
 	if st.ready {
 		s.CamID = st.link.CamID
 	}
-	s.LastEnd = st.lastEnd
+	// The session records the end before it says disconnected, so a
+	// Status that shows the state shows the reason too.
+	if end, ok := w.session.LastEnd(); ok && !end.Stopped {
+		s.LastEnd = &end
+	}
 	if id != nil {
 		s.Device, s.IP = id.device, id.ip
 	}
@@ -265,8 +269,11 @@ func problemOf(what string, err error) Problem {
 
 // CloudEnd puts how a cloud connection ended in plain words with what to
 // check; problem is false for ends that are part of normal operation (the
-// cloud asked the camera to reconnect, or is restarting).
+// cloud asked the camera to reconnect or is restarting; the camera stopped).
 func CloudEnd(end uplink.End) (words string, problem bool) {
+	if end.Stopped {
+		return "camera's cloud session stopped", false
+	}
 	if b := end.Bye; b != nil {
 		switch b.Reason {
 		case uplink.ByeReconnect, uplink.ByeShutdown:
