@@ -185,11 +185,11 @@ func ask[T any](ctx context.Context, w *Camera, m message, reply chan T) (T, err
 // after wait. Only the goroutine that calls Run may call it, between two
 // runs: it owns the camera's state then.
 func (w *Camera) Retrying(err error, wait time.Duration) {
-	p := problemOf("setting up the camera failed", err)
-	if words := Plain(err); words != "" {
-		p.What = words // they say it all: ONVIF refused, unreachable, …
+	// Plain's words say it all when it has some: ONVIF refused, …
+	p := Problem{What: Plain(err), Detail: err.Error(), At: time.Now()}
+	if p.What == "" {
+		p.What = "setting up the camera failed"
 	}
-	p.At = time.Now()
 	w.log.Warn(p.What, zap.Error(err), zap.Duration("retry_in", wait))
 	w.st.record(p)
 	w.publish()

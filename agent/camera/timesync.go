@@ -23,7 +23,8 @@ type clockState struct {
 
 // checkClock compares the camera's clock with the gateway's (skew is the
 // camera's clock minus ours) and, when it is off by more than
-// max_clock_skew, corrects it as clock_sync says or warns once. It never
+// max_clock_skew, corrects it as clock_sync says or reports it (on the
+// status page at every check, in the log once). It never
 // fails the worker: the agent signs ONVIF requests with the camera's own
 // clock, so a wrong clock only misdates what the camera stamps.
 func (w *Camera) checkClock(ctx context.Context, c *onvif.Client, skew time.Duration) {
@@ -117,18 +118,16 @@ func clockOff(skew time.Duration) string {
 	if skew < 0 {
 		dir, skew = "behind", -skew
 	}
-	var amount string
-	switch {
-	case skew >= time.Hour:
-		skew = skew.Round(time.Minute)
-		amount = fmt.Sprintf("%d h", skew/time.Hour)
-		if m := skew % time.Hour / time.Minute; m > 0 {
-			amount += fmt.Sprintf(" %d min", m)
+	amount := fmt.Sprintf("%d s", skew.Round(time.Second)/time.Second)
+	if r := skew.Round(time.Minute); skew >= time.Minute {
+		switch h, m := r/time.Hour, r%time.Hour/time.Minute; {
+		case h == 0:
+			amount = fmt.Sprintf("%d min", m)
+		case m == 0:
+			amount = fmt.Sprintf("%d h", h)
+		default:
+			amount = fmt.Sprintf("%d h %d min", h, m)
 		}
-	case skew >= time.Minute:
-		amount = fmt.Sprintf("%d min", skew.Round(time.Minute)/time.Minute)
-	default:
-		amount = fmt.Sprintf("%d s", skew.Round(time.Second)/time.Second)
 	}
 	return "camera clock is " + amount + " " + dir + " this machine's"
 }
