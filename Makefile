@@ -29,6 +29,7 @@ SOURCE_DATE_EPOCH := $(SOURCE_DATE_EPOCH)
 CROSS_TARGETS    := amd64 arm64 armv6 armv7
 MAX_BINARY_BYTES := 20000000
 TOOLS_BIN        := bin/tools
+TESTSUMMARY      := $(TOOLS_BIN)/testsummary
 TOOLS_PKG_mkimage := ./mkimage
 TOOLS_PKG_pkgversion := ./pkgversion
 TOOLS_PKG_nfpm   := github.com/goreleaser/nfpm/v2/cmd/nfpm
@@ -69,14 +70,19 @@ build: check-go
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) $(PKG)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DEMO_BIN) $(DEMO_PKG)
 
+# go test runs under scripts/testsummary, which prints each package's
+# closing line (go test's own ok/FAIL lines) as it finishes and a progress
+# line while nothing else shows: a cold -race build is minutes of silence.
 test: check-go
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 14m ./...
+	$(GO) build -o $(TESTSUMMARY) ./scripts/testsummary
+	$(TESTSUMMARY) $(GO) test -race -count=1 -timeout 14m ./...
 
 # armv7 boards are 32-bit: run the suite once as 386 to catch 64-bit
 # atomics on unaligned fields and int overflows (-race needs 64-bit).
 test-32bit: check-go
-	GOARCH=386 $(GO) test -count=1 -timeout 14m ./...
+	$(GO) build -o $(TESTSUMMARY) ./scripts/testsummary
+	GOARCH=386 $(TESTSUMMARY) $(GO) test -count=1 -timeout 14m ./...
 
 test-interop:
 	./scripts/interop-deps
@@ -87,10 +93,10 @@ test-interop:
 test-browser: check-go
 	$(GO) test -race -count=1 -tags browser -run TestBrowser -timeout 5m ./agent/
 
-# Go is the one thing build, test and demo need; say so plainly when it is missing.
+# Go is the one thing build, test and demo need; say plainly what to
+# install when it is missing or too old (scripts/go-toolchain).
 check-go:
-	@command -v $(GO) >/dev/null 2>&1 || { \
-		echo "Go ($(GO)) not found: install Go 1.26 (apt-get install golang-go, or /usr/local/go/bin on PATH) or set GO=/path/to/go" >&2; exit 1; }
+	@GO='$(GO)' ./scripts/go-toolchain >/dev/null
 
 # Built first, with the version stamp of `make build`, so the first run's
 # compile (a minute or so) is not a silent wait. Ctrl-C sends SIGINT to

@@ -990,7 +990,7 @@ func pct(got, sent int64) string {
 	return fmt.Sprintf("%.1f %%", 100*float64(got)/float64(sent))
 }
 
-// benchTable renders the results as Markdown for the README, with the
+// benchTable renders the results as Markdown for docs/performance.md, with the
 // targets and what else is worth knowing below it.
 func benchTable(rows []benchRow, window time.Duration, rounds int) string {
 	var sb strings.Builder

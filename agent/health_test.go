@@ -47,6 +47,12 @@ func TestReadyzFollowsRegistration(t *testing.T) {
 	if code, body := probe(t, statusURL+"/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("healthz while reconnecting: %d %q", code, body)
 	}
+	// No cache between a prober and the agent may answer for it.
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if resp, _ := get(t, statusURL+path); resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: Cache-Control %q, want no-store", path, resp.Header.Get("Cache-Control"))
+		}
+	}
 	waitFor(t, "readyz 200 after the camera registered again", func() bool {
 		code, body := probe(t, statusURL+"/readyz")
 		return code == http.StatusOK && body == "ok\n"

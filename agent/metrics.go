@@ -58,7 +58,7 @@ func newMetricsCollector(a *Agent) *metricsCollector {
 		rtspDiscarded:  d("rtsp_discarded_frames_total", "Units dropped because their time went backwards across an RTSP reconnect.", stream),
 		frameAge:       d("rtsp_last_frame_age_seconds", "Seconds since the last unit arrived from the camera; absent before the first.", stream),
 
-		pubFrames: d("publish_frames_total", "Frames written to the cloud over RTMP, over every publish of this stream.", stream),
+		pubFrames: d("publish_frames_total", "Frames written to the cloud over RTMP by kind (video access units, audio frames), over every publish of this stream.", []string{"camera", "stream", "kind"}),
 		pubBytes:  d("publish_bytes_total", "Media payload bytes written to the cloud over RTMP, over every publish of this stream.", stream),
 		pubDrops:  d("publish_dropped_frames_total", "Frames a publish could not send (before the first key frame, unsupported codec), over every publish of this stream.", stream),
 		pubActive: d("publishing", "1 while the cloud has asked for this stream (live, record, …), else 0.", stream),
@@ -125,7 +125,8 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			gauge(c.pubActive, boolValue(sm.Publishing), name, sm.ID)
 			if ps := sm.Publish; ps != nil {
-				counter(c.pubFrames, ps.Frames, name, sm.ID)
+				counter(c.pubFrames, ps.VideoFrames, name, sm.ID, "video")
+				counter(c.pubFrames, ps.AudioFrames, name, sm.ID, "audio")
 				counter(c.pubBytes, ps.Bytes, name, sm.ID)
 				counter(c.pubDrops, ps.Drops, name, sm.ID)
 			}

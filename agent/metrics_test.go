@@ -126,7 +126,7 @@ func TestMetricsFollowTheCamera(t *testing.T) {
 	waitFor(t, "publishing gauge on and frames published", func() bool {
 		s := scrapeMetrics(t, statusURL)
 		on, _ := s.value("camagent_publishing" + main)
-		sent, _ := s.value("camagent_publish_frames_total" + main)
+		sent, _ := s.value(`camagent_publish_frames_total{camera="demo",kind="video",stream="Main"}`)
 		bytes, _ := s.value("camagent_publish_bytes_total" + main)
 		return on == 1 && sent > 0 && bytes > 0
 	})
@@ -137,6 +137,19 @@ func TestMetricsFollowTheCamera(t *testing.T) {
 		v, ok := scrapeMetrics(t, statusURL).value("camagent_publishing" + main)
 		return ok && v == 0
 	})
+	// Frames are counted by kind, as the cloud received them: the video
+	// count is the frame count a viewer's frames/s is made of.
+	var video, audio float64
+	waitFor(t, "the published frames counted by kind as the cloud got them", func() bool {
+		s := scrapeMetrics(t, statusURL)
+		video, _ = s.value(`camagent_publish_frames_total{camera="demo",kind="video",stream="Main"}`)
+		audio, _ = s.value(`camagent_publish_frames_total{camera="demo",kind="audio",stream="Main"}`)
+		got := r.Ingest.Publishes()
+		return len(got) == 1 && video == float64(got[0].VideoFrames) && audio == float64(got[0].AudioFrames)
+	})
+	if video == 0 || audio == 0 {
+		t.Errorf("published %v video and %v audio frames, want both", video, audio)
+	}
 
 	// A preview the cloud asked for is counted once it has been uploaded.
 	if rep := request(t, r, "cam_update_preview", nil); rep["status"] != "OK" {

@@ -99,6 +99,9 @@ func (a *Agent) handler() http.Handler {
 	})
 	mux.HandleFunc("GET /snapshot/{file}", a.serveSnapshot)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		// Like /readyz: a cached answer would say nothing of now.
+		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", a.serveReady)
@@ -129,6 +132,7 @@ func (a *Agent) report() Status {
 		cs.ONVIF, cs.Cloud = sc.scrub(cs.ONVIF), sc.scrub(cs.Cloud)
 		for j := range cs.Errors {
 			cs.Errors[j].What = sc.scrub(cs.Errors[j].What)
+			cs.Errors[j].Detail = sc.scrub(cs.Errors[j].Detail)
 		}
 		for j := range cs.Streams {
 			cs.Streams[j].RTSP = sc.scrub(cs.Streams[j].RTSP)
@@ -284,7 +288,7 @@ func stateClass(s string) string {
 	switch word {
 	case "connected", "ready", "playing", "sent":
 		return "ok"
-	case "connecting", "registering", "cam_registering", "ws_open", "not", "idle":
+	case "connecting", "reconnecting", "registering", "cam_registering", "ws_open", "not", "idle":
 		return "muted"
 	}
 	return "bad"

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html/template"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -252,28 +254,38 @@ func TestStatusPageRTSPOnly(t *testing.T) {
 }
 
 // TestStatusPageSaysWhatIsWrong: a camera that refuses the configured
-// credentials or does not answer is described in words that name the fix,
-// on the page and in status.json, for ONVIF and for RTSP alike; the
-// retries that fail the same way are one problem, counted. A refused
-// login is retried only after camera.CredentialRetry (cameras lock accounts), so
-// there the log's retry_in is checked instead of the count.
+// credentials or does not answer is described once, in words that name
+// the fix, with the technical detail beside them, on the page and in
+// status.json, for ONVIF and for RTSP alike; the part's row says only
+// where it stands. The retries that fail the same way are one problem,
+// counted. A refused login is retried only after camera.CredentialRetry
+// (cameras lock accounts), so there the log's retry_in is checked instead
+// of the count.
 func TestStatusPageSaysWhatIsWrong(t *testing.T) {
+	mainStream := func(cs CameraStatus) string {
+		if len(cs.Streams) == 0 {
+			return ""
+		}
+		return cs.Streams[0].RTSP
+	}
+	onvifRow := func(cs CameraStatus) string { return cs.ONVIF }
 	for _, tc := range []struct {
 		name   string
 		rig    rig.Options
-		field  func(CameraStatus) string // where the state shows
-		want   string
-		notHas string
-		login  bool // a refused login: retried after camera.CredentialRetry
+		state  func(CameraStatus) string // where the part's state shows
+		want   string                    // its state there
+		words  string                    // the problem, in words
+		detail string                    // in the problem's detail
+		login  bool                      // a refused login: retried after camera.CredentialRetry
 	}{
 		{
 			name: "onvif password",
 			rig: rig.Options{
 				ONVIF: func(o *onvifsim.Options) { o.Password = "changed-on-the-camera" },
 			},
-			field:  func(cs CameraStatus) string { return cs.ONVIF },
-			want:   "camera refused the ONVIF user name or password (check onvif.username and onvif.password)",
-			notHas: "onvif: onvif:",
+			state: onvifRow, want: "error",
+			words:  "camera refused the ONVIF user name or password (check onvif.username and onvif.password)",
+			detail: "NotAuthorized",
 			login:  true,
 		},
 		{
@@ -281,9 +293,9 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 			rig: rig.Options{
 				Config: func(c *config.Config) { c.Cameras[0].ONVIF.URL = "http://127.0.0.1:1/onvif/device_service" },
 			},
-			field:  func(cs CameraStatus) string { return cs.ONVIF },
-			want:   "camera does not answer ONVIF (check onvif.url and the network)",
-			notHas: "onvif: onvif:",
+			state: onvifRow, want: "error",
+			words:  "camera does not answer ONVIF (check onvif.url, that the camera is on, and the network)",
+			detail: "connection refused",
 		},
 		{
 			name: "rtsp password",
@@ -292,14 +304,19 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 					c.Cameras[0].RTSP = config.NewSecretURL("rtsp://" + rig.User + ":wrong-Passw0rd@" + strings.TrimPrefix(c.Cameras[0].RTSP.Reveal(), "rtsp://"))
 				},
 			},
-			field: func(cs CameraStatus) string {
-				if len(cs.Streams) == 0 {
-					return ""
-				}
-				return cs.Streams[0].RTSP
+			state: mainStream, want: "failing",
+			words:  "stream Main: no video from the camera: camera refused the RTSP user name or password (check the camera's password in the config)",
+			detail: "unauthorized",
+			login:  true,
+		},
+		{
+			name: "rtsp unreachable",
+			rig: rig.Options{
+				Config: func(c *config.Config) { c.Cameras[0].RTSP = config.NewSecretURL("rtsp://127.0.0.1:1/stream") },
 			},
-			want:  "camera refused the RTSP user name or password",
-			login: true,
+			state: mainStream, want: "failing",
+			words:  "stream Main: no video from the camera: camera's RTSP server does not answer (check that the camera is on and its RTSP port is reachable from this machine)",
+			detail: "connection refused",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -319,23 +336,18 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 			}
 			_, _, statusURL := runRig(t, tc.rig)
 			var cs CameraStatus
-			waitFor(t, "the status to say "+tc.want, func() bool {
-				_, body := get(t, statusURL+"/status.json")
-				var st Status
-				if err := json.Unmarshal(body, &st); err != nil {
-					t.Fatalf("status.json: %v", err)
-				}
-				cs = st.Cameras[0]
-				return strings.Contains(tc.field(cs), tc.want) && len(cs.Errors) > 0
+			waitFor(t, "the status to say "+tc.words, func() bool {
+				cs = cameraStatus(t, statusURL)
+				return tc.state(cs) == tc.want && len(cs.Errors) > 0 && cs.Errors[0].What == tc.words
 			})
-			if !strings.Contains(cs.Errors[0].What, tc.want) {
-				t.Errorf("newest problem %q does not say %q", cs.Errors[0].What, tc.want)
+			if p := cs.Errors[0]; !strings.Contains(p.Detail, tc.detail) {
+				t.Errorf("problem %q has the detail %q, want it to name %q", p.What, p.Detail, tc.detail)
 			}
 			if tc.login {
 				// One login attempt, then a long wait, said in the log.
 				var retry time.Duration
 				for _, e := range logs.FilterField(zap.String("camera", "demo")).All() {
-					if d, ok := e.ContextMap()["retry_in"].(time.Duration); ok && strings.Contains(e.Message, tc.want) {
+					if d, ok := e.ContextMap()["retry_in"].(time.Duration); ok && strings.Contains(e.Message, tc.words) {
 						retry = d
 					}
 				}
@@ -345,12 +357,7 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 			} else {
 				// The retries repeat it: one entry, counted.
 				waitFor(t, "the problem counted twice", func() bool {
-					_, body := get(t, statusURL+"/status.json")
-					var st Status
-					if err := json.Unmarshal(body, &st); err != nil {
-						t.Fatalf("status.json: %v", err)
-					}
-					cs = st.Cameras[0]
+					cs = cameraStatus(t, statusURL)
 					return len(cs.Errors) > 0 && cs.Errors[0].Count >= 2
 				})
 			}
@@ -363,16 +370,52 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 				t.Errorf("problem %q carries a retry delay that goes stale on the page", cs.Errors[0].What)
 			}
 			_, page := get(t, statusURL+"/")
-			if !strings.Contains(string(page), tc.want) {
-				t.Errorf("the page does not say %q", tc.want)
+			// The page escapes the apostrophes of the words.
+			words := template.HTMLEscapeString(tc.words)
+			if n := strings.Count(string(page), words); n != 1 {
+				t.Errorf("the page says %q %d times, want once:\n%s", tc.words, n, page)
 			}
-			if !tc.login && !strings.Contains(string(page), "times in a row") {
-				t.Errorf("the page does not count the repeated %q", tc.want)
+			_, js := get(t, statusURL+"/status.json")
+			for _, secret := range []string{rig.Password, "wrong-Passw0rd"} {
+				if strings.Contains(string(page), secret) || strings.Contains(string(js), secret) {
+					t.Errorf("a configured password appears on the page or in status.json")
+				}
 			}
-			if tc.notHas != "" && strings.Contains(string(page), tc.notHas) {
-				t.Errorf("the page says %q", tc.notHas)
+			if !strings.Contains(string(page), `<small class="detail">`) {
+				t.Error("the page does not show the problem's detail")
+			}
+			if !tc.login && !regexp.MustCompile(`\(\d+ times since <time`).Match(page) {
+				t.Errorf("the page does not count the repeated %q", tc.words)
 			}
 		})
+	}
+}
+
+// TestStatusPageCloudUnreachable: a cloud that goes away is a problem on
+// the page, in words that say what to check, with the cloud's row saying
+// disconnected.
+func TestStatusPageCloudUnreachable(t *testing.T) {
+	r, _, statusURL := runRig(t, rig.Options{})
+	waitReady(t, r)
+	r.Cloud.Close()
+	const words = "cannot reach the cloud (check this machine's internet connection, firewall or proxy)"
+	var cs CameraStatus
+	waitFor(t, "the status to say the cloud cannot be reached", func() bool {
+		cs = cameraStatus(t, statusURL)
+		return len(cs.Errors) > 0 && cs.Errors[0].What == words
+	})
+	if !strings.Contains(cs.Errors[0].Detail, "connection refused") {
+		t.Errorf("problem detail %q does not name the refused connection", cs.Errors[0].Detail)
+	}
+	if cs.Cloud != "disconnected" {
+		t.Errorf("cloud row %q, want disconnected", cs.Cloud)
+	}
+	_, page := get(t, statusURL+"/")
+	if n := strings.Count(string(page), template.HTMLEscapeString(words)); n != 1 {
+		t.Errorf("the page says %q %d times, want once", words, n)
+	}
+	if !strings.Contains(string(page), `class="badge bad">trouble<`) {
+		t.Error("the camera's badge does not say trouble")
 	}
 }
 

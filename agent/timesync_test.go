@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,6 +149,9 @@ func TestClockSyncNTP(t *testing.T) {
 	}
 }
 
+// TestClockSyncOffOnlyWarnsOnce: with clock_sync off a camera clock 90
+// minutes ahead is logged once and shown as one problem, counted at every
+// check, saying how far off it is and what to set.
 func TestClockSyncOffOnlyWarnsOnce(t *testing.T) {
 	// Checks every 50 ms stand in for the hourly ones.
 	tm := camera.DefaultTiming
@@ -173,6 +177,29 @@ func TestClockSyncOffOnlyWarnsOnce(t *testing.T) {
 	if d := time.Until(r.ONVIF.Now()); (d - 90*time.Minute).Abs() > 2*time.Second {
 		t.Errorf("camera clock moved by %s", d-90*time.Minute)
 	}
+	const words = "camera clock is 1 h 30 min ahead of this machine's: it misdates what the camera stamps (set onvif.clock_sync to gateway or ntp to correct it, or set the camera's clock)"
+	waitFor(t, "the clock problem counted at every check", func() bool {
+		ps := a.workers[0].Status().Problems
+		return len(ps) > 0 && ps[0].What == words && ps[0].Count >= 3
+	})
+	ps := a.workers[0].Status().Problems
+	if n := len(clockProblems(ps)); n != 1 {
+		t.Errorf("%d clock problems, want one: %+v", n, ps)
+	}
+	if !strings.Contains(ps[0].Detail, "1h29m") && !strings.Contains(ps[0].Detail, "1h30m") {
+		t.Errorf("clock problem detail %q does not give the measured skew", ps[0].Detail)
+	}
+}
+
+// clockProblems are the problems about the camera's clock.
+func clockProblems(ps []camera.Problem) []camera.Problem {
+	var out []camera.Problem
+	for _, p := range ps {
+		if strings.HasPrefix(p.What, "camera clock") {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func TestClockSyncLeavesAGoodClockAlone(t *testing.T) {
@@ -189,6 +216,9 @@ func TestClockSyncLeavesAGoodClockAlone(t *testing.T) {
 		if n := len(logged(logs, msg)); n != 0 {
 			t.Errorf("got %d %q lines for a good clock", n, msg)
 		}
+	}
+	if ps := clockProblems(a.workers[0].Status().Problems); len(ps) != 0 {
+		t.Errorf("clock problems for a good clock: %+v", ps)
 	}
 
 	// Later the camera loses its time (a reboot without a battery): the

@@ -24,7 +24,10 @@ type CameraStatus struct {
 	CamID  int64  `json:"cam_id,omitempty"`
 	// Streams lists each media stream the camera offers the cloud.
 	Streams []StreamStatus `json:"streams"`
-	// Errors are the most recent problems, newest first, in plain words.
+	// Errors are the most recent problems, the latest first, each once:
+	// what in plain words, the technical detail beside it. The state
+	// fields above say only where each part stands, so that a problem is
+	// told once.
 	Errors []camera.Problem `json:"errors,omitempty"`
 	// LastEvent is the newest camera event the agent handled, nil before
 	// the first.
@@ -37,7 +40,8 @@ type CameraStatus struct {
 // StreamStatus is one media stream of a camera.
 type StreamStatus struct {
 	ID string `json:"id"`
-	// RTSP is the pull's state: idle, connecting, playing, stalled: why.
+	// RTSP is the pull's state: idle, connecting, playing, stalled or
+	// failing (Errors say why).
 	RTSP string `json:"rtsp"`
 	// URL is where the stream is pulled from, without user and password.
 	URL        string   `json:"url,omitempty"`
@@ -58,15 +62,17 @@ func describe(s *camera.Status, canSnapshot bool) CameraStatus {
 		ev := *s.LastEvent
 		cs.LastEvent = &ev
 	}
-	if s.ONVIF == camera.ONVIFFailed && s.ONVIFErr != nil {
-		cs.ONVIF = "error: " + camera.Plain(s.ONVIFErr)
-	}
 	if d := s.Device; d.Manufacturer != "" {
 		cs.Device = strings.TrimSpace(d.Manufacturer + " " + d.Model + " " + d.FirmwareVersion)
 	}
 	cs.Cloud = s.Cloud.String()
-	if s.Cloud != uplink.StateReady && s.LastEnd != nil {
-		cs.Cloud += " (last connection: " + s.LastEnd.String() + ")"
+	if s.Cloud == uplink.StateDisconnected {
+		if s.LastEnd == nil {
+			// Not connected yet, and no connection failed: on its way.
+			cs.Cloud = "connecting"
+		} else if _, bad := camera.CloudEnd(*s.LastEnd); !bad {
+			cs.Cloud = "reconnecting"
+		}
 	}
 	if canSnapshot {
 		cs.Snapshot = "/snapshot/" + url.PathEscape(s.Name) + ".jpg"
@@ -74,9 +80,6 @@ func describe(s *camera.Status, canSnapshot bool) CameraStatus {
 	for _, x := range s.Streams {
 		ss := StreamStatus{ID: x.ID, URL: x.URL, RTSP: x.Pull.String(), FPS: x.Stats.FPS, Kbps: x.Stats.Kbps,
 			Frames: x.Stats.VideoFrames, Reasons: x.Reasons, Publishing: len(x.Reasons) > 0}
-		if x.Pull != camera.PullPlaying && x.Pull != camera.PullIdle && x.Err != nil {
-			ss.RTSP += ": " + camera.Plain(x.Err)
-		}
 		if x.Stats.VideoCodec != media.CodecUnknown {
 			ss.Codec = x.Stats.VideoCodec.String()
 			ss.Resolution = fmt.Sprintf("%dx%d", x.Stats.Width, x.Stats.Height)
@@ -122,7 +125,7 @@ func readinessOf(s *camera.Status) (readiness, string) {
 	case s.ONVIF != camera.ONVIFConnected && s.ONVIF != camera.ONVIFNotConfigured:
 		onvifState := s.ONVIF.String()
 		if s.ONVIFErr != nil {
-			onvifState = "error: " + camera.Plain(s.ONVIFErr)
+			onvifState = "error: " + camera.Explain(s.ONVIFErr)
 		}
 		why += ", onvif " + onvifState
 	case s.LastEnd != nil:

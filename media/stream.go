@@ -43,6 +43,7 @@ type StreamStats struct {
 	GOPOverflow uint64    // GOPs that outgrew the cache (MaxGOPUnits/MaxGOPBytes)
 	ReaderDrops uint64    // units readers lost to a full queue, summed over every reader ever attached
 	LastFrame   time.Time // arrival of the last unit; zero before the first
+	LastVideo   time.Time // arrival of the last video access unit; zero before the first
 	FPS         float64   // video frames per second over the last second, 0 when stalled
 	Kbps        float64   // payload kbit/s over the last second, 0 when stalled
 	VideoCodec  Codec
@@ -237,6 +238,7 @@ func unitSize(u *Unit) int {
 func (s *Stream) count(u *Unit, video bool, size int) {
 	if video {
 		s.st.VideoFrames++
+		s.st.LastVideo = u.Wall
 		s.winFrames++
 	} else {
 		s.st.AudioUnits++

@@ -263,3 +263,23 @@ func BenchmarkStreamFanout(b *testing.B) {
 		})
 	}
 }
+
+// TestLastVideoIgnoresAudio: audio arriving after the video stopped moves
+// LastFrame but not LastVideo, so the camera can tell a stalled picture
+// from a stream that merely has audio.
+func TestLastVideoIgnoresAudio(t *testing.T) {
+	s := newTestStream()
+	if st := s.Stats(); !st.LastVideo.IsZero() {
+		t.Fatalf("LastVideo %v before any unit", st.LastVideo)
+	}
+	v := vunit(0, true, 10)
+	v.Wall = time.Now().Add(-time.Minute)
+	s.write(v)
+	a := aunit(10)
+	a.Wall = time.Now()
+	s.write(a)
+	st := s.Stats()
+	if !st.LastVideo.Equal(v.Wall) || !st.LastFrame.Equal(a.Wall) {
+		t.Errorf("LastVideo %v, LastFrame %v; want the video's %v and the audio's %v", st.LastVideo, st.LastFrame, v.Wall, a.Wall)
+	}
+}

@@ -80,7 +80,7 @@ func (s *Session) connect(ctx context.Context) connResult {
 		}
 		log.Warn("connect failed", zap.Error(err))
 		res := connResult{err: fmt.Errorf("connect %s: %w", u.Host, err)}
-		s.recordEnd(res)
+		s.recordEnd(ctx, res)
 		return res
 	}
 	ws.SetReadLimit(maxMessage)
@@ -107,7 +107,7 @@ func (s *Session) connect(ctx context.Context) connResult {
 	c.wg.Wait()
 	// Why it ended is recorded first, so whoever sees the state change
 	// (status page, /readyz) also sees the reason.
-	s.recordEnd(res)
+	s.recordEnd(ctx, res)
 	s.setState(StateDisconnected)
 	if res.ready {
 		s.opts.Handler.Down()

@@ -58,9 +58,9 @@ type PublisherOptions struct {
 
 // PublisherStats are cumulative counters of one publisher.
 type PublisherStats struct {
-	// Frames is the number of media frames (video access units and audio
-	// frames) written to the server.
-	Frames uint64
+	// VideoFrames and AudioFrames are the video access units and audio
+	// frames written to the server.
+	VideoFrames, AudioFrames uint64
 	// Bytes is the media payload written, excluding RTMP framing.
 	Bytes uint64
 	// Drops counts units not sent: before the first key frame, with an
@@ -81,7 +81,7 @@ type Publisher struct {
 	startOnce sync.Once
 	ran       atomic.Bool
 
-	frames, bytes, drops atomic.Uint64
+	videoFrames, audioFrames, bytes, drops atomic.Uint64
 }
 
 // NewPublisher returns a publisher; nothing happens until Run.
@@ -105,7 +105,7 @@ func (p *Publisher) Started() <-chan struct{} { return p.started }
 
 // Stats returns the counters; safe to call from any goroutine.
 func (p *Publisher) Stats() PublisherStats {
-	return PublisherStats{Frames: p.frames.Load(), Bytes: p.bytes.Load(), Drops: p.drops.Load()}
+	return PublisherStats{VideoFrames: p.videoFrames.Load(), AudioFrames: p.audioFrames.Load(), Bytes: p.bytes.Load(), Drops: p.drops.Load()}
 }
 
 // publishTarget is a publish URL split the way §4.3.5 (and FFmpeg) does.
@@ -235,7 +235,7 @@ type muxer struct {
 	chunks chunkWriter
 	// Frames and payload bytes in chunks not yet written; they count in
 	// the stats once written.
-	pendFrames, pendBytes uint64
+	pendVideo, pendAudio, pendBytes uint64
 
 	warned map[media.Codec]bool
 }
@@ -286,9 +286,10 @@ func (m *muxer) flush() error {
 	if err := m.chunks.flush(); err != nil {
 		return fmt.Errorf("write frames: %w", err)
 	}
-	m.p.frames.Add(m.pendFrames)
+	m.p.videoFrames.Add(m.pendVideo)
+	m.p.audioFrames.Add(m.pendAudio)
 	m.p.bytes.Add(m.pendBytes)
-	m.pendFrames, m.pendBytes = 0, 0
+	m.pendVideo, m.pendAudio, m.pendBytes = 0, 0, 0
 	return nil
 }
 
@@ -405,7 +406,7 @@ func (m *muxer) writeVideo(u *media.Unit) error {
 		return err
 	}
 	m.chunks.writeAVCC(videoFrameCSID, byte(message.TypeVideo), ts, head, u.NALUs)
-	m.pendFrames++
+	m.pendVideo++
 	m.pendBytes += uint64(size)
 	return nil
 }
@@ -549,7 +550,7 @@ func (m *muxer) writeAudio(u *media.Unit, f flvFrame) error {
 		return err
 	}
 	m.chunks.write(audioFrameCSID, byte(message.TypeAudio), m.timestamp(f.dts), head, au)
-	m.pendFrames++
+	m.pendAudio++
 	m.pendBytes += uint64(len(au))
 	return nil
 }

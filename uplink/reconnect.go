@@ -1,6 +1,7 @@
 package uplink
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -69,9 +70,10 @@ func (s *Session) delay(res connResult) time.Duration {
 	}
 }
 
-// recordEnd keeps how a connection ended and tells the handler.
-func (s *Session) recordEnd(res connResult) {
-	end := End{Bye: res.bye, Err: res.err}
+// recordEnd keeps how a connection ended and tells the handler; ctx is
+// the session's: once it is done, the end is the session's own stop.
+func (s *Session) recordEnd(ctx context.Context, res connResult) {
+	end := End{Bye: res.bye, Err: res.err, Stopped: ctx.Err() != nil}
 	s.lastEnd.Store(&end)
 	if r, ok := s.opts.Handler.(EndReporter); ok {
 		r.Ended(end)
@@ -84,6 +86,9 @@ type End struct {
 	Bye *Bye
 	// Err is why the connection failed; nil after a bye or a clean close.
 	Err error
+	// Stopped: the session was stopped (its Run's context ended), which
+	// ended the connection; Bye and Err say no more than that.
+	Stopped bool
 }
 
 // Settled reports a bye after which the cloud will not take the camera

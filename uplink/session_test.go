@@ -859,3 +859,24 @@ func TestReplyThenRunsAfterTheReplyIsSent(t *testing.T) {
 		t.Fatal("the Then work ran before the cloud had the reply")
 	}
 }
+
+// TestLastEndSaysStopped: a connection the cloud dropped ends as such; the
+// one the session's own stop ended says Stopped, so the camera does not
+// take it for a problem.
+func TestLastEndSaysStopped(t *testing.T) {
+	sim := newSim(t, cloudsim.Options{})
+	a := startAgent(t, sim, nil)
+	a.waitReady(t)
+	sim.DropConnections()
+	a.clk.next(t)
+	if e, ok := a.s.LastEnd(); !ok || e.Stopped {
+		t.Errorf("after the cloud dropped the connection: LastEnd %+v (%v), want a connection end, not stopped", e, ok)
+	}
+	a.waitReady(t)
+	if err := a.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if e, ok := a.s.LastEnd(); !ok || !e.Stopped {
+		t.Errorf("after the session stopped: LastEnd %+v (%v), want Stopped", e, ok)
+	}
+}

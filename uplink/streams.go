@@ -463,7 +463,8 @@ func (s *Streams) Stats() map[string]PublisherStats {
 }
 
 func (a PublisherStats) add(b PublisherStats) PublisherStats {
-	return PublisherStats{Frames: a.Frames + b.Frames, Bytes: a.Bytes + b.Bytes, Drops: a.Drops + b.Drops}
+	return PublisherStats{VideoFrames: a.VideoFrames + b.VideoFrames, AudioFrames: a.AudioFrames + b.AudioFrames,
+		Bytes: a.Bytes + b.Bytes, Drops: a.Drops + b.Drops}
 }
 
 // startLoop starts the publish goroutine under ctx, counted in loops;

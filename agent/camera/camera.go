@@ -11,7 +11,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -196,26 +195,39 @@ func ask[T any](ctx context.Context, w *Camera, m message, reply chan T) (T, err
 // after wait. Only the goroutine that calls Run may call it, between two
 // runs: it owns the camera's state then.
 func (w *Camera) Retrying(err error, wait time.Duration) {
-	msg := Plain(err)
-	w.log.Warn(msg, zap.Duration("retry_in", wait))
-	w.st.record(msg, time.Now())
+	// Plain's words say it all when it has some: ONVIF refused, …
+	p := Problem{What: Plain(err), Detail: err.Error(), At: time.Now()}
+	if p.What == "" {
+		p.What = "setting up the camera failed"
+	}
+	w.log.Warn(p.What, zap.Error(err), zap.Duration("retry_in", wait))
+	w.st.record(p)
 	w.publish()
 }
 
-// fail records a problem for the status page and logs it.
-func (w *Camera) fail(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	w.log.Warn(msg)
-	w.send(problem{what: msg, at: time.Now()})
+// fail records a problem for the status page and logs it. what says in
+// plain words what failed ("stream Main: publishing to the cloud
+// failed"); Plain's words for err, when it has some, say what to check,
+// and err is kept as the detail.
+func (w *Camera) fail(what string, err error) {
+	p := problemOf(what, err)
+	w.log.Warn(p.What, zap.Error(err))
+	w.report(p)
 }
 
 // failRetry is fail for a step retried after wait. The retry delay goes to
 // the log line only, so that the same failure repeating is one entry on
 // the status page, counted, and does not push the others out.
-func (w *Camera) failRetry(wait time.Duration, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	w.log.Warn(msg, zap.Duration("retry_in", wait))
-	w.send(problem{what: msg, at: time.Now()})
+func (w *Camera) failRetry(wait time.Duration, what string, err error) {
+	p := problemOf(what, err)
+	w.log.Warn(p.What, zap.Error(err), zap.Duration("retry_in", wait))
+	w.report(p)
+}
+
+// report hands the owner a problem that happened now.
+func (w *Camera) report(p Problem) {
+	p.At = time.Now()
+	w.send(problem{p: p})
 }
 
 // ident is what resolve learnt, nil before.

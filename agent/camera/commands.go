@@ -91,7 +91,7 @@ func (w *Camera) resumeStreams(ctx context.Context, ch activityChange) {
 	for _, x := range ch.resume {
 		wg.Go(func() {
 			if err := w.pubs.Start(ctx, ch.link, x.stream, x.reason, x.psid); err != nil {
-				w.fail("stream %s: resume after passive mode failed: %v", x.stream, err)
+				w.fail("stream "+x.stream+": publishing to the cloud again after passive mode failed (the cloud asks again)", err)
 			}
 		})
 	}
@@ -343,7 +343,7 @@ func (w *Camera) streamStart(ctx context.Context, req *uplink.StreamStart) uplin
 		w.log.Info("storage_direct_recording requested; no local storage, publishing RTMP", zap.String("stream", req.StreamID))
 	}
 	if err := w.pubs.Start(ctx, link, req.StreamID, req.Reason, req.PublishSessionID); err != nil {
-		w.fail("stream %s: publish failed: %v", req.StreamID, err)
+		w.fail("stream "+req.StreamID+": publishing to the cloud failed (the cloud asks again)", err)
 		return uplink.Done(uplink.StatusError, err)
 	}
 	w.setRequested(ctx, req.StreamID, req.Reason, req.PublishSessionID, true)

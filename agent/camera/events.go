@@ -329,7 +329,7 @@ func (w *Camera) setCamEvents(ctx context.Context, req *uplink.SetCamEvents) upl
 	w.log.Info("event settings changed", zap.Bool("enabled", s.Enabled), zap.Any("events", s.Events))
 	if path := w.ev.path; path != "" {
 		if err := saveEventSettings(path, s); err != nil {
-			w.fail("event settings not saved, the camera forgets them on restart: %v", err)
+			w.fail("event settings not saved: the agent forgets them on restart (check that state_dir is writable)", err)
 		}
 	}
 	return uplink.Done(uplink.StatusOK)

@@ -257,7 +257,7 @@ func (w *Camera) applyTimeZones(ctx context.Context, cl *onvif.Client) {
 			case errors.Is(err, onvif.ErrUnsupported):
 				w.log.Info("camera does not let its time zone be set", zap.String("tz", tz))
 			case err != nil:
-				w.fail("time zone %s not applied to the camera: %v", tz, err)
+				w.fail("the cloud's time zone "+tz+" was not applied to the camera", err)
 			default:
 				w.log.Info("camera time zone set", zap.String("tz", tz), zap.String("posix", st.TZ))
 			}

@@ -33,6 +33,7 @@ type streamState struct {
 	pullStarted time.Time
 	stopPull    context.CancelFunc // nil once asked to stop (or not pulling)
 	err         error              // the last RTSP session's failure, typed
+	errAt       time.Time          // when err happened
 }
 
 // warm says whether pull.warm keeps stream i pulled without readers.
@@ -103,8 +104,8 @@ func (w *Camera) pull(ctx context.Context, i int, p *pipe) {
 		}
 		return err
 	}, func(err error, wait time.Duration) {
-		w.send(pullFailed{i: i, err: err})
-		w.failRetry(wait, "stream %s: %s", p.id, Plain(err))
+		w.send(pullFailed{i: i, err: err, at: time.Now()})
+		w.failRetry(wait, "stream "+p.id+": no video from the camera", err)
 		if errors.Is(err, media.ErrUnreachable) && p.advertised && !fellBack {
 			if alt, ok := configuredHost(source.URL, w.opts.Camera.ONVIF.URL); ok {
 				source.URL, fellBack = alt, true

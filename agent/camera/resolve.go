@@ -2,6 +2,7 @@ package camera
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -94,6 +95,9 @@ func (w *Camera) resolveOnce(ctx context.Context) {
 	w.send(resolved{id: id})
 }
 
+// errNoVideoProfile: the camera has no media profile the cloud can take.
+var errNoVideoProfile = errors.New("no H.264/H.265 media profile")
+
 // resolve learns the camera's identity and stream URLs, from ONVIF unless
 // the config names an RTSP URL.
 func (w *Camera) resolve(ctx context.Context) (*identity, error) {
@@ -147,7 +151,7 @@ func (w *Camera) resolve(ctx context.Context) (*identity, error) {
 				return nil, lastErr
 			}
 			if len(id.pipes) == 0 {
-				return nil, fmt.Errorf("no H.264/H.265 media profile: %w", onvif.ErrUnsupported)
+				return nil, fmt.Errorf("%w: %w", errNoVideoProfile, onvif.ErrUnsupported)
 			}
 		} else if len(profiles) > 0 {
 			id.pipes = append(id.pipes, w.newPipe(streamIDs[0], cam.RTSP.Reveal(), &profiles[0]))

@@ -72,7 +72,7 @@ func (w *Camera) settingsDone(what string, err error) uplink.Reply {
 	}
 	status := settingsStatus(err)
 	if status == uplink.StatusError {
-		w.fail("%s failed: %v", what, err)
+		w.fail("cloud command "+what+" failed on the camera", err)
 	}
 	return uplink.Done(status, fmt.Errorf("%s: %w", what, err))
 }

@@ -63,14 +63,12 @@ type (
 	// resolveFailed: learning the camera failed; Run returns err.
 	resolveFailed struct{ err error }
 	// problem: something went wrong, in plain words, for the status page.
-	problem struct {
-		what string
-		at   time.Time
-	}
+	problem struct{ p Problem }
 	// pullFailed: one RTSP session of stream i ended with err.
 	pullFailed struct {
 		i   int
 		err error
+		at  time.Time
 	}
 	// pullEnded: the pull goroutine of stream i returned.
 	pullEnded struct{ i int }
@@ -179,9 +177,9 @@ func (w *Camera) handle(ctx context.Context, r *run, m message) (ack func()) {
 			w.stop(r)
 		}
 	case problem:
-		st.record(m.what, m.at)
+		st.record(m.p)
 	case pullFailed:
-		st.streams[m.i].err = m.err
+		st.streams[m.i].err, st.streams[m.i].errAt = m.err, m.at
 	case pullEnded:
 		st.streams[m.i].pulling, st.streams[m.i].stopPull = false, nil
 	case acquire:
@@ -207,16 +205,20 @@ func (w *Camera) handle(ctx context.Context, r *run, m message) (ack func()) {
 		return func() { close(m.reply) }
 	case connEnded:
 		st.settled = m.end.Settled()
+		if words, bad := CloudEnd(m.end); bad {
+			st.record(Problem{What: words, Detail: m.end.String(), At: time.Now()})
+		}
 	case sessionEnded:
 		// No upload starts once the session is gone; the running ones
 		// end with the run.
 		r.spawn(ctx, w, func(context.Context) { w.maint.wg.Wait() })
 		if m.err != nil {
+			// After bye DELETED the connection's end said it.
 			r.err = deletedErr(m.err)
-			if r.err == ErrDeleted {
-				st.record("camera was deleted from its cloud account: not reconnecting; give it a new token", time.Now())
-			} else {
-				st.record("cloud session ended: "+m.err.Error(), time.Now())
+			if r.err != ErrDeleted {
+				p := problemOf("cloud session ended", m.err)
+				p.At = time.Now()
+				st.record(p)
 			}
 		}
 		if !r.stopping {
@@ -263,15 +265,18 @@ func (w *Camera) handle(ctx context.Context, r *run, m message) (ack func()) {
 // maxProblems is how many different recent problems a camera keeps.
 const maxProblems = 5
 
-// record adds a problem; the same one again only counts up.
-func (st *state) record(what string, at time.Time) {
-	if len(st.problems) > 0 && st.problems[0].What == what {
-		p := st.problems[0]
-		p.At, p.Count = at, p.Count+1
-		st.problems = append([]Problem{p}, st.problems[1:]...)
-		return
+// record adds p (At set) as the latest problem; one already listed with
+// the same words moves to the front and counts up, keeping its first time,
+// so a failure that repeats on every retry is one problem however other
+// problems interleave with it.
+func (st *state) record(p Problem) {
+	p.First, p.Count = p.At, 1
+	if i := slices.IndexFunc(st.problems, func(q Problem) bool { return q.What == p.What }); i >= 0 {
+		p.First, p.Count = st.problems[i].First, st.problems[i].Count+1
+		st.problems = slices.Delete(slices.Clone(st.problems), i, i+1)
 	}
-	st.problems = append([]Problem{{At: at, What: what, Count: 1}}, st.problems...)
+	// A new slice: published Statuses share the old one.
+	st.problems = append([]Problem{p}, st.problems...)
 	if len(st.problems) > maxProblems {
 		st.problems = st.problems[:maxProblems]
 	}

@@ -2,6 +2,7 @@ package camera
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -22,7 +23,8 @@ type clockState struct {
 
 // checkClock compares the camera's clock with the gateway's (skew is the
 // camera's clock minus ours) and, when it is off by more than
-// max_clock_skew, corrects it as clock_sync says or warns once. It never
+// max_clock_skew, corrects it as clock_sync says or reports it (on the
+// status page at every check, in the log once). It never
 // fails the worker: the agent signs ONVIF requests with the camera's own
 // clock, so a wrong clock only misdates what the camera stamps.
 func (w *Camera) checkClock(ctx context.Context, c *onvif.Client, skew time.Duration) {
@@ -37,13 +39,20 @@ func (w *Camera) checkClock(ctx context.Context, c *onvif.Client, skew time.Dura
 	defer cancel()
 	switch o.ClockSync {
 	case config.ClockSyncOff:
+		// On the page at every check (one problem, counted), in the log
+		// once.
 		if !w.clock.warned.Swap(true) {
 			w.log.Warn("camera clock is off; set onvif.clock_sync to correct it",
 				zap.Duration("skew", skew), zap.Duration("max_clock_skew", o.MaxClockSkew))
 		}
+		w.report(Problem{
+			What: clockOff(skew) + ": it misdates what the camera stamps (set onvif.clock_sync to gateway or ntp to correct it, or set the camera's clock)",
+			Detail: fmt.Sprintf("camera clock minus this machine's: %s; onvif.max_clock_skew: %s",
+				skew.Round(time.Millisecond), o.MaxClockSkew),
+		})
 	case config.ClockSyncGateway:
 		if _, err := c.SyncTime(ctx); err != nil {
-			w.fail("camera clock is off by %s; setting it to the gateway's time failed: %v", skew.Round(time.Second), err)
+			w.fail(clockOff(skew)+"; setting it to this machine's time failed", err)
 			return
 		}
 		w.log.Info("camera clock set to the gateway's time",
@@ -51,14 +60,14 @@ func (w *Camera) checkClock(ctx context.Context, c *onvif.Client, skew time.Dura
 	case config.ClockSyncNTP:
 		servers, err := c.SetNTP(ctx, o.NTPServers)
 		if err != nil {
-			w.fail("camera clock is off by %s; switching it to ntp failed: %v", skew.Round(time.Second), err)
+			w.fail(clockOff(skew)+"; switching it to NTP failed", err)
 			return
 		}
 		// The camera follows NTP at its own pace, so the skew after may
 		// still be large; the next check shows whether NTP works.
 		after, err := measureSkew(ctx, c)
 		if err != nil {
-			w.fail("camera switched to ntp, but reading its clock back failed: %v", err)
+			w.fail("camera switched to NTP, but reading its clock back failed", err)
 			return
 		}
 		w.log.Info("camera clock switched to ntp", zap.Strings("ntp_servers", servers),
@@ -80,7 +89,7 @@ func (w *Camera) recheckClock(ctx context.Context) {
 	err := c.Connect(cctx)
 	cancel()
 	if err != nil {
-		w.fail("checking the camera clock: %v", err)
+		w.fail("checking the camera's clock failed", err)
 		return
 	}
 	w.checkClock(ctx, c, c.ClockOffset())
@@ -99,6 +108,28 @@ func (w *Camera) runClock(ctx context.Context) {
 			w.recheckClock(ctx)
 		}
 	}
+}
+
+// clockOff says how far the camera's clock is off, roughly: the words of
+// a problem must not change with every second of drift, or each check
+// would be a new problem.
+func clockOff(skew time.Duration) string {
+	dir := "ahead of"
+	if skew < 0 {
+		dir, skew = "behind", -skew
+	}
+	amount := fmt.Sprintf("%d s", skew.Round(time.Second)/time.Second)
+	if r := skew.Round(time.Minute); skew >= time.Minute {
+		switch h, m := r/time.Hour, r%time.Hour/time.Minute; {
+		case h == 0:
+			amount = fmt.Sprintf("%d min", m)
+		case m == 0:
+			amount = fmt.Sprintf("%d h", h)
+		default:
+			amount = fmt.Sprintf("%d h %d min", h, m)
+		}
+	}
+	return "camera clock is " + amount + " " + dir + " this machine's"
 }
 
 // measureSkew returns the camera's clock minus the gateway's, from one
