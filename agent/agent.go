@@ -41,7 +41,7 @@ type Options struct {
 	// (main passes its zap.AtomicLevel's SetLevel).
 	SetLogLevel func(zapcore.Level)
 	// LogRing, when set, holds the recent log lines main tees into it;
-	// cam_get_log uploads a camera's share of them (§4.14.3).
+	// cam_get_log uploads a camera's share of them (docs/protocol.md#cam-get-log).
 	LogRing *LogRing
 
 	// timing replaces the cameras' time constants (tests shorten them).

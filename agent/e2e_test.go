@@ -201,7 +201,7 @@ func videoFrames(in *cloudsim.Ingest) int {
 	return n
 }
 
-// TestCloudCommandsReachTheCamera drives the §4.2–4.3 discovery burst
+// TestCloudCommandsReachTheCamera drives the docs/protocol.md#get-cam-status–#streams discovery burst
 // through the agent and checks the answers against what the simulated
 // camera reports over ONVIF and RTSP.
 func TestCloudCommandsReachTheCamera(t *testing.T) {
@@ -312,7 +312,7 @@ func (s *syncBuffer) String() string {
 
 // TestPassiveModeResumesStreams: passive mode (set_cam_parameter
 // activity:false) stops publishing but keeps what the cloud asked for, and
-// leaving it publishes again without a new stream_start (§4.1.5); a
+// leaving it publishes again without a new stream_start (docs/protocol.md#passive-mode); a
 // stream_start that arrives while passive is answered OK and honoured on
 // leaving it.
 func TestPassiveModeResumesStreams(t *testing.T) {
@@ -374,7 +374,7 @@ func TestPassiveModeResumesStreams(t *testing.T) {
 
 // TestDisconnectStopsPublishing: when the control connection drops, every
 // RTMP publish stops and stays stopped after the reconnect until the
-// cloud asks again (§2.7).
+// cloud asks again (docs/protocol.md#reconnect).
 func TestDisconnectStopsPublishing(t *testing.T) {
 	r, _, _ := runRig(t, rig.Options{})
 	waitReady(t, r)
@@ -398,7 +398,7 @@ func TestDisconnectStopsPublishing(t *testing.T) {
 }
 
 // TestCameraByHostName: an integrator who names the camera by host name
-// still gets an IP address in cam_register and cam_status (§4.1.4, §4.2.1).
+// still gets an IP address in cam_register and cam_status (docs/protocol.md#cam-register, #get-cam-status).
 func TestCameraByHostName(t *testing.T) {
 	r, _, _ := runRig(t, rig.Options{ONVIFByName: true})
 	waitReady(t, r)

@@ -175,7 +175,7 @@ func TestEventsOffSendNothing(t *testing.T) {
 	}
 
 	// Until the cloud has read the declaration on this connection,
-	// nothing is sent (§4.7.1).
+	// nothing is sent (docs/protocol.md#get-cam-events).
 	motion()
 	waitFor(t, "the undeclared motion to be dropped", func() bool { return cam.Metrics().EventsDropped == 1 })
 	request(t, r, "get_cam_events", nil)
@@ -208,7 +208,7 @@ func TestEventsOffSendNothing(t *testing.T) {
 	motion()
 	waitFor(t, "motion once it is on again", func() bool { return len(motionEvents(r)) == 1 })
 
-	// Passive mode sends no events (§4.1.5).
+	// Passive mode sends no events (docs/protocol.md#passive-mode).
 	request(t, r, "set_cam_parameter", map[string]any{"activity": false})
 	motion()
 	waitFor(t, "the motion in passive mode to be dropped", func() bool { return cam.Metrics().EventsDropped == 4 })

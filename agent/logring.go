@@ -7,7 +7,7 @@ import (
 )
 
 // Defaults of NewLogRing: about a day of a quiet camera's lines, and
-// small enough to upload as one cam_get_log answer (§4.14.3).
+// small enough to upload as one cam_get_log answer (docs/protocol.md#cam-get-log).
 const (
 	DefaultLogRingLines = 2000
 	DefaultLogRingBytes = 1 << 20

@@ -190,8 +190,8 @@ func TestLegacyUploadsWithoutUploadURI(t *testing.T) {
 }
 
 // TestLegacyUploadsOneAtATime: while a camera's preview upload is in
-// flight another preview is refused with ERROR (§4.10) and another log
-// with RETRY (§3.4); once they finished, the next request is served.
+// flight another preview is refused with ERROR (docs/protocol.md#cam-update-preview) and another log
+// with RETRY (docs/protocol.md#done); once they finished, the next request is served.
 func TestLegacyUploadsOneAtATime(t *testing.T) {
 	r, a, _ := runRig(t, rig.Options{})
 	waitReady(t, r)

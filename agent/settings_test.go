@@ -316,7 +316,7 @@ func TestSettingsReachTheCamera(t *testing.T) {
 }
 
 // TestSettingsOnAFixedCamera: a camera without PTZ, OSD, imaging, rotation
-// and speaker answers NOT_SUPPORTED where §4 says so, without guessing.
+// and speaker answers NOT_SUPPORTED where docs/protocol.md#commands says so, without guessing.
 func TestSettingsOnAFixedCamera(t *testing.T) {
 	r, _, statusURL := runRig(t, rig.Options{ONVIF: func(o *onvifsim.Options) {
 		o.NoPTZ, o.NoOSD, o.NoImaging, o.NoRotate, o.NoAudioOutput = true, true, true, true, true

@@ -124,7 +124,7 @@ func orRoot(p string) string {
 }
 
 // TestRepliesMatchSpecShapes: what the real agent answers to the cloud's
-// discovery burst (§5.1 step 10) has the field set and JSON types of the
+// discovery burst (docs/protocol.md#registration step 10) has the field set and JSON types of the
 // spec's examples: ints where the spec has ints, floats (25.0) for fps,
 // srt and time, explicit booleans, [w,h] and [min,max,step] int tuples.
 func TestRepliesMatchSpecShapes(t *testing.T) {
@@ -177,7 +177,7 @@ func TestRepliesMatchSpecShapes(t *testing.T) {
 		}
 	}
 
-	// A motion event, triggered as an installer would, against §4.7.3's example.
+	// A motion event, triggered as an installer would, against docs/protocol.md#cam-event's example.
 	request(t, r, "set_cam_events", map[string]any{"enabled": true, "events": []any{map[string]any{"event": "motion", "active": true}}})
 	if rep := request(t, r, "cam_trigger_event", map[string]any{"event": "motion"}); rep["status"] != "OK" {
 		t.Fatalf("cam_trigger_event %v", rep)

@@ -97,7 +97,7 @@ func (s *show) run(ctx context.Context) error {
 
 // register waits for the camera's channel to be ready and asks what a
 // cloud asks after every connect: the events the camera declares (without
-// this the agent holds events back, §4.7.1) and its PTZ.
+// this the agent holds events back, docs/protocol.md#get-cam-events) and its PTZ.
 func (s *show) register(ctx context.Context, c *rig.Camera) error {
 	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

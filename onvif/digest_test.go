@@ -76,7 +76,7 @@ func FuzzParseDigestChallenge(f *testing.F) {
 }
 
 // TestDigestResponseVectors checks the response hash against the worked
-// examples of RFC 2617 §3.5 and RFC 7616 §3.9.1.
+// examples of RFC 2617 section 3.5 and RFC 7616 section 3.9.1.
 func TestDigestResponseVectors(t *testing.T) {
 	cases := []struct {
 		name     string

@@ -8,30 +8,30 @@ import (
 	"slices"
 )
 
-// Mode is the off/on/auto setting of §3.6 (flips, IR light, echo cancel).
+// Mode is the off/on/auto setting of docs/protocol.md#enums (flips, IR light, echo cancel).
 type Mode string
 
-// Modes of §3.6.
+// Modes of docs/protocol.md#enums.
 const (
 	ModeOff  Mode = "off"
 	ModeOn   Mode = "on"
 	ModeAuto Mode = "auto"
 )
 
-// Valid reports whether m is one of the modes of §3.6.
+// Valid reports whether m is one of the modes of docs/protocol.md#enums.
 func (m Mode) Valid() bool { return m == ModeOff || m == ModeOn || m == ModeAuto }
 
-// TDNMode is the day/night setting of §3.6.
+// TDNMode is the day/night setting of docs/protocol.md#enums.
 type TDNMode string
 
-// Day/night modes of §3.6.
+// Day/night modes of docs/protocol.md#enums.
 const (
 	TDNDay   TDNMode = "day"
 	TDNNight TDNMode = "night"
 	TDNAuto  TDNMode = "auto"
 )
 
-// Valid reports whether t is one of the day/night modes of §3.6.
+// Valid reports whether t is one of the day/night modes of docs/protocol.md#enums.
 func (t TDNMode) Valid() bool { return t == TDNDay || t == TDNNight || t == TDNAuto }
 
 func checkMode(field string, m *Mode) error {
@@ -58,7 +58,7 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
-// VideoSettings are the image (sensor) values of §4.4.1: the body of
+// VideoSettings are the image (sensor) values of docs/protocol.md#cam-video-conf: the body of
 // set_cam_video_conf, where nil means leave unchanged, and the values of
 // cam_video_conf, where nil means the camera does not support the field.
 // Percentages are 0–100, PwrFrequency 50 or 60 Hz. Whether a field is
@@ -118,7 +118,7 @@ func (c VideoConfCaps) MarshalJSON() ([]byte, error) {
 	return json.Marshal(p)
 }
 
-// CamVideoConf is the body of cam_video_conf (§4.4.1): the supported
+// CamVideoConf is the body of cam_video_conf (docs/protocol.md#cam-video-conf): the supported
 // values and the caps.
 type CamVideoConf struct {
 	VideoSettings
@@ -128,7 +128,7 @@ type CamVideoConf struct {
 func (*CamVideoConf) required() []string { return []string{"caps"} }
 func (c *CamVideoConf) validate() error  { return c.VideoSettings.validate() }
 
-// AudioSettings are the values of §4.4.2: the body of set_cam_audio_conf
+// AudioSettings are the values of docs/protocol.md#cam-audio-conf: the body of set_cam_audio_conf
 // (nil = unchanged) and the values of cam_audio_conf (nil = unsupported).
 // A legacy "" echo_cancel is read as off.
 type AudioSettings struct {
@@ -167,7 +167,7 @@ func (c AudioConfCaps) MarshalJSON() ([]byte, error) {
 	return json.Marshal(p)
 }
 
-// CamAudioConf is the body of cam_audio_conf (§4.4.2).
+// CamAudioConf is the body of cam_audio_conf (docs/protocol.md#cam-audio-conf).
 type CamAudioConf struct {
 	AudioSettings
 	Caps AudioConfCaps `json:"caps"`
@@ -176,10 +176,10 @@ type CamAudioConf struct {
 func (*CamAudioConf) required() []string { return []string{"caps"} }
 func (c *CamAudioConf) validate() error  { return c.AudioSettings.validate() }
 
-// PTZAction is a cam_ptz action (§3.6).
+// PTZAction is a cam_ptz action (docs/protocol.md#enums).
 type PTZAction string
 
-// PTZ actions of §3.6; top tilts up, bottom down.
+// PTZ actions of docs/protocol.md#enums; top tilts up, bottom down.
 const (
 	PTZLeft    PTZAction = "left"
 	PTZRight   PTZAction = "right"
@@ -190,10 +190,10 @@ const (
 	PTZStop    PTZAction = "stop"
 )
 
-// PTZActions lists every action of §3.6, in the spec's order.
+// PTZActions lists every action of docs/protocol.md#enums, in the spec's order.
 var PTZActions = []PTZAction{PTZLeft, PTZRight, PTZTop, PTZBottom, PTZZoomIn, PTZZoomOut, PTZStop}
 
-// Valid reports whether a is one of the actions of §3.6.
+// Valid reports whether a is one of the actions of docs/protocol.md#enums.
 func (a PTZAction) Valid() bool { return slices.Contains(PTZActions, a) }
 
 // PTZPreset is a stored PTZ position.
@@ -202,7 +202,7 @@ type PTZPreset struct {
 	Name  string `json:"name"`
 }
 
-// CamPTZConf is the body of cam_ptz_conf (§4.5.1); MaxPresets 0 means no
+// CamPTZConf is the body of cam_ptz_conf (docs/protocol.md#get-ptz-conf); MaxPresets 0 means no
 // preset support. A camera without PTZ answers NOT_SUPPORTED instead.
 type CamPTZConf struct {
 	Actions    []PTZAction `json:"actions"`
@@ -228,7 +228,7 @@ func (c CamPTZConf) MarshalJSON() ([]byte, error) {
 	return json.Marshal(p)
 }
 
-// CamPTZ is the request cam_ptz (§4.5.2). TM is the movement duration in
+// CamPTZ is the request cam_ptz (docs/protocol.md#cam-ptz). TM is the movement duration in
 // ms; nil means move until stop. Whether the camera offers the action is
 // the handler's check (INVALID_PARAM).
 type CamPTZ struct {
@@ -248,10 +248,10 @@ func (c *CamPTZ) validate() error {
 	return nil
 }
 
-// PresetAction is a cam_ptz_preset action (§3.6).
+// PresetAction is a cam_ptz_preset action (docs/protocol.md#enums).
 type PresetAction string
 
-// Preset actions of §3.6.
+// Preset actions of docs/protocol.md#enums.
 const (
 	PresetCreate PresetAction = "create"
 	PresetDelete PresetAction = "delete"
@@ -259,7 +259,7 @@ const (
 	PresetUpdate PresetAction = "update"
 )
 
-// CamPTZPreset is the request cam_ptz_preset (§4.5.3): Token is required
+// CamPTZPreset is the request cam_ptz_preset (docs/protocol.md#cam-ptz-preset): Token is required
 // for delete/goto/update, Name for create (optional for update).
 type CamPTZPreset struct {
 	Head
@@ -285,7 +285,7 @@ func (c *CamPTZPreset) validate() error {
 	return nil
 }
 
-// CamPTZPresetCreated is the body of cam_ptz_preset_created (§4.5.3).
+// CamPTZPresetCreated is the body of cam_ptz_preset_created (docs/protocol.md#cam-ptz-preset).
 type CamPTZPresetCreated struct {
 	Token string `json:"token"`
 }
@@ -299,32 +299,32 @@ func (c *CamPTZPresetCreated) validate() error {
 }
 
 // SensitivityScope says whether motion sensitivity is per region or one
-// value for the frame (§3.6).
+// value for the frame (docs/protocol.md#enums).
 type SensitivityScope string
 
-// Sensitivity scopes of §3.6.
+// Sensitivity scopes of docs/protocol.md#enums.
 const (
 	SensitivityRegion SensitivityScope = "region"
 	SensitivityFrame  SensitivityScope = "frame"
 )
 
-// RegionShape says which region maps a camera can apply (§3.6).
+// RegionShape says which region maps a camera can apply (docs/protocol.md#enums).
 type RegionShape string
 
-// Region shapes of §3.6.
+// Region shapes of docs/protocol.md#enums.
 const (
 	ShapeRect RegionShape = "rect"
 	ShapeAny  RegionShape = "any"
 )
 
-// MotionCaps is motion_detection_conf.caps (§4.6.1).
+// MotionCaps is motion_detection_conf.caps (docs/protocol.md#motion-detection).
 type MotionCaps struct {
 	MaxRegions  int              `json:"max_regions"`
 	Sensitivity SensitivityScope `json:"sensitivity"`
 	RegionShape RegionShape      `json:"region_shape"`
 }
 
-// MotionRegion is one motion region (§4.6.1). Map is a grid (EncodeGrid)
+// MotionRegion is one motion region (docs/protocol.md#motion-detection). Map is a grid (EncodeGrid)
 // of the reply's columns×rows; Sensitivity is 0–100, 0 least sensitive.
 type MotionRegion struct {
 	Region      string `json:"region"`
@@ -372,7 +372,7 @@ func missingListKeys(raw []byte, list string, keys []string) string {
 	return ""
 }
 
-// MotionDetectionConf is the body of motion_detection_conf (§4.6.1);
+// MotionDetectionConf is the body of motion_detection_conf (docs/protocol.md#motion-detection);
 // Columns 0 means detection unsupported.
 type MotionDetectionConf struct {
 	Columns int            `json:"columns"`
@@ -431,7 +431,7 @@ func (c MotionDetectionConf) MarshalJSON() ([]byte, error) {
 	return json.Marshal(p)
 }
 
-// SetMotionDetection is the request set_motion_detection (§4.6.1); each
+// SetMotionDetection is the request set_motion_detection (docs/protocol.md#motion-detection); each
 // region carries all four fields. More regions than caps.max_regions
 // (TOO_MANY), a map that does not decode for the camera's grid and a
 // per-region sensitivity under a frame scope are the handler's checks.
@@ -466,7 +466,7 @@ type AudioDetectionCaps struct {
 	Level [3]int `json:"level"`
 }
 
-// AudioDetectionConf is the body of audio_detection_conf (§4.6.2): Level
+// AudioDetectionConf is the body of audio_detection_conf (docs/protocol.md#audio-detection): Level
 // is the threshold in −dB, Length the ms a sound must last.
 type AudioDetectionConf struct {
 	Level  int                `json:"level"`
@@ -482,7 +482,7 @@ func (c *AudioDetectionConf) validate() error {
 	return nil
 }
 
-// SetAudioDetection is the request set_audio_detection (§4.6.2); nil =
+// SetAudioDetection is the request set_audio_detection (docs/protocol.md#audio-detection); nil =
 // unchanged. The caps range is the handler's check.
 type SetAudioDetection struct {
 	Head
@@ -501,13 +501,13 @@ func (s *SetAudioDetection) validate() error {
 	return nil
 }
 
-// OSD time formats of §3.6.
+// OSD time formats of docs/protocol.md#enums.
 const (
 	OSDTime12h = "12h"
 	OSDTime24h = "24h"
 )
 
-// OSDSettings are the OSD values of §4.13: the body of set_osd_conf (nil =
+// OSDSettings are the OSD values of docs/protocol.md#osd: the body of set_osd_conf (nil =
 // unchanged) and the values of osd_conf (nil = unsupported). Names other
 // than TimeFormat must be among the caps, which only the handler knows.
 type OSDSettings struct {
@@ -588,7 +588,7 @@ func (c OSDCaps) MarshalJSON() ([]byte, error) {
 	return json.Marshal(p)
 }
 
-// OSDConf is the body of osd_conf (§4.13).
+// OSDConf is the body of osd_conf (docs/protocol.md#osd).
 type OSDConf struct {
 	OSDSettings
 	Caps OSDCaps `json:"caps"`

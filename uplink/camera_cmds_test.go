@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// cameraBodies builds the typed body of every §4.4–§4.8/§4.13 command,
+// cameraBodies builds the typed body of every docs/protocol.md#camera-settings–#stream-by-event/#osd command,
 // requests (their Request types) and replies alike.
 var cameraBodies = func() map[string]func() any {
 	m := map[string]func() any{
@@ -44,7 +44,7 @@ func loadCameraVectors(tb testing.TB) []vector {
 	return vs
 }
 
-// TestCameraVectors decodes every §4.4–§4.8/§4.13 vector into its typed
+// TestCameraVectors decodes every docs/protocol.md#camera-settings–#stream-by-event/#osd vector into its typed
 // body and re-encodes the agent's messages to the identical JSON.
 func TestCameraVectors(t *testing.T) {
 	vs := loadCameraVectors(t)

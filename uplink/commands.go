@@ -7,7 +7,7 @@ import (
 	"errors"
 )
 
-// Bye reasons (§2.9).
+// Bye reasons (docs/protocol.md#bye).
 const (
 	ByeReconnect    = "RECONNECT"
 	ByeError        = "ERROR"
@@ -19,10 +19,10 @@ const (
 	ByeDeleted      = "DELETED"
 )
 
-// StreamReason is why the cloud wants a stream published (§3.6, §4.3.5).
+// StreamReason is why the cloud wants a stream published (docs/protocol.md#enums, #stream-start).
 type StreamReason string
 
-// Stream reasons of §3.6.
+// Stream reasons of docs/protocol.md#enums.
 const (
 	ReasonLive                   StreamReason = "live"
 	ReasonRecord                 StreamReason = "record"
@@ -31,7 +31,7 @@ const (
 	ReasonStorageDirectRecording StreamReason = "storage_direct_recording"
 )
 
-// Valid reports whether r is one of the reasons of §3.6.
+// Valid reports whether r is one of the reasons of docs/protocol.md#enums.
 func (r StreamReason) Valid() bool {
 	switch r {
 	case ReasonLive, ReasonRecord, ReasonRecordByEvent, ReasonServerByEvent, ReasonStorageDirectRecording:
@@ -40,20 +40,20 @@ func (r StreamReason) Valid() bool {
 	return false
 }
 
-// CameraInfo describes the camera for cam_register (§4.1.4).
+// CameraInfo describes the camera for cam_register (docs/protocol.md#cam-register).
 type CameraInfo struct{ IP, Brand, Model, SN, Version, Type string }
 
 // Handler is the session's view of the camera worker; it is declared here
 // so uplink never imports its caller.
 type Handler interface {
 	// CameraInfo is asked before every cam_register; an error means the
-	// camera is unavailable and cam_register is not sent (§4.1.4). It must
+	// camera is unavailable and cam_register is not sent (docs/protocol.md#cam-register). It must
 	// return when ctx ends: the connection waits for it on close.
 	CameraInfo(ctx context.Context) (CameraInfo, error)
 	// Ready is called when cam_hello arrived (READY). It must not block.
 	Ready(link Link)
 	// Down is called when a connection that reached READY is gone; the
-	// caller stops all RTMP publishing (§2.7). It must not block long.
+	// caller stops all RTMP publishing (docs/protocol.md#reconnect). It must not block long.
 	Down()
 	// Handle serves one camera-scoped cloud request, decoded and checked
 	// against the spec's field rules. Calls are sequential, in arrival
@@ -63,7 +63,7 @@ type Handler interface {
 }
 
 // ProblemReporter may be implemented by a Handler to learn which agent
-// message the cloud could not process (report_problem, §4.1.7), e.g. to
+// message the cloud could not process (report_problem, docs/protocol.md#report-problem), e.g. to
 // fail an upload waiting for direct_upload_url. It must not block.
 type ProblemReporter interface {
 	Problem(refID int64, origCmd, reason string)
@@ -77,7 +77,7 @@ type EndReporter interface {
 }
 
 // TimeZoneSetter may be implemented by a Handler to apply the time zone
-// (IANA name) a configure carries to the camera (§4.1.2). It must not
+// (IANA name) a configure carries to the camera (docs/protocol.md#configure). It must not
 // block.
 type TimeZoneSetter interface {
 	SetTimeZone(tz string)
@@ -95,7 +95,7 @@ type Reply struct {
 
 // Then returns r with f to run once r has been written to the cloud (or
 // writing it failed): work the spec orders after the reply, such as the
-// POST that follows cam_get_log's done (§4.14.3). f runs on the session's
+// POST that follows cam_get_log's done (docs/protocol.md#cam-get-log). f runs on the session's
 // dispatch goroutine, so it must start long work in its own goroutine.
 func (r Reply) Then(f func()) Reply {
 	r.then = f
@@ -127,7 +127,7 @@ type Response interface {
 // Answer replies with r's command carrying r.
 func Answer(r Response) Reply { return Reply{cmd: r.Cmd(), body: r} }
 
-// Register is the body of register (§4.1.1).
+// Register is the body of register (docs/protocol.md#register).
 type Register struct {
 	Ver            string   `json:"ver"`
 	TZ             string   `json:"tz"`
@@ -141,7 +141,7 @@ type Register struct {
 func (*Register) required() []string { return []string{"ver", "tz", "vendor"} }
 func (*Register) validate() error    { return nil }
 
-// Configure is the body of configure (§4.1.2); every field is optional and
+// Configure is the body of configure (docs/protocol.md#configure); every field is optional and
 // empty means "leave unchanged".
 type Configure struct {
 	Pwd    string `json:"pwd,omitempty"`
@@ -154,7 +154,7 @@ type Configure struct {
 func (*Configure) required() []string { return nil }
 func (*Configure) validate() error    { return nil }
 
-// Hello is the body of hello (§4.1.3). Status travels in the envelope.
+// Hello is the body of hello (docs/protocol.md#hello). Status travels in the envelope.
 type Hello struct {
 	SID         string `json:"sid"`
 	MediaServer string `json:"media_server,omitempty"`
@@ -172,7 +172,7 @@ func (h *Hello) validate() error {
 	return nil
 }
 
-// CamRegister is the body of cam_register (§4.1.4). UUID is always sent,
+// CamRegister is the body of cam_register (docs/protocol.md#cam-register). UUID is always sent,
 // "" until the cloud assigned one.
 type CamRegister struct {
 	IP           string `json:"ip"`
@@ -190,7 +190,7 @@ func (*CamRegister) required() []string {
 }
 func (*CamRegister) validate() error { return nil }
 
-// CamHello is the body of cam_hello (§4.1.5). Activity nil means true (§7 Q10).
+// CamHello is the body of cam_hello (docs/protocol.md#cam-hello). Activity nil means true (docs/protocol.md#q10).
 type CamHello struct {
 	CamID       int64  `json:"cam_id"`
 	Path        string `json:"path,omitempty"`
@@ -204,7 +204,7 @@ type CamHello struct {
 func (*CamHello) required() []string { return []string{"cam_id"} }
 func (*CamHello) validate() error    { return nil }
 
-// Bye is the body of bye (§4.1.6); Retry is in seconds, 0 = absent.
+// Bye is the body of bye (docs/protocol.md#bye); Retry is in seconds, 0 = absent.
 type Bye struct {
 	Reason string `json:"reason"`
 	Retry  int64  `json:"retry,omitempty"`
@@ -223,7 +223,7 @@ func (b *Bye) validate() error {
 	return nil
 }
 
-// ReportProblem is the body of report_problem (§4.1.7); refid and
+// ReportProblem is the body of report_problem (docs/protocol.md#report-problem); refid and
 // orig_cmd travel in the envelope.
 type ReportProblem struct {
 	Reason string `json:"reason,omitempty"`
@@ -232,7 +232,7 @@ type ReportProblem struct {
 func (*ReportProblem) required() []string { return nil }
 func (*ReportProblem) validate() error    { return nil }
 
-// CamStatus is the body of cam_status (§4.2.1); every field is always sent.
+// CamStatus is the body of cam_status (docs/protocol.md#get-cam-status); every field is always sent.
 type CamStatus struct {
 	IP        string `json:"ip"`
 	Activity  bool   `json:"activity"`
@@ -243,7 +243,7 @@ type CamStatus struct {
 func (*CamStatus) required() []string { return []string{"ip", "activity", "streaming", "status_led"} }
 func (*CamStatus) validate() error    { return nil }
 
-// SetCamParameter is the request set_cam_parameter (§4.2.2); nil = unchanged.
+// SetCamParameter is the request set_cam_parameter (docs/protocol.md#set-cam-parameter); nil = unchanged.
 type SetCamParameter struct {
 	Head
 	StatusLED *bool `json:"status_led,omitempty"`
@@ -253,14 +253,14 @@ type SetCamParameter struct {
 func (*SetCamParameter) required() []string { return nil }
 func (*SetCamParameter) validate() error    { return nil }
 
-// StreamInfo is one media stream in supported_streams (§4.3.1).
+// StreamInfo is one media stream in supported_streams (docs/protocol.md#get-supported-streams).
 type StreamInfo struct {
 	ID    string `json:"id"`
 	Video string `json:"video,omitempty"`
 	Audio string `json:"audio,omitempty"`
 }
 
-// SupportedStreams is the body of supported_streams (§4.3.1).
+// SupportedStreams is the body of supported_streams (docs/protocol.md#get-supported-streams).
 type SupportedStreams struct {
 	Streams []StreamInfo `json:"streams"`
 	VideoES []string     `json:"video_es"`
@@ -293,7 +293,7 @@ func nonNil[T any](s []T) []T {
 }
 
 // ESSelect picks the elementary streams get_stream_caps and
-// get_stream_config ask about (§4.3.2): a nil list means all ES of that
+// get_stream_config ask about (docs/protocol.md#get-stream-caps): a nil list means all ES of that
 // kind, an empty one none.
 type ESSelect struct {
 	VideoES *[]string `json:"video_es,omitempty"`
@@ -303,7 +303,7 @@ type ESSelect struct {
 func (*ESSelect) required() []string { return nil }
 func (*ESSelect) validate() error    { return nil }
 
-// Float is a JSON number the spec types as float (fps, srt, §0). It is
+// Float is a JSON number the spec types as float (fps, srt, docs/protocol.md#conventions). It is
 // always written with a fraction (25.0, not 25), so a cloud that checks the
 // number's type sees a float even for whole values.
 type Float float64
@@ -320,7 +320,7 @@ func (f Float) MarshalJSON() ([]byte, error) {
 	return b, nil
 }
 
-// VideoCaps is one caps_video entry (§4.3.2). Ranges are [min,max,step].
+// VideoCaps is one caps_video entry (docs/protocol.md#get-stream-caps). Ranges are [min,max,step].
 type VideoCaps struct {
 	Streams     []string    `json:"streams"`
 	Formats     []string    `json:"formats"`
@@ -343,7 +343,7 @@ func (c VideoCaps) MarshalJSON() ([]byte, error) {
 	return json.Marshal(p)
 }
 
-// AudioCaps is one caps_audio entry (§4.3.2); SRT is in kHz.
+// AudioCaps is one caps_audio entry (docs/protocol.md#get-stream-caps); SRT is in kHz.
 type AudioCaps struct {
 	Streams []string `json:"streams"`
 	Formats []string `json:"formats"`
@@ -359,7 +359,7 @@ func (c AudioCaps) MarshalJSON() ([]byte, error) {
 	return json.Marshal(p)
 }
 
-// StreamCaps is the body of stream_caps (§4.3.2).
+// StreamCaps is the body of stream_caps (docs/protocol.md#get-stream-caps).
 type StreamCaps struct {
 	CapsVideo []VideoCaps `json:"caps_video"`
 	CapsAudio []AudioCaps `json:"caps_audio"`
@@ -376,7 +376,7 @@ func (s StreamCaps) MarshalJSON() ([]byte, error) {
 	return json.Marshal(p)
 }
 
-// VideoConfig is one video entry of stream_config (§4.3.3).
+// VideoConfig is one video entry of stream_config (docs/protocol.md#get-stream-config).
 type VideoConfig struct {
 	Stream    string `json:"stream"`
 	Format    string `json:"format"`
@@ -392,7 +392,7 @@ type VideoConfig struct {
 	Smoothing *int   `json:"smoothing,omitempty"`
 }
 
-// AudioConfig is one audio entry of stream_config (§4.3.3); SRT in kHz.
+// AudioConfig is one audio entry of stream_config (docs/protocol.md#get-stream-config); SRT in kHz.
 type AudioConfig struct {
 	Stream string `json:"stream"`
 	Format string `json:"format"`
@@ -400,7 +400,7 @@ type AudioConfig struct {
 	SRT    Float  `json:"srt"`
 }
 
-// StreamConfig is the body of stream_config (§4.3.3).
+// StreamConfig is the body of stream_config (docs/protocol.md#get-stream-config).
 type StreamConfig struct {
 	Video []VideoConfig `json:"video"`
 	Audio []AudioConfig `json:"audio"`
@@ -417,7 +417,7 @@ func (s StreamConfig) MarshalJSON() ([]byte, error) {
 	return json.Marshal(p)
 }
 
-// VideoConfigPatch is one video entry of set_stream_config (§4.3.4): only
+// VideoConfigPatch is one video entry of set_stream_config (docs/protocol.md#set-stream-config): only
 // Stream is required, nil fields stay unchanged.
 type VideoConfigPatch struct {
 	Stream    string   `json:"stream"`
@@ -442,7 +442,7 @@ type AudioConfigPatch struct {
 	SRT    *float64 `json:"srt,omitempty"`
 }
 
-// SetStreamConfig is the request set_stream_config (§4.3.4).
+// SetStreamConfig is the request set_stream_config (docs/protocol.md#set-stream-config).
 type SetStreamConfig struct {
 	Head
 	Video []VideoConfigPatch `json:"video,omitempty"`
@@ -467,7 +467,7 @@ func (s *SetStreamConfig) validate() error {
 	return nil
 }
 
-// StreamStart is the request stream_start (§4.3.5). PublishSessionID 0 = absent.
+// StreamStart is the request stream_start (docs/protocol.md#stream-start). PublishSessionID 0 = absent.
 type StreamStart struct {
 	Head
 	StreamID               string       `json:"stream_id"`
@@ -487,7 +487,7 @@ func (s *StreamStart) validate() error {
 	return nil
 }
 
-// StreamStop is the request stream_stop (§4.3.6).
+// StreamStop is the request stream_stop (docs/protocol.md#stream-stop).
 type StreamStop struct {
 	Head
 	StreamID string       `json:"stream_id"`

@@ -17,7 +17,7 @@ import (
 	"golang.org/x/net/proxy"
 )
 
-// Subprotocol is offered in the WebSocket handshake (§2.2); the server need not echo it.
+// Subprotocol is offered in the WebSocket handshake (docs/protocol.md#websocket); the server need not echo it.
 const Subprotocol = "vxg-message-protocol"
 
 // maxMessage bounds one inbound message; the spec asks for at least 1 MiB.
@@ -113,7 +113,7 @@ func (s *Session) connect(ctx context.Context) connResult {
 		s.opts.Handler.Down()
 	}
 	if ctx.Err() != nil {
-		// Our own shutdown: serve said bye SHUTDOWN (§2.10).
+		// Our own shutdown: serve said bye SHUTDOWN (docs/protocol.md#shutdown).
 		log.Info("disconnected", zap.String("reason", "shutdown"))
 	} else {
 		log.Info("disconnected", zap.Error(res.err), zap.Stringer("bye", res.bye))
@@ -150,7 +150,7 @@ type frame struct {
 	err  error
 }
 
-// send writes one message with the next msgid (§3.2).
+// send writes one message with the next msgid (docs/protocol.md#msgid).
 func (c *conn) send(env Envelope, body any) (int64, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -210,7 +210,7 @@ func (c *conn) readLoop(ctx context.Context) {
 	}
 }
 
-// keepalive pings after Idle of silence (§2.4); the read deadline set by
+// keepalive pings after Idle of silence (docs/protocol.md#keepalive); the read deadline set by
 // touch drops the connection after Dead.
 func (c *conn) keepalive(ctx context.Context) {
 	t := time.NewTimer(c.s.t.Idle)
@@ -233,7 +233,7 @@ func (c *conn) keepalive(ctx context.Context) {
 	}
 }
 
-// goodbye is the orderly close of §2.10.
+// goodbye is the orderly close of docs/protocol.md#shutdown.
 func (c *conn) goodbye() {
 	if _, err := c.send(Envelope{Cmd: CmdBye}, Bye{Reason: ByeShutdown}); err != nil {
 		c.log.Debug("bye failed", zap.Error(err))

@@ -20,8 +20,8 @@ type queued struct {
 }
 
 // dispatch feeds the Handler one request at a time so slow work (an RTMP
-// connect) never blocks the receive loop (§3.3). A command uplink does not
-// know is answered NOT_SUPPORTED here, in its turn (§3.5).
+// connect) never blocks the receive loop (docs/protocol.md#replies). A command uplink does not
+// know is answered NOT_SUPPORTED here, in its turn (docs/protocol.md#errors).
 func (c *conn) dispatch(ctx context.Context) {
 	for {
 		select {
@@ -37,7 +37,7 @@ func (c *conn) dispatch(ctx context.Context) {
 	}
 }
 
-// replyTo is the envelope of any reply to m (§3.3).
+// replyTo is the envelope of any reply to m (docs/protocol.md#replies).
 func replyTo(m *Message) Envelope {
 	env := Envelope{RefID: m.MsgID, OrigCmd: m.Cmd}
 	if m.HasCamID {
@@ -66,7 +66,7 @@ func (c *conn) reply(env Envelope, r Reply) {
 	}
 }
 
-// request routes a camera-scoped cloud request (§3.5): it is decoded once
+// request routes a camera-scoped cloud request (docs/protocol.md#errors): it is decoded once
 // into its typed value here, and a request the spec's field rules refuse
 // is answered without reaching the Handler.
 func (c *conn) request(m *Message) {

@@ -9,12 +9,12 @@ import (
 	"time"
 )
 
-// EpochTime is a time sent as epoch-float (§0): seconds since 1970 UTC as a
+// EpochTime is a time sent as epoch-float (docs/protocol.md#conventions): seconds since 1970 UTC as a
 // JSON number, with millisecond precision.
 type EpochTime struct{ time.Time }
 
 // MarshalJSON writes up to three fractional digits (1710408413.512) and
-// at least one (1710408300.0): time is a float on the wire (§0).
+// at least one (1710408300.0): time is a float on the wire (docs/protocol.md#conventions).
 func (t EpochTime) MarshalJSON() ([]byte, error) {
 	ms := t.UnixMilli()
 	var b []byte
@@ -47,7 +47,7 @@ func (t *EpochTime) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// packedLayout is packed-time (§0) without its fraction.
+// packedLayout is packed-time (docs/protocol.md#conventions) without its fraction.
 const packedLayout = "20060102T150405"
 
 // FormatPackedTime writes t as packed-time in UTC, always with exactly three
@@ -57,7 +57,7 @@ func FormatPackedTime(t time.Time) string {
 }
 
 // ParsePackedTime reads packed-time (UTC) with 0 to 9 fractional digits or
-// no fraction at all (§0, §7 Q4).
+// no fraction at all (docs/protocol.md#conventions, #q4).
 func ParsePackedTime(s string) (time.Time, error) {
 	base, frac := s, ""
 	for i := range len(s) {
@@ -90,7 +90,7 @@ func ParsePackedTime(s string) (time.Time, error) {
 	return t.Add(time.Duration(ns)), nil
 }
 
-// PackedTime is a time sent as a packed-time JSON string (§0).
+// PackedTime is a time sent as a packed-time JSON string (docs/protocol.md#conventions).
 type PackedTime struct{ time.Time }
 
 // MarshalJSON writes the time with exactly three fractional digits.
@@ -115,7 +115,7 @@ func (t *PackedTime) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Event names with a defined payload (§4.7.3); any other string is a
+// Event names with a defined payload (docs/protocol.md#cam-event); any other string is a
 // custom event.
 const (
 	EventMotion     = "motion"
@@ -127,13 +127,13 @@ const (
 	EventSnapshot   = "snapshot"
 )
 
-// Event status values (§3.6): cam_event.status.
+// Event status values (docs/protocol.md#enums): cam_event.status.
 const (
 	EventStatusOK    = "OK"
 	EventStatusError = "ERROR"
 )
 
-// EventCaps says what an event kind can do (§4.7.1); always sent in full.
+// EventCaps says what an event kind can do (docs/protocol.md#get-cam-events); always sent in full.
 type EventCaps struct {
 	Stream   bool `json:"stream"`
 	Snapshot bool `json:"snapshot"`
@@ -141,7 +141,7 @@ type EventCaps struct {
 	Trigger  bool `json:"trigger"`
 }
 
-// EventConf is one events[] entry of cam_events_conf (§4.7.1). Period (s)
+// EventConf is one events[] entry of cam_events_conf (docs/protocol.md#get-cam-events). Period (s)
 // is sent only for periodic events (0 = absent).
 type EventConf struct {
 	Event    string    `json:"event"`
@@ -152,7 +152,7 @@ type EventConf struct {
 	Caps     EventCaps `json:"caps"`
 }
 
-// CamEventsConf is the body of cam_events_conf (§4.7.1): every event kind
+// CamEventsConf is the body of cam_events_conf (docs/protocol.md#get-cam-events): every event kind
 // the agent will ever send, including memorycard and wifi.
 type CamEventsConf struct {
 	Enabled bool        `json:"enabled"`
@@ -180,7 +180,7 @@ func (c CamEventsConf) MarshalJSON() ([]byte, error) {
 	return json.Marshal(p)
 }
 
-// EventSetting is one events[] entry of set_cam_events (§4.7.2); nil
+// EventSetting is one events[] entry of set_cam_events (docs/protocol.md#set-cam-events); nil
 // fields stay unchanged, caps are ignored.
 type EventSetting struct {
 	Event    string `json:"event"`
@@ -190,7 +190,7 @@ type EventSetting struct {
 	Period   *int   `json:"period,omitempty"`
 }
 
-// SetCamEvents is the request set_cam_events (§4.7.2). The handler ANDs
+// SetCamEvents is the request set_cam_events (docs/protocol.md#set-cam-events). The handler ANDs
 // stream/snapshot with each event's caps and ignores unknown names.
 type SetCamEvents struct {
 	Head
@@ -211,7 +211,7 @@ func (s *SetCamEvents) validate() error {
 	return nil
 }
 
-// SnapshotInfo announces a snapshot upload (§4.7.3). ImageTime must equal
+// SnapshotInfo announces a snapshot upload (docs/protocol.md#cam-event). ImageTime must equal
 // the event time and be unique per camera; all four fields are sent.
 type SnapshotInfo struct {
 	ImageTime PackedTime `json:"image_time"`
@@ -220,13 +220,13 @@ type SnapshotInfo struct {
 	Size      int64      `json:"size"`
 }
 
-// FileMetaInfo announces a metadata file upload of Size bytes (§4.7.3).
+// FileMetaInfo announces a metadata file upload of Size bytes (docs/protocol.md#cam-event).
 type FileMetaInfo struct {
 	Size int64 `json:"size"`
 }
 
 // MotionInfo is the payload of a motion event; both fields are optional,
-// Map is a §4.6.1 grid of the cells with motion.
+// Map is a docs/protocol.md#motion-detection grid of the cells with motion.
 type MotionInfo struct {
 	Map     string   `json:"map,omitempty"`
 	Regions []string `json:"regions,omitempty"`
@@ -242,13 +242,13 @@ type NetInfo struct {
 	IP string `json:"ip"`
 }
 
-// RecordInfo is the payload of a record event (stream-by-event, §4.8).
+// RecordInfo is the payload of a record event (stream-by-event, docs/protocol.md#stream-by-event).
 type RecordInfo struct {
 	On       bool   `json:"on"`
 	StreamID string `json:"stream_id"`
 }
 
-// Memory-card states (§3.6).
+// Memory-card states (docs/protocol.md#enums).
 const (
 	MemorycardNone           = "none"
 	MemorycardNormal         = "normal"
@@ -278,7 +278,7 @@ type WifiInfo struct {
 	State          string   `json:"state"`
 }
 
-// CamEvent is the body of cam_event (§4.7.3), sent with Session.Send or
+// CamEvent is the body of cam_event (docs/protocol.md#cam-event), sent with Session.Send or
 // SendID (a snapshot or file_meta makes the cloud answer with
 // direct_upload_url). Nil payloads are omitted; a motion event always
 // carries MotionInfo, possibly empty.
@@ -334,7 +334,7 @@ func (e *CamEvent) validate() error {
 	return nil
 }
 
-// CamTriggerEvent is the request cam_trigger_event (§4.7.4); Time nil
+// CamTriggerEvent is the request cam_trigger_event (docs/protocol.md#cam-trigger-event); Time nil
 // means now.
 type CamTriggerEvent struct {
 	Head
@@ -351,13 +351,13 @@ func (t *CamTriggerEvent) validate() error {
 	return nil
 }
 
-// StreamByEventCaps bounds pre_event and post_event, in ms (§4.8.1).
+// StreamByEventCaps bounds pre_event and post_event, in ms (docs/protocol.md#stream-by-event).
 type StreamByEventCaps struct {
 	PreEventMax  int64 `json:"pre_event_max"`
 	PostEventMax int64 `json:"post_event_max"`
 }
 
-// StreamByEventConf is the body of stream_by_event_conf (§4.8.1); times in ms.
+// StreamByEventConf is the body of stream_by_event_conf (docs/protocol.md#stream-by-event); times in ms.
 type StreamByEventConf struct {
 	StreamID  string            `json:"stream_id"`
 	PreEvent  int64             `json:"pre_event"`
@@ -370,7 +370,7 @@ func (*StreamByEventConf) required() []string {
 }
 func (*StreamByEventConf) validate() error { return nil }
 
-// SetStreamByEvent is the request set_stream_by_event (§4.8.2); times in
+// SetStreamByEvent is the request set_stream_by_event (docs/protocol.md#stream-by-event); times in
 // ms, PreEvent absent = 0. Caps and unknown streams are the handler's to
 // check (INVALID_PARAM).
 type SetStreamByEvent struct {

@@ -13,7 +13,7 @@ var ErrBadGrid = errors.New("bad motion grid")
 // make the decoder allocate without limit; real grids have a few hundred cells.
 const maxGridCells = 1 << 16
 
-// EncodeGrid encodes a motion grid the VXG way (§4.6.1): one ASCII '0'/'1'
+// EncodeGrid encodes a motion grid the VXG way (docs/protocol.md#motion-detection): one ASCII '0'/'1'
 // per cell, row-major from the top-left, compressed with Apple PackBits and
 // base64 encoded (standard alphabet, padded). active holds columns×rows
 // cells; missing cells count as inactive and extra ones are ignored.
@@ -56,7 +56,7 @@ func packBits(src []byte) []byte {
 	return out
 }
 
-// DecodeGrid decodes a §4.6.1 motion map into columns×rows cells
+// DecodeGrid decodes a docs/protocol.md#motion-detection motion map into columns×rows cells
 // (row-major, true = active). Decoding stops as soon as columns×rows
 // bytes were produced; trailing data is ignored. It fails, wrapping
 // ErrBadGrid, for bad base64, data that ends early, a cell byte other

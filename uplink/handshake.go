@@ -9,10 +9,10 @@ import (
 	"go.uber.org/zap"
 )
 
-// ConnState is the camera-channel state of §2.6.
+// ConnState is the camera-channel state of docs/protocol.md#states.
 type ConnState int32
 
-// States of §2.6.
+// States of docs/protocol.md#states.
 const (
 	StateDisconnected ConnState = iota
 	StateWSOpen
@@ -38,7 +38,7 @@ func (s ConnState) String() string {
 }
 
 // probeCamera asks the Handler for camera facts until it has them; the
-// camera must be reachable before cam_register is sent (§4.1.4).
+// camera must be reachable before cam_register is sent (docs/protocol.md#cam-register).
 func (c *conn) probeCamera(ctx context.Context) {
 	for {
 		info, err := c.s.opts.Handler.CameraInfo(ctx)
@@ -56,7 +56,7 @@ func (c *conn) probeCamera(ctx context.Context) {
 	}
 }
 
-// serve runs the §2.6 state machine until the connection ends.
+// serve runs the docs/protocol.md#states state machine until the connection ends.
 func (c *conn) serve(ctx context.Context) connResult {
 	s := c.s
 	var res connResult
@@ -196,7 +196,7 @@ func (c *conn) serve(ctx context.Context) connResult {
 	}
 }
 
-// configure applies a configure message (§4.1.2).
+// configure applies a configure message (docs/protocol.md#configure).
 func (c *conn) configure(cf Configure) {
 	p := &c.s.persist
 	for _, f := range []struct {

@@ -13,13 +13,13 @@ import (
 	"time"
 )
 
-// Commands served through the legacy upload endpoint (§4.10, §4.14.3).
+// Commands served through the legacy upload endpoint (docs/protocol.md#cam-update-preview, #cam-get-log).
 const (
 	CmdCamUpdatePreview = "cam_update_preview"
 	CmdCamGetLog        = "cam_get_log"
 )
 
-// Legacy upload categories and their media types (§4.9.3). The obsolete
+// Legacy upload categories and their media types (docs/protocol.md#legacy-upload). The obsolete
 // snapshot and prerecord categories are not offered: events upload through
 // direct_upload_url instead.
 const (
@@ -49,7 +49,7 @@ func (e *UploadStatusError) Error() string {
 	return fmt.Sprintf("legacy upload %s: http %d %s", e.Cat, e.Status, http.StatusText(e.Status))
 }
 
-// legacyContentType is the Content-Type §4.9.3 recommends for a media
+// legacyContentType is the Content-Type docs/protocol.md#legacy-upload recommends for a media
 // type LegacyUploadURL accepted.
 func legacyContentType(typ string) string {
 	if typ == LegacyJPEG {
@@ -58,7 +58,7 @@ func legacyContentType(typ string) string {
 	return "text/plain; charset=utf-8"
 }
 
-// LegacyUploadURL builds the POST target of §4.9.3 for cat/typ captured at
+// LegacyUploadURL builds the POST target of docs/protocol.md#legacy-upload for cat/typ captured at
 // start: {base}/{path}?sid=…&cat=…&type=…&start=<packed-time>, with base
 // the upload URI of hello and path the cam_hello path.
 func (l Link) LegacyUploadURL(cat, typ string, start time.Time) (string, error) {
@@ -81,7 +81,7 @@ func (l Link) LegacyUploadURL(cat, typ string, start time.Time) (string, error) 
 	}
 	u.Path = u.Path + "/" + path
 	u.RawPath = ""
-	// Spec order, so the URL reads like §5.8 in logs and captures.
+	// Spec order, so the URL reads like docs/protocol.md#cam-update-preview in logs and captures.
 	u.RawQuery = "sid=" + url.QueryEscape(l.SID) + "&cat=" + cat + "&type=" + typ + "&start=" + FormatPackedTime(start)
 	return u.String(), nil
 }
@@ -98,9 +98,9 @@ func NewUploadClient(roots *x509.CertPool, timeout time.Duration) *http.Client {
 	return &http.Client{Transport: tr, Timeout: timeout}
 }
 
-// PostLegacy uploads body to the legacy endpoint of link (§4.9.3) as the
+// PostLegacy uploads body to the legacy endpoint of link (docs/protocol.md#legacy-upload) as the
 // raw request body (no multipart) with the recommended Content-Type. Any
-// 2xx is success (§7 Q13); another status is an *UploadStatusError.
+// 2xx is success (docs/protocol.md#q13); another status is an *UploadStatusError.
 func PostLegacy(ctx context.Context, client *http.Client, link Link, cat, typ string, start time.Time, body io.Reader) error {
 	target, err := link.LegacyUploadURL(cat, typ, start)
 	if err != nil {

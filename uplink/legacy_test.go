@@ -15,7 +15,7 @@ import (
 	"go.uber.org/zap/zaptest"
 )
 
-// v148Link is the link of the §4.10 vector v148 (hello v004 + cam_hello).
+// v148Link is the link of the docs/protocol.md#cam-update-preview vector v148 (hello v004 + cam_hello).
 var v148Link = uplink.Link{CamID: 310042, SID: "Jv3kPq8ZtX", Path: "live/u7731m310077c310042_", UploadURI: "https://upload.vms.example.net"}
 
 var v148Start = time.Date(2024, 3, 14, 9, 28, 0, 0, time.UTC)
@@ -195,7 +195,7 @@ func TestPostLegacy(t *testing.T) {
 	}
 }
 
-// TestPostLegacyOlderServer follows hello.upload_url (no scheme, §7 Q21).
+// TestPostLegacyOlderServer follows hello.upload_url (no scheme, docs/protocol.md#q21).
 func TestPostLegacyOlderServer(t *testing.T) {
 	sim := uploadSim(t, cloudsim.Options{UploadNoScheme: true})
 	a := startAgent(t, sim, nil)

@@ -20,18 +20,18 @@ type Link struct {
 	MediaServer string
 	// Path is cam_hello.path (or media_url): publish path prefix, stream id appended without separator.
 	Path string
-	// UploadURI is hello.upload_uri, or "http://"+hello.upload_url on older servers (§7 Q21).
+	// UploadURI is hello.upload_uri, or "http://"+hello.upload_url on older servers (docs/protocol.md#q21).
 	UploadURI string
 	// Secure is true on a wss control channel: publish defaults to rtmps.
 	Secure bool
-	// Activity is cam_hello.activity (absent = true, §7 Q10).
+	// Activity is cam_hello.activity (absent = true, docs/protocol.md#q10).
 	Activity bool
 }
 
 // ErrNoMediaServer means the cloud has not named an RTMP server on this connection.
 var ErrNoMediaServer = errors.New("cloud sent no media server")
 
-// PublishURL builds the RTMP(S) publish URL of §4.3.5 for streamID. psid is
+// PublishURL builds the RTMP(S) publish URL of docs/protocol.md#publish-url for streamID. psid is
 // the stream_start publish_session_id; 0 means absent.
 func (l Link) PublishURL(streamID string, psid int64) (string, error) {
 	base := strings.TrimRight(l.MediaServer, "/")

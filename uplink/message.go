@@ -9,11 +9,11 @@ import (
 	"strconv"
 )
 
-// Result codes of done (§3.4).
+// Result codes of done (docs/protocol.md#done).
 const (
 	StatusOK           = "OK"
 	StatusError        = "ERROR"
-	StatusCMError      = "CM_ERROR" // SDK 1.2.44 spelling of ERROR; accepted on input only (§7 Q1)
+	StatusCMError      = "CM_ERROR" // SDK 1.2.44 spelling of ERROR; accepted on input only (docs/protocol.md#q1)
 	StatusSystemError  = "SYSTEM_ERROR"
 	StatusNotSupported = "NOT_SUPPORTED"
 	StatusInvalidParam = "INVALID_PARAM"
@@ -22,7 +22,7 @@ const (
 	StatusRetry        = "RETRY"
 )
 
-// Command names of the session layer and the minimal command set (§4.0).
+// Command names of the session layer and the minimal command set (docs/protocol.md#commands).
 const (
 	CmdRegister            = "register"
 	CmdConfigure           = "configure"
@@ -47,7 +47,7 @@ const (
 )
 
 // Command names of camera settings, PTZ, detection, events, event-driven
-// recording and OSD (§4.4–§4.8, §4.13).
+// recording and OSD (docs/protocol.md#camera-settings–#stream-by-event, #osd).
 const (
 	CmdGetCamVideoConf     = "get_cam_video_conf"
 	CmdCamVideoConf        = "cam_video_conf"
@@ -103,11 +103,11 @@ func invalid(field string, format string, a ...any) error {
 }
 
 // ErrBadMessage is wrapped when a frame is not a JSON object with a cmd;
-// such frames are logged and ignored (§3.5).
+// such frames are logged and ignored (docs/protocol.md#errors).
 var ErrBadMessage = errors.New("bad message")
 
 // Message is one decoded control-channel message: the envelope fields of
-// §3.1 plus the whole object for typed decoding with Decode.
+// docs/protocol.md#envelope plus the whole object for typed decoding with Decode.
 type Message struct {
 	Cmd   string
 	MsgID int64
@@ -158,7 +158,7 @@ func DecodeMessage(data []byte) (*Message, error) {
 	return m, nil
 }
 
-// noReply are the cloud messages the agent never answers (§3.3); they
+// noReply are the cloud messages the agent never answers (docs/protocol.md#replies); they
 // need no msgid to be acted on, so a bye that lacks one still counts.
 var noReply = map[string]bool{CmdBye: true, CmdDone: true, CmdReportProblem: true}
 
@@ -209,7 +209,7 @@ func (m *Message) Decode(v any) error {
 			}
 		}
 	}
-	// A null leaves a value field untouched, so null reads as absent (§0).
+	// A null leaves a value field untouched, so null reads as absent (docs/protocol.md#conventions).
 	if err := json.Unmarshal(m.raw, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
@@ -224,7 +224,7 @@ func (m *Message) Decode(v any) error {
 }
 
 // normalizeNumbers rewrites integral numbers written with a fraction or
-// exponent (5.0, 5e0) as plain integers so int64 fields accept them (§0).
+// exponent (5.0, 5e0) as plain integers so int64 fields accept them (docs/protocol.md#conventions).
 // Most frames have none; they are returned untouched.
 func normalizeNumbers(data []byte) []byte {
 	if !bytes.ContainsAny(data, ".eE") {
@@ -276,7 +276,7 @@ func fixNumbers(v *any) bool {
 	return changed
 }
 
-// Envelope holds the §3.1 fields of an outgoing message; zero values are omitted.
+// Envelope holds the docs/protocol.md#envelope fields of an outgoing message; zero values are omitted.
 type Envelope struct {
 	Cmd     string `json:"cmd"`
 	MsgID   int64  `json:"msgid"`
@@ -288,7 +288,7 @@ type Envelope struct {
 
 // EncodeMessage joins env and body (a struct or map marshalling to a JSON
 // object, or nil) into one frame. Top-level nulls in body are dropped so an
-// absent optional field is never sent as null (§0).
+// absent optional field is never sent as null (docs/protocol.md#conventions).
 func EncodeMessage(env Envelope, body any) ([]byte, error) {
 	head, err := json.Marshal(env)
 	if err != nil {

@@ -160,7 +160,7 @@ func TestVectors(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Numbers compare by value and by kind: a float field (fps,
-			// srt, time) written 25 instead of 25.0 is a deviation (§0).
+			// srt, time) written 25 instead of 25.0 is a deviation (docs/protocol.md#conventions).
 			got, want := typedJSON(t, out), typedJSON(t, v.Message)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("re-encoded\n got  %s\n want %s", out, v.Message)
@@ -286,7 +286,7 @@ func TestEncodeMessage(t *testing.T) {
 }
 
 // TestCapsNeverNull: required lists of stream_caps entries go out as [],
-// never null (§0), even when a handler left them unset.
+// never null (docs/protocol.md#conventions), even when a handler left them unset.
 func TestCapsNeverNull(t *testing.T) {
 	b, err := EncodeMessage(Envelope{Cmd: CmdStreamCaps, MsgID: 1}, StreamCaps{CapsVideo: []VideoCaps{{}}, CapsAudio: []AudioCaps{{}}})
 	if err != nil {

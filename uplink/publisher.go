@@ -34,7 +34,7 @@ type UnitReader interface {
 
 // PublisherOptions configures one RTMP(S) publish.
 type PublisherOptions struct {
-	// URL is the full publish URL of §4.3.5, e.g.
+	// URL is the full publish URL of docs/protocol.md#publish-url, e.g.
 	// rtmp://host:1935/live/u1_Main?sid=X&psid=7.
 	URL string
 	// Source delivers the access units to publish. The publisher does not close it.
@@ -72,7 +72,7 @@ type PublisherStats struct {
 var ErrUnsupportedScheme = errors.New("publish url scheme is not rtmp or rtmps")
 
 // Publisher pushes one media stream to an RTMP(S) server as FLV, without
-// transcoding (§4.3.5).
+// transcoding (docs/protocol.md#stream-start).
 type Publisher struct {
 	opts PublisherOptions
 	log  *zap.Logger
@@ -108,7 +108,7 @@ func (p *Publisher) Stats() PublisherStats {
 	return PublisherStats{VideoFrames: p.videoFrames.Load(), AudioFrames: p.audioFrames.Load(), Bytes: p.bytes.Load(), Drops: p.drops.Load()}
 }
 
-// publishTarget is a publish URL split the way §4.3.5 (and FFmpeg) does.
+// publishTarget is a publish URL split the way docs/protocol.md#publish-url (and FFmpeg) does.
 type publishTarget struct {
 	scheme, host string
 	app          string // first path segment

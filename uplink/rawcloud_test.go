@@ -39,7 +39,7 @@ type rawConn struct {
 
 func newRawCloud(t *testing.T) *rawCloud {
 	rc := &rawCloud{t: t, conns: make(chan *rawConn, 4)}
-	up := websocket.Upgrader{} // echoes no sub-protocol: the agent must accept that (§2.2)
+	up := websocket.Upgrader{} // echoes no sub-protocol: the agent must accept that (docs/protocol.md#websocket)
 	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {
@@ -96,7 +96,7 @@ func (c *rawConn) sendRaw(s string) {
 
 // recv reads the agent's next message and checks what holds for every
 // one: a JSON object, no null anywhere, msgid one above the previous
-// (§3.2), integer envelope fields.
+// (docs/protocol.md#msgid), integer envelope fields.
 func (c *rawConn) recv() map[string]any {
 	c.t.Helper()
 	var b []byte
@@ -188,9 +188,9 @@ func rawToken(t *testing.T, secret, cam string, camid int64) uplink.Token {
 
 // TestRawCloudWire plays a whole first connection and a reconnect from a
 // cloud that only knows the spec, checking every field the agent sends:
-// URL and headers (§2.1–2.2), the handshake order of §5.1 with done(hello)
-// before cam_register (§7 Q12), the envelope rules of §3.2–3.3, the error
-// rules of §3.5 and the legacy hello/cam_hello forms (§4.1.3, §4.1.5).
+// URL and headers (docs/protocol.md#control-url–#websocket), the handshake order of docs/protocol.md#registration with done(hello)
+// before cam_register (docs/protocol.md#q12), the envelope rules of docs/protocol.md#msgid–#replies, the error
+// rules of docs/protocol.md#errors and the legacy hello/cam_hello forms (docs/protocol.md#hello, #cam-hello).
 func TestRawCloudWire(t *testing.T) {
 	rc := newRawCloud(t)
 	const camID = 310042
@@ -258,7 +258,7 @@ func TestRawCloudWire(t *testing.T) {
 	}
 
 	// Not JSON, no cmd, a cloud done and report_problem get no answer
-	// (§3.3, §3.5): the next answer is for the request after them.
+	// (docs/protocol.md#replies, #errors): the next answer is for the request after them.
 	c.sendRaw(`{"cmd":"get_cam_status","msgid":`)
 	c.sendRaw(`{"msgid":1004,"cam_id":310042}`)
 	c.send(map[string]any{"cmd": "done", "msgid": 1005, "refid": 2, "orig_cmd": "done", "status": "OK"})
@@ -296,7 +296,7 @@ func TestRawCloudWire(t *testing.T) {
 	}
 
 	// The cloud drops the connection. The reconnect starts msgids at 1 and
-	// registers with the stored pwd and the last sid (§5.2).
+	// registers with the stored pwd and the last sid (docs/protocol.md#reconnect).
 	c.ws.Close()
 	if d := clk.next(t); d != 5*time.Second {
 		t.Errorf("reconnect delay %v, want 5s", d)
@@ -314,13 +314,13 @@ func TestRawCloudWire(t *testing.T) {
 	c2b := rc.accept()
 	c2b.expect("register", "ver", "tz", "vendor", "reg_token", "pwd", "prev_sid", "media_protocols")
 	cancel()
-	// Orderly close: bye SHUTDOWN (§2.10).
+	// Orderly close: bye SHUTDOWN (docs/protocol.md#shutdown).
 	if bye := c2b.expect("bye", "reason"); bye["reason"] != "SHUTDOWN" {
 		t.Errorf("bye %v", bye)
 	}
 	<-done
 
-	// A new token on the same state file starts from scratch (§1.5).
+	// A new token on the same state file starts from scratch (docs/protocol.md#state).
 	opts.Token = rawToken(t, "share.other", rc.host(), camID)
 	opts.Handler = newHandler()
 	s2 := uplink.NewSession(opts)
@@ -334,7 +334,7 @@ func TestRawCloudWire(t *testing.T) {
 
 // TestRawCloudAuthFailureDropsPwd: after bye AUTH_FAILURE the agent waits
 // at least 5 minutes and does not present the same credentials again: the
-// stored pwd is dropped, the token alone registers (§2.9).
+// stored pwd is dropped, the token alone registers (docs/protocol.md#bye).
 func TestRawCloudAuthFailureDropsPwd(t *testing.T) {
 	rc := newRawCloud(t)
 	h := newHandler()
@@ -363,7 +363,7 @@ func TestRawCloudAuthFailureDropsPwd(t *testing.T) {
 }
 
 // TestRawCloudByeWithoutMsgid: a bye is acted on even when the cloud left
-// out its msgid; the agent never answers a bye, so it needs none (§2.9).
+// out its msgid; the agent never answers a bye, so it needs none (docs/protocol.md#bye).
 func TestRawCloudByeWithoutMsgid(t *testing.T) {
 	rc := newRawCloud(t)
 	opts := uplink.Options{Token: rawToken(t, "share.x.y", rc.host(), 7), Insecure: true, Version: "v", Vendor: "v",

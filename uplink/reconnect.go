@@ -25,7 +25,7 @@ func (b *Bye) String() string {
 	return b.Reason
 }
 
-// delay applies the table of §2.7/§2.9 to how the connection ended.
+// delay applies the table of docs/protocol.md#reconnect/#bye to how the connection ended.
 func (s *Session) delay(res connResult) time.Duration {
 	if res.ready && s.clock.Now().Sub(res.readyAt) >= time.Minute {
 		s.backoff.Reset()
@@ -33,7 +33,7 @@ func (s *Session) delay(res connResult) time.Duration {
 	}
 	b := res.bye
 	if b == nil || b.Reason != ByeReconnect {
-		s.redirect = "" // §2.8 step 5
+		s.redirect = "" // docs/protocol.md#redirect step 5
 	}
 	var retry time.Duration
 	if b != nil {

@@ -1,7 +1,7 @@
 package uplink
 
 // Request is a camera-scoped cloud request decoded into the Go type of its
-// command (§4): *GetCamStatus, *StreamStart, … The session decodes each
+// command (docs/protocol.md#commands): *GetCamStatus, *StreamStart, … The session decodes each
 // request once and hands the value to Handler.Handle, which dispatches with
 // a type switch. The set is closed: only this package's types embed Head,
 // whose unexported method seals the interface. Commands without a type
@@ -14,7 +14,7 @@ type Request interface {
 	head() *Head
 }
 
-// Head is the envelope of a Request (§3.1), embedded in every request type.
+// Head is the envelope of a Request (docs/protocol.md#envelope), embedded in every request type.
 // It never travels in a body: the session fills it from the message.
 type Head struct {
 	MsgID int64 `json:"-"`
@@ -31,57 +31,57 @@ func (h *Head) head() *Head { return h }
 
 // Requests without a body.
 type (
-	// GetCamStatus is get_cam_status (§4.2.1).
+	// GetCamStatus is get_cam_status (docs/protocol.md#get-cam-status).
 	GetCamStatus struct{ Head }
-	// GetSupportedStreams is get_supported_streams (§4.3.1).
+	// GetSupportedStreams is get_supported_streams (docs/protocol.md#get-supported-streams).
 	GetSupportedStreams struct{ Head }
-	// GetCamVideoConf is get_cam_video_conf (§4.4.1).
+	// GetCamVideoConf is get_cam_video_conf (docs/protocol.md#cam-video-conf).
 	GetCamVideoConf struct{ Head }
-	// GetCamAudioConf is get_cam_audio_conf (§4.4.2).
+	// GetCamAudioConf is get_cam_audio_conf (docs/protocol.md#cam-audio-conf).
 	GetCamAudioConf struct{ Head }
-	// GetPTZConf is get_ptz_conf (§4.5.1).
+	// GetPTZConf is get_ptz_conf (docs/protocol.md#get-ptz-conf).
 	GetPTZConf struct{ Head }
-	// GetMotionDetection is get_motion_detection (§4.6.1).
+	// GetMotionDetection is get_motion_detection (docs/protocol.md#motion-detection).
 	GetMotionDetection struct{ Head }
-	// GetAudioDetection is get_audio_detection (§4.6.2).
+	// GetAudioDetection is get_audio_detection (docs/protocol.md#audio-detection).
 	GetAudioDetection struct{ Head }
-	// GetCamEvents is get_cam_events (§4.7.1).
+	// GetCamEvents is get_cam_events (docs/protocol.md#get-cam-events).
 	GetCamEvents struct{ Head }
-	// GetStreamByEvent is get_stream_by_event (§4.8.1).
+	// GetStreamByEvent is get_stream_by_event (docs/protocol.md#stream-by-event).
 	GetStreamByEvent struct{ Head }
-	// GetOSDConf is get_osd_conf (§4.13).
+	// GetOSDConf is get_osd_conf (docs/protocol.md#osd).
 	GetOSDConf struct{ Head }
-	// CamUpdatePreview is cam_update_preview (§4.10).
+	// CamUpdatePreview is cam_update_preview (docs/protocol.md#cam-update-preview).
 	CamUpdatePreview struct{ Head }
-	// CamGetLog is cam_get_log (§4.14.3).
+	// CamGetLog is cam_get_log (docs/protocol.md#cam-get-log).
 	CamGetLog struct{ Head }
 )
 
-// GetStreamCaps is get_stream_caps (§4.3.2).
+// GetStreamCaps is get_stream_caps (docs/protocol.md#get-stream-caps).
 type GetStreamCaps struct {
 	Head
 	ESSelect
 }
 
-// GetStreamConfig is get_stream_config (§4.3.3).
+// GetStreamConfig is get_stream_config (docs/protocol.md#get-stream-config).
 type GetStreamConfig struct {
 	Head
 	ESSelect
 }
 
-// SetCamVideoConf is set_cam_video_conf (§4.4.1): nil = unchanged.
+// SetCamVideoConf is set_cam_video_conf (docs/protocol.md#cam-video-conf): nil = unchanged.
 type SetCamVideoConf struct {
 	Head
 	VideoSettings
 }
 
-// SetCamAudioConf is set_cam_audio_conf (§4.4.2): nil = unchanged.
+// SetCamAudioConf is set_cam_audio_conf (docs/protocol.md#cam-audio-conf): nil = unchanged.
 type SetCamAudioConf struct {
 	Head
 	AudioSettings
 }
 
-// SetOSDConf is set_osd_conf (§4.13): nil = unchanged.
+// SetOSDConf is set_osd_conf (docs/protocol.md#osd): nil = unchanged.
 type SetOSDConf struct {
 	Head
 	OSDSettings
@@ -148,7 +148,7 @@ func requestsByName(fs ...func() Request) map[string]func() Request {
 
 // decodeRequest decodes m into the type of its command; it returns nil,
 // nil for a command uplink has no type for. err is a *ParamError, to be
-// answered with its status (§3.5).
+// answered with its status (docs/protocol.md#errors).
 func decodeRequest(m *Message) (Request, error) {
 	f, ok := newRequest[m.Cmd]
 	if !ok {

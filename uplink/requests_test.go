@@ -71,7 +71,7 @@ var requestCases = []struct {
 
 // Each command the spec gives the camera reaches the Handler as its own Go
 // type, decoded with its envelope; a command without a type is answered
-// NOT_SUPPORTED and never reaches the Handler (§3.5).
+// NOT_SUPPORTED and never reaches the Handler (docs/protocol.md#errors).
 func TestRequestTypes(t *testing.T) {
 	var names []string
 	types := map[string]string{}

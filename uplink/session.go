@@ -19,14 +19,14 @@ import (
 
 // ErrDeleted is returned by Run after bye DELETED: the camera was removed
 // from its cloud account, the persisted state is wiped and the agent must
-// not reconnect with this token (§2.9).
+// not reconnect with this token (docs/protocol.md#bye).
 var ErrDeleted = errors.New("camera deleted from cloud account")
 
 // ErrNotReady is returned by Send before cam_hello: camera-scoped messages
-// must not be sent earlier (§2.6).
+// must not be sent earlier (docs/protocol.md#states).
 var ErrNotReady = errors.New("camera channel not ready")
 
-// Timeouts are the protocol timers of §2.4–§2.5; zero fields take the spec
+// Timeouts are the protocol timers of docs/protocol.md#keepalive–#timeouts; zero fields take the spec
 // values. Tests shorten them.
 type Timeouts struct {
 	Handshake time.Duration // TCP+TLS+WS handshake, 20 s
@@ -58,12 +58,12 @@ func (t Timeouts) withDefaults() Timeouts {
 // Options configures a Session.
 type Options struct {
 	Token Token
-	// Insecure selects ws:// instead of wss:// (§2.1); TLS verification is
+	// Insecure selects ws:// instead of wss:// (docs/protocol.md#control-url); TLS verification is
 	// always on for wss.
 	Insecure bool
 	// RootCAs verifies the server; nil means the system pool.
 	RootCAs *x509.CertPool
-	// StatePath is the persisted-state file (§1.5); empty keeps it in memory.
+	// StatePath is the persisted-state file (docs/protocol.md#state); empty keeps it in memory.
 	StatePath string
 	// Version and Vendor go to register.ver/vendor; TZ is register.tz
 	// until the cloud configures one ("UTC" when empty).
@@ -84,7 +84,7 @@ type Options struct {
 
 // Session is one camera's VXG camera channel. Unlike other long-running
 // parts, its Run keeps reconnecting: the reconnect rules depend on bye
-// reasons and redirects (§2.7–§2.9), which only this package understands.
+// reasons and redirects (docs/protocol.md#reconnect–#bye), which only this package understands.
 type Session struct {
 	opts  Options
 	t     Timeouts
@@ -105,7 +105,7 @@ type Session struct {
 	persist  State
 	redirect string
 	backoff  backoff.Backoff
-	slow     backoff.Backoff // after an unknown account (§2.9)
+	slow     backoff.Backoff // after an unknown account (docs/protocol.md#bye)
 }
 
 // NewSession builds a session; nothing happens until Run.
@@ -117,7 +117,7 @@ func NewSession(opts Options) *Session {
 	if s.clock == nil {
 		s.clock = backoff.RealClock{}
 	}
-	// §2.7; delay resets both once READY was held a minute.
+	// docs/protocol.md#reconnect; delay resets both once READY was held a minute.
 	s.backoff = backoff.Backoff{Min: 5 * time.Second, Max: 60 * time.Second, Rand: opts.Rand}
 	s.slow = backoff.Backoff{Min: 60 * time.Second, Max: 5 * time.Minute, Rand: opts.Rand}
 	return s
@@ -172,7 +172,7 @@ func (s *Session) SendID(ctx context.Context, cmd string, body any) (int64, erro
 }
 
 // Run connects, registers and serves until ctx ends, reconnecting per
-// §2.7. It returns nil on cancellation (after bye SHUTDOWN, §2.10) and
+// docs/protocol.md#reconnect. It returns nil on cancellation (after bye SHUTDOWN, docs/protocol.md#shutdown) and
 // ErrDeleted after bye DELETED.
 func (s *Session) Run(ctx context.Context) error {
 	if s.opts.Handler == nil {
@@ -200,7 +200,7 @@ func (s *Session) Run(ctx context.Context) error {
 			return ErrDeleted
 		}
 		if res.bye != nil && res.bye.Reason == ByeAuthFailure && s.persist.Pwd != "" {
-			// §2.9: not again with the same credentials. The stored pwd
+			// docs/protocol.md#bye: not again with the same credentials. The stored pwd
 			// may be what the cloud rejected (the camera was re-created);
 			// the token alone registers like the first time.
 			s.log.Warn("credentials rejected: forgetting the stored pwd")

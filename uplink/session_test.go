@@ -288,7 +288,7 @@ func TestFirstRegistration(t *testing.T) {
 	if rep["cmd"] != uplink.CmdCamStatus || rep["ip"] != "192.168.1.64" || rep["activity"] != true || rep["streaming"] != false {
 		t.Errorf("cam_status %v", rep)
 	}
-	// configure and hello were persisted, mode 0600 (§1.5).
+	// configure and hello were persisted, mode 0600 (docs/protocol.md#state).
 	fi, err := os.Stat(a.opts.StatePath)
 	if err != nil {
 		t.Fatal(err)
@@ -300,7 +300,7 @@ func TestFirstRegistration(t *testing.T) {
 	if err != nil || st.Pwd == "" || st.UUID == "" || st.ConnID == "" || st.TZ != "UTC" || st.SID != link.SID {
 		t.Errorf("state %+v, %v", st, err)
 	}
-	// record needs no cam_events_conf declaration (§4.7.1), so the strict sim accepts it here.
+	// record needs no cam_events_conf declaration (docs/protocol.md#get-cam-events), so the strict sim accepts it here.
 	if err := a.s.Send(ctxT(t), "cam_event", map[string]any{"event": "record", "time": 1710408413.5, "status": "OK",
 		"record_info": map[string]any{"on": true, "stream_id": "Main"}}); err != nil {
 		t.Fatal(err)
@@ -350,7 +350,7 @@ func TestShutdownSendsByeAndClose1000(t *testing.T) {
 	}
 }
 
-// §5.2: after a drop the agent waits, re-registers with pwd and prev_sid;
+// docs/protocol.md#reconnect: after a drop the agent waits, re-registers with pwd and prev_sid;
 // the same holds across a process restart through the state file.
 func TestReconnectSendsStoredCredentials(t *testing.T) {
 	sim := newSim(t, cloudsim.Options{Pwd: "c8Zk2Lq0", TZ: "Europe/Berlin"})
@@ -382,7 +382,7 @@ func TestReconnectSendsStoredCredentials(t *testing.T) {
 	}
 }
 
-// §5.3: configure.server + bye RECONNECT moves the agent; a later drop
+// docs/protocol.md#redirect: configure.server + bye RECONNECT moves the agent; a later drop
 // sends it back to the token host.
 func TestRedirect(t *testing.T) {
 	// Two servers of one cloud share the camera's identity.
@@ -413,7 +413,7 @@ func TestRedirect(t *testing.T) {
 	}
 }
 
-// Every bye reason of §2.9, with the delay asked from the clock.
+// Every bye reason of docs/protocol.md#bye, with the delay asked from the clock.
 func TestByeReasons(t *testing.T) {
 	cases := []struct {
 		reason string
@@ -484,7 +484,7 @@ func TestByeReasons(t *testing.T) {
 	})
 }
 
-// Backoff grows 5,10,20 s and resets after READY was held 60 s (§2.7).
+// Backoff grows 5,10,20 s and resets after READY was held 60 s (docs/protocol.md#reconnect).
 func TestBackoffGrowthAndReset(t *testing.T) {
 	sim := newSim(t, cloudsim.Options{})
 	a := startAgent(t, sim, nil)
@@ -629,8 +629,8 @@ func TestRequests(t *testing.T) {
 	a.clk.noSleep(t)
 }
 
-// The camera probe fails: cam_register waits (§4.1.4), the connection
-// stays, camera commands get RETRY (§2.6), and the probe is retried.
+// The camera probe fails: cam_register waits (docs/protocol.md#cam-register), the connection
+// stays, camera commands get RETRY (docs/protocol.md#states), and the probe is retried.
 func TestCameraUnavailable(t *testing.T) {
 	sim := newSim(t, cloudsim.Options{})
 	a := startAgent(t, sim, func(o *uplink.Options) { o.Handler.(*handler).infoErrs = 1 })
@@ -756,7 +756,7 @@ func TestHelloTimeout(t *testing.T) {
 	}
 }
 
-// The token's proxy.socks5 carries the camera channel (§2.2).
+// The token's proxy.socks5 carries the camera channel (docs/protocol.md#websocket).
 func TestSOCKS5(t *testing.T) {
 	sim := newSim(t, cloudsim.Options{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -829,7 +829,7 @@ func socks5Serve(c net.Conn, n *atomic.Int32) {
 
 // Work a handler attaches with Reply.Then runs only after the reply is on
 // the wire: the cloud sees cam_get_log's done before the log upload starts
-// (§4.14.3). Then waits for the cloud to have the done; run before the
+// (docs/protocol.md#cam-get-log). Then waits for the cloud to have the done; run before the
 // send, it would wait in vain.
 func TestReplyThenRunsAfterTheReplyIsSent(t *testing.T) {
 	sim := newSim(t, cloudsim.Options{})

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 )
 
-// State is what the agent keeps between runs (§1.5). It is tied to one
+// State is what the agent keeps between runs (docs/protocol.md#state). It is tied to one
 // token through TokenHash (Token.Fingerprint) and discarded when the token
 // changes or the cloud sends bye DELETED.
 type State struct {
@@ -91,7 +91,7 @@ func (s State) Save(path string) error {
 	return nil
 }
 
-// RemoveState deletes the state file (bye DELETED, §2.9). A missing file is fine.
+// RemoveState deletes the state file (bye DELETED, docs/protocol.md#bye). A missing file is fine.
 func RemoveState(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove state: %w", err)

@@ -40,7 +40,7 @@ func TestStateSaveLoad(t *testing.T) {
 	if len(b) == 0 || strings.Contains(string(b), `"s1"`) {
 		t.Errorf("state file holds the token secret: %s", b)
 	}
-	// A new token discards everything learnt with the old one (§1.5).
+	// A new token discards everything learnt with the old one (docs/protocol.md#state).
 	other := Token{Secret: "s2", CamID: 1}
 	got, err = LoadState(path, other)
 	if err != nil || got != (State{TokenHash: other.Fingerprint()}) {

@@ -20,8 +20,8 @@ import (
 var ErrStreamsNotRunning = errors.New("streams not running")
 
 // reasonNeedsRTMP reports whether a reason keeps an RTMP publish open.
-// record_by_event only switches event-driven delivery on (§4.8).
-// storage_direct_recording would record locally and upload MP4 (§4.3.7),
+// record_by_event only switches event-driven delivery on (docs/protocol.md#stream-by-event).
+// storage_direct_recording would record locally and upload MP4 (docs/protocol.md#storage-direct-recording),
 // but the agent has no local storage yet, so like record without storage
 // it falls back to publishing RTMP.
 func reasonNeedsRTMP(r StreamReason) bool { return r != ReasonRecordByEvent }
@@ -38,7 +38,7 @@ type StreamsOptions struct {
 	// accepted. Default 10 s.
 	StartTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the jittered delay before an RTMP
-	// reconnect while the stream is still requested. Defaults 1 s and 5 s (§4.3.5).
+	// reconnect while the stream is still requested. Defaults 1 s and 5 s (docs/protocol.md#stream-start).
 	MinBackoff, MaxBackoff time.Duration
 	// Clock times how long a publish stayed up and waits out the reconnect
 	// delay; nil is the real one. Tests inject one that does not sleep.
@@ -49,7 +49,7 @@ type StreamsOptions struct {
 
 // Streams keeps, per stream id, the set of active stream_start reasons and
 // at most one RTMP publish, opened by the first reason that needs it and
-// closed with the last (§4.3.5–4.3.6). Run owns the publishes.
+// closed with the last (docs/protocol.md#stream-start–#stream-stop). Run owns the publishes.
 type Streams struct {
 	opts StreamsOptions
 	log  *zap.Logger
@@ -228,7 +228,7 @@ func (s *Streams) Run(ctx context.Context) error {
 // Start adds reason to streamID. The first reason that needs RTMP opens
 // the publish to link.PublishURL(streamID, psid); every Start of such a
 // reason then waits, bounded by StartTimeout, until the publish is up, so
-// that done OK means publishing (§4.3.5). A first publish that fails is
+// that done OK means publishing (docs/protocol.md#stream-start). A first publish that fails is
 // not retried and its reason is not kept. Starting an active pair again
 // keeps the existing publish (idempotent); if it is down and waiting to
 // reconnect, it reconnects at once to the new URL, because the cloud
@@ -385,7 +385,7 @@ func (s *Streams) dropIfEmptyLocked(id string, st *streamState) {
 }
 
 // StopAll forgets every reason and closes every publish, e.g. when the
-// control connection dropped (§2.7: the cloud re-issues stream_start after
+// control connection dropped (docs/protocol.md#reconnect: the cloud re-issues stream_start after
 // the next cam_hello). It returns when all publishers have stopped.
 func (s *Streams) StopAll() {
 	s.mu.Lock()

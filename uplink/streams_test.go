@@ -171,7 +171,7 @@ func TestStreamsLiveAndRecordShareOnePublish(t *testing.T) {
 	if r := e.ing.Publishes()[0]; !r.FirstVideoKey || !r.Monotonic || len(r.Violations) != 0 {
 		t.Errorf("publish quality: key %v monotonic %v violations %v", r.FirstVideoKey, r.Monotonic, r.Violations)
 	}
-	// Stopping a reason that is not active is fine (§4.3.6).
+	// Stopping a reason that is not active is fine (docs/protocol.md#stream-stop).
 	e.s.Stop("Main", "live")
 	if len(e.s.Active()) != 0 {
 		t.Errorf("stop inactive reason left %v", e.s.Active())
@@ -296,7 +296,7 @@ func TestStreamsReconnectWhileRequested(t *testing.T) {
 	if sleeps[1] <= sleeps[0]*5/6 {
 		t.Errorf("backoff did not grow: %v", sleeps)
 	}
-	// A control-channel disconnect stops every publish (§2.7).
+	// A control-channel disconnect stops every publish (docs/protocol.md#reconnect).
 	e.s.StopAll()
 	if err := e.ing.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return activePublishes(rs) == 0 }); err != nil {
 		t.Errorf("publishes still active after StopAll: %v", err)

@@ -17,7 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// Default endpoints of §1.1, used when the token names no host or port.
+// Default endpoints of docs/protocol.md#token, used when the token names no host or port.
 const (
 	DefaultCamHost       = "cam.skyvr.videoexpertsgroup.com"
 	DefaultAPIHost       = "web.skyvr.videoexpertsgroup.com"
@@ -28,7 +28,7 @@ const (
 )
 
 // ErrBadToken is wrapped by every DecodeToken failure: such a token is fatal,
-// the agent must not connect with it (§1.1). The messages say what a token
+// the agent must not connect with it (docs/protocol.md#token). The messages say what a token
 // should be, not what the decoders tripped over: a person reads them.
 var ErrBadToken = errors.New("not a VXG camera access token")
 
@@ -37,7 +37,7 @@ var ErrBadToken = errors.New("not a VXG camera access token")
 // string pasted.
 const errTokenShape = "expected base64-encoded JSON with token, camid, cam, api, …; was it copied whole?"
 
-// Token is a decoded camera access token (§1.1). Secret is the channel
+// Token is a decoded camera access token (docs/protocol.md#token). Secret is the channel
 // token itself; String, GoString, MarshalJSON and MarshalLogObject redact it
 // so a Token can be logged or printed safely.
 type Token struct {
@@ -85,7 +85,7 @@ type tokenProxyJSON struct {
 	SOCKS4 string `json:"socks4"`
 }
 
-// DecodeToken decodes a base64 access token (§1.1): whitespace is stripped,
+// DecodeToken decodes a base64 access token (docs/protocol.md#token): whitespace is stripped,
 // the standard and URL-safe alphabets are accepted with or without padding,
 // unknown JSON keys are ignored, and defaults are filled in.
 func DecodeToken(s string) (Token, error) {
@@ -187,8 +187,8 @@ func intNumber(raw json.RawMessage) (int64, error) {
 	return int64(f), nil
 }
 
-// ControlURL is the camera-channel WebSocket URL (§1.2, §2.1). redirect,
-// when not empty, replaces the token host (§2.8); a port is appended only
+// ControlURL is the camera-channel WebSocket URL (docs/protocol.md#control-url). redirect,
+// when not empty, replaces the token host (docs/protocol.md#redirect); a port is appended only
 // when the host carries none.
 func (t Token) ControlURL(secure bool, redirect string) string {
 	host, scheme, port := t.CamHost, "ws", t.CamPort
@@ -213,7 +213,7 @@ func hasPort(host string) bool {
 	return strings.Count(host, ":") == 1
 }
 
-// escapePathToken percent-encodes every byte outside [A-Za-z0-9._-] (§2.1).
+// escapePathToken percent-encodes every byte outside [A-Za-z0-9._-] (docs/protocol.md#control-url).
 func escapePathToken(s string) string {
 	const hexdig = "0123456789ABCDEF"
 	var b strings.Builder
@@ -231,7 +231,7 @@ func escapePathToken(s string) string {
 }
 
 // Fingerprint is a short one-way hash of the token's identity (secret and
-// camera id). Persisted state stores it to notice a token change (§1.5)
+// camera id). Persisted state stores it to notice a token change (docs/protocol.md#state)
 // without writing the secret to disk twice.
 func (t Token) Fingerprint() string {
 	h := sha256.Sum256([]byte(strconv.FormatInt(t.CamID, 10) + "\x00" + t.Secret))

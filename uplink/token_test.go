@@ -12,7 +12,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
-// specToken is the composed example of §1.1.
+// specToken is the composed example of docs/protocol.md#token.
 const specToken = "eyJ0b2tlbiI6ICJzaGFyZS5leUp6YVNJNklEUTBORFEwZlEuNWYxZTJkM2N0YmMxZmFiMDAuWHk3X2V4YW1wbGUtU2lHbkF0VXJFX3ExIiwgImNhbWlkIjogMzEwMDQyLCAiY21uZ3JpZCI6IDMxMDA3NywgImFjY2VzcyI6ICJhbGwiLCAiYXBpIjogIndlYi52bXMuZXhhbXBsZS5uZXQiLCAiY2FtIjogImNhbS52bXMuZXhhbXBsZS5uZXQifQ=="
 
 const specSecret = "share.eyJzaSI6IDQ0NDQ0fQ.5f1e2d3ctbc1fab00.Xy7_example-SiGnAtUrE_q1"

@@ -61,7 +61,7 @@ func (w *Camera) camStatus() uplink.CamStatus {
 }
 
 func (w *Camera) setCamParameter(ctx context.Context, p *uplink.SetCamParameter) uplink.Reply {
-	// status_led: our cameras expose no LED through ONVIF; ignored as §4.2.2 allows.
+	// status_led: our cameras expose no LED through ONVIF; ignored as docs/protocol.md#set-cam-parameter allows.
 	if p.Activity != nil {
 		reply := make(chan activityChange, 1)
 		ch, err := ask(ctx, w, setActivity{on: *p.Activity, reply: reply}, reply)
@@ -73,7 +73,7 @@ func (w *Camera) setCamParameter(ctx context.Context, p *uplink.SetCamParameter)
 		}
 		switch {
 		case !*p.Activity:
-			// Passive mode stops streaming but remembers what was asked (§4.1.5).
+			// Passive mode stops streaming but remembers what was asked (docs/protocol.md#passive-mode).
 			w.pubs.StopAll()
 		case !ch.was:
 			w.resumeStreams(ctx, ch)
@@ -83,10 +83,10 @@ func (w *Camera) setCamParameter(ctx context.Context, p *uplink.SetCamParameter)
 }
 
 // resumeStreams restarts, on leaving passive mode, the publishes the cloud
-// requested before or during it (§4.1.5). A failure is logged: the cloud
+// requested before or during it (docs/protocol.md#passive-mode). A failure is logged: the cloud
 // notices the missing publish and sends stream_start again.
 func (w *Camera) resumeStreams(ctx context.Context, ch activityChange) {
-	// In parallel, so the done goes out within one publish start (§2.5).
+	// In parallel, so the done goes out within one publish start (docs/protocol.md#timeouts).
 	var wg sync.WaitGroup
 	for _, x := range ch.resume {
 		wg.Go(func() {
@@ -105,7 +105,7 @@ func (w *Camera) setRequested(ctx context.Context, stream string, reason uplink.
 }
 
 // hasAudio reports whether a pipe has an audio track the publisher can carry
-// over RTMP: AAC only (§7 Q24).
+// over RTMP: AAC only (docs/protocol.md#q24).
 func (p *pipe) hasAudio() bool {
 	for _, t := range p.stream.Tracks() {
 		if t.Codec == media.CodecAAC {
@@ -135,7 +135,7 @@ func selected(list *[]string, name string) bool {
 	return list == nil || slices.Contains(*list, name)
 }
 
-// cloudFormat maps ONVIF and media codec names to the cloud's (§3.6).
+// cloudFormat maps ONVIF and media codec names to the cloud's (docs/protocol.md#enums).
 func cloudFormat(name string) string {
 	switch strings.ToUpper(strings.ReplaceAll(name, ".", "")) {
 	case "H264":
@@ -264,7 +264,7 @@ func (w *Camera) streamConfig(ctx context.Context, req *uplink.GetStreamConfig) 
 		if selected(req.VideoES, p.videoES()) {
 			vc := videoConfig(p)
 			if vc.VBR && cl != nil {
-				// quality is required with VBR (§4.3.3); its scale is the camera's.
+				// quality is required with VBR (docs/protocol.md#get-stream-config); its scale is the camera's.
 				if opts, err := cl.VideoEncoderOptions(ctx, p.profile.Video.Token, p.profile.Token); err == nil {
 					q := cloudQuality(p.profile.Video.Quality, opts.Quality)
 					vc.Quality = &q
@@ -289,7 +289,7 @@ func videoConfig(p *pipe) uplink.VideoConfig {
 		vc.Format, vc.Profile = cloudFormat(v.Encoding), v.Profile
 		vc.Horz, vc.Vert, vc.FPS, vc.GOP, vc.BRT = v.Width, v.Height, uplink.Float(v.FrameRate), v.GOP, v.BitrateKbps
 		if v.RateControl == onvif.RateControlVBR {
-			// ONVIF's one bitrate limit is the VBR maximum in VBR (§4.3.3:
+			// ONVIF's one bitrate limit is the VBR maximum in VBR (docs/protocol.md#get-stream-config:
 			// brt is for CBR); quality 0 (normal) until the caller knows
 			// the camera's scale.
 			vc.VBR, vc.BRT, vc.VBRBRT = true, 0, v.BitrateKbps
@@ -334,12 +334,12 @@ func (w *Camera) streamStart(ctx context.Context, req *uplink.StreamStart) uplin
 	st := w.Status()
 	link, active := st.link, st.Activity
 	if !active {
-		// Passive mode: remember, publish on leaving it (§4.1.5).
+		// Passive mode: remember, publish on leaving it (docs/protocol.md#passive-mode).
 		w.setRequested(ctx, req.StreamID, req.Reason, req.PublishSessionID, true)
 		return uplink.Done(uplink.StatusOK)
 	}
 	if req.StorageDirectRecording && req.Reason == uplink.ReasonRecord {
-		// No local storage yet: fall back to RTMP as §4.3.5 says.
+		// No local storage yet: fall back to RTMP as docs/protocol.md#stream-start says.
 		w.log.Info("storage_direct_recording requested; no local storage, publishing RTMP", zap.String("stream", req.StreamID))
 	}
 	if err := w.pubs.Start(ctx, link, req.StreamID, req.Reason, req.PublishSessionID); err != nil {

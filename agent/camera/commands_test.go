@@ -11,7 +11,7 @@ import (
 )
 
 // TestVideoConfigRateControl: stream_config reports brt for CBR, and for
-// VBR vbr_brt plus the quality §4.3.3 requires with VBR.
+// VBR vbr_brt plus the quality docs/protocol.md#get-stream-config requires with VBR.
 func TestVideoConfigRateControl(t *testing.T) {
 	cases := []struct {
 		name string
@@ -49,7 +49,7 @@ func TestCloudQuality(t *testing.T) {
 	}
 }
 
-// TestFPSChoices: stream_caps.fps is never an empty list (§4.3.2 requires it).
+// TestFPSChoices: stream_caps.fps is never an empty list (docs/protocol.md#get-stream-caps requires it).
 func TestFPSChoices(t *testing.T) {
 	for _, c := range []struct {
 		r    onvif.Range

@@ -36,7 +36,7 @@ type eventDecl struct {
 var eventCatalog = []eventDecl{
 	{name: uplink.EventMotion, kind: onvif.KindMotion, caps: uplink.EventCaps{Trigger: true}},
 	{name: uplink.EventSound, kind: onvif.KindSound},
-	// Custom names (§4.7.3): VXG has none for these.
+	// Custom names (docs/protocol.md#cam-event): VXG has none for these.
 	{name: "tampering", kind: onvif.KindTamper},
 	{name: "alarm", kind: onvif.KindDigitalInput},
 }
@@ -104,7 +104,7 @@ func (w *Camera) learnEventKinds(ctx context.Context, cl *onvif.Client) {
 	w.log.Info("event kinds", zap.Strings("declared", names), zap.Int("camera_topics", len(topics)))
 }
 
-// eventSetting is what the cloud chose for one event (§4.7.2), already
+// eventSetting is what the cloud chose for one event (docs/protocol.md#set-cam-events), already
 // limited by the event's caps.
 type eventSetting struct {
 	Active   bool `json:"active"`
@@ -113,7 +113,7 @@ type eventSetting struct {
 	Period   int  `json:"period,omitempty"`
 }
 
-// eventSettings are the persisted event settings (§1.5).
+// eventSettings are the persisted event settings (docs/protocol.md#state).
 type eventSettings struct {
 	Enabled bool                    `json:"enabled"`
 	Events  map[string]eventSetting `json:"events"`
@@ -254,7 +254,7 @@ func limitToCaps(s eventSetting, c uplink.EventCaps) eventSetting {
 	return s
 }
 
-// handleEvents serves the event and detector commands (§4.6, §4.7).
+// handleEvents serves the event and detector commands (docs/protocol.md#detection, #events).
 func (w *Camera) handleEvents(ctx context.Context, req uplink.Request) uplink.Reply {
 	switch r := req.(type) {
 	case *uplink.GetCamEvents:
@@ -305,7 +305,7 @@ func (w *Camera) setCamEvents(ctx context.Context, req *uplink.SetCamEvents) upl
 	for _, es := range req.Events {
 		d, ok := w.declaration(es.Event)
 		if !ok {
-			continue // unknown names are ignored (§4.7.2)
+			continue // unknown names are ignored (docs/protocol.md#set-cam-events)
 		}
 		cur := s.Events[d.name]
 		if es.Active != nil {
@@ -365,7 +365,7 @@ func (w *Camera) triggerEvent(req *uplink.CamTriggerEvent) uplink.Reply {
 	}
 	ev := newCamEvent(d.name, at)
 	ev.Meta = req.Meta
-	// The pipeline sends it, so the done goes out first as §4.7.4 reads.
+	// The pipeline sends it, so the done goes out first as docs/protocol.md#cam-trigger-event reads.
 	select {
 	case w.ev.in <- eventInput{trigger: &ev}:
 	default:

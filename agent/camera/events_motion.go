@@ -23,7 +23,7 @@ const (
 )
 
 // motionTimeout bounds one motion command: several ONVIF calls that must
-// fit in the cloud's 10 s reply window (§3.3).
+// fit in the cloud's 10 s reply window (docs/protocol.md#replies).
 const motionTimeout = 8 * time.Second
 
 // motionRegion is the one region a cell motion engine has.

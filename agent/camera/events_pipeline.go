@@ -22,7 +22,7 @@ type Timing struct {
 	// EventHold ends an activity the camera never reports as ended (some
 	// firmware only ever sends "motion true").
 	EventHold time.Duration
-	// EventRepeat is how often an ongoing condition is sent again; §4.7.3
+	// EventRepeat is how often an ongoing condition is sent again; docs/protocol.md#cam-event
 	// allows at most every 10 s.
 	EventRepeat time.Duration
 	// EventRetryMin is the first delay before subscribing again after the
@@ -189,7 +189,7 @@ func (w *Camera) eventPipeline(ctx context.Context, tm Timing) {
 func (w *Camera) emit(ctx context.Context, k onvif.Kind, at time.Time, repeat bool) {
 	name, ok := w.eventName(k)
 	if !ok {
-		return // not declared: §4.7.1 forbids sending it
+		return // not declared: docs/protocol.md#get-cam-events forbids sending it
 	}
 	w.sendEvent(ctx, newCamEvent(name, at), repeat)
 }

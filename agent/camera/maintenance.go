@@ -19,16 +19,16 @@ const (
 	// preview: the cloud asks when someone looks at the camera list.
 	previewMaxAge = 2 * time.Second
 	// previewTimeout bounds taking the picture, which happens before the
-	// reply so a camera without a picture is answered ERROR (§4.10); the
-	// reply is due within 10 s (§2.5).
+	// reply so a camera without a picture is answered ERROR (docs/protocol.md#cam-update-preview); the
+	// reply is due within 10 s (docs/protocol.md#timeouts).
 	previewTimeout = 8 * time.Second
 	// uploadTimeout bounds one legacy upload after the reply.
 	uploadTimeout = time.Minute
 )
 
 // maintState is a camera's legacy uploads in flight (maintenance.go). The
-// uploads start once the done is on the wire (Reply.Then), as §4.14.3 and
-// §4.10 order; the worker's Run waits for them.
+// uploads start once the done is on the wire (Reply.Then), as docs/protocol.md#cam-get-log and
+// docs/protocol.md#cam-update-preview order; the worker's Run waits for them.
 type maintState struct {
 	wg      sync.WaitGroup
 	preview atomic.Bool // a preview upload is running
@@ -38,7 +38,7 @@ type maintState struct {
 	uploads map[UploadKey]uint64 // finished uploads, for metrics
 }
 
-// UploadKey names a count of finished uploads: category (§4.9.3 cat) and
+// UploadKey names a count of finished uploads: category (docs/protocol.md#legacy-upload cat) and
 // result ("ok" or "failed").
 type UploadKey struct{ Category, Result string }
 
@@ -80,7 +80,7 @@ func (w *Camera) uploadLink() (uplink.Link, error) {
 	return link, nil
 }
 
-// getLog serves cam_get_log (§4.14.3): done OK, then this camera's lines
+// getLog serves cam_get_log (docs/protocol.md#cam-get-log): done OK, then this camera's lines
 // and the agent-wide lines of the log ring as text/plain. Other cameras'
 // lines are never sent; secrets never reach a log line in the first place.
 func (w *Camera) getLog(ctx context.Context) uplink.Reply {
@@ -94,7 +94,7 @@ func (w *Camera) getLog(ctx context.Context) uplink.Reply {
 		return uplink.Done(uplink.StatusError, err)
 	}
 	if !w.maint.log.CompareAndSwap(false, true) {
-		// §3.4's busy status: the cloud may ask again when the first is done.
+		// docs/protocol.md#done's busy status: the cloud may ask again when the first is done.
 		return uplink.Done(uplink.StatusRetry, errors.New("a log upload is still running"))
 	}
 	w.log.Info("uploading log for the cloud")
@@ -108,7 +108,7 @@ func (w *Camera) getLog(ctx context.Context) uplink.Reply {
 	})
 }
 
-// updatePreview serves cam_update_preview (§4.10): it takes the picture
+// updatePreview serves cam_update_preview (docs/protocol.md#cam-update-preview): it takes the picture
 // first, answers ERROR when there is none or a preview upload is still
 // running, else done OK and then posts the JPEG. The camera's JPEG goes as
 // it is: the reference scales previews to at most 800×600, but the agent

@@ -11,14 +11,14 @@ import (
 )
 
 // settingsTimeout bounds all ONVIF calls of one settings command, so the
-// cloud gets its reply within the 10 s of §3.3 even from a slow camera.
+// cloud gets its reply within the 10 s of docs/protocol.md#replies even from a slow camera.
 const settingsTimeout = 8 * time.Second
 
 // errNoONVIF answers settings commands for a camera configured by RTSP URL only.
 var errNoONVIF = fmt.Errorf("camera has no onvif address: %w", onvif.ErrUnsupported)
 
-// handleSettings serves the camera-settings commands (§4.3.4, §4.4, §4.5,
-// §4.13) through ONVIF. Each setter is validated against what the camera
+// handleSettings serves the camera-settings commands (docs/protocol.md#set-stream-config, #camera-settings, #ptz,
+// docs/protocol.md#osd) through ONVIF. Each setter is validated against what the camera
 // reports it can do, and the values the cloud reads back are the ones the
 // camera applied.
 func (w *Camera) handleSettings(ctx context.Context, req uplink.Request) uplink.Reply {
@@ -53,7 +53,7 @@ func (w *Camera) handleSettings(ctx context.Context, req uplink.Request) uplink.
 	return uplink.Done(uplink.StatusNotSupported)
 }
 
-// invalidParam is a request the camera cannot honour as asked (§3.5:
+// invalidParam is a request the camera cannot honour as asked (docs/protocol.md#errors:
 // value outside the caps).
 type invalidParam struct{ msg string }
 
@@ -77,7 +77,7 @@ func (w *Camera) settingsDone(what string, err error) uplink.Reply {
 	return uplink.Done(status, fmt.Errorf("%s: %w", what, err))
 }
 
-// settingsStatus maps an error to the done status of §3.4.
+// settingsStatus maps an error to the done status of docs/protocol.md#done.
 func settingsStatus(err error) string {
 	var ip *invalidParam
 	var f *onvif.Fault

@@ -11,7 +11,7 @@ import (
 	"github.com/camagent/camagent/uplink"
 )
 
-// Image settings (§4.4.1) map to ONVIF as follows:
+// Image settings (docs/protocol.md#cam-video-conf) map to ONVIF as follows:
 //
 //   - brightness, contrast, saturation, sharpness: Imaging levels scaled
 //     from the camera's range to 0–100 %;
@@ -254,7 +254,7 @@ func (w *Camera) setCamVideoConf(ctx context.Context, cl *onvif.Client, req *upl
 	return uplink.Done(uplink.StatusOK)
 }
 
-// Audio settings (§4.4.2): the microphone is the profile's audio encoder
+// Audio settings (docs/protocol.md#cam-audio-conf): the microphone is the profile's audio encoder
 // (ONVIF Media ver10 has neither input gain nor mute, so mic_gain and
 // mic_mute are left out); the speaker volume is the first audio output's
 // level scaled to 0–100 % (no mute in ONVIF either). Echo cancellation and

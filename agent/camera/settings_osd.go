@@ -12,7 +12,7 @@ import (
 	"github.com/camagent/camagent/uplink"
 )
 
-// OSD settings (§4.13) map to the camera's ONVIF text overlays:
+// OSD settings (docs/protocol.md#osd) map to the camera's ONVIF text overlays:
 //
 //   - system_id / system_id_text: the first Plain overlay (created or
 //     deleted as system_id turns on or off);

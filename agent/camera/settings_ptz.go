@@ -18,7 +18,7 @@ import (
 // fast enough to get anywhere.
 const ptzSpeed = 0.5
 
-// ptzVelocity maps a move action of §4.5.2 to a velocity in ONVIF's
+// ptzVelocity maps a move action of docs/protocol.md#cam-ptz to a velocity in ONVIF's
 // generic space (positive pan turns right, positive tilt up).
 var ptzVelocity = map[uplink.PTZAction]onvif.PTZVelocity{
 	uplink.PTZLeft:    {Pan: -ptzSpeed},
@@ -110,7 +110,7 @@ func (w *Camera) ptzConf(ctx context.Context, cl *onvif.Client) uplink.Reply {
 	return uplink.Answer(conf)
 }
 
-// camPTZ moves or stops the head (§4.5.2). A move always carries a
+// camPTZ moves or stops the head (docs/protocol.md#cam-ptz). A move always carries a
 // timeout: tm when given, else onvif.DefaultMoveTimeout, so a lost stop
 // never leaves the camera turning for good; the cloud's players repeat
 // the command while a button is held.
@@ -147,7 +147,7 @@ func (w *Camera) camPTZ(ctx context.Context, cl *onvif.Client, req *uplink.CamPT
 	return uplink.Done(uplink.StatusOK)
 }
 
-// camPTZPreset manages presets (§4.5.3). ONVIF's home position has no
+// camPTZPreset manages presets (docs/protocol.md#cam-ptz-preset). ONVIF's home position has no
 // counterpart in the protocol and is not exposed.
 func (w *Camera) camPTZPreset(ctx context.Context, cl *onvif.Client, req *uplink.CamPTZPreset) uplink.Reply {
 	what := "cam_ptz_preset " + string(req.Action)

@@ -13,7 +13,7 @@ import (
 	"github.com/camagent/camagent/uplink"
 )
 
-// setStreamConfig changes encoder settings (§4.3.4). Every entry is checked
+// setStreamConfig changes encoder settings (docs/protocol.md#set-stream-config). Every entry is checked
 // against the camera's options before anything is sent, so a bad entry
 // changes nothing. The publish of a changed stream keeps running: the
 // camera's new SPS reaches media as a new track and the publisher sends
@@ -184,7 +184,7 @@ func audioPatch(p *pipe, a uplink.AudioConfigPatch) (onvif.AudioEncoderPatch, er
 		return patch, fmt.Errorf("stream has no onvif audio encoder: %w", onvif.ErrUnsupported)
 	}
 	if a.Format != nil && *a.Format != "AAC" {
-		// RTMP to the cloud carries AAC only (§7 Q24).
+		// RTMP to the cloud carries AAC only (docs/protocol.md#q24).
 		return patch, fmt.Errorf("audio format %s: the agent publishes AAC only: %w", *a.Format, onvif.ErrUnsupported)
 	}
 	patch.BitrateKbps = a.BRT

@@ -28,7 +28,7 @@ func writeConfig(t *testing.T, text string) string {
 	return p
 }
 
-// specToken is the access token of the spec's first vector (§1.1).
+// specToken is the access token of the spec's first vector (docs/protocol.md#token).
 const specToken = "eyJ0b2tlbiI6ICJzaGFyZS5leUp6YVNJNklEUTBORFEwZlEuNWYxZTJkM2N0YmMxZmFiMDAuWHk3X2V4YW1wbGUtU2lHbkF0VXJFX3ExIiwgImNhbWlkIjogMzEwMDQyLCAiY21uZ3JpZCI6IDMxMDA3NywgImFjY2VzcyI6ICJhbGwiLCAiYXBpIjogIndlYi52bXMuZXhhbXBsZS5uZXQiLCAiY2FtIjogImNhbS52bXMuZXhhbXBsZS5uZXQifQ=="
 
 func TestCheck(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 )
 
 // Configure sends configure with body (pwd, uuid, connid, tz, server;
-// §4.1.2) on every live connection and waits for each done OK, as the
+// docs/protocol.md#configure) on every live connection and waits for each done OK, as the
 // cloud does when a user changes the camera's time zone.
 func (s *Server) Configure(ctx context.Context, body map[string]any) error {
 	conns := s.live()

@@ -65,7 +65,7 @@ func (s *Server) WaitEvent(ctx context.Context, match func(map[string]any) bool)
 
 // observeReply learns the agent's event configuration from its replies:
 // cam_events_conf replaces it, a done OK to set_cam_events applies the
-// request the way §4.7.2 says the agent must.
+// request the way docs/protocol.md#set-cam-events says the agent must.
 func (c *simConn) observeReply(cmd string, p *pending, m map[string]any) {
 	switch {
 	case cmd == "cam_events_conf":
@@ -77,7 +77,7 @@ func (c *simConn) observeReply(cmd string, p *pending, m map[string]any) {
 	}
 }
 
-// eventsConf checks a cam_events_conf reply (§4.7.1) and records it.
+// eventsConf checks a cam_events_conf reply (docs/protocol.md#get-cam-events) and records it.
 func (c *simConn) eventsConf(m map[string]any) {
 	s := c.s
 	st := eventState{conf: true, events: map[string]*declaredEvent{}, columns: c.ev.columns, rows: c.ev.rows, regions: c.ev.regions}
@@ -130,7 +130,7 @@ func (c *simConn) eventsConf(m map[string]any) {
 }
 
 // applySetEvents applies an accepted set_cam_events body: stream and
-// snapshot ANDed with caps, unknown names ignored (§4.7.2).
+// snapshot ANDed with caps, unknown names ignored (docs/protocol.md#set-cam-events).
 func (c *simConn) applySetEvents(body any) {
 	b, err := json.Marshal(body)
 	if err != nil {
@@ -167,12 +167,12 @@ func (c *simConn) applySetEvents(body any) {
 }
 
 // packedTime is packed-time as an agent must emit it: exactly three
-// fractional digits (§0).
+// fractional digits (docs/protocol.md#conventions).
 var packedTime = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}\.[0-9]{3}$`)
 
 var memorycardStates = []string{"none", "normal", "need-format", "formatting", "initialization"}
 
-// camEvent checks a cam_event (§4.7.3) against the connection's declared
+// camEvent checks a cam_event (docs/protocol.md#cam-event) against the connection's declared
 // events; it runs before the message joins s.received.
 func (c *simConn) camEvent(m map[string]any) {
 	s := c.s
@@ -206,7 +206,7 @@ func (c *simConn) camEvent(m map[string]any) {
 	}
 	d := c.ev.events[name]
 	switch {
-	case name == "record": // system event, never declared (§4.7.1)
+	case name == "record": // system event, never declared (docs/protocol.md#get-cam-events)
 	case !c.ev.conf:
 		bad("sent before any cam_events_conf on this connection")
 	case !c.ev.enabled:
@@ -332,7 +332,7 @@ func (c *simConn) motionConf(m map[string]any) {
 	}
 }
 
-// checkMap decodes a §4.6.1 grid (base64, PackBits, one '0'/'1' per cell)
+// checkMap decodes a docs/protocol.md#motion-detection grid (base64, PackBits, one '0'/'1' per cell)
 // independently of uplink; without a known grid only base64 is checked.
 func (c *simConn) checkMap(s string) error {
 	data, err := base64.StdEncoding.DecodeString(s)

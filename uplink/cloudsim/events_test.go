@@ -32,7 +32,7 @@ func readyAgent(t *testing.T, s *Server) (*rawAgent, int) {
 	return a, 6
 }
 
-// specVectors returns the §4.7/§4.8 vector messages by id.
+// specVectors returns the docs/protocol.md#events/#stream-by-event vector messages by id.
 func specVectors(t *testing.T) map[string]map[string]any {
 	b, err := os.ReadFile("../testdata/camera_vectors.json")
 	if err != nil {
@@ -197,7 +197,7 @@ func TestCamEventChecks(t *testing.T) {
 		}
 	}
 
-	// An accepted set_cam_events activates sound (§4.7.2); a rejected one changes nothing.
+	// An accepted set_cam_events activates sound (docs/protocol.md#set-cam-events); a rejected one changes nothing.
 	set := vec["v109"]
 	body := map[string]any{"enabled": true, "events": set["events"]}
 	answer(t, s, a, &msgid, "set_cam_events", map[string]any{"enabled": false}, map[string]any{"cmd": "done", "status": "INVALID_PARAM"})

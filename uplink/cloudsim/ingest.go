@@ -90,7 +90,7 @@ type PublishRecord struct {
 }
 
 // Ingest is an in-process RTMP(S) media server that accepts publishes the
-// way the cloud's does (§4.3.5) and records everything it receives.
+// way the cloud's does (docs/protocol.md#stream-start) and records everything it receives.
 type Ingest struct {
 	opts IngestOptions
 

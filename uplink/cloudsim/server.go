@@ -43,7 +43,7 @@ type Options struct {
 	MediaServer string
 	// UploadURI is hello.upload_uri; omitted when empty.
 	UploadURI string
-	// Uploads serves the legacy upload endpoint (§4.9.3, upload.go) on the
+	// Uploads serves the legacy upload endpoint (docs/protocol.md#legacy-upload, upload.go) on the
 	// server's own address and, unless UploadURI is set, advertises it as
 	// hello.upload_uri.
 	Uploads bool
@@ -57,7 +57,7 @@ type Options struct {
 	// RejectAuth answers every register with bye AUTH_FAILURE.
 	RejectAuth bool
 	// EchoSubprotocol echoes vxg-message-protocol; by default the server
-	// does not, which agents must tolerate (§2.2).
+	// does not, which agents must tolerate (docs/protocol.md#websocket).
 	EchoSubprotocol bool
 	// IgnorePings leaves agent pings unanswered, to test liveness.
 	IgnorePings bool
@@ -225,7 +225,7 @@ func (s *Server) CamID() int64 { return s.opts.CamID }
 // Secret is the channel secret inside the token.
 func (s *Server) Secret() string { return s.opts.Secret }
 
-// Token is a base64 access token (§1.1) pointing at this server; both
+// Token is a base64 access token (docs/protocol.md#token) pointing at this server; both
 // cam_p and cam_sp name its port.
 func (s *Server) Token() string {
 	host, port, _ := net.SplitHostPort(s.Addr())
@@ -252,7 +252,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		up.Subprotocols = []string{simSubprotocol}
 	}
 	if !slices.Contains(websocket.Subprotocols(r), simSubprotocol) {
-		// Legacy agents offered none; a current agent must (§2.2, §7 Q19).
+		// Legacy agents offered none; a current agent must (docs/protocol.md#websocket, #q19).
 		s.violation("agent did not offer sub-protocol %s", simSubprotocol)
 	}
 	ws, err := up.Upgrade(w, r, nil)
@@ -493,7 +493,7 @@ func (s *Server) SendRaw(camID int64, text string) error {
 	return c.ws.WriteMessage(websocket.TextMessage, []byte(text))
 }
 
-// Redirect moves every connected agent to server (§2.8): configure
+// Redirect moves every connected agent to server (docs/protocol.md#redirect): configure
 // {server}, wait for its done, then bye RECONNECT with retry (0 = absent).
 func (s *Server) Redirect(ctx context.Context, server string, retry int) error {
 	for _, c := range s.live() {
@@ -639,7 +639,7 @@ func (c *simConn) bye(reason string, retry int) {
 	c.wmu.Lock()
 	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 	c.wmu.Unlock()
-	// The agent closes after bye (§4.1.6); the socket is closed when the
+	// The agent closes after bye (docs/protocol.md#bye); the socket is closed when the
 	// read loop sees its close frame or EOF.
 }
 
@@ -710,7 +710,7 @@ func (c *simConn) handle(data []byte) bool {
 	phase, byeSent := c.phase, c.byeSent
 	c.mu.Unlock()
 	// An agent's bye that crossed ours (a rejected register) is no
-	// violation: it may shut down before it reads our bye (§2.10).
+	// violation: it may shut down before it reads our bye (docs/protocol.md#shutdown).
 	if phase == phaseAwaitRegister && cmd != "register" && !(cmd == "bye" && byeSent) {
 		s.violation("%s before register", cmd)
 		c.bye("ERROR", 0)
@@ -753,7 +753,7 @@ func (c *simConn) handle(data []byte) bool {
 	return true
 }
 
-// reply checks an agent reply against the request it answers (§3.3).
+// reply checks an agent reply against the request it answers (docs/protocol.md#replies).
 func (c *simConn) reply(cmd string, m map[string]any) {
 	s := c.s
 	refid, err := intField(m, "refid", true)
@@ -850,7 +850,7 @@ func (c *simConn) register(m map[string]any, id int64, phase int) bool {
 		return true
 	}
 	if !hasPwd {
-		// First registration: hand out the persistent identity (§5.1).
+		// First registration: hand out the persistent identity (docs/protocol.md#registration).
 		cfg := map[string]any{"pwd": s.opts.Pwd, "uuid": s.opts.UUID, "connid": s.opts.ConnID, "tz": s.opts.TZ}
 		if _, err := c.send(map[string]any{"cmd": "configure"}, cfg, &pending{cmd: "configure"}); err != nil {
 			return false

@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// Upload is one POST the legacy upload endpoint (§4.9.3) accepted.
+// Upload is one POST the legacy upload endpoint (docs/protocol.md#legacy-upload) accepted.
 type Upload struct {
 	Cat, Type string
 	// Path is the URL path without the leading slash: cam_hello.path, plus
@@ -31,7 +31,7 @@ type Upload struct {
 // maxUploadBody bounds one legacy upload; previews and logs are far smaller.
 const maxUploadBody = 16 << 20
 
-// legacyKinds are the cat/type pairs of §4.9.3.
+// legacyKinds are the cat/type pairs of docs/protocol.md#legacy-upload.
 var legacyKinds = map[string]string{"preview": "jpg", "log": "txt", "snapshot": "jpg", "prerecord": "mp4"}
 
 // UploadURI is the base URL of this server's legacy upload endpoint
@@ -187,7 +187,7 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request) {
 			reject(http.StatusBadRequest, "content type %q: %v", ctype, err)
 			return
 		}
-		// §4.9.3: the body is the raw file, never a form.
+		// docs/protocol.md#legacy-upload: the body is the raw file, never a form.
 		if strings.HasPrefix(mt, "multipart/") || mt == "application/x-www-form-urlencoded" {
 			reject(http.StatusUnsupportedMediaType, "%s body, want the raw file", mt)
 			return
