@@ -149,3 +149,22 @@ func TestDeletedCameraLetsGoOfTheCamera(t *testing.T) {
 		t.Errorf("%d connections to the cloud, want 1 (a deleted camera stays away)", n)
 	}
 }
+
+// TestRefusedCameraGivesBackItsSessions: after bye AUTH_FAILURE the cloud
+// takes the camera back only once someone fixed its token (the agent asks
+// again in minutes): meanwhile the camera holds no RTSP session and no
+// event subscription for nobody.
+func TestRefusedCameraGivesBackItsSessions(t *testing.T) {
+	r, _, statusURL := runRig(t, rig.Options{})
+	waitReady(t, r)
+	waitFor(t, "an event subscription on the camera", func() bool { return r.ONVIF.Subscriptions() > 0 })
+	waitFor(t, "the camera's RTSP session", func() bool { return r.RTSP.Sessions() == 1 })
+
+	r.Cloud.Bye(uplink.ByeAuthFailure, 0)
+	waitFor(t, "the RTSP session to close", func() bool { return r.RTSP.Sessions() == 0 })
+	waitFor(t, "the event subscription to end", func() bool { return r.ONVIF.Subscriptions() == 0 })
+	resp, body := get(t, statusURL+"/readyz")
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "demo: failed: ") || !strings.Contains(string(body), "AUTH_FAILURE") {
+		t.Errorf("/readyz = %d %q, want 200 naming the refused camera", resp.StatusCode, body)
+	}
+}

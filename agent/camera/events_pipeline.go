@@ -54,16 +54,14 @@ func (w *Camera) runEvents(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { w.eventPipeline(ctx, tm) })
 	wg.Go(func() { w.applyTimeZones(ctx, cl) })
-	if cl != nil {
-		wg.Go(func() { w.subscribeEvents(ctx, cl, tm) })
-	}
 	wg.Wait()
 }
 
-// subscribeEvents keeps a pull-point subscription alive, subscribing again
-// with backoff after errors and camera reboots, and queues the classified
-// reports for the pipeline. A camera without an events service ends it.
-func (w *Camera) subscribeEvents(ctx context.Context, cl *onvif.Client, tm Timing) {
+// subscribeEvents keeps a pull-point subscription alive until ctx ends,
+// subscribing again with backoff after errors and camera reboots, and
+// queues the classified reports for the pipeline. It reports unsupported
+// for a camera without an events service, which ends it for good.
+func (w *Camera) subscribeEvents(ctx context.Context, cl *onvif.Client, tm Timing) (unsupported bool) {
 	e := w.ev
 	push := func(ev onvif.Event) {
 		kind, active, ok := onvif.Classify(ev)
@@ -87,6 +85,7 @@ func (w *Camera) subscribeEvents(ctx context.Context, cl *onvif.Client, tm Timin
 		switch {
 		case errors.Is(err, onvif.ErrUnsupported):
 			w.log.Info("camera offers no events: motion will not reach the cloud", zap.Error(err))
+			unsupported = true
 			return nil
 		case err == nil && ctx.Err() == nil:
 			return errors.New("event subscription ended")
@@ -95,6 +94,7 @@ func (w *Camera) subscribeEvents(ctx context.Context, cl *onvif.Client, tm Timin
 	}, func(err error, wait time.Duration) {
 		w.log.Warn("camera events interrupted, subscribing again", zap.Error(err), zap.Duration("retry_in", wait))
 	})
+	return unsupported
 }
 
 // condition is the pipeline's view of one kind of activity.

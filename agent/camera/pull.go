@@ -47,19 +47,24 @@ func (w *Camera) warm(i int) bool {
 	return i == 0
 }
 
-// wanted says whether s should be pulled now.
+// wanted says whether s should be pulled now. A camera the cloud refuses
+// (settled) keeps nothing for viewers who cannot come.
 func (w *Camera) wanted(s *streamState, now time.Time) bool {
 	switch {
 	case s.readers > 0:
 		return true
-	case s.warm && !w.st.settled:
+	case w.st.settled:
+		return false
+	case s.warm:
 		return true
 	}
 	return !s.idleSince.IsZero() && now.Sub(s.idleSince) < w.opts.Camera.Pull.IdleTimeout
 }
 
-// reconcile starts the pulls that are wanted and stops the others.
+// reconcile starts the pulls and the event subscription that are wanted
+// and stops the others.
 func (w *Camera) reconcile(ctx context.Context, r *run) {
+	w.reconcileSubscription(ctx, r)
 	now := time.Now()
 	for i, s := range w.st.streams {
 		want := !r.stopping && w.wanted(s, now)
@@ -77,6 +82,26 @@ func (w *Camera) reconcile(ctx context.Context, r *run) {
 			s.stopPull()
 			s.stopPull = nil
 		}
+	}
+}
+
+// reconcileSubscription keeps the camera's ONVIF event subscription while
+// the cloud may take events: not while it refuses the camera (settled),
+// when cameras need not hold a pull point for nobody.
+func (w *Camera) reconcileSubscription(ctx context.Context, r *run) {
+	st := &w.st
+	cl := w.onvifClient()
+	want := !r.stopping && cl != nil && !st.settled && !st.noEvents
+	switch {
+	case want && !st.subscribed:
+		sctx, cancel := context.WithCancel(ctx)
+		st.subscribed, st.stopSub = true, cancel
+		r.spawn(sctx, w, func(ctx context.Context) {
+			w.send(subscriptionEnded{unsupported: w.subscribeEvents(ctx, cl, w.opts.Timing)})
+		})
+	case !want && st.stopSub != nil:
+		st.stopSub()
+		st.stopSub = nil
 	}
 }
 

@@ -24,9 +24,15 @@ type state struct {
 	link  uplink.Link
 	conn  int64 // READY connections so far: the current one's number
 	// settled is set by a connection end retrying will not fix (bye
-	// AUTH_FAILURE, …) until the next READY: nothing is kept warm meanwhile.
-	settled  bool
-	activity bool
+	// AUTH_FAILURE, …) until the next READY: nothing is kept warm and the
+	// camera's event subscription is given back meanwhile.
+	settled bool
+	// events subscription: subscribed while one runs, stopSub ends it
+	// (nil once asked to), noEvents when the camera has no events service.
+	subscribed bool
+	stopSub    context.CancelFunc
+	noEvents   bool
+	activity   bool
 	// requested is what the cloud asked to publish on this connection,
 	// stream id → reason → publish_session_id, kept in passive mode too so
 	// leaving it resumes the streams (docs/protocol.md#passive-mode).
@@ -72,6 +78,9 @@ type (
 	}
 	// pullEnded: the pull goroutine of stream i returned.
 	pullEnded struct{ i int }
+	// subscriptionEnded: the event subscription returned; unsupported
+	// when the camera has no events service.
+	subscriptionEnded struct{ unsupported bool }
 	// acquire: a reader of stream id starts; the owner makes sure it is pulled.
 	acquire struct {
 		id    string
@@ -115,23 +124,24 @@ type (
 	}
 )
 
-func (childDone) isMessage()        {}
-func (resolved) isMessage()         {}
-func (resolveFailed) isMessage()    {}
-func (problem) isMessage()          {}
-func (pullFailed) isMessage()       {}
-func (pullEnded) isMessage()        {}
-func (acquire) isMessage()          {}
-func (release) isMessage()          {}
-func (linkUp) isMessage()           {}
-func (linkDown) isMessage()         {}
-func (connEnded) isMessage()        {}
-func (sessionEnded) isMessage()     {}
-func (setActivity) isMessage()      {}
-func (setRequested) isMessage()     {}
-func (eventHandled) isMessage()     {}
-func (declare) isMessage()          {}
-func (setEventSettings) isMessage() {}
+func (childDone) isMessage()         {}
+func (resolved) isMessage()          {}
+func (resolveFailed) isMessage()     {}
+func (problem) isMessage()           {}
+func (pullFailed) isMessage()        {}
+func (subscriptionEnded) isMessage() {}
+func (pullEnded) isMessage()         {}
+func (acquire) isMessage()           {}
+func (release) isMessage()           {}
+func (linkUp) isMessage()            {}
+func (linkDown) isMessage()          {}
+func (connEnded) isMessage()         {}
+func (sessionEnded) isMessage()      {}
+func (setActivity) isMessage()       {}
+func (setRequested) isMessage()      {}
+func (eventHandled) isMessage()      {}
+func (declare) isMessage()           {}
+func (setEventSettings) isMessage()  {}
 
 // activityChange is the answer to setActivity.
 type activityChange struct {
@@ -182,6 +192,9 @@ func (w *Camera) handle(ctx context.Context, r *run, m message) (ack func()) {
 		st.streams[m.i].err, st.streams[m.i].errAt = m.err, m.at
 	case pullEnded:
 		st.streams[m.i].pulling, st.streams[m.i].stopPull = false, nil
+	case subscriptionEnded:
+		st.subscribed, st.stopSub = false, nil
+		st.noEvents = st.noEvents || m.unsupported
 	case acquire:
 		i := slices.IndexFunc(st.streams, func(s *streamState) bool { return s.pipe.id == m.id })
 		if i >= 0 {
