@@ -73,8 +73,11 @@ build: check-go
 # go test runs under scripts/testsummary, which prints each package's
 # closing line (go test's own ok/FAIL lines) as it finishes and a progress
 # line while nothing else shows: a cold -race build is minutes of silence.
+# The tiers behind build tags are vetted too, so a change that breaks
+# their code fails here and not only where their peers are installed.
 test: check-go
 	$(GO) vet ./...
+	$(GO) vet -tags 'interop browser bench' ./...
 	$(GO) build -o $(TESTSUMMARY) ./scripts/testsummary
 	$(TESTSUMMARY) $(GO) test -race -count=1 -timeout 14m ./...
 
