@@ -224,10 +224,15 @@ func (w *Camera) failRetry(wait time.Duration, what string, err error) {
 	w.report(p)
 }
 
-// report hands the owner a problem that happened now.
+// report hands the owner a problem that happened now and returns once the
+// owner has published it: a command that failed shows its problem on the
+// status page by the time its reply reaches the cloud. The owner itself
+// never reports (it records directly).
 func (w *Camera) report(p Problem) {
 	p.At = time.Now()
-	w.send(problem{p: p})
+	reply := make(chan struct{})
+	w.send(problem{p: p, reply: reply})
+	<-reply
 }
 
 // ident is what resolve learnt, nil before.

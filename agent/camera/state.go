@@ -69,7 +69,10 @@ type (
 	// resolveFailed: learning the camera failed; Run returns err.
 	resolveFailed struct{ err error }
 	// problem: something went wrong, in plain words, for the status page.
-	problem struct{ p Problem }
+	problem struct {
+		p     Problem
+		reply chan struct{}
+	}
 	// pullFailed: one RTSP session of stream i ended with err.
 	pullFailed struct {
 		i   int
@@ -188,6 +191,7 @@ func (w *Camera) handle(ctx context.Context, r *run, m message) (ack func()) {
 		}
 	case problem:
 		st.record(m.p)
+		return func() { close(m.reply) }
 	case pullFailed:
 		st.streams[m.i].err, st.streams[m.i].errAt = m.err, m.at
 	case pullEnded:
