@@ -183,10 +183,11 @@ func (w *Camera) CameraInfo(ctx context.Context) (uplink.CameraInfo, error) {
 		return uplink.CameraInfo{}, errors.New("camera not resolved yet")
 	}
 	main := id.pipes[0]
+	// Not cancellable: once the owner counted the reader it must hear of
+	// its release, and the owner answers at once.
 	reply := make(chan bool, 1)
-	if _, err := ask(ctx, w, acquire{id: main.id, reply: reply}, reply); err != nil {
-		return uplink.CameraInfo{}, err
-	}
+	w.send(acquire{id: main.id, reply: reply})
+	<-reply
 	defer w.send(release{i: 0})
 	wait, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
