@@ -299,13 +299,13 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// runPublisher runs p in the background; the returned func cancels it and
-// returns Run's result.
-func runPublisher(t *testing.T, p *uplink.Publisher) (stop func() error) {
+// runInBackground runs run (a Publisher's or Streams' Run) until the
+// test ends or the returned stop is called; stop returns Run's result.
+func runInBackground(t *testing.T, run func(context.Context) error) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	res := make(chan error, 1)
-	go func() { res <- p.Run(ctx) }()
+	go func() { res <- run(ctx) }()
 	var once sync.Once
 	var err error
 	stop = func() error {
@@ -638,7 +638,7 @@ func TestPublisherRTMPSVerifiesServer(t *testing.T) {
 			URL: pubURL, Source: newReader(f, true, 10),
 			TLSConfig: &tls.Config{RootCAs: ing.CertPool(), MinVersion: tls.VersionTLS12},
 		})
-		stop := runPublisher(t, p)
+		stop := runInBackground(t, p.Run)
 		if err := ing.WaitFrames(ctx, 25); err != nil {
 			t.Fatal(err)
 		}

@@ -58,7 +58,7 @@ func newStreamsEnv(t *testing.T, ingOpts cloudsim.IngestOptions) *streamsEnv {
 func newStreamsEnvSleep(t *testing.T, ingOpts cloudsim.IngestOptions, sleep func(ctx context.Context, d time.Duration) error) *streamsEnv {
 	t.Helper()
 	e := newStreamsEnvIdle(t, ingOpts, sleep, 0)
-	e.stop = runStreams(t, e.s)
+	e.stop = runInBackground(t, e.s.Run)
 	return e
 }
 
@@ -94,25 +94,6 @@ type countedReader struct {
 func (r countedReader) Close() {
 	r.fakeReader.Close()
 	r.closes.Add(1)
-}
-
-// runStreams runs s until the test ends or the returned stop is called;
-// stop returns Run's result.
-func runStreams(t *testing.T, s *uplink.Streams) (stop func() error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	res := make(chan error, 1)
-	go func() { res <- s.Run(ctx) }()
-	var once sync.Once
-	var err error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			err = <-res
-		})
-		return err
-	}
-	t.Cleanup(func() { _ = stop() })
-	return stop
 }
 
 func activePublishes(rs []cloudsim.PublishRecord) (n int) {
@@ -369,7 +350,7 @@ func TestStreamsRunOwnsPublishes(t *testing.T) {
 	// A Start made before the next Run begins is served by it.
 	started := make(chan error, 1)
 	go func() { started <- e.s.Start(ctx, e.link, "Main", "live", 2) }()
-	runStreams(t, e.s)
+	runInBackground(t, e.s.Run)
 	if err := <-started; err != nil {
 		t.Fatalf("start served by the second Run: %v", err)
 	}
@@ -396,7 +377,7 @@ func TestStreamsStartWithoutRunFails(t *testing.T) {
 		}
 	}
 	check("before Run")
-	if err := runStreams(t, e.s)(); err != nil {
+	if err := runInBackground(t, e.s.Run)(); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
 	check("after Run returned")
