@@ -248,14 +248,6 @@ func (w *Camera) Config() config.Camera { return w.opts.Camera }
 // newer one replaces it.
 func (w *Camera) Status() *Status { return w.status.Load() }
 
-// errDeletedRun wraps the session's end after bye DELETED.
-func deletedErr(err error) error {
-	if errors.Is(err, uplink.ErrDeleted) {
-		return ErrDeleted
-	}
-	return err
-}
-
 // Metrics are the camera's counters and states for /metrics, read at
 // scrape time.
 type Metrics struct {

@@ -2,6 +2,7 @@ package camera
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -231,8 +232,8 @@ func (w *Camera) handle(ctx context.Context, r *run, m message) (ack func()) {
 		r.spawn(ctx, w, func(context.Context) { w.maint.wg.Wait() })
 		if m.err != nil {
 			// After bye DELETED the connection's end said it.
-			r.err = deletedErr(m.err)
-			if r.err != ErrDeleted {
+			r.err = m.err
+			if !errors.Is(m.err, ErrDeleted) {
 				p := problemOf("cloud session ended", m.err)
 				p.At = time.Now()
 				st.record(p)
