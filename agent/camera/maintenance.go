@@ -102,8 +102,10 @@ func (w *Camera) getLog(ctx context.Context) uplink.Reply {
 	text := ring.Text(w.name)
 	return uplink.Done(uplink.StatusOK).Then(func() {
 		w.maint.wg.Go(func() {
-			defer w.maint.log.Store(false)
-			w.postLegacy(ctx, link, uplink.LegacyLog, uplink.LegacyText, start, text)
+			err := w.postLegacy(ctx, link, uplink.LegacyLog, uplink.LegacyText, start, text)
+			// Free before the outcome is logged: who reads "uploaded" may ask again.
+			w.maint.log.Store(false)
+			w.logUpload(ctx, uplink.LegacyLog, len(text), err)
 		})
 	})
 }
@@ -132,25 +134,31 @@ func (w *Camera) updatePreview(ctx context.Context) uplink.Reply {
 	}
 	return uplink.Done(uplink.StatusOK).Then(func() {
 		w.maint.wg.Go(func() {
-			defer w.maint.preview.Store(false)
-			w.postLegacy(ctx, link, uplink.LegacyPreview, uplink.LegacyJPEG, at, jpeg)
+			err := w.postLegacy(ctx, link, uplink.LegacyPreview, uplink.LegacyJPEG, at, jpeg)
+			w.maint.preview.Store(false)
+			w.logUpload(ctx, uplink.LegacyPreview, len(jpeg), err)
 		})
 	})
 }
 
-// postLegacy uploads body and logs the outcome; ctx is the connection's,
-// whose sid the upload URL carries.
-func (w *Camera) postLegacy(conn context.Context, link uplink.Link, cat, typ string, start time.Time, body []byte) {
+// postLegacy uploads body and counts the outcome; conn is the
+// connection's context, whose sid the upload URL carries.
+func (w *Camera) postLegacy(conn context.Context, link uplink.Link, cat, typ string, start time.Time, body []byte) error {
 	ctx, cancel := context.WithTimeout(conn, uploadTimeout)
 	defer cancel()
 	client := uplink.NewUploadClient(w.opts.RootCAs, uploadTimeout)
 	defer client.CloseIdleConnections()
 	err := uplink.PostLegacy(ctx, client, link, cat, typ, start, bytes.NewReader(body))
 	w.maint.count(cat, err == nil)
+	return err
+}
+
+// logUpload logs the outcome of postLegacy.
+func (w *Camera) logUpload(conn context.Context, cat string, size int, err error) {
 	var se *uplink.UploadStatusError
 	switch {
 	case err == nil:
-		w.log.Info("uploaded", zap.String("cat", cat), zap.Int("bytes", len(body)))
+		w.log.Info("uploaded", zap.String("cat", cat), zap.Int("bytes", size))
 	case errors.As(err, &se):
 		w.log.Warn("cloud refused the upload", zap.String("cat", cat), zap.Int("http_status", se.Status))
 	case conn.Err() != nil:
