@@ -43,6 +43,8 @@ type Config struct {
 	Log      Log      `yaml:"log"`
 	HTTP     HTTP     `yaml:"http"`
 	Cloud    Cloud    `yaml:"cloud"`
+	Events   Events   `yaml:"events"`
+	Uploads  Uploads  `yaml:"uploads"`
 	Cameras  []Camera `yaml:"cameras"`
 
 	source string            // file name for error messages
@@ -91,6 +93,16 @@ type Camera struct {
 	RTSPTransport RTSPTransport `yaml:"rtsp_transport"`
 	// Pull says which streams stay pulled without a reader.
 	Pull Pull `yaml:"pull"`
+	// Events configures this camera's own event kinds.
+	Events CameraEvents `yaml:"events"`
+}
+
+// CameraEvents configures one camera's events.
+type CameraEvents struct {
+	// Custom are event kinds other programs on the gateway raise through
+	// the local event input (a door contact, a doorbell, an AI detector):
+	// declared to the cloud, with snapshot and clip like motion.
+	Custom []string `yaml:"custom"`
 }
 
 // ONVIF says how to reach a camera's ONVIF device service.
@@ -116,6 +128,8 @@ func Default() *Config {
 		StateDir: DefaultStateDir,
 		Log:      Log{Level: LevelInfo},
 		HTTP:     HTTP{Listen: DefaultListen},
+		Events:   Events{PrebufferMemory: DefaultPrebufferMemory, SnapshotMax: DefaultSnapshotMax},
+		Uploads:  Uploads{SpoolMax: DefaultSpoolMax, MinFree: DefaultMinFree},
 	}
 }
 
@@ -338,7 +352,9 @@ func (c *Config) Validate() error {
 		if cam.Pull.IdleTimeout < time.Second || cam.Pull.IdleTimeout > time.Hour {
 			bad(p+".pull.idle_timeout", "%s must be between 1s and 1h", cam.Pull.IdleTimeout)
 		}
+		validateCustomEvents(p+".events.custom", cam.Events.Custom, bad)
 	}
+	c.validateMedia(bad)
 	return errors.Join(errs...)
 }
 

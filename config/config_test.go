@@ -243,7 +243,7 @@ cameras:
 	{name: "comment only", yaml: "# nothing\n", paths: []string{"cameras"}},
 	{name: "empty camera list", yaml: "cameras: []\n", paths: []string{"cameras"}, line: 1},
 	{name: "unknown top-level key", yaml: "logs: {level: info}\n" + minimalCam, paths: []string{"logs"},
-		msg: "unknown key; did you mean log? allowed: state_dir, log, http, cloud, cameras", line: 1},
+		msg: "unknown key; did you mean log? allowed: state_dir, log, http, cloud, events, uploads, cameras", line: 1},
 	{name: "unknown nested key", yaml: minimalCam + "    rtsp_transprot: tcp\n", paths: []string{"cameras[0].rtsp_transprot"},
 		msg: "unknown key; did you mean rtsp_transport? allowed: name, token, onvif, rtsp, rtsp_transport, pull", line: 6},
 	{name: "unknown key far from every allowed one", yaml: minimalCam + "    location: hall\n", paths: []string{"cameras[0].location"},
@@ -324,6 +324,22 @@ cameras:
 		paths: []string{"cameras[0].rtsp"}, msg: `"http://[redacted]@h/" must use scheme rtsp or rtsps`},
 	{name: "bad pull warm", yaml: minimalCam + "    pull: {warm: sub}\n", paths: []string{"cameras[0].pull.warm"}, msg: `"sub" is not one of main, all, none`},
 	{name: "pull idle too short", yaml: minimalCam + "    pull: {idle_timeout: 100ms}\n", paths: []string{"cameras[0].pull.idle_timeout"}, msg: "100ms must be between 1s and 1h"},
+	{name: "custom event with a built-in name", yaml: minimalCam + "    events: {custom: [doorbell, motion]}\n",
+		paths: []string{"cameras[0].events.custom[1]"}, msg: `"motion" is a built-in event name`},
+	{name: "custom event with a bad name", yaml: minimalCam + "    events: {custom: [Door Bell]}\n",
+		paths: []string{"cameras[0].events.custom[0]"}, msg: `"Door Bell" must be 1-32 characters of a-z 0-9 _ -`},
+	{name: "duplicate custom event", yaml: minimalCam + "    events: {custom: [door, door]}\n",
+		paths: []string{"cameras[0].events.custom[1]"}, msg: `duplicate event "door"`},
+	{name: "size without number", yaml: "uploads: {spool_max: lots}\n" + minimalCam,
+		paths: []string{"uploads.spool_max"}, msg: `"lots" is not a size (e.g. 64MiB, 1GB, 500000)`},
+	{name: "spool too small", yaml: "uploads: {spool_max: 1MB}\n" + minimalCam,
+		paths: []string{"uploads.spool_max"}, msg: "must be at least 16MiB"},
+	{name: "burst without rate", yaml: "uploads: {burst: 1MiB}\n" + minimalCam,
+		paths: []string{"uploads.burst"}, msg: "is only used with uploads.max_rate"},
+	{name: "bad snapshot size", yaml: "events: {snapshot_max: 1280}\n" + minimalCam,
+		paths: []string{"events.snapshot_max"}, msg: `"1280" is not WIDTHxHEIGHT`},
+	{name: "tiny prebuffer", yaml: "events: {prebuffer_memory: 1000}\n" + minimalCam,
+		paths: []string{"events.prebuffer_memory"}, msg: "must be 0 (no pre-event video) or at least 1MiB"},
 	{name: "bad rtsp transport", yaml: minimalCam + "    rtsp_transport: quic\n", paths: []string{"cameras[0].rtsp_transport"},
 		msg: `"quic" is not one of tcp, udp`},
 	{name: "timeout without unit", yaml: "cameras:\n  - {name: a, token: t, onvif: {url: \"http://h/\", timeout: 10}}\n",
@@ -562,7 +578,8 @@ func TestExampleConfigParses(t *testing.T) {
 		t.Fatalf("example config: %v", err)
 	}
 	want := Default()
-	if cfg.StateDir != want.StateDir || cfg.HTTP.Listen != want.HTTP.Listen || cfg.Log.Level != want.Log.Level || cfg.Cloud != want.Cloud {
+	if cfg.StateDir != want.StateDir || cfg.HTTP.Listen != want.HTTP.Listen || cfg.Log.Level != want.Log.Level || cfg.Cloud != want.Cloud ||
+		cfg.Events != want.Events || cfg.Uploads != want.Uploads {
 		t.Errorf("example config top level differs from defaults: %+v", cfg)
 	}
 	if cfg.Cameras[0].ONVIF.Password.Reveal() != "secret" || cfg.Cameras[0].ONVIF.Timeout != DefaultONVIFTimeout ||
@@ -658,5 +675,29 @@ func TestParseCapsErrorCount(t *testing.T) {
 	fes := FieldErrors(err)
 	if len(fes) != maxErrors+1 || !strings.Contains(fes[maxErrors].Msg, "too many errors") {
 		t.Fatalf("got %d errors, want %d ending in 'too many errors': %v", len(fes), maxErrors+1, err)
+	}
+}
+
+// TestMediaKeys: sizes are read in the units people write, and the events
+// and uploads sections reach the Config.
+func TestMediaKeys(t *testing.T) {
+	cfg, err := Parse([]byte("events: {prebuffer_memory: 32MiB, snapshot_max: 640x480}\n"+
+		"uploads: {spool_max: 2GB, min_free: 1GiB, max_rate: 1.5MB, burst: 512KiB}\n"+minimalCam+
+		"    events: {custom: [doorbell, line-crossing]}\n"), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Events; got.PrebufferMemory != 32<<20 || got.SnapshotMax != (Dimensions{640, 480}) {
+		t.Errorf("events = %+v", got)
+	}
+	if got := cfg.Uploads; got != (Uploads{SpoolMax: 2e9, MinFree: 1 << 30, MaxRate: 1.5e6, Burst: 512 << 10}) {
+		t.Errorf("uploads = %+v", got)
+	}
+	if got := cfg.Cameras[0].Events.Custom; !slices.Equal(got, []string{"doorbell", "line-crossing"}) {
+		t.Errorf("custom events = %v", got)
+	}
+	d := Default()
+	if d.Events.PrebufferMemory.String() != "96MiB" || d.Uploads.SpoolMax.String() != "1GiB" || d.Events.SnapshotMax.String() != "1280x720" {
+		t.Errorf("defaults %s %s %s", d.Events.PrebufferMemory, d.Uploads.SpoolMax, d.Events.SnapshotMax)
 	}
 }

@@ -42,6 +42,8 @@ var (
 	secretURLType = reflect.TypeFor[SecretURL]()
 	durationType  = reflect.TypeFor[time.Duration]()
 	cameraType    = reflect.TypeFor[Camera]()
+
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
 // document decodes data into cfg, which already holds the defaults. It
@@ -142,6 +144,7 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) {
 	}
 	switch {
 	case v.Type() == secretType, v.Type() == secretURLType, v.Type() == durationType,
+		reflect.PointerTo(v.Type()).Implements(textUnmarshalerType),
 		v.Kind() != reflect.Struct && v.Kind() != reflect.Slice:
 		d.scalar(n, path, v)
 	case v.Kind() == reflect.Struct:
