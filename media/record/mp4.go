@@ -47,7 +47,7 @@ type MP4Info struct {
 // the last video frame ends (the frame that follows it, when a clip cuts at
 // a key frame), and when end is not after the last frame its duration is
 // taken to be the previous one's. Audio other than AAC is left out, as is
-// audio older than the first video frame.
+// audio older than the first video frame's PTS.
 func WriteMP4(w io.Writer, units []*media.Unit, end time.Duration) (MP4Info, error) {
 	var info MP4Info
 	var video, audio []*media.Unit
@@ -81,6 +81,10 @@ func WriteMP4(w io.Writer, units []*media.Unit, end time.Duration) (MP4Info, err
 	payload := make([]byte, 0, size)
 	vt := &pmp4.Track{ID: 1, TimeScale: videoTimescale, Codec: vcodec}
 	samples := make([]pmp4.Sample, len(video))
+	// Composition offsets count from the first frame's, so it is presented
+	// at 0 and the track lasts exactly its sample durations; B-frames then
+	// get negative offsets (ctts version 1).
+	offset0 := ticks(video[0].PTS-video[0].DTS, videoTimescale)
 	var t0, prev int64
 	for i, u := range video {
 		var t1 int64
@@ -101,15 +105,13 @@ func WriteMP4(w io.Writer, units []*media.Unit, end time.Duration) (MP4Info, err
 		}
 		samples[i] = pmp4.Sample{
 			Duration:        uint32(t1 - t0),
-			PTSOffset:       int32(ticks(u.PTS-u.DTS, videoTimescale)),
+			PTSOffset:       int32(ticks(u.PTS-u.DTS, videoTimescale) - offset0),
 			IsNonSyncSample: !u.Key,
 			PayloadSize:     uint32(len(payload) - start),
 		}
 		prev, t0 = t0, t1
 	}
 	info.Duration = time.Duration(t0) * time.Second / videoTimescale
-	// Present from the first frame on: with B-frames its PTS is after its DTS.
-	vt.TimeOffset = -samples[0].PTSOffset
 	vt.Samples = samplePointers(samples, payload)
 	p := pmp4.Presentation{Tracks: []*pmp4.Track{vt}}
 
@@ -126,14 +128,15 @@ func WriteMP4(w io.Writer, units []*media.Unit, end time.Duration) (MP4Info, err
 }
 
 // audioTrack turns the AAC units of the first audio track that start at or
-// after the first video frame into an MP4 track; nil when there are none.
+// after the first video frame is presented into an MP4 track; nil when there
+// are none.
 func audioTrack(units []*media.Unit, first *media.Unit) (*pmp4.Track, error) {
 	var track *media.Track
 	var frames [][]byte
 	var times []int64
 	rate := int64(0)
 	for _, u := range units {
-		if u.DTS < first.DTS || (track != nil && u.Track != track) {
+		if u.DTS < first.PTS || (track != nil && u.Track != track) {
 			continue
 		}
 		if track == nil {
@@ -142,7 +145,7 @@ func audioTrack(units []*media.Unit, first *media.Unit) (*pmp4.Track, error) {
 				return nil, fmt.Errorf("record: aac track without a sample rate")
 			}
 		}
-		t := ticks(u.DTS-first.DTS, rate)
+		t := ticks(u.DTS-first.PTS, rate)
 		for _, f := range u.Frames {
 			if n := len(times); n > 0 && t <= times[n-1] {
 				t = times[n-1] + aacFrameSamples // rounding must not reorder frames
@@ -172,12 +175,10 @@ func audioTrack(units []*media.Unit, first *media.Unit) (*pmp4.Track, error) {
 		payload = append(payload, f...)
 		samples[i] = pmp4.Sample{Duration: uint32(d), PayloadSize: uint32(len(f))}
 	}
-	// The presentation starts at the first video frame's PTS.
-	offset := times[0] - ticks(first.PTS-first.DTS, rate)
 	return &pmp4.Track{
 		ID:         2,
 		TimeScale:  uint32(rate),
-		TimeOffset: int32(offset),
+		TimeOffset: int32(times[0]), // audio starting after video waits
 		Codec:      &codecs.MPEG4Audio{Config: conf},
 		Samples:    samplePointers(samples, payload),
 	}, nil
