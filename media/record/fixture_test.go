@@ -203,9 +203,9 @@ func bframeUnits(t testing.TB) []*media.Unit {
 
 // probed is what go-mp4 reads back from a file.
 type probed struct {
-	order          []string // top-level boxes
-	movieDuration  time.Duration
-	tracks         []probedTrack
+	order         []string // top-level boxes
+	movieDuration time.Duration
+	tracks        []probedTrack
 }
 
 type probedTrack struct {
