@@ -14,7 +14,7 @@ import (
 func benchUnits(b *testing.B) []*media.Unit {
 	f := loadFixture(b)
 	const rate = 4_000_000 / 8 // bytes/s
-	frame := rate / (25 + 4) // a key frame weighs five of the others
+	frame := rate / (25 + 4)   // a key frame weighs five of the others
 	pframe, iframe := make([]byte, frame), make([]byte, 5*frame)
 	pframe[0], iframe[0] = 0x41, 0x65
 	c := &cam{f: f}
