@@ -1,0 +1,257 @@
+package record
+
+import (
+	"bytes"
+	"slices"
+	"time"
+
+	"github.com/camagent/camagent/media"
+)
+
+// DefaultChunkMax is the chunk length a clip uses when ClipOptions.ChunkMax
+// is not set.
+const DefaultChunkMax = 10 * time.Second
+
+// ClipOptions describes the interval a Clip cuts.
+type ClipOptions struct {
+	// From and Until bound the interval by arrival (wall) time: From is
+	// the event minus the pre-event time, Until the end plus the
+	// post-event time. Extend moves Until later.
+	From, Until time.Time
+	// ChunkMax is how long (in media time) a chunk grows before it is cut
+	// at the next key frame; DefaultChunkMax when <= 0.
+	ChunkMax time.Duration
+	// OnChunk receives each chunk as soon as it is closed, in order, never
+	// two at a time. It runs on the goroutine that closed the chunk
+	// (Buffer.Write, StartClip, Close) and must not call Buffer.Write.
+	OnChunk func(Chunk)
+}
+
+// Chunk is one standalone MP4 file of a clip.
+type Chunk struct {
+	// Start is the arrival time of the chunk's first unit.
+	Start time.Time
+	// Duration is the video duration, from the sample durations.
+	Duration time.Duration
+	// Data is the complete MP4 file; nil when Err is set.
+	Data []byte
+	// Frames is the number of video frames.
+	Frames int
+	// Last marks the clip's final chunk; Done is closed after it.
+	Last bool
+	// Info tells what went into the file (and what could not).
+	Info MP4Info
+	// Err is set when the units could not be written as MP4.
+	Err error
+}
+
+// Clip cuts one event interval of a stream into MP4 chunks. Chunks are
+// contiguous: each starts with a video key frame, the one the previous
+// chunk stopped before, so no frame is lost or repeated.
+//
+// Cut rule. A chunk is cut at the first key frame at or after its start +
+// ChunkMax. To get the pre-event part out early, StartClip also cuts at once
+// at the newest buffered key frame (everything before it is complete), and
+// the chunk holding the current GOP is cut at the first key frame that
+// arrives after StartClip. The last chunk ends before the first unit that
+// arrives at or after Until, possibly on a non-key frame.
+type Clip struct {
+	b        *Buffer
+	onChunk  func(Chunk)
+	chunkMax time.Duration
+	done     chan struct{}
+
+	// Guarded by b.mu.
+	until      time.Time
+	cur        []*media.Unit
+	early      bool // no live key frame has cut a chunk yet
+	pending    []pendingChunk
+	finished   bool
+	delivering bool
+	doneClosed bool
+}
+
+type pendingChunk struct {
+	units []*media.Unit
+	end   time.Duration // DTS where the last video frame ends; 0 unknown
+	last  bool
+}
+
+// StartClip starts cutting the interval in opts from the buffered units on
+// (see Clip). Chunks already complete are delivered before it returns.
+func (b *Buffer) StartClip(opts ClipOptions) *Clip {
+	c := &Clip{
+		b:        b,
+		onChunk:  opts.OnChunk,
+		chunkMax: opts.ChunkMax,
+		done:     make(chan struct{}),
+		until:    opts.Until,
+		early:    true,
+	}
+	if c.chunkMax <= 0 {
+		c.chunkMax = DefaultChunkMax
+	}
+	if c.onChunk == nil {
+		c.onChunk = func(Chunk) {}
+	}
+	b.mu.Lock()
+	if b.closed {
+		c.finished = true
+	} else {
+		for _, u := range b.snapshot(opts.From) {
+			c.add(u, false)
+		}
+		c.cutAtLastKey()
+		if !c.finished {
+			b.clips = append(b.clips, c)
+		}
+	}
+	ready := c.claimDelivery()
+	b.mu.Unlock()
+	if ready {
+		c.deliver()
+	}
+	return c
+}
+
+// Extend moves the end of the interval to until when that is later, so
+// overlapping or repeated events make one clip. It has no effect once the
+// last chunk is closed.
+func (c *Clip) Extend(until time.Time) {
+	c.b.mu.Lock()
+	defer c.b.mu.Unlock()
+	if !c.finished && until.After(c.until) {
+		c.until = until
+	}
+}
+
+// Close abandons the interval (say, the camera is gone): what the clip holds
+// becomes the last chunk, delivered before Close returns unless another
+// goroutine is delivering at the moment, which then delivers it.
+func (c *Clip) Close() {
+	c.b.mu.Lock()
+	c.finish()
+	c.b.clips = slices.DeleteFunc(c.b.clips, func(x *Clip) bool { return x == c })
+	ready := c.claimDelivery()
+	c.b.mu.Unlock()
+	if ready {
+		c.deliver()
+	}
+}
+
+// Done is closed after the last chunk was delivered. When no key frame
+// arrived during the interval there was nothing to deliver.
+func (c *Clip) Done() <-chan struct{} { return c.done }
+
+// add feeds the next unit of the stream; live is false for buffered units
+// taken at StartClip. Called under b.mu.
+func (c *Clip) add(u *media.Unit, live bool) {
+	if c.finished {
+		return
+	}
+	if !u.Wall.Before(c.until) {
+		c.finish()
+		return
+	}
+	key := u.Key && u.Track.Codec.IsVideo()
+	if len(c.cur) == 0 {
+		if key { // a chunk starts on a key frame; until one comes, skip
+			c.cur = append(c.cur, u)
+		}
+		return
+	}
+	if key && c.cutBefore(u, live) {
+		c.queue(len(c.cur), u.DTS, false)
+	}
+	c.cur = append(c.cur, u)
+}
+
+func (c *Clip) cutBefore(u *media.Unit, live bool) bool {
+	first := c.cur[0]
+	switch {
+	case u.Track != first.Track: // new parameters: one sample description per file
+		return true
+	case live && c.early:
+		c.early = false
+		return true
+	default:
+		return u.DTS-first.DTS >= c.chunkMax
+	}
+}
+
+// cutAtLastKey closes, at StartClip, everything before the newest buffered
+// key frame, so the pre-event part does not wait for the next one.
+func (c *Clip) cutAtLastKey() {
+	for i := len(c.cur) - 1; i > 0; i-- {
+		if u := c.cur[i]; u.Key && u.Track.Codec.IsVideo() {
+			c.queue(i, u.DTS, false)
+			return
+		}
+	}
+}
+
+// queue closes the first n units of cur as a chunk ending at end.
+func (c *Clip) queue(n int, end time.Duration, last bool) {
+	c.pending = append(c.pending, pendingChunk{units: c.cur[:n:n], end: end, last: last})
+	rest := make([]*media.Unit, len(c.cur)-n, max(len(c.cur)-n, cap(c.cur)))
+	copy(rest, c.cur[n:])
+	c.cur = rest
+}
+
+// finish closes what the clip holds as the last chunk. Called under b.mu.
+func (c *Clip) finish() {
+	if c.finished {
+		return
+	}
+	c.finished = true
+	if len(c.cur) > 0 {
+		c.pending = append(c.pending, pendingChunk{units: c.cur, last: true})
+	}
+	c.cur = nil
+}
+
+func (c *Clip) isFinished() bool { return c.finished }
+
+// claimDelivery reports whether the caller must run deliver: there is work
+// and no other goroutine is delivering. Called under b.mu.
+func (c *Clip) claimDelivery() bool {
+	if c.delivering || (len(c.pending) == 0 && (!c.finished || c.doneClosed)) {
+		return false
+	}
+	c.delivering = true
+	return true
+}
+
+// deliver builds and hands out pending chunks in order until none is left,
+// then closes done if the clip is finished. Only the goroutine that claimed
+// delivery runs it, so chunks never overtake each other.
+func (c *Clip) deliver() {
+	for {
+		c.b.mu.Lock()
+		if len(c.pending) == 0 {
+			c.delivering = false
+			closeDone := c.finished && !c.doneClosed
+			c.doneClosed = c.doneClosed || closeDone
+			c.b.mu.Unlock()
+			if closeDone {
+				close(c.done)
+			}
+			return
+		}
+		p := c.pending[0]
+		c.pending[0] = pendingChunk{}
+		c.pending = c.pending[1:]
+		c.b.mu.Unlock()
+		c.onChunk(buildChunk(p))
+	}
+}
+
+func buildChunk(p pendingChunk) Chunk {
+	var out bytes.Buffer
+	info, err := WriteMP4(&out, p.units, p.end)
+	ch := Chunk{Start: p.units[0].Wall, Last: p.last, Info: info, Err: err}
+	if err == nil {
+		ch.Data, ch.Duration, ch.Frames = out.Bytes(), info.Duration, info.VideoFrames
+	}
+	return ch
+}
