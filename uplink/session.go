@@ -37,6 +37,8 @@ type Timeouts struct {
 	Write     time.Duration // one frame write, 10 s
 	// CameraRetry is the wait between CameraInfo attempts (Clock.Sleep), 10 s.
 	CameraRetry time.Duration
+	// DirectUpload is how long RequestUpload waits for direct_upload_url, 20 s.
+	DirectUpload time.Duration
 }
 
 func (t Timeouts) withDefaults() Timeouts {
@@ -52,6 +54,7 @@ func (t Timeouts) withDefaults() Timeouts {
 	def(&t.CamHello, 30*time.Second)
 	def(&t.Write, 10*time.Second)
 	def(&t.CameraRetry, 10*time.Second)
+	def(&t.DirectUpload, 20*time.Second)
 	return t
 }
 
