@@ -72,7 +72,7 @@ var directCases = []struct {
 	{name: "event_id a string is ignored", msg: dup(okMain + `,"event_id":"x"`), mainOK: true, want: []uplink.UploadTarget{
 		{URL: "https://s.example/x?sig=1", Headers: map[string]string{"Content-Type": "image/jpeg"}}}},
 	{name: "main refused, extra usable", mainOK: false,
-		msg: dup(`"status":"ERROR","category":"snapshot","event_id":7,"extra":[{"category":"file_meta","status":"OK","url":"https://s.example/m","headers":{"Content-Type":"application/octet-stream"}}]`),
+		msg:  dup(`"status":"ERROR","category":"snapshot","event_id":7,"extra":[{"category":"file_meta","status":"OK","url":"https://s.example/m","headers":{"Content-Type":"application/octet-stream"}}]`),
 		want: []uplink.UploadTarget{{Category: "file_meta", URL: "https://s.example/m", Headers: map[string]string{"Content-Type": "application/octet-stream"}, EventID: 7}}},
 	{name: "extra entries bad and good", mainOK: true,
 		msg: dup(okMain + `,"category":"snapshot","extra":[5,{"category":"file_meta","status":"ERROR"},{"category":"file_meta","url":"https://s.example/m","headers":{}},{"category":"record","status":"OK","url":"https://s.example/r","headers":{"A":"1"},"event_id":3}]`),

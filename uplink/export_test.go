@@ -19,3 +19,17 @@ func DecodeDirectUploadURL(data []byte) (UploadGrant, bool, error) {
 	a := decodeDirectUploadURL(m)
 	return a.grant, a.mainOK, nil
 }
+
+// PendingGrants is the number of RequestUpload calls waiting for a
+// direct_upload_url on the current connection.
+func (s *Session) PendingGrants() int {
+	s.mu.Lock()
+	c := s.cur
+	s.mu.Unlock()
+	if c == nil {
+		return 0
+	}
+	c.gmu.Lock()
+	defer c.gmu.Unlock()
+	return len(c.grants)
+}

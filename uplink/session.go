@@ -159,8 +159,9 @@ func (s *Session) Send(ctx context.Context, cmd string, body any) error {
 	return err
 }
 
-// SendID is Send that also returns the msgid used, so an answer such as
-// direct_upload_url can be matched by its refid.
+// SendID is Send that also returns the msgid used, so a later cloud
+// message can be matched by its refid (RequestUpload does this for
+// direct_upload_url).
 func (s *Session) SendID(ctx context.Context, cmd string, body any) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
