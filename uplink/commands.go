@@ -63,8 +63,9 @@ type Handler interface {
 }
 
 // ProblemReporter may be implemented by a Handler to learn which agent
-// message the cloud could not process (report_problem, docs/protocol.md#report-problem), e.g. to
-// fail an upload waiting for direct_upload_url. It must not block.
+// message the cloud could not process (report_problem, docs/protocol.md#report-problem). A
+// problem with a RequestUpload in flight fails that call instead and is
+// not reported here. It must not block.
 type ProblemReporter interface {
 	Problem(refID int64, origCmd, reason string)
 }

@@ -93,6 +93,8 @@ func (s *Session) connect(ctx context.Context) connResult {
 		inbound: make(chan frame),
 		queue:   make(chan queued, queueSize),
 		camInfo: make(chan CameraInfo, 1),
+		ended:   make(chan struct{}),
+		grants:  map[int64]chan grantResult{},
 	}
 	c.wg.Go(func() { c.readLoop(cctx) })
 	c.wg.Go(func() { c.keepalive(cctx) })
@@ -102,6 +104,7 @@ func (s *Session) connect(ctx context.Context) connResult {
 	s.mu.Lock()
 	s.cur = nil
 	s.mu.Unlock()
+	close(c.ended)
 	cancel()
 	ws.Close()
 	c.wg.Wait()
@@ -141,6 +144,13 @@ type conn struct {
 	queue   chan queued
 	camInfo chan CameraInfo
 	dropped atomic.Int64
+
+	// ended is closed when serve returned, for RequestUpload waiters.
+	ended chan struct{}
+	// grants are the RequestUpload calls waiting for direct_upload_url,
+	// by the msgid they sent; each removes its own entry when it returns.
+	gmu    sync.Mutex
+	grants map[int64]chan grantResult
 }
 
 // frame is one inbound message or the read error that ended the
@@ -152,6 +162,13 @@ type frame struct {
 
 // send writes one message with the next msgid (docs/protocol.md#msgid).
 func (c *conn) send(env Envelope, body any) (int64, error) {
+	return c.sendAwaiting(env, body, nil)
+}
+
+// sendAwaiting is send that, when grant is set, registers it for the
+// direct_upload_url answering the message before the message is written:
+// the answer can arrive before the write returns.
+func (c *conn) sendAwaiting(env Envelope, body any, grant chan grantResult) (int64, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	env.MsgID = c.msgid + 1
@@ -160,9 +177,17 @@ func (c *conn) send(env Envelope, body any) (int64, error) {
 		return 0, err
 	}
 	c.msgid++
+	if grant != nil {
+		c.gmu.Lock()
+		c.grants[env.MsgID] = grant
+		c.gmu.Unlock()
+	}
 	c.ws.SetWriteDeadline(time.Now().Add(c.s.t.Write))
 	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
 		c.ws.Close() // the read loop notices and ends the connection
+		if grant != nil {
+			c.forgetGrant(env.MsgID)
+		}
 		return 0, fmt.Errorf("send %s: %w", env.Cmd, err)
 	}
 	return env.MsgID, nil

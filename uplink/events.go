@@ -278,9 +278,9 @@ type WifiInfo struct {
 	State          string   `json:"state"`
 }
 
-// CamEvent is the body of cam_event (docs/protocol.md#cam-event), sent with Session.Send or
-// SendID (a snapshot or file_meta makes the cloud answer with
-// direct_upload_url). Nil payloads are omitted; a motion event always
+// CamEvent is the body of cam_event (docs/protocol.md#cam-event), sent with Session.Send,
+// or with Session.RequestUpload when it carries a snapshot or file_meta
+// (the cloud answers with direct_upload_url, docs/protocol.md#direct-upload). Nil payloads are omitted; a motion event always
 // carries MotionInfo, possibly empty.
 type CamEvent struct {
 	Event string    `json:"event"`

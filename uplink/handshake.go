@@ -120,9 +120,16 @@ func (c *conn) serve(ctx context.Context) connResult {
 				var rp ReportProblem
 				_ = m.Decode(&rp)
 				c.log.Warn("cloud reported a problem", zap.String("orig_cmd", m.OrigCmd), zap.Int64("refid", m.RefID), zap.String("reason", rp.Reason))
+				if c.failGrant(m, rp.Reason) {
+					continue
+				}
 				if pr, ok := s.opts.Handler.(ProblemReporter); ok {
 					pr.Problem(m.RefID, m.OrigCmd, rp.Reason)
 				}
+			case CmdDirectUploadURL:
+				// Here, not behind the Handler: a slow request must not
+				// hold up an upload grant (docs/protocol.md#direct-upload).
+				c.directUploadURL(m)
 			case CmdBye:
 				var b Bye
 				if err := m.Decode(&b); err != nil {

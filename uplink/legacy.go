@@ -38,15 +38,20 @@ const LegacyUploadTimeout = time.Minute
 // connection (neither hello.upload_uri nor hello.upload_url).
 var ErrNoUploadURI = errors.New("cloud sent no upload uri")
 
-// UploadStatusError is a legacy upload the cloud answered with a non-2xx
-// HTTP status.
+// UploadStatusError is an upload (a legacy POST or a direct-upload PUT)
+// the server answered with a non-2xx HTTP status.
 type UploadStatusError struct {
-	Cat    string
-	Status int // HTTP status code
+	Cat    string // legacy cat or direct-upload category
+	Status int    // HTTP status code
+	Direct bool   // a PutUpload, not a PostLegacy
 }
 
 func (e *UploadStatusError) Error() string {
-	return fmt.Sprintf("legacy upload %s: http %d %s", e.Cat, e.Status, http.StatusText(e.Status))
+	kind := "legacy"
+	if e.Direct {
+		kind = "direct"
+	}
+	return fmt.Sprintf("%s upload %s: http %d %s", kind, e.Cat, e.Status, http.StatusText(e.Status))
 }
 
 // legacyContentType is the Content-Type docs/protocol.md#legacy-upload recommends for a media

@@ -115,7 +115,7 @@ func TestRequestTypes(t *testing.T) {
 	}
 
 	n := len(a.h.seen())
-	for _, cmd := range []string{"cam_future_feature", "direct_upload_url", "raw_message"} {
+	for _, cmd := range []string{"cam_future_feature", "raw_message"} {
 		rep, err := sim.Request(ctxT(t), sim.CamID(), cmd, map[string]any{"x": 1})
 		if err != nil {
 			t.Fatal(err)

@@ -37,6 +37,8 @@ type Timeouts struct {
 	Write     time.Duration // one frame write, 10 s
 	// CameraRetry is the wait between CameraInfo attempts (Clock.Sleep), 10 s.
 	CameraRetry time.Duration
+	// DirectUpload is how long RequestUpload waits for direct_upload_url, 20 s.
+	DirectUpload time.Duration
 }
 
 func (t Timeouts) withDefaults() Timeouts {
@@ -52,6 +54,7 @@ func (t Timeouts) withDefaults() Timeouts {
 	def(&t.CamHello, 30*time.Second)
 	def(&t.Write, 10*time.Second)
 	def(&t.CameraRetry, 10*time.Second)
+	def(&t.DirectUpload, 20*time.Second)
 	return t
 }
 
@@ -156,8 +159,9 @@ func (s *Session) Send(ctx context.Context, cmd string, body any) error {
 	return err
 }
 
-// SendID is Send that also returns the msgid used, so an answer such as
-// direct_upload_url can be matched by its refid.
+// SendID is Send that also returns the msgid used, so a later cloud
+// message can be matched by its refid (RequestUpload does this for
+// direct_upload_url).
 func (s *Session) SendID(ctx context.Context, cmd string, body any) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err

@@ -87,10 +87,14 @@ type handler struct {
 	reqs     []uplink.Request
 	infoErrs int // CameraInfo fails this many times first
 	block    chan struct{}
+	// blocked, when set, is told each time Handle starts waiting on block.
+	blocked  chan struct{}
 	ready    chan uplink.Link
 	problems []string
 	// then, when set, is attached with Reply.Then to the done of cam_get_log.
 	then func()
+	// events, when set, answers get_cam_events.
+	events *uplink.CamEventsConf
 }
 
 func (h *handler) Problem(refID int64, origCmd, reason string) {
@@ -128,9 +132,12 @@ func (h *handler) Handle(ctx context.Context, req uplink.Request) uplink.Reply {
 	h.mu.Lock()
 	h.handled = append(h.handled, req.Cmd())
 	h.reqs = append(h.reqs, req)
-	block := h.block
+	block, blocked := h.block, h.blocked
 	h.mu.Unlock()
 	if block != nil {
+		if blocked != nil {
+			blocked <- struct{}{}
+		}
 		select {
 		case <-block:
 		case <-ctx.Done():
@@ -145,6 +152,10 @@ func (h *handler) Handle(ctx context.Context, req uplink.Request) uplink.Reply {
 		return uplink.Done(uplink.StatusOK).Then(then)
 	case *uplink.GetCamStatus:
 		return uplink.Answer(uplink.CamStatus{IP: "192.168.1.64", Activity: true, StatusLED: false})
+	case *uplink.GetCamEvents:
+		if h.events != nil {
+			return uplink.Answer(*h.events)
+		}
 	case *uplink.StreamStart:
 		if req.StreamID != "Main" {
 			return uplink.Done(uplink.StatusInvalidParam)

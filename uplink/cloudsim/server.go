@@ -108,6 +108,8 @@ type Server struct {
 	uploadFail  int           // status forced by FailUploads, 0 = none
 	uploadHold  chan struct{} // set by HoldUploads until released
 	uploadsHeld int           // uploads waiting on uploadHold
+
+	direct directState // direct.go
 }
 
 // New builds a Server; call Start to listen.
@@ -237,6 +239,10 @@ func (s *Server) Token() string {
 
 // ServeHTTP accepts the camera channel on /ctl/NEW/<token>/ only.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Uploads && strings.HasPrefix(r.URL.Path, directPrefix) {
+		s.servePut(w, r)
+		return
+	}
 	if s.opts.Uploads && !strings.HasPrefix(r.URL.Path, "/ctl/") {
 		s.serveUpload(w, r)
 		return
@@ -645,6 +651,7 @@ func (c *simConn) bye(reason string, retry int) {
 
 func (c *simConn) run() {
 	defer func() {
+		c.grantsUnanswered()
 		close(c.done)
 		c.ws.Close()
 		c.s.mu.Lock()
@@ -749,6 +756,9 @@ func (c *simConn) handle(data []byte) bool {
 		s.received = append(s.received, m)
 		s.notifyLocked()
 		s.mu.Unlock()
+		if cmd == "cam_event" || cmd == "get_direct_upload_url" {
+			c.uploadRequest(cmd, id, m)
+		}
 	}
 	return true
 }
