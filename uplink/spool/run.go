@@ -35,8 +35,8 @@ type Deliver func(ctx context.Context, it Item, payload io.Reader) error
 // out before any of a higher class, and within a class the oldest first,
 // within the per-class and overall concurrency caps. A failed item is
 // retried after its own backoff; items past their class's MaxAge are
-// dropped. It returns nil when ctx ends, ErrClosed after Close, and an
-// error if another Run is active.
+// dropped. It returns nil when ctx ends or Close stops it, ErrClosed if
+// the spool was closed before, and an error if another Run is active.
 func (s *Spool) Run(ctx context.Context, deliver Deliver) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -70,7 +70,7 @@ func (s *Spool) Run(ctx context.Context, deliver Deliver) error {
 			s.mu.Unlock()
 			cancel()
 			drain(&wg, finished)
-			return ErrClosed
+			return nil
 		}
 		now := s.now()
 		wake := s.expire(now)
@@ -196,6 +196,9 @@ func (s *Spool) deliver(ctx context.Context, deliver Deliver, e *entry, it Item,
 	if err == nil {
 		err = deliver(ctx, it, pr)
 		pr.close()
+	}
+	if s.booked != nil {
+		defer s.booked(it, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

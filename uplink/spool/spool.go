@@ -82,6 +82,9 @@ type Spool struct {
 	freeBytes func(dir string) (int64, error)
 	// testHook, when set, is called at the named points of Put (crash tests).
 	testHook func(point string)
+	// booked, when set, is told each delivery attempt's outcome once it is
+	// booked, so tests can wait for it instead of sleeping.
+	booked func(it Item, err error)
 
 	// life is held for reading by Put and for writing by Close, so no
 	// item is half-added when the spool closes.
