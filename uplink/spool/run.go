@@ -66,7 +66,7 @@ func (s *Spool) Run(ctx context.Context, deliver Deliver) error {
 	finished := make(chan Class)
 	for {
 		s.mu.Lock()
-		if s.closed {
+		if s.closed || ctx.Err() != nil {
 			s.mu.Unlock()
 			cancel()
 			drain(&wg, finished)
