@@ -39,9 +39,9 @@ func NewLimiter(bytesPerSec, burst int64) *Limiter {
 	}
 }
 
-// Chunk is the most one Wait should ask for: Wait of more than the bucket
-// holds is allowed but leaves a long gap in the flow.
-func (l *Limiter) Chunk() int64 { return int64(l.burst) }
+// chunk is the most one Wait should ask for: more than the bucket holds is
+// allowed but leaves a long gap in the flow.
+func (l *Limiter) chunk() int64 { return int64(l.burst) }
 
 // Wait blocks until n bytes may be sent, or ctx is done (then the bytes are
 // given back and ctx.Err() returned).
@@ -107,7 +107,7 @@ type limitedReader struct {
 
 func (lr *limitedReader) Read(p []byte) (int, error) {
 	n := int64(len(p))
-	n = min(n, maxReadChunk, lr.l.Chunk())
+	n = min(n, maxReadChunk, lr.l.chunk())
 	if n <= 0 {
 		return 0, nil
 	}

@@ -8,6 +8,7 @@
 package spool
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -46,13 +47,15 @@ type Options struct {
 	// Limiter caps the rate payloads are read for delivery; nil is no cap.
 	Limiter *Limiter
 	// Workers caps concurrent deliveries per class; a missing or
-	// non-positive entry takes DefaultWorkers.
+	// non-positive entry takes the default: event 4, clip 2, preview 2,
+	// other 6 (the cloud's 4 snapshots, 2 videos, 6 metadata).
 	Workers map[Class]int
 	// MaxActive caps concurrent deliveries over all classes; 0 is the sum
 	// of Workers. With free slots, a lower class is always handed out first.
 	MaxActive int
 	// MaxAge drops items older than this (by Created) unsent; a missing or
-	// non-positive entry takes DefaultMaxAge, absent there: no limit.
+	// non-positive entry takes the default: 30 min for clips, which the
+	// cloud no longer wants by then, no limit for the rest.
 	MaxAge map[Class]time.Duration
 	// Backoff is the template of each item's retry delays after deliver
 	// errors; a zero Min takes 1 s to 5 min.
@@ -61,13 +64,9 @@ type Options struct {
 	Logger *zap.Logger
 }
 
-// DefaultWorkers are the per-class concurrency caps: snapshots 4, video 2,
-// metadata 6 (the cloud's recommendation).
-var DefaultWorkers = map[Class]int{ClassEvent: 4, ClassClip: 2, ClassPreview: 2, ClassOther: 6}
+var defaultWorkers = map[Class]int{ClassEvent: 4, ClassClip: 2, ClassPreview: 2, ClassOther: 6}
 
-// DefaultMaxAge drops recording uploads still queued after 30 min: the
-// cloud no longer wants them.
-var DefaultMaxAge = map[Class]time.Duration{ClassClip: 30 * time.Minute}
+var defaultMaxAge = map[Class]time.Duration{ClassClip: 30 * time.Minute}
 
 // Spool is one camera's upload queue. Put, Stats, Wake and Close are safe
 // for concurrent use with each other and with Run.
@@ -149,11 +148,11 @@ func Open(opts Options) (*Spool, error) {
 	}
 	s.opts.Backoff.Max = max(s.opts.Backoff.Max, s.opts.Backoff.Min)
 	for _, c := range Classes {
-		s.workers[c] = DefaultWorkers[c]
+		s.workers[c] = defaultWorkers[c]
 		if n := opts.Workers[c]; n > 0 {
 			s.workers[c] = n
 		}
-		s.maxAge[c] = DefaultMaxAge[c]
+		s.maxAge[c] = defaultMaxAge[c]
 		if d := opts.MaxAge[c]; d > 0 {
 			s.maxAge[c] = d
 		}
@@ -183,6 +182,7 @@ func (s *Spool) Put(it Item, payload []byte) (Item, error) {
 		it.Created = s.now()
 	}
 	it.Size = int64(len(payload))
+	it.Meta = bytes.Clone(it.Meta) // the caller may reuse its buffer
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
