@@ -185,6 +185,9 @@ type Server struct {
 
 	snapshotOnce sync.Once
 	snapshot     []byte
+	// snapshotFail makes the snapshot URI answer 503, as a camera whose
+	// encoder is busy does.
+	snapshotFail atomic.Bool
 
 	mu           sync.Mutex
 	requests     []string
@@ -561,8 +564,16 @@ func md5hex(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// FailSnapshots makes the snapshot URI answer 503 Service Unavailable
+// (on) or serve its picture again (off).
+func (s *Server) FailSnapshots(on bool) { s.snapshotFail.Store(on) }
+
 func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 	if !s.checkDigest(w, r) {
+		return
+	}
+	if s.snapshotFail.Load() {
+		http.Error(w, "snapshot unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	s.snapshotOnce.Do(func() { s.snapshot = makeJPEG() })
