@@ -79,6 +79,8 @@ type Agent struct {
 	// served is the address the status page is bound to while Run serves
 	// it; nil before.
 	served net.Addr
+	// shared are the budgets the running workers share.
+	shared *camera.Shared
 }
 
 // New checks what can be checked without the network (tokens, state dir, CA
@@ -99,6 +101,8 @@ func New(opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.shared = camera.NewShared(cfg)
+	a.shared = p.shared
 	for _, cam := range cfg.Cameras {
 		a.workers = append(a.workers, a.newWorker(p, cam))
 	}
@@ -197,7 +201,7 @@ func (a *Agent) cameraWorkers() []*camera.Camera {
 func (a *Agent) Status() Status {
 	st := Status{Version: a.opts.Version, Started: a.started, Uptime: time.Since(a.started).Truncate(time.Second).String()}
 	for _, w := range a.cameraWorkers() {
-		st.Cameras = append(st.Cameras, describe(w.Status(), w.CanSnapshot()))
+		st.Cameras = append(st.Cameras, describeCamera(w))
 	}
 	st.Config = a.configStatus()
 	return st

@@ -119,8 +119,11 @@ func TestMotionReachesTheCloud(t *testing.T) {
 				o.ClockSkew, o.MotionStyle, o.NeverSendsStop = skew, c.style, c.neverStops
 			}})
 			conf := eventsReady(t, r)
-			// The sim lists motion and sound topics; sound is declared but off until the cloud enables it.
-			if got := mustJSON(t, conf["events"]); got != `[{"active":true,"caps":{"periodic":false,"snapshot":false,"stream":false,"trigger":true},"event":"motion","snapshot":false,"stream":false},{"active":false,"caps":{"periodic":false,"snapshot":false,"stream":false,"trigger":false},"event":"sound","snapshot":false,"stream":false}]` || conf["enabled"] != true {
+			// The sim lists motion and sound topics; sound and the periodic
+			// snapshot are declared but off until the cloud enables them.
+			if got := mustJSON(t, conf["events"]); got != `[{"active":true,"caps":{"periodic":false,"snapshot":true,"stream":true,"trigger":true},"event":"motion","snapshot":false,"stream":false},`+
+				`{"active":false,"caps":{"periodic":true,"snapshot":true,"stream":false,"trigger":false},"event":"snapshot","period":300,"snapshot":false,"stream":false},`+
+				`{"active":false,"caps":{"periodic":false,"snapshot":true,"stream":true,"trigger":false},"event":"sound","snapshot":false,"stream":false}]` || conf["enabled"] != true {
 				t.Errorf("cam_events_conf = %v", conf)
 			}
 			cam := a.workers[0]
@@ -174,17 +177,21 @@ func TestEventsOffSendNothing(t *testing.T) {
 		r.ONVIF.TriggerMotion(false)
 	}
 
-	// Until the cloud has read the declaration on this connection,
-	// nothing is sent (docs/protocol.md#get-cam-events).
+	// Until the cloud has read the declaration on this connection, a
+	// motion waits in the queue (docs/protocol.md#get-cam-events).
 	motion()
-	waitFor(t, "the undeclared motion to be dropped", func() bool { return cam.Metrics().EventsDropped == 1 })
+	waitFor(t, "the undeclared motion to be queued", func() bool { return cam.UploadQueue().Items == 1 })
+	if n := len(motionEvents(r)); n != 0 {
+		t.Fatalf("%d events sent before the declaration", n)
+	}
 	request(t, r, "get_cam_events", nil)
+	waitFor(t, "the queued motion after the declaration", func() bool { return len(motionEvents(r)) == 1 })
 
 	if rep := request(t, r, "set_cam_events", map[string]any{"enabled": false}); rep["status"] != "OK" {
 		t.Fatalf("set_cam_events: %v", rep)
 	}
 	motion()
-	waitFor(t, "the motion to be dropped", func() bool { return cam.Metrics().EventsDropped == 2 })
+	waitFor(t, "the motion to be dropped", func() bool { return cam.Metrics().EventsDropped == 1 })
 
 	rep := request(t, r, "set_cam_events", map[string]any{"enabled": true, "events": []any{
 		map[string]any{"event": "motion", "active": false}, map[string]any{"event": "doorbell", "active": true}}})
@@ -192,12 +199,12 @@ func TestEventsOffSendNothing(t *testing.T) {
 		t.Fatalf("set_cam_events: %v", rep)
 	}
 	motion()
-	waitFor(t, "the motion to be dropped", func() bool { return cam.Metrics().EventsDropped == 3 })
+	waitFor(t, "the motion to be dropped", func() bool { return cam.Metrics().EventsDropped == 2 })
 	if rep := request(t, r, "cam_trigger_event", map[string]any{"event": "motion"}); rep["status"] != "INVALID_PARAM" {
 		t.Errorf("trigger of inactive motion: %v, want INVALID_PARAM", rep)
 	}
-	if n := len(r.Cloud.Events()); n != 0 {
-		t.Fatalf("%d events reached the cloud while off: %v", n, r.Cloud.Events())
+	if n := len(r.Cloud.Events()); n != 1 {
+		t.Fatalf("%d events reached the cloud, want the one before it was off: %v", n, r.Cloud.Events())
 	}
 
 	conf := request(t, r, "get_cam_events", nil)
@@ -206,20 +213,21 @@ func TestEventsOffSendNothing(t *testing.T) {
 	}
 	request(t, r, "set_cam_events", map[string]any{"events": []any{map[string]any{"event": "motion", "active": true}}})
 	motion()
-	waitFor(t, "motion once it is on again", func() bool { return len(motionEvents(r)) == 1 })
+	waitFor(t, "motion once it is on again", func() bool { return len(motionEvents(r)) == 2 })
 
 	// Passive mode sends no events (docs/protocol.md#passive-mode).
 	request(t, r, "set_cam_parameter", map[string]any{"activity": false})
 	motion()
-	waitFor(t, "the motion in passive mode to be dropped", func() bool { return cam.Metrics().EventsDropped == 4 })
+	waitFor(t, "the motion in passive mode to be dropped", func() bool { return cam.Metrics().EventsDropped == 3 })
 	request(t, r, "set_cam_parameter", map[string]any{"activity": true})
 	motion()
-	waitFor(t, "motion after passive mode", func() bool { return len(motionEvents(r)) == 2 })
+	waitFor(t, "motion after passive mode", func() bool { return len(motionEvents(r)) == 3 })
 	noViolations(t, r)
 }
 
 // TestEventsWaitForDeclarationAfterReconnect: after the connection drops,
-// events wait until the cloud has read the declaration again.
+// events wait until the cloud has read the declaration again, and then
+// arrive with the time they happened.
 func TestEventsWaitForDeclarationAfterReconnect(t *testing.T) {
 	withTiming(t, eventTiming(30*time.Second, time.Minute, 50*time.Millisecond))
 	r, a, _ := runRig(t, rig.Options{})
@@ -230,10 +238,15 @@ func TestEventsWaitForDeclarationAfterReconnect(t *testing.T) {
 	waitReady(t, r)
 	r.ONVIF.TriggerMotion(true)
 	r.ONVIF.TriggerMotion(false)
-	waitFor(t, "the motion to be held back", func() bool { return cam.Metrics().EventsDropped == 1 })
+	waitFor(t, "the motion to be held back", func() bool { return cam.UploadQueue().Items == 1 })
+	if n := len(motionEvents(r)); n != 0 {
+		t.Fatalf("%d events sent before the declaration", n)
+	}
 	request(t, r, "get_cam_events", nil)
-	r.ONVIF.TriggerMotion(true)
-	waitFor(t, "motion after the declaration", func() bool { return len(motionEvents(r)) == 1 })
+	waitFor(t, "the held-back motion after the declaration", func() bool { return len(motionEvents(r)) == 1 })
+	if cam.Metrics().EventsDropped != 0 {
+		t.Errorf("%d events dropped", cam.Metrics().EventsDropped)
+	}
 	noViolations(t, r)
 }
 
@@ -266,7 +279,8 @@ func TestEventSettingsSurviveRestart(t *testing.T) {
 	waitReady(t, r)
 	request(t, r, "get_cam_events", nil)
 	rep := request(t, r, "set_cam_events", map[string]any{"enabled": false, "events": []any{
-		map[string]any{"event": "motion", "active": false, "stream": true, "snapshot": true}}})
+		map[string]any{"event": "motion", "active": false, "stream": true, "snapshot": true},
+		map[string]any{"event": "snapshot", "active": true, "stream": true, "period": 60}}})
 	if rep["status"] != "OK" {
 		t.Fatalf("set_cam_events: %v", rep)
 	}
@@ -284,8 +298,10 @@ func TestEventSettingsSurviveRestart(t *testing.T) {
 	waitFor(t, "the second run to connect", func() bool { return r.Cloud.Connections() == 2 })
 	waitReady(t, r)
 	conf := request(t, r, "get_cam_events", nil)
-	// stream and snapshot were asked for but the caps do not allow them.
-	want := `[{"active":false,"caps":{"periodic":false,"snapshot":false,"stream":false,"trigger":true},"event":"motion","snapshot":false,"stream":false},{"active":false,"caps":{"periodic":false,"snapshot":false,"stream":false,"trigger":false},"event":"sound","snapshot":false,"stream":false}]`
+	// stream was asked for the snapshot event too, but its caps do not allow it.
+	want := `[{"active":false,"caps":{"periodic":false,"snapshot":true,"stream":true,"trigger":true},"event":"motion","snapshot":true,"stream":true},` +
+		`{"active":true,"caps":{"periodic":true,"snapshot":true,"stream":false,"trigger":false},"event":"snapshot","period":60,"snapshot":false,"stream":false},` +
+		`{"active":false,"caps":{"periodic":false,"snapshot":true,"stream":true,"trigger":false},"event":"sound","snapshot":false,"stream":false}]`
 	if conf["enabled"] != false || mustJSON(t, conf["events"]) != want {
 		t.Errorf("cam_events_conf after restart = enabled %v events %s, want disabled %s", conf["enabled"], mustJSON(t, conf["events"]), want)
 	}

@@ -33,6 +33,9 @@ type metricsCollector struct {
 	session, onvifUp                         *prometheus.Desc
 	readerDrops, cloudAttempts, cloudRegs    *prometheus.Desc
 	uploads, rtspPulling                     *prometheus.Desc
+	queueItems, queueBytes, queueOldest      *prometheus.Desc
+	queueSent, queueSentBytes, queueFailures *prometheus.Desc
+	queueDropped, prebufferBytes             *prometheus.Desc
 }
 
 func newMetricsCollector(a *Agent) *metricsCollector {
@@ -70,6 +73,15 @@ func newMetricsCollector(a *Agent) *metricsCollector {
 		cloudAttempts: d("cloud_connect_attempts_total", "Connections to the cloud's camera channel dialled.", cam),
 		cloudRegs:     d("cloud_registrations_total", "Cloud connections that reached ready (camera registered).", cam),
 		uploads:       d("uploads_total", "Finished uploads to the cloud by category (log, preview) and result (ok, failed).", []string{"camera", "category", "result"}),
+
+		queueItems:     d("upload_queue_items", "Events, snapshots and clip chunks waiting on disk for the cloud.", cam),
+		queueBytes:     d("upload_queue_bytes", "Bytes the waiting items take on disk.", cam),
+		queueOldest:    d("upload_queue_oldest_age_seconds", "Age of the oldest waiting item (by when it happened); absent when none waits.", cam),
+		queueSent:      d("upload_queue_delivered_total", "Queue items the cloud took (events sent, files uploaded).", cam),
+		queueSentBytes: d("upload_queue_delivered_bytes_total", "Payload bytes of the items the cloud took.", cam),
+		queueFailures:  d("upload_queue_failures_total", "Deliveries that failed and were tried again later.", cam),
+		queueDropped:   d("upload_queue_dropped_total", "Items given up unsent, by reason (budget, age, refused, corrupt, full).", []string{"camera", "reason"}),
+		prebufferBytes: d("prebuffer_bytes", "Video bytes held in the camera's pre-event buffer; absent while none is kept.", cam),
 	}
 }
 
@@ -77,7 +89,8 @@ func newMetricsCollector(a *Agent) *metricsCollector {
 func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.info, c.uptime, c.configOK, c.configLoaded, c.rtspFrames, c.rtspPulling, c.rtspAudio, c.rtspBytes,
 		c.rtspReconnects, c.rtspDiscarded, c.frameAge, c.pubFrames, c.pubBytes, c.pubDrops,
-		c.pubActive, c.session, c.onvifUp, c.readerDrops, c.cloudAttempts, c.cloudRegs, c.uploads} {
+		c.pubActive, c.session, c.onvifUp, c.readerDrops, c.cloudAttempts, c.cloudRegs, c.uploads,
+		c.queueItems, c.queueBytes, c.queueOldest, c.queueSent, c.queueSentBytes, c.queueFailures, c.queueDropped, c.prebufferBytes} {
 		ch <- d
 	}
 }
@@ -104,6 +117,21 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.cloudRegs, m.Cloud.Registrations, name)
 		for k, v := range m.Uploads {
 			counter(c.uploads, v, name, k.Category, k.Result)
+		}
+		q := w.UploadQueue()
+		gauge(c.queueItems, float64(q.Items), name)
+		gauge(c.queueBytes, float64(q.Bytes), name)
+		if !q.OldestCreated.IsZero() {
+			gauge(c.queueOldest, now.Sub(q.OldestCreated).Seconds(), name)
+		}
+		counter(c.queueSent, uint64(q.Uploaded), name)
+		counter(c.queueSentBytes, uint64(q.UploadedBytes), name)
+		counter(c.queueFailures, uint64(q.Failures), name)
+		for why, n := range q.Dropped {
+			counter(c.queueDropped, uint64(n), name, why)
+		}
+		if b := w.EventBuffer(); b.Stream != "" {
+			gauge(c.prebufferBytes, float64(b.Bytes), name)
 		}
 		for _, s := range sessionStates {
 			gauge(c.session, boolValue(s == m.CloudState), name, s.String())

@@ -58,6 +58,7 @@ type plan struct {
 	cfg    *config.Config
 	roots  *x509.CertPool
 	tokens map[string]uplink.Token // by camera name
+	shared *camera.Shared
 }
 
 // Check makes the checks New and Apply make beyond the config file's own
@@ -134,6 +135,8 @@ func (a *Agent) newWorker(p *plan, cam config.Camera) *camera.Camera {
 		Logger:    a.opts.Logger,
 		LogRing:   logs,
 		Timing:    a.opts.timing,
+		SpoolDir:  filepath.Join(p.cfg.StateDir, "spool", cam.Name),
+		Shared:    p.shared,
 	})
 }
 
@@ -228,7 +231,12 @@ func (a *Agent) Apply(cfg *config.Config) error {
 
 	a.mu.Lock()
 	old, oldRoots := a.cfg, a.roots
-	restartAll := old.Cloud != cfg.Cloud || old.StateDir != cfg.StateDir || !p.roots.Equal(oldRoots)
+	restartAll := old.Cloud != cfg.Cloud || old.StateDir != cfg.StateDir || !p.roots.Equal(oldRoots) ||
+		old.Events != cfg.Events || old.Uploads != cfg.Uploads
+	p.shared = a.shared
+	if restartAll {
+		p.shared = camera.NewShared(cfg)
+	}
 	current := make(map[string]*camera.Camera, len(a.workers))
 	for _, w := range a.workers {
 		current[w.Name()] = w
@@ -267,7 +275,7 @@ func (a *Agent) Apply(cfg *config.Config) error {
 
 	a.mu.Lock()
 	a.forgetLocked(stopping)
-	a.cfg, a.roots, a.workers = cfg, p.roots, next
+	a.cfg, a.roots, a.workers, a.shared = cfg, p.roots, next, p.shared
 	if len(starting) > 0 {
 		select {
 		case a.changed <- struct{}{}: // Run starts them
@@ -295,7 +303,7 @@ func (a *Agent) Apply(cfg *config.Config) error {
 		fields = append(fields, zap.Stringer("log_level", cfg.Log.Level))
 	}
 	if restartAll && len(restarted) > 0 {
-		fields = append(fields, zap.String("why_all", "cloud or state_dir changed"))
+		fields = append(fields, zap.String("why_all", "cloud, state_dir, events or uploads changed"))
 	}
 	if cfg.HTTP.Listen != a.listen {
 		fields = append(fields, zap.String("http_listen_pending", cfg.HTTP.Listen))

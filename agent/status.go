@@ -106,6 +106,7 @@ func (a *Agent) handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", a.serveReady)
 	mux.Handle("GET /metrics", a.metricsHandler())
+	mux.HandleFunc("POST /api/v1/cameras/{name}/events", a.serveEventInput)
 	return a.withAuth(mux)
 }
 

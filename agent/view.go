@@ -6,11 +6,13 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/camagent/camagent/agent/camera"
 	"github.com/camagent/camagent/media"
 	"github.com/camagent/camagent/onvif"
 	"github.com/camagent/camagent/uplink"
+	"github.com/camagent/camagent/uplink/spool"
 )
 
 // CameraStatus is one camera as the status page and /status.json show it:
@@ -35,6 +37,46 @@ type CameraStatus struct {
 	// Snapshot is the path of the camera's latest picture on this server,
 	// "" when the camera has no ONVIF connection to take one.
 	Snapshot string `json:"snapshot,omitempty"`
+	// Uploads is the camera's upload queue (events, snapshots, clips).
+	Uploads UploadQueueStatus `json:"uploads"`
+	// EventBuffer is the pre-event buffer, nil while none is kept.
+	EventBuffer *EventBufferStatus `json:"event_buffer,omitempty"`
+}
+
+// UploadQueueStatus is what waits for the cloud and what became of it.
+type UploadQueueStatus struct {
+	Items int   `json:"items"`
+	Bytes int64 `json:"bytes"`
+	// Oldest is when the oldest waiting item happened, nil when none waits.
+	Oldest   *time.Time `json:"oldest,omitempty"`
+	Uploaded int64      `json:"uploaded"`
+	// LastUpload is when the cloud last took an item.
+	LastUpload *time.Time `json:"last_upload,omitempty"`
+	Failures   int64      `json:"failures"`
+	LastError  string     `json:"last_error,omitempty"`
+	// Dropped counts items given up unsent, by reason (budget, age, refused, …).
+	Dropped map[string]int64 `json:"dropped,omitempty"`
+}
+
+// EventBufferStatus is a camera's pre-event buffer.
+type EventBufferStatus struct {
+	Stream  string  `json:"stream"`
+	Seconds float64 `json:"seconds"`
+	Bytes   int64   `json:"bytes"`
+}
+
+// uploadQueueStatus puts a queue's numbers into the page's form.
+func uploadQueueStatus(q spool.Stats) UploadQueueStatus {
+	u := UploadQueueStatus{Items: q.Items, Bytes: q.Bytes, Uploaded: q.Uploaded, Failures: q.Failures, LastError: q.LastError, Dropped: q.Dropped}
+	if !q.OldestCreated.IsZero() {
+		t := q.OldestCreated
+		u.Oldest = &t
+	}
+	if !q.LastUpload.IsZero() {
+		t := q.LastUpload
+		u.LastUpload = &t
+	}
+	return u
 }
 
 // StreamStatus is one media stream of a camera.
@@ -52,6 +94,16 @@ type StreamStatus struct {
 	Frames     uint64   `json:"frames"`
 	Reasons    []string `json:"reasons,omitempty"`
 	Publishing bool     `json:"publishing"`
+}
+
+// describeCamera puts what w reports in words.
+func describeCamera(w *camera.Camera) CameraStatus {
+	cs := describe(w.Status(), w.CanSnapshot())
+	cs.Uploads = uploadQueueStatus(w.UploadQueue())
+	if b := w.EventBuffer(); b.Stream != "" {
+		cs.EventBuffer = &EventBufferStatus{Stream: b.Stream, Seconds: b.Span.Seconds(), Bytes: b.Bytes}
+	}
+	return cs
 }
 
 // describe puts a camera's facts in words.

@@ -160,9 +160,10 @@ func TestRepliesMatchSpecShapes(t *testing.T) {
 			"caps": {"max_regions", "sensitivity", "region_shape"},
 		}},
 		{"get_cam_events", nil, "v108", map[string][]string{
-			"":              {"enabled", "events"},
-			"events[]":      {"event", "active", "stream", "snapshot", "caps"},
-			"events[].caps": {"stream", "snapshot", "periodic", "trigger"},
+			"":                {"enabled", "events"},
+			"events[]":        {"event", "active", "stream", "snapshot", "caps"},
+			"events[]+period": {"int"},
+			"events[].caps":   {"stream", "snapshot", "periodic", "trigger"},
 		}},
 	}
 	for _, c := range cases {

@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/camagent/camagent/config"
 	"github.com/camagent/camagent/media"
 	"github.com/camagent/camagent/uplink"
+	"github.com/camagent/camagent/uplink/spool"
 )
 
 // Options is what a camera takes from the config; agent translates the
@@ -33,6 +35,13 @@ type Options struct {
 	Logger    *zap.Logger
 	LogRing   LogSource // recent log lines for cam_get_log; nil = not kept
 	Timing    Timing    // zero: DefaultTiming
+	// SpoolDir is where the camera's upload queue (events, snapshots,
+	// clips) keeps its items; each Run opens it. "" keeps no queue:
+	// events are then not sent.
+	SpoolDir string
+	// Shared are the budgets all cameras share; nil: the defaults, for
+	// this camera alone.
+	Shared *Shared
 }
 
 // ErrRunning is returned by a Run called while another runs: a camera's
@@ -51,11 +60,14 @@ type Camera struct {
 
 	session *uplink.Session
 	pubs    *uplink.Streams
-	ev      *eventsState  // event pipeline plumbing (events.go)
-	clock   clockState    // clock checks (timesync.go)
-	snap    snapshotCache // latest picture (snapshot.go)
-	maint   maintState    // legacy uploads in flight (maintenance.go)
-	ptz     ptzNode       // the main profile's PTZ node, once read (settings_ptz.go)
+	ev      *eventsState                // event pipeline plumbing (events.go)
+	clock   clockState                  // clock checks (timesync.go)
+	snap    snapshotCache               // latest picture (snapshot.go)
+	maint   maintState                  // legacy uploads in flight (maintenance.go)
+	ptz     ptzNode                     // the main profile's PTZ node, once read (settings_ptz.go)
+	clips   *clipState                  // pre-event buffer and event clip (eventclips.go)
+	uploads atomic.Pointer[spool.Spool] // upload queue of the current Run, nil when none (eventupload.go)
+	upc     *http.Client                // for the PUTs of direct uploads
 
 	// id is what resolve learnt; nil before. Never changed once stored.
 	id atomic.Pointer[identity]
@@ -74,6 +86,9 @@ func New(opts Options) *Camera {
 	if opts.Timing == (Timing{}) {
 		opts.Timing = DefaultTiming
 	}
+	if opts.Shared == nil {
+		opts.Shared = NewShared(config.Default())
+	}
 	cam := opts.Camera
 	w := &Camera{
 		opts:  opts,
@@ -82,6 +97,8 @@ func New(opts Options) *Camera {
 		inbox: make(chan message, inboxSize),
 	}
 	w.st = newState(cam)
+	w.clips = newClipState()
+	w.upc = uplink.NewUploadClient(opts.RootCAs, directUploadTimeout)
 	w.ev, w.st.events = w.newEventsState()
 	tlsConf := &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12}
 	w.pubs = uplink.NewStreams(uplink.StreamsOptions{
@@ -118,6 +135,7 @@ func (w *Camera) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	defer w.running.Store(false)
+	defer w.openUploads()()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &run{cancel: cancel}

@@ -44,6 +44,10 @@ func (w *Camera) Handle(ctx context.Context, req uplink.Request) uplink.Reply {
 		*uplink.GetMotionDetection, *uplink.SetMotionDetection,
 		*uplink.GetAudioDetection, *uplink.SetAudioDetection:
 		return w.handleEvents(ctx, req)
+	case *uplink.GetStreamByEvent:
+		return w.getStreamByEvent()
+	case *uplink.SetStreamByEvent:
+		return w.setStreamByEvent(ctx, r)
 	case *uplink.CamGetLog:
 		return w.getLog(ctx)
 	case *uplink.CamUpdatePreview:
@@ -342,6 +346,12 @@ func (w *Camera) streamStart(ctx context.Context, req *uplink.StreamStart) uplin
 		// No local storage yet: fall back to RTMP as docs/protocol.md#stream-start says.
 		w.log.Info("storage_direct_recording requested; no local storage, publishing RTMP", zap.String("stream", req.StreamID))
 	}
+	if req.Reason == uplink.ReasonRecordByEvent {
+		// Event video is cut from the pre-event buffer; no RTMP (docs/protocol.md#stream-start).
+		if err := w.setRecordByEvent(ctx, req.StreamID, true); err != nil {
+			return uplink.Done(uplink.StatusError, err)
+		}
+	}
 	if err := w.pubs.Start(ctx, link, req.StreamID, req.Reason, req.PublishSessionID); err != nil {
 		w.fail("stream "+req.StreamID+": publishing to the cloud failed (the cloud asks again)", err)
 		return uplink.Done(uplink.StatusError, err)
@@ -356,6 +366,11 @@ func (w *Camera) streamStop(ctx context.Context, req *uplink.StreamStop) uplink.
 		return uplink.Done(uplink.StatusError, fmt.Errorf("unknown stream_id %q", req.StreamID))
 	}
 	w.setRequested(ctx, req.StreamID, req.Reason, 0, false)
+	if req.Reason == uplink.ReasonRecordByEvent {
+		if err := w.setRecordByEvent(ctx, req.StreamID, false); err != nil {
+			return uplink.Done(uplink.StatusError, err)
+		}
+	}
 	w.pubs.Stop(req.StreamID, req.Reason)
 	w.log.Info("stream stopped", zap.String("stream", req.StreamID), zap.String("reason", string(req.Reason)))
 	return uplink.Done(uplink.StatusOK)

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -26,37 +27,66 @@ type eventDecl struct {
 	caps uplink.EventCaps
 }
 
-// eventCatalog lists every event kind the agent can declare. A camera
-// declares motion, plus each other kind whose topic it lists in
-// GetEventProperties (sound, tampering, alarm inputs), so the cloud offers
-// only what the camera can produce. Snapshots and event video come with
-// event recording, so their caps are false until then. Motion can be
+// eventCatalog lists every event kind the agent can declare, with the
+// most it can do; a camera's caps may be less (no snapshot URI, no
+// pre-event memory: eventCaps). A camera declares motion, the periodic
+// snapshot, each other kind whose topic it lists in GetEventProperties
+// (sound, tampering, alarm inputs) and the custom kinds of its config, so
+// the cloud offers only what the camera can produce. Motion can be
 // triggered with cam_trigger_event so an installer can test the cloud's
 // motion handling without walking in front of the camera.
 var eventCatalog = []eventDecl{
-	{name: uplink.EventMotion, kind: onvif.KindMotion, caps: uplink.EventCaps{Trigger: true}},
-	{name: uplink.EventSound, kind: onvif.KindSound},
+	{name: uplink.EventMotion, kind: onvif.KindMotion, caps: uplink.EventCaps{Stream: true, Snapshot: true, Trigger: true}},
+	{name: uplink.EventSnapshot, caps: uplink.EventCaps{Snapshot: true, Periodic: true}},
+	{name: uplink.EventSound, kind: onvif.KindSound, caps: uplink.EventCaps{Stream: true, Snapshot: true}},
 	// Custom names (docs/protocol.md#cam-event): VXG has none for these.
-	{name: "tampering", kind: onvif.KindTamper},
-	{name: "alarm", kind: onvif.KindDigitalInput},
+	{name: "tampering", kind: onvif.KindTamper, caps: uplink.EventCaps{Stream: true, Snapshot: true}},
+	{name: "alarm", kind: onvif.KindDigitalInput, caps: uplink.EventCaps{Stream: true, Snapshot: true}},
 }
 
-// catalogDecl finds an event of the catalog by name.
-func catalogDecl(name string) (eventDecl, bool) {
+// customCaps are the caps of a kind from cameras[].events.custom: raised
+// by other programs through the local event input or by the cloud.
+var customCaps = uplink.EventCaps{Stream: true, Snapshot: true, Trigger: true}
+
+// catalogDecl finds an event of the catalog, or a custom one of the
+// config, by name.
+func catalogDecl(name string, custom []string) (eventDecl, bool) {
 	for _, d := range eventCatalog {
 		if d.name == name {
 			return d, true
 		}
 	}
+	if slices.Contains(custom, name) {
+		return eventDecl{name: name, caps: customCaps}, true
+	}
 	return eventDecl{}, false
 }
 
-// decls are the events this camera declares; motion until its topics are known.
+// decls are the events this camera declares: motion, the periodic
+// snapshot and the custom kinds until its topics are known.
 func (w *Camera) decls() []eventDecl {
 	if d := w.ev.decls.Load(); d != nil {
 		return *d
 	}
-	return eventCatalog[:1]
+	return w.withCustom(eventCatalog[:2])
+}
+
+// withCustom appends the camera's custom kinds to decls.
+func (w *Camera) withCustom(decls []eventDecl) []eventDecl {
+	out := slices.Clone(decls)
+	for _, name := range w.opts.Camera.Events.Custom {
+		out = append(out, eventDecl{name: name, caps: customCaps})
+	}
+	return out
+}
+
+// eventCaps are what d can do on this camera now: a snapshot needs a
+// snapshot URI, video a pre-event memory budget.
+func (w *Camera) eventCaps(d eventDecl) uplink.EventCaps {
+	c := d.caps
+	c.Snapshot = c.Snapshot && w.CanSnapshot()
+	c.Stream = c.Stream && w.opts.Shared.prebuffer != nil
+	return c
 }
 
 func (w *Camera) declaration(name string) (eventDecl, bool) {
@@ -86,7 +116,7 @@ func (w *Camera) learnEventKinds(ctx context.Context, cl *onvif.Client) {
 		w.log.Info("camera does not list its event topics, declaring motion only", zap.Error(err))
 		return
 	}
-	have := map[onvif.Kind]bool{onvif.KindMotion: true}
+	have := map[onvif.Kind]bool{onvif.KindMotion: true, "": true}
 	for _, t := range topics {
 		if t.Kind != "" {
 			have[t.Kind] = true
@@ -100,6 +130,7 @@ func (w *Camera) learnEventKinds(ctx context.Context, cl *onvif.Client) {
 			names = append(names, d.name)
 		}
 	}
+	decls = w.withCustom(decls)
 	w.ev.decls.Store(&decls)
 	w.log.Info("event kinds", zap.Strings("declared", names), zap.Int("camera_topics", len(topics)))
 }
@@ -117,14 +148,44 @@ type eventSetting struct {
 type eventSettings struct {
 	Enabled bool                    `json:"enabled"`
 	Events  map[string]eventSetting `json:"events"`
+	// StreamByEvent is what set_stream_by_event chose.
+	StreamByEvent streamByEvent `json:"stream_by_event"`
+	// RecordByEvent are the streams with record_by_event on. They stay on
+	// across reconnects and restarts, unlike the publishes (which the
+	// cloud starts again after each connect), so that an event during an
+	// outage still gets its clip.
+	RecordByEvent []string `json:"record_by_event,omitempty"`
 }
 
-// defaultEventSettings report motion until the cloud says otherwise: a
-// camera added to the cloud should show motion without further setup.
-// Other kinds stay off (absent) until the cloud switches them on: sound
-// and tampering from every camera by default would be noise.
-func defaultEventSettings() eventSettings {
-	return eventSettings{Enabled: true, Events: map[string]eventSetting{uplink.EventMotion: {Active: true}}}
+// streamByEvent is the event video setting (docs/protocol.md#stream-by-event);
+// "" StreamID means the camera's first stream.
+type streamByEvent struct {
+	StreamID  string `json:"stream_id,omitempty"`
+	PreEvent  int64  `json:"pre_event"`  // ms
+	PostEvent int64  `json:"post_event"` // ms
+}
+
+// Limits of event video (docs/protocol.md#stream-by-event). 30 s before
+// an event is 15 MB of RAM at 4 Mbit/s, a sixth of the default memory for
+// all cameras; a minute after the end covers a person walking through.
+const (
+	preEventMax  = 30_000
+	postEventMax = 60_000
+)
+
+// defaultStreamByEvent is the spec's example: ten seconds either side.
+var defaultStreamByEvent = streamByEvent{PreEvent: 10_000, PostEvent: 10_000}
+
+// defaultEventSettings report motion and the custom kinds until the cloud
+// says otherwise: a camera added to the cloud should show motion without
+// further setup. Other kinds stay off (absent) until the cloud switches
+// them on: sound and tampering from every camera by default would be noise.
+func defaultEventSettings(custom []string) eventSettings {
+	s := eventSettings{Enabled: true, Events: map[string]eventSetting{uplink.EventMotion: {Active: true}}, StreamByEvent: defaultStreamByEvent}
+	for _, name := range custom {
+		s.Events[name] = eventSetting{Active: true}
+	}
+	return s
 }
 
 // eventsState is a camera's event plumbing; the settings themselves are
@@ -139,7 +200,11 @@ type eventsState struct {
 	in chan eventInput // subscription and triggers → pipeline
 	tz chan string     // latest time zone for the camera (1 slot)
 
-	dropped atomic.Int64 // events not sent (full queue, not ready, disabled)
+	// lastTime is the latest event time raised: each is unique per camera
+	// (it names the snapshot). The pipeline's goroutine only.
+	lastTime time.Time
+
+	dropped atomic.Int64 // events not sent (full queue, disabled, inactive)
 	ended   atomic.Int64 // activities ended (by the camera or by hold)
 }
 
@@ -163,12 +228,13 @@ const eventQueue = 64
 // persisted settings (the defaults when there are none).
 func (w *Camera) newEventsState() (*eventsState, eventSettings) {
 	e := &eventsState{in: make(chan eventInput, eventQueue), tz: make(chan string, 1)}
-	settings := defaultEventSettings()
+	custom := w.opts.Camera.Events.Custom
+	settings := defaultEventSettings(custom)
 	if w.opts.StatePath == "" {
 		return e, settings
 	}
 	e.path = eventsPath(w.opts.StatePath)
-	s, err := loadEventSettings(e.path)
+	s, err := loadEventSettings(e.path, custom)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -187,27 +253,40 @@ func eventsPath(statePath string) string {
 	return base + ".events.json"
 }
 
-func loadEventSettings(path string) (eventSettings, error) {
+func loadEventSettings(path string, custom []string) (eventSettings, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return eventSettings{}, err
 	}
-	return decodeEventSettings(b)
+	return decodeEventSettings(b, custom)
 }
 
 // decodeEventSettings reads a settings file over the defaults: events the
-// agent no longer declares are dropped and caps apply again, so a file
-// from an older version cannot switch on what this one cannot do.
-func decodeEventSettings(b []byte) (eventSettings, error) {
-	s := defaultEventSettings()
-	var saved eventSettings
+// agent no longer declares are dropped, caps and limits apply again, so a
+// file from an older version (or edited by hand) cannot switch on what
+// this one cannot do.
+func decodeEventSettings(b []byte, custom []string) (eventSettings, error) {
+	s := defaultEventSettings(custom)
+	// A file from before event video has no stream_by_event: the defaults stay.
+	var saved struct {
+		eventSettings
+		StreamByEvent *streamByEvent `json:"stream_by_event"`
+	}
 	if err := json.Unmarshal(b, &saved); err != nil {
 		return eventSettings{}, fmt.Errorf("decode event settings: %w", err)
 	}
 	s.Enabled = saved.Enabled
 	for name, es := range saved.Events {
-		if d, ok := catalogDecl(name); ok {
+		if d, ok := catalogDecl(name, custom); ok {
 			s.Events[name] = limitToCaps(es, d.caps)
+		}
+	}
+	if sb := saved.StreamByEvent; sb != nil && sb.PreEvent >= 0 && sb.PreEvent <= preEventMax && sb.PostEvent >= 0 && sb.PostEvent <= postEventMax {
+		s.StreamByEvent = *sb
+	}
+	for _, id := range saved.RecordByEvent {
+		if id != "" && !slices.Contains(s.RecordByEvent, id) {
+			s.RecordByEvent = append(s.RecordByEvent, id)
 		}
 	}
 	return s, nil
@@ -276,26 +355,31 @@ func (w *Camera) handleEvents(ctx context.Context, req uplink.Request) uplink.Re
 // camEventsConf declares the events and marks the current connection as the
 // one events may go to.
 func (w *Camera) camEventsConf(ctx context.Context) uplink.Reply {
-	reply := make(chan struct{})
-	if _, err := ask(ctx, w, declare{reply: reply}, reply); err != nil {
-		return uplink.Done(uplink.StatusError, err)
-	}
 	s := w.Status().events
 	out := uplink.CamEventsConf{Enabled: s.Enabled}
 	for _, d := range w.decls() {
-		es := s.Events[d.name]
+		caps := w.eventCaps(d)
+		es := limitToCaps(s.Events[d.name], caps)
+		if caps.Periodic && es.Period == 0 {
+			es.Period = int(defaultSnapshotPeriod / time.Second) // a periodic kind always has one
+		}
 		out.Events = append(out.Events, uplink.EventConf{
-			Event: d.name, Active: es.Active, Stream: es.Stream, Snapshot: es.Snapshot, Period: es.Period, Caps: d.caps,
+			Event: d.name, Active: es.Active, Stream: es.Stream, Snapshot: es.Snapshot, Period: es.Period, Caps: caps,
 		})
 	}
-	return uplink.Answer(out)
+	// Events may go out once the declaration is on the wire, not before
+	// (docs/protocol.md#get-cam-events): queued ones are sent then.
+	return uplink.Answer(out).Then(func() {
+		reply := make(chan struct{})
+		if _, err := ask(ctx, w, declare{reply: reply}, reply); err == nil {
+			w.wakeUploads()
+		}
+	})
 }
 
 func (w *Camera) setCamEvents(ctx context.Context, req *uplink.SetCamEvents) uplink.Reply {
-	// Only Handle, which is sequential, changes the settings: reading them
-	// here and storing them below cannot lose another change.
-	cur := w.Status().events
-	s := eventSettings{Enabled: cur.Enabled, Events: maps.Clone(cur.Events)}
+	s := w.Status().events
+	s.Events = maps.Clone(s.Events)
 	if s.Events == nil {
 		s.Events = map[string]eventSetting{}
 	}
@@ -320,19 +404,29 @@ func (w *Camera) setCamEvents(ctx context.Context, req *uplink.SetCamEvents) upl
 		if es.Period != nil {
 			cur.Period = *es.Period
 		}
-		s.Events[d.name] = limitToCaps(cur, d.caps)
+		s.Events[d.name] = limitToCaps(cur, w.eventCaps(d))
 	}
-	reply := make(chan struct{})
-	if _, err := ask(ctx, w, setEventSettings{settings: s, reply: reply}, reply); err != nil {
+	if err := w.storeEventSettings(ctx, s); err != nil {
 		return uplink.Done(uplink.StatusError, err)
 	}
 	w.log.Info("event settings changed", zap.Bool("enabled", s.Enabled), zap.Any("events", s.Events))
+	return uplink.Done(uplink.StatusOK)
+}
+
+// storeEventSettings makes s the camera's event settings and saves them.
+// Only Handle, which is sequential, changes the settings, so a caller that
+// read them, changed them and stores them cannot lose another change.
+func (w *Camera) storeEventSettings(ctx context.Context, s eventSettings) error {
+	reply := make(chan struct{})
+	if _, err := ask(ctx, w, setEventSettings{settings: s, reply: reply}, reply); err != nil {
+		return err
+	}
 	if path := w.ev.path; path != "" {
 		if err := saveEventSettings(path, s); err != nil {
 			w.fail("event settings not saved: the agent forgets them on restart (check that state_dir is writable)", err)
 		}
 	}
-	return uplink.Done(uplink.StatusOK)
+	return nil
 }
 
 // sendable says why an event may not go to the cloud now, or "" when it may.
@@ -352,27 +446,49 @@ func (w *Camera) sendable(name string) string {
 }
 
 func (w *Camera) triggerEvent(req *uplink.CamTriggerEvent) uplink.Reply {
-	d, ok := w.declaration(req.Event)
-	if !ok || !d.caps.Trigger {
-		return uplink.Done(uplink.StatusInvalidParam, fmt.Errorf("event %q cannot be triggered", req.Event))
-	}
-	if !w.Status().events.Events[d.name].Active {
-		return uplink.Done(uplink.StatusInvalidParam, fmt.Errorf("event %q is not active", req.Event))
-	}
 	at := time.Now()
 	if req.Time != nil {
 		at = req.Time.Time
 	}
-	ev := newCamEvent(d.name, at)
-	ev.Meta = req.Meta
-	// The pipeline sends it, so the done goes out first as docs/protocol.md#cam-trigger-event reads.
-	select {
-	case w.ev.in <- eventInput{trigger: &ev}:
-	default:
-		w.ev.dropped.Add(1)
-		return uplink.Done(uplink.StatusRetry, errors.New("event queue full"))
+	// The pipeline raises it, so the done goes out first as docs/protocol.md#cam-trigger-event reads.
+	switch err := w.RaiseEvent(req.Event, at, req.Meta); {
+	case errors.Is(err, ErrEventQueueFull):
+		return uplink.Done(uplink.StatusRetry, err)
+	case err != nil:
+		return uplink.Done(uplink.StatusInvalidParam, err)
 	}
 	return uplink.Done(uplink.StatusOK)
+}
+
+// Why RaiseEvent refused an event.
+var (
+	ErrUnknownEvent   = errors.New("no such event kind can be raised on this camera")
+	ErrEventInactive  = errors.New("event is not active (the cloud switched it off)")
+	ErrEventQueueFull = errors.New("event queue full")
+)
+
+// RaiseEvent raises event name at the given time with meta, as the cloud's
+// cam_trigger_event and the local event input do: for a kind that can be
+// triggered (motion and the config's custom kinds) while it is active. The
+// event follows its settings for snapshot and video; it is queued, and this
+// returns at once.
+func (w *Camera) RaiseEvent(name string, at time.Time, meta map[string]any) error {
+	d, ok := w.declaration(name)
+	if !ok || !d.caps.Trigger {
+		return fmt.Errorf("%w: %q", ErrUnknownEvent, name)
+	}
+	if s := w.Status().events; !s.Enabled || !s.Events[d.name].Active {
+		return fmt.Errorf("%w: %q", ErrEventInactive, name)
+	}
+	ev := newCamEvent(d.name, at)
+	ev.Meta = meta
+	select {
+	case w.ev.in <- eventInput{trigger: &ev}:
+		return nil
+	default:
+		w.ev.dropped.Add(1)
+		return ErrEventQueueFull
+	}
 }
 
 // newCamEvent builds a cam_event with the payload its kind requires.

@@ -54,7 +54,51 @@ func (w *Camera) runEvents(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { w.eventPipeline(ctx, tm) })
 	wg.Go(func() { w.applyTimeZones(ctx, cl) })
+	wg.Go(func() { w.periodicSnapshots(ctx) })
 	wg.Wait()
+}
+
+// defaultSnapshotPeriod is the period of the periodic snapshot event when
+// the cloud switches it on without one.
+const defaultSnapshotPeriod = 300 * time.Second
+
+// periodicSnapshots raises the snapshot event every period while the cloud
+// has it on (docs/protocol.md#cam-event), the first a period after it was
+// switched on. It checks the settings every second, so a new period takes
+// effect within one.
+func (w *Camera) periodicSnapshots(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var next time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			s := w.Status().events
+			es := s.Events[uplink.EventSnapshot]
+			if !s.Enabled || !es.Active {
+				next = time.Time{}
+				continue
+			}
+			period := time.Duration(es.Period) * time.Second
+			if period <= 0 {
+				period = defaultSnapshotPeriod
+			}
+			switch {
+			case next.IsZero() || next.Sub(now) > period:
+				next = now.Add(period)
+			case !now.Before(next):
+				next = now.Add(period)
+				ev := newCamEvent(uplink.EventSnapshot, now)
+				select {
+				case w.ev.in <- eventInput{trigger: &ev}:
+				default:
+					w.ev.dropped.Add(1)
+				}
+			}
+		}
+	}
 }
 
 // subscribeEvents keeps a pull-point subscription alive until ctx ends,
@@ -128,6 +172,7 @@ func (w *Camera) eventPipeline(ctx context.Context, tm Timing) {
 			if !tr.Active {
 				e.ended.Add(1)
 				w.log.Debug("event ended", zap.String("kind", string(tr.Kind)), zap.Bool("by_hold", tr.Synthetic))
+				w.eventEnded(time.Now())
 				continue
 			}
 			c.startAt, c.startMono = at, tr.At
@@ -153,7 +198,8 @@ func (w *Camera) eventPipeline(ctx context.Context, tm Timing) {
 		case in := <-e.in:
 			timer.Stop()
 			if in.trigger != nil {
-				w.sendEvent(ctx, *in.trigger, false)
+				now := time.Now()
+				w.raise(ctx, *in.trigger, now, now, false)
 				continue
 			}
 			c := conds[in.kind]
@@ -184,38 +230,15 @@ func (w *Camera) eventPipeline(ctx context.Context, tm Timing) {
 	}
 }
 
-// emit sends the cam_event of a camera activity, if the kind is one the
+// emit raises the cam_event of a camera activity, if the kind is one the
 // agent declares.
 func (w *Camera) emit(ctx context.Context, k onvif.Kind, at time.Time, repeat bool) {
 	name, ok := w.eventName(k)
 	if !ok {
 		return // not declared: docs/protocol.md#get-cam-events forbids sending it
 	}
-	w.sendEvent(ctx, newCamEvent(name, at), repeat)
-}
-
-// sendEvent sends ev when the cloud should have it now, and counts it as
-// dropped otherwise.
-func (w *Camera) sendEvent(ctx context.Context, ev uplink.CamEvent, repeat bool) {
-	e := w.ev
-	if why := w.sendable(ev.Event); why != "" {
-		n := e.dropped.Add(1)
-		w.log.Debug("event not sent", zap.String("event", ev.Event), zap.String("why", why), zap.Int64("dropped", n))
-		w.eventHandled(ev, "not sent: "+why)
-		return
-	}
-	if err := w.session.Send(ctx, uplink.CmdCamEvent, ev); err != nil {
-		n := e.dropped.Add(1)
-		w.log.Info("event not sent", zap.String("event", ev.Event), zap.Error(err), zap.Int64("dropped", n))
-		w.eventHandled(ev, "not sent: "+err.Error())
-		return
-	}
-	w.eventHandled(ev, "sent")
-	if repeat {
-		w.log.Debug("event repeated", zap.String("event", ev.Event))
-	} else {
-		w.log.Info("event sent", zap.String("event", ev.Event), zap.Time("time", ev.Time.Time))
-	}
+	now := time.Now()
+	w.raise(ctx, newCamEvent(name, at), now, now, repeat)
 }
 
 // SetTimeZone implements uplink.TimeZoneSetter: the camera gets the zone

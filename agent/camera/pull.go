@@ -144,9 +144,19 @@ func (w *Camera) pull(ctx context.Context, i int, p *pipe) {
 // openReader attaches a publisher to a stream and makes sure the stream is
 // pulled while it reads; the GOP cache lets a warm stream start at once.
 func (w *Camera) openReader(streamID string) (uplink.UnitReader, error) {
+	r, err := w.openReaderNamed(streamID, "rtmp", 512)
+	if err != nil {
+		return nil, err // not a nil *demandReader in a non-nil interface
+	}
+	return r, nil
+}
+
+// openReaderNamed attaches a reader called name with a queue of that many
+// units to stream streamID, which is pulled while the reader lasts.
+func (w *Camera) openReaderNamed(streamID, name string, queue int) (*demandReader, error) {
 	id := w.ident()
 	if id == nil {
-		return nil, errors.New("camera not resolved yet")
+		return nil, errNotResolved
 	}
 	i := id.pipeIndex(streamID)
 	if i < 0 {
@@ -155,8 +165,11 @@ func (w *Camera) openReader(streamID string) (uplink.UnitReader, error) {
 	reply := make(chan bool, 1)
 	w.send(acquire{id: streamID, reply: reply})
 	<-reply
-	return &demandReader{Reader: id.pipes[i].stream.AddReader("rtmp", 512), release: func() { w.send(release{i: i}) }}, nil
+	return &demandReader{Reader: id.pipes[i].stream.AddReader(name, queue), release: func() { w.send(release{i: i}) }}, nil
 }
+
+// errNotResolved: the camera's streams are not known yet.
+var errNotResolved = errors.New("camera not resolved yet")
 
 // demandReader is a reader that tells the owner when it leaves.
 type demandReader struct {
@@ -180,7 +193,7 @@ func (r *demandReader) Close() {
 func (w *Camera) CameraInfo(ctx context.Context) (uplink.CameraInfo, error) {
 	id := w.ident()
 	if id == nil || len(id.pipes) == 0 {
-		return uplink.CameraInfo{}, errors.New("camera not resolved yet")
+		return uplink.CameraInfo{}, errNotResolved
 	}
 	main := id.pipes[0]
 	// Not cancellable: once the owner counted the reader it must hear of
@@ -204,6 +217,7 @@ func (w *Camera) Ready(link uplink.Link) {
 	reply := make(chan struct{})
 	w.send(linkUp{link: link, reply: reply})
 	<-reply
+	w.wakeUploads()
 }
 
 // Down implements uplink.Handler: publishes stop with the connection

@@ -268,8 +268,11 @@ func (w *Camera) handle(ctx context.Context, r *run, m message) (ack func()) {
 		}
 		return func() { close(m.reply) }
 	case eventHandled:
-		ev := m.ev
-		st.lastEvent = &ev
+		// Queued events are delivered later, an older one after a newer
+		// one was raised: the page shows the newest.
+		if ev := m.ev; st.lastEvent == nil || !ev.At.Before(st.lastEvent.At) {
+			st.lastEvent = &ev
+		}
 	case declare:
 		st.declared = st.conn
 		return func() { close(m.reply) }
@@ -308,6 +311,10 @@ func (w *Camera) start(ctx context.Context, r *run) {
 	r.spawn(ctx, w, func(ctx context.Context) { _ = w.pubs.Run(ctx) })
 	r.spawn(ctx, w, func(ctx context.Context) { w.send(sessionEnded{err: w.session.Run(ctx)}) })
 	r.spawn(ctx, w, w.runEvents)
+	r.spawn(ctx, w, w.runClips)
+	if q := w.uploads.Load(); q != nil {
+		r.spawn(ctx, w, func(ctx context.Context) { _ = q.Run(ctx, w.deliver) })
+	}
 	r.spawn(ctx, w, w.runClock)
 	w.reconcile(ctx, r)
 }

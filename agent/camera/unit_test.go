@@ -15,28 +15,33 @@ func mustJSON(t *testing.T, v any) string {
 	return string(b)
 }
 
-// eventSettingsCases seed FuzzDecodeEventSettings too.
+// eventSettingsCases seed FuzzDecodeEventSettings too; the camera
+// declares the custom kind "doorbell".
 var eventSettingsCases = []struct {
 	name string
 	in   string
 	want string // JSON of the result, "" = error
 }{
-	{"saved by this version", `{"enabled":false,"events":{"motion":{"active":false,"stream":false,"snapshot":false}}}`,
-		`{"enabled":false,"events":{"motion":{"active":false,"stream":false,"snapshot":false}}}`},
-	{"caps apply again", `{"enabled":true,"events":{"motion":{"active":true,"stream":true,"snapshot":true,"period":60}}}`,
-		`{"enabled":true,"events":{"motion":{"active":true,"stream":false,"snapshot":false}}}`},
-	{"event no longer declared", `{"enabled":true,"events":{"doorbell":{"active":true}}}`,
-		`{"enabled":true,"events":{"motion":{"active":true,"stream":false,"snapshot":false}}}`},
+	{"saved by this version", `{"enabled":false,"events":{"motion":{"active":false,"stream":true,"snapshot":false}},"stream_by_event":{"stream_id":"Sub","pre_event":5000,"post_event":20000},"record_by_event":["Sub"]}`,
+		`{"enabled":false,"events":{"doorbell":{"active":true,"stream":false,"snapshot":false},"motion":{"active":false,"stream":true,"snapshot":false}},"stream_by_event":{"stream_id":"Sub","pre_event":5000,"post_event":20000},"record_by_event":["Sub"]}`},
+	{"caps apply again", `{"enabled":true,"events":{"motion":{"active":true,"stream":true,"snapshot":true,"period":60},"snapshot":{"active":true,"stream":true,"period":60}}}`,
+		`{"enabled":true,"events":{"doorbell":{"active":true,"stream":false,"snapshot":false},"motion":{"active":true,"stream":true,"snapshot":true},"snapshot":{"active":true,"stream":false,"snapshot":false,"period":60}},"stream_by_event":{"pre_event":10000,"post_event":10000}}`},
+	{"event no longer declared", `{"enabled":true,"events":{"fire":{"active":true}}}`,
+		`{"enabled":true,"events":{"doorbell":{"active":true,"stream":false,"snapshot":false},"motion":{"active":true,"stream":false,"snapshot":false}},"stream_by_event":{"pre_event":10000,"post_event":10000}}`},
+	{"times beyond the caps keep the defaults", `{"enabled":true,"stream_by_event":{"stream_id":"Main","pre_event":99000,"post_event":1000},"record_by_event":["Main","","Main"]}`,
+		`{"enabled":true,"events":{"doorbell":{"active":true,"stream":false,"snapshot":false},"motion":{"active":true,"stream":false,"snapshot":false}},"stream_by_event":{"pre_event":10000,"post_event":10000},"record_by_event":["Main"]}`},
 	{"no events keeps the defaults", `{"enabled":true}`,
-		`{"enabled":true,"events":{"motion":{"active":true,"stream":false,"snapshot":false}}}`},
+		`{"enabled":true,"events":{"doorbell":{"active":true,"stream":false,"snapshot":false},"motion":{"active":true,"stream":false,"snapshot":false}},"stream_by_event":{"pre_event":10000,"post_event":10000}}`},
 	{"not json", `{"enabled":`, ""},
 	{"wrong type", `{"enabled":"yes"}`, ""},
 }
 
+var testCustom = []string{"doorbell"}
+
 func TestDecodeEventSettings(t *testing.T) {
 	for _, c := range eventSettingsCases {
 		t.Run(c.name, func(t *testing.T) {
-			s, err := decodeEventSettings([]byte(c.in))
+			s, err := decodeEventSettings([]byte(c.in), testCustom)
 			if c.want == "" {
 				if err == nil {
 					t.Fatalf("decoded %+v, want an error", s)
@@ -58,13 +63,17 @@ func FuzzDecodeEventSettings(f *testing.F) {
 		f.Add([]byte(c.in))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := decodeEventSettings(b)
+		s, err := decodeEventSettings(b, testCustom)
 		if err != nil {
 			return
 		}
-		// Whatever the file says, only catalog events within their caps remain.
+		// Whatever the file says, only declarable events within their
+		// caps and times within the limits remain.
+		if sb := s.StreamByEvent; sb.PreEvent < 0 || sb.PreEvent > preEventMax || sb.PostEvent < 0 || sb.PostEvent > postEventMax {
+			t.Fatalf("stream_by_event %+v beyond the caps", sb)
+		}
 		for name, es := range s.Events {
-			d, ok := catalogDecl(name)
+			d, ok := catalogDecl(name, testCustom)
 			if !ok {
 				t.Fatalf("undeclared event %q kept", name)
 			}

@@ -1,0 +1,118 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"mime"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/camagent/camagent/agent/camera"
+)
+
+// maxEventBody bounds one local event: a name, a time and a little metadata.
+const maxEventBody = 64 << 10
+
+// Limits on a local event's own time: a clock a little ahead is tolerated,
+// an event from yesterday is a sender's bug, not news.
+const (
+	eventFuture = time.Minute
+	eventPast   = 24 * time.Hour
+)
+
+// localEvent is the body of POST /api/v1/cameras/{name}/events. Time is
+// epoch seconds (a number, fractions allowed) or RFC 3339; absent = now.
+type localEvent struct {
+	Event string          `json:"event"`
+	Time  json.RawMessage `json:"time,omitempty"`
+	Meta  map[string]any  `json:"meta,omitempty"`
+}
+
+// eventTime reads the time of a local event.
+func (e localEvent) eventTime(now time.Time) (time.Time, error) {
+	if len(e.Time) == 0 || string(e.Time) == "null" {
+		return now, nil
+	}
+	var t time.Time
+	var f float64
+	if err := json.Unmarshal(e.Time, &f); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+		t = time.UnixMilli(int64(math.Round(f * 1000)))
+	} else if err := json.Unmarshal(e.Time, &t); err != nil {
+		return time.Time{}, errors.New(`"time" must be epoch seconds (1710408413.5) or RFC 3339 ("2024-03-14T09:26:53.5Z")`)
+	}
+	if t.After(now.Add(eventFuture)) || t.Before(now.Add(-eventPast)) {
+		return time.Time{}, fmt.Errorf(`"time" %s is more than %s ahead of or %s behind this gateway's clock`, t.UTC().Format(time.RFC3339Nano), eventFuture, eventPast)
+	}
+	return t, nil
+}
+
+// serveEventInput is the local event input: other programs on the gateway
+// (a door contact, a doorbell, an AI detector) raise an event of a camera,
+// which the cloud then gets like motion, with snapshot and clip as its
+// settings say. Only a JSON POST is taken, so a web page cannot raise
+// events through a plain form or image request.
+func (a *Agent) serveEventInput(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var cw *camera.Camera
+	for _, x := range a.cameraWorkers() {
+		if x.Name() == name {
+			cw = x
+		}
+	}
+	if cw == nil {
+		jsonError(w, http.StatusNotFound, "no such camera")
+		return
+	}
+	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
+		jsonError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+		return
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxEventBody))
+	dec.DisallowUnknownFields()
+	var in localEvent
+	if err := dec.Decode(&in); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			jsonError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", maxEventBody))
+			return
+		}
+		jsonError(w, http.StatusBadRequest, "body is not the JSON object {event, time?, meta?}: "+err.Error())
+		return
+	}
+	if in.Event == "" {
+		jsonError(w, http.StatusBadRequest, `"event" is required`)
+		return
+	}
+	at, err := in.eventTime(time.Now())
+	if err != nil {
+		jsonError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	switch err := cw.RaiseEvent(in.Event, at, in.Meta); {
+	case errors.Is(err, camera.ErrUnknownEvent):
+		jsonError(w, http.StatusBadRequest, err.Error()+" (motion and the kinds in cameras[].events.custom can)")
+		return
+	case errors.Is(err, camera.ErrEventInactive):
+		jsonError(w, http.StatusConflict, err.Error())
+		return
+	case err != nil:
+		w.Header().Set("Retry-After", "1")
+		jsonError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	a.log.Info("local event", zap.String("camera", name), zap.String("event", in.Event), zap.Time("time", at), zap.String("from", r.RemoteAddr))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	_ = json.NewEncoder(w).Encode(map[string]any{"camera": name, "event": in.Event, "time": float64(at.UnixMilli()) / 1000})
+}
+
+func jsonError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
