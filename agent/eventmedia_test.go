@@ -474,3 +474,54 @@ func startAgentWith(t *testing.T, r *rig.Rig, stateDir string) (*Agent, func()) 
 	}
 	return a, goRun(t, a)
 }
+
+// TestEventVideoStreamMode: without pre-event memory, an event's video is
+// published live: record on, an RTMP publish that starts with a key frame,
+// and record off with the publish closed post_event after the motion ended.
+// A second motion during the first keeps the one publish.
+func TestEventVideoStreamMode(t *testing.T) {
+	withTiming(t, eventTiming(30*time.Second, time.Minute, 50*time.Millisecond))
+	r, _, _ := runRig(t, rig.Options{Config: func(cfg *config.Config) { cfg.Events.PrebufferMemory = 0 }})
+	eventsReady(t, r)
+	request(t, r, "set_stream_by_event", map[string]any{"stream_id": "Main", "pre_event": 0, "post_event": 1000})
+	request(t, r, "stream_start", map[string]any{"stream_id": "Main", "reason": "record_by_event"})
+	request(t, r, "set_cam_events", map[string]any{"events": []any{map[string]any{"event": "motion", "active": true, "stream": true}}})
+	if n := len(r.Ingest.Publishes()); n != 0 {
+		t.Fatalf("record_by_event alone opened %d publishes", n)
+	}
+	record := func(on bool) map[string]any {
+		return waitCloudEvent(t, r, "record event", func(e map[string]any) bool {
+			ri, _ := e["record_info"].(map[string]any)
+			return e["event"] == "record" && ri["on"] == on && ri["stream_id"] == "Main"
+		})
+	}
+	r.ONVIF.TriggerMotion(true)
+	recOn := record(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := r.Ingest.WaitFrames(ctx, 10); err != nil {
+		t.Fatalf("no event video at the ingest: %v", err)
+	}
+	// A nested event: the publish stays the one.
+	if rep := request(t, r, "cam_trigger_event", map[string]any{"event": "motion"}); rep["status"] != "OK" {
+		t.Fatalf("cam_trigger_event: %v", rep)
+	}
+	waitFor(t, "the second motion", func() bool { return len(motionEvents(r)) == 2 })
+	r.ONVIF.TriggerMotion(false)
+	ended := time.Now()
+	recOff := record(false)
+	if err := r.Ingest.WaitFor(ctx, func(ps []PublishRecordAlias) bool { return len(ps) == 1 && !ps[0].Active }); err != nil {
+		t.Fatalf("event publish not closed after post_event: %v", err)
+	}
+	if d := eventTime(t, recOff).Sub(ended); d < 900*time.Millisecond {
+		t.Errorf("record off %v after the motion ended, want post_event 1 s", d)
+	}
+	if !eventTime(t, recOff).After(eventTime(t, recOn)) {
+		t.Error("record off before record on")
+	}
+	p := r.Ingest.Publishes()[0]
+	if !p.FirstVideoKey || len(p.Violations) > 0 {
+		t.Errorf("event publish: first frame key %v, violations %v", p.FirstVideoKey, p.Violations)
+	}
+	noViolations(t, r)
+}

@@ -29,6 +29,10 @@ const (
 	ReasonRecordByEvent          StreamReason = "record_by_event"
 	ReasonServerByEvent          StreamReason = "server_by_event"
 	ReasonStorageDirectRecording StreamReason = "storage_direct_recording"
+	// ReasonEventVideo is the agent's own reason, never on the wire: the
+	// publish that carries an event's video in stream mode
+	// (docs/protocol.md#stream-by-event), framed by record events.
+	ReasonEventVideo StreamReason = "event"
 )
 
 // Valid reports whether r is one of the reasons of docs/protocol.md#enums.

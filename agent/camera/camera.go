@@ -66,6 +66,7 @@ type Camera struct {
 	maint   maintState                  // legacy uploads in flight (maintenance.go)
 	ptz     ptzNode                     // the main profile's PTZ node, once read (settings_ptz.go)
 	clips   *clipState                  // pre-event buffer and event clip (eventclips.go)
+	evpub   *eventPublish               // stream-mode event publish (eventstream.go)
 	uploads atomic.Pointer[spool.Spool] // upload queue of the current Run, nil when none (eventupload.go)
 	upc     *http.Client                // for the PUTs of direct uploads
 
@@ -97,7 +98,7 @@ func New(opts Options) *Camera {
 		inbox: make(chan message, inboxSize),
 	}
 	w.st = newState(cam)
-	w.clips = newClipState()
+	w.clips, w.evpub = newClipState(), newEventPublish()
 	w.upc = uplink.NewUploadClient(opts.RootCAs, directUploadTimeout)
 	w.ev, w.st.events = w.newEventsState()
 	tlsConf := &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12}

@@ -19,6 +19,10 @@ import (
 // instead of at its end (docs/protocol.md#stream-by-event).
 const clipChunkMax = 10 * time.Second
 
+// prebufferMaxBytes caps one camera's pre-event buffer, 30 s at 8 Mbit/s,
+// so that one 4K camera cannot take the memory all cameras share.
+const prebufferMaxBytes = 32 << 20
+
 // prebufferQueue is the reader queue of the pre-event buffer: two seconds
 // of 25 fps video with audio, enough to ride out a slow spool write.
 const prebufferQueue = 256
@@ -121,8 +125,9 @@ func (w *Camera) feedClips(ctx context.Context, rd *demandReader, sb streamByEve
 	defer rd.Close()
 	c := w.clips
 	buf := record.NewBuffer(record.BufferOptions{
-		Keep:   time.Duration(sb.PreEvent)*time.Millisecond + time.Second,
-		Budget: w.opts.Shared.prebuffer,
+		Keep:     time.Duration(sb.PreEvent)*time.Millisecond + time.Second,
+		MaxBytes: prebufferMaxBytes,
+		Budget:   w.opts.Shared.prebuffer,
 	})
 	c.mu.Lock()
 	c.buf, c.stream, c.post = buf, sb.StreamID, time.Duration(sb.PostEvent)*time.Millisecond
@@ -210,15 +215,19 @@ func (w *Camera) spoolClip(stream string, ch record.Chunk) {
 	w.log.Debug("event clip chunk queued", zap.String("stream", stream), zap.Time("start", ch.Start), zap.Duration("duration", ch.Duration), zap.Int("bytes", len(ch.Data)))
 }
 
-// eventEnded extends the clip being cut to post_event after now, when a
-// camera activity ended.
+// eventEnded ends the clip being cut, or the stream-mode publish,
+// post_event after now, when the camera's last activity ended.
 func (w *Camera) eventEnded(now time.Time) {
+	if w.opts.Shared.prebuffer == nil {
+		w.streamModeEvent(now, false)
+		return
+	}
 	c := w.clips
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.clip != nil {
 		c.until = now.Add(c.post)
-		c.clip.Extend(c.until)
+		c.clip.SetEnd(c.until)
 	}
 }
 

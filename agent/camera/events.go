@@ -81,11 +81,11 @@ func (w *Camera) withCustom(decls []eventDecl) []eventDecl {
 }
 
 // eventCaps are what d can do on this camera now: a snapshot needs a
-// snapshot URI, video a pre-event memory budget.
+// snapshot URI that works. Video is always possible: from the pre-event
+// buffer, or live in stream mode without one.
 func (w *Camera) eventCaps(d eventDecl) uplink.EventCaps {
 	c := d.caps
 	c.Snapshot = c.Snapshot && w.CanSnapshot()
-	c.Stream = c.Stream && w.opts.Shared.prebuffer != nil
 	return c
 }
 

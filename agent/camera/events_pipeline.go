@@ -3,6 +3,8 @@ package camera
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -172,7 +174,10 @@ func (w *Camera) eventPipeline(ctx context.Context, tm Timing) {
 			if !tr.Active {
 				e.ended.Add(1)
 				w.log.Debug("event ended", zap.String("kind", string(tr.Kind)), zap.Bool("by_hold", tr.Synthetic))
-				w.eventEnded(time.Now())
+				// The event video ends post_event after the last activity.
+				if !slices.ContainsFunc(slices.Collect(maps.Keys(conds)), deb.Active) {
+					w.eventEnded(time.Now())
+				}
 				continue
 			}
 			c.startAt, c.startMono = at, tr.At
@@ -237,8 +242,10 @@ func (w *Camera) emit(ctx context.Context, k onvif.Kind, at time.Time, repeat bo
 	if !ok {
 		return // not declared: docs/protocol.md#get-cam-events forbids sending it
 	}
+	// Its video runs to the next repeat at least; the end, when it comes,
+	// sets where it stops (eventEnded).
 	now := time.Now()
-	w.raise(ctx, newCamEvent(name, at), now, now, repeat)
+	w.raise(ctx, newCamEvent(name, at), now, now.Add(w.opts.Timing.EventRepeat), repeat)
 }
 
 // SetTimeZone implements uplink.TimeZoneSetter: the camera gets the zone

@@ -66,7 +66,11 @@ func (w *Camera) raise(ctx context.Context, ev uplink.CamEvent, now, until time.
 	}
 	caps := w.eventCaps(d)
 	if es.Stream && caps.Stream {
-		w.eventClip(now, until)
+		if w.opts.Shared.prebuffer != nil {
+			w.eventClip(now, until)
+		} else {
+			w.streamModeEvent(until, true)
+		}
 	}
 	// image_time names the picture and must be unique per camera
 	// (docs/protocol.md#cam-event); the event time is the same instant.

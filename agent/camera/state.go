@@ -312,6 +312,7 @@ func (w *Camera) start(ctx context.Context, r *run) {
 	r.spawn(ctx, w, func(ctx context.Context) { w.send(sessionEnded{err: w.session.Run(ctx)}) })
 	r.spawn(ctx, w, w.runEvents)
 	r.spawn(ctx, w, w.runClips)
+	r.spawn(ctx, w, w.runEventPublish)
 	if q := w.uploads.Load(); q != nil {
 		r.spawn(ctx, w, func(ctx context.Context) { _ = q.Run(ctx, w.deliver) })
 	}

@@ -125,6 +125,18 @@ func (c *Clip) Extend(until time.Time) {
 	}
 }
 
+// SetEnd moves the end of the interval to until, earlier or later: the
+// end of an activity is known only when it ends, and until then the
+// interval runs a little ahead of it. A unit already past until closes the
+// clip with the next Write. It has no effect once the last chunk is closed.
+func (c *Clip) SetEnd(until time.Time) {
+	c.b.mu.Lock()
+	defer c.b.mu.Unlock()
+	if !c.finished {
+		c.until = until
+	}
+}
+
 // Close abandons the interval (say, the camera is gone): what the clip holds
 // becomes the last chunk, delivered before Close returns unless another
 // goroutine is delivering at the moment, which then delivers it.

@@ -151,6 +151,27 @@ func TestClipExtend(t *testing.T) {
 	}
 }
 
+// TestClipSetEnd: an activity's end, known only when it ends, can come
+// before the end the clip ran ahead to; the clip then ends there.
+func TestClipSetEnd(t *testing.T) {
+	c := &cam{f: loadFixture(t)}
+	b := NewBuffer(BufferOptions{Keep: 2 * time.Second})
+	defer b.Close()
+	fed := c.feedUntil(b, at(3*time.Second))
+	var got collector
+	from := at(2 * time.Second)
+	clip := b.StartClip(ClipOptions{From: from, Until: at(20 * time.Second), OnChunk: got.add})
+	fed = append(fed, c.feedUntil(b, at(4*time.Second))...)
+	clip.SetEnd(at(5 * time.Second))
+	fed = append(fed, c.feedUntil(b, at(6*time.Second))...)
+	select {
+	case <-clip.Done():
+	default:
+		t.Fatal("clip not done after the end it was set to")
+	}
+	checkChunks(t, got.chunks, between(fed, from, at(5*time.Second)))
+}
+
 func TestClipUntilAlreadyBuffered(t *testing.T) {
 	c := &cam{f: loadFixture(t)}
 	b := NewBuffer(BufferOptions{Keep: 10 * time.Second})
