@@ -22,10 +22,11 @@ type show struct {
 	motion      *rig.Camera
 
 	events map[*rig.Camera]int // cam_events the cloud has received, by camera
+	puts   map[*rig.Camera]int // direct uploads the cloud has received, by camera
 }
 
 func newShow(r *rig.Rig, o Options) *show {
-	s := &show{r: r, out: o.Out, tick: o.Tick, every: o.MotionEvery, events: map[*rig.Camera]int{}}
+	s := &show{r: r, out: o.Out, tick: o.Tick, every: o.MotionEvery, events: map[*rig.Camera]int{}, puts: map[*rig.Camera]int{}}
 	for _, c := range r.Cameras {
 		switch c.Name {
 		case LiveCamera:
@@ -113,6 +114,32 @@ func (s *show) register(ctx context.Context, c *rig.Camera) error {
 		return quiet(ctx, fmt.Errorf("camera %s: get_ptz_conf: %w", c.Name, err))
 	}
 	s.say(time.Now(), "%s registered with the cloud as cam %d; events: %s; PTZ: %s", c.Name, c.Cloud.CamID(), activeEvents(conf), ptzWords(ptz))
+	if c == s.motion {
+		return s.eventMedia(wait, c)
+	}
+	return nil
+}
+
+// eventMedia asks for what a cloud shows with each motion: a snapshot and
+// a clip from 5 s before to 5 s after (docs/protocol.md#stream-by-event).
+func (s *show) eventMedia(ctx context.Context, c *rig.Camera) error {
+	for _, r := range []struct {
+		cmd  string
+		body map[string]any
+	}{
+		{"set_stream_by_event", map[string]any{"stream_id": "Main", "pre_event": 5000, "post_event": 5000}},
+		{"stream_start", map[string]any{"stream_id": "Main", "reason": "record_by_event"}},
+		{"set_cam_events", map[string]any{"events": []any{map[string]any{"event": "motion", "active": true, "snapshot": true, "stream": true}}}},
+	} {
+		rep, err := c.Cloud.Request(ctx, c.Cloud.CamID(), r.cmd, r.body)
+		if err != nil {
+			return quiet(ctx, fmt.Errorf("camera %s: %s: %w", c.Name, r.cmd, err))
+		}
+		if rep["status"] != "OK" {
+			return fmt.Errorf("camera %s: %s answered %v", c.Name, r.cmd, rep["status"])
+		}
+	}
+	s.say(time.Now(), "cloud asked %s for a snapshot and a clip (5 s before to 5 s after) with each motion", c.Name)
 	return nil
 }
 
@@ -140,6 +167,17 @@ func (s *show) reportEvents(now time.Time) {
 			s.say(now, "cloud received event %v from %s; the status page shows it as last event", ev["event"], c.Name)
 		}
 		s.events[c] = len(evs)
+		puts := c.Cloud.Puts()
+		for _, p := range puts[min(s.puts[c], len(puts)):] {
+			switch p.Category {
+			case "snapshot":
+				s.say(now, "cloud received the event's snapshot from %s (%d KB JPEG)", c.Name, (p.Size+512)/1024)
+			case "record":
+				s.say(now, "cloud received an event clip from %s: %.1f s of video from %s (%d KB MP4)",
+					c.Name, float64(p.Duration)/1000, clock(p.FileTime), (p.Size+512)/1024)
+			}
+		}
+		s.puts[c] = len(puts)
 	}
 }
 

@@ -104,7 +104,8 @@ var (
 // TestDemoShowsWhatTheAgentDoes is `make demo` as a user runs it: two
 // cameras register with the simulated cloud, live video from one arrives
 // starting with a key frame (said once), the other's simulated motion
-// becomes the status page's last event, every line on the console reads
+// becomes the status page's last event and reaches the cloud with its
+// snapshot and clip, every line on the console reads
 // as words rather than JSON, and Ctrl-C stops it cleanly.
 func TestDemoShowsWhatTheAgentDoes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -121,6 +122,12 @@ func TestDemoShowsWhatTheAgentDoes(t *testing.T) {
 	}
 	waitLine(t, out, done, "motion reaching the cloud", func(l string) bool {
 		return strings.Contains(l, "cloud received event motion from yard")
+	})
+	waitLine(t, out, done, "the motion's snapshot", func(l string) bool {
+		return strings.Contains(l, "cloud received the event's snapshot from yard (")
+	})
+	waitLine(t, out, done, "the motion's clip", func(l string) bool {
+		return strings.Contains(l, "cloud received an event clip from yard: ")
 	})
 	// Enough per-second lines with video to see a note repeated.
 	for n := 0; n < 3; {
