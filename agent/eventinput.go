@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"mime"
 	"net/http"
@@ -50,6 +51,26 @@ func (e localEvent) eventTime(now time.Time) (time.Time, error) {
 	return t, nil
 }
 
+// decodeLocalEvent reads one local event and its time (now when it has
+// none). Unknown fields are refused: a misspelt "meta" must not vanish.
+func decodeLocalEvent(body io.Reader, now time.Time) (localEvent, time.Time, error) {
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	var in localEvent
+	if err := dec.Decode(&in); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return in, time.Time{}, err
+		}
+		return in, time.Time{}, errors.New("body is not the JSON object {event, time?, meta?}: " + err.Error())
+	}
+	if in.Event == "" {
+		return in, time.Time{}, errors.New(`"event" is required`)
+	}
+	at, err := in.eventTime(now)
+	return in, at, err
+}
+
 // serveEventInput is the local event input: other programs on the gateway
 // (a door contact, a doorbell, an AI detector) raise an event of a camera,
 // which the cloud then gets like motion, with snapshot and clip as its
@@ -71,24 +92,13 @@ func (a *Agent) serveEventInput(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 		return
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxEventBody))
-	dec.DisallowUnknownFields()
-	var in localEvent
-	if err := dec.Decode(&in); err != nil {
+	in, at, err := decodeLocalEvent(http.MaxBytesReader(w, r.Body, maxEventBody), time.Now())
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			jsonError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", maxEventBody))
 			return
 		}
-		jsonError(w, http.StatusBadRequest, "body is not the JSON object {event, time?, meta?}: "+err.Error())
-		return
-	}
-	if in.Event == "" {
-		jsonError(w, http.StatusBadRequest, `"event" is required`)
-		return
-	}
-	at, err := in.eventTime(time.Now())
-	if err != nil {
 		jsonError(w, http.StatusBadRequest, err.Error())
 		return
 	}
