@@ -62,20 +62,32 @@ type Clip struct {
 	done     chan struct{}
 
 	// Guarded by b.mu.
-	until      time.Time
-	cur        []*media.Unit
-	early      bool // no live key frame has cut a chunk yet
-	pending    []pendingChunk
+	until   time.Time
+	cur     []*media.Unit
+	early   bool // no live key frame has cut a chunk yet
+	pending []pendingChunk
+	// sealing is a chunk cut at a key frame that still takes the audio
+	// frames arriving after that key frame but playing before it (cameras
+	// send a frame once it is encoded): until an audio frame playing at or
+	// after the cut arrives (audio comes in order), or, without audio,
+	// the next video frame, or after sealFrames video frames at most.
+	sealing    *pendingChunk
+	sealVideo  int // video frames since sealing began
 	finished   bool
 	delivering bool
 	doneClosed bool
 }
 
 type pendingChunk struct {
-	units []*media.Unit
-	end   time.Duration // DTS where the last video frame ends; 0 unknown
-	last  bool
+	units    []*media.Unit
+	end      time.Duration // DTS where the last video frame ends; 0 unknown
+	last     bool
+	hasAudio bool // audio to wait for while sealing
 }
+
+// sealFrames bounds how long a cut chunk waits for late audio: a second
+// at 25 fps, far more than any camera's audio lags its video.
+const sealFrames = 25
 
 // StartClip starts cutting the interval in opts from the buffered units on
 // (see Clip). Chunks already complete are delivered before it returns.
@@ -165,7 +177,22 @@ func (c *Clip) add(u *media.Unit, live bool) {
 		c.finish()
 		return
 	}
-	key := u.Key && u.Track.Codec.IsVideo()
+	video := u.Track.Codec.IsVideo()
+	if c.sealing != nil {
+		switch {
+		case !video && u.DTS < c.sealing.end:
+			c.sealing.units = append(c.sealing.units, u)
+			return
+		case !video:
+			c.seal()
+		default:
+			c.sealVideo++
+			if !c.sealing.hasAudio || c.sealVideo > sealFrames {
+				c.seal()
+			}
+		}
+	}
+	key := u.Key && video
 	if len(c.cur) == 0 {
 		if key { // a chunk starts on a key frame; until one comes, skip
 			c.cur = append(c.cur, u)
@@ -202,12 +229,44 @@ func (c *Clip) cutAtLastKey() {
 	}
 }
 
-// queue closes the first n units of cur as a chunk ending at end.
+// queue cuts the first n units of cur as a chunk ending at end, the key
+// frame at cur[n]. Audio among the rest that plays before end goes with
+// it; the chunk is sealed at the next video frame (see sealing).
 func (c *Clip) queue(n int, end time.Duration, last bool) {
-	c.pending = append(c.pending, pendingChunk{units: c.cur[:n:n], end: end, last: last})
-	rest := make([]*media.Unit, len(c.cur)-n, max(len(c.cur)-n, cap(c.cur)))
-	copy(rest, c.cur[n:])
+	c.seal()
+	units := c.cur[:n:n]
+	hasAudio := false
+	for _, u := range units {
+		hasAudio = hasAudio || !u.Track.Codec.IsVideo()
+	}
+	rest := make([]*media.Unit, 0, max(len(c.cur)-n, cap(c.cur)))
+	done := false // an audio frame at or after end is here: no more late ones
+	video := 0
+	for _, u := range c.cur[n:] {
+		switch {
+		case u.Track.Codec.IsVideo():
+			video++
+			rest = append(rest, u)
+		case u.DTS < end:
+			units = append(units, u)
+		default:
+			done = true
+			rest = append(rest, u)
+		}
+	}
+	c.sealing, c.sealVideo = &pendingChunk{units: units, end: end, last: last, hasAudio: hasAudio}, video-1
 	c.cur = rest
+	if done || !hasAudio && video > 1 {
+		c.seal()
+	}
+}
+
+// seal makes the sealing chunk pending.
+func (c *Clip) seal() {
+	if c.sealing != nil {
+		c.pending = append(c.pending, *c.sealing)
+		c.sealing = nil
+	}
 }
 
 // finish closes what the clip holds as the last chunk. Called under b.mu.
@@ -216,6 +275,7 @@ func (c *Clip) finish() {
 		return
 	}
 	c.finished = true
+	c.seal()
 	if len(c.cur) > 0 {
 		c.pending = append(c.pending, pendingChunk{units: c.cur, last: true})
 	}

@@ -61,6 +61,25 @@ func checkChunks(t *testing.T, chunks []Chunk, want []*media.Unit) {
 	if n != len(frames) {
 		t.Errorf("chunks hold %d frames, want %d", n, len(frames))
 	}
+	// Every audio frame from the first video frame on is in one chunk:
+	// cameras send the audio frame that straddles a key frame after it,
+	// and it belongs before the cut.
+	wantAudio, gotAudio := 0, 0
+	for _, u := range want {
+		if !u.Track.Codec.IsVideo() && len(frames) > 0 && u.DTS >= frames[0].PTS {
+			wantAudio++
+		}
+	}
+	for _, ch := range chunks {
+		for _, tr := range probeMP4(t, ch.Data).tracks {
+			if tr.handler == "soun" {
+				gotAudio += tr.samples
+			}
+		}
+	}
+	if wantAudio > 0 && gotAudio != wantAudio {
+		t.Errorf("chunks hold %d audio frames, want %d: frames lost at the cuts", gotAudio, wantAudio)
+	}
 }
 
 // between returns the units from the last key frame at or before from up to
@@ -96,8 +115,9 @@ func TestClipCutsIntervalIntoChunks(t *testing.T) {
 	if len(got.chunks) != 1 || got.chunks[0].Duration != 3*time.Second {
 		t.Fatalf("StartClip delivered %d chunks (%+v), want the 3 s before the newest key frame", len(got.chunks), got.chunks)
 	}
-	// The current GOP follows at the first key frame that arrives.
-	fed = append(fed, c.feedUntil(b, at(9*time.Second))...)
+	// The current GOP follows at the first key frame that arrives, once
+	// the audio after it shows no late audio frame is still to come.
+	fed = append(fed, c.feedUntil(b, at(9*time.Second+30*time.Millisecond))...)
 	if len(got.chunks) != 2 || got.chunks[1].Duration != time.Second {
 		t.Fatalf("after the first live key frame: %d chunks, want the current GOP as the second", len(got.chunks))
 	}
@@ -149,6 +169,32 @@ func TestClipExtend(t *testing.T) {
 	if !got.chunks[len(got.chunks)-1].Last {
 		t.Fatal("a finished clip came back to life after Extend")
 	}
+}
+
+// TestClipAudioArrivingLate: audio frames that arrive after the key frame
+// a chunk is cut at, but play before it, end the earlier chunk, so no
+// audio is lost at a seam.
+func TestClipAudioArrivingLate(t *testing.T) {
+	c := &cam{f: loadFixture(t), audioLag: 50 * time.Millisecond}
+	b := NewBuffer(BufferOptions{Keep: 3 * time.Second})
+	defer b.Close()
+	fed := c.feedUntil(b, at(4*time.Second))
+	var got collector
+	from, until := at(2*time.Second), at(9*time.Second)
+	clip := b.StartClip(ClipOptions{From: from, Until: until, ChunkMax: 2 * time.Second, OnChunk: got.add})
+	for {
+		select {
+		case <-clip.Done():
+		default:
+			fed = append(fed, c.feedUntil(b, at(time.Duration(c.frame)*frameDur))...)
+			continue
+		}
+		break
+	}
+	if len(got.chunks) < 3 {
+		t.Fatalf("%d chunks, want several seams", len(got.chunks))
+	}
+	checkChunks(t, got.chunks, between(fed, from, until))
 }
 
 // TestClipSetEnd: an activity's end, known only when it ends, can come

@@ -89,6 +89,10 @@ type cam struct {
 	skip         int // the stream starts this many frames into the fixture
 	noAudio      bool
 	audioTrack   *media.Track // overrides f.audio (G.711)
+	// audioLag delays each audio frame's arrival after its DTS, as cameras
+	// send a frame once it is encoded: frames just before a key frame then
+	// arrive after it.
+	audioLag time.Duration
 }
 
 const frameDur = 40 * time.Millisecond
@@ -96,7 +100,7 @@ const frameDur = 40 * time.Millisecond
 func (c *cam) next() *media.Unit {
 	vdts := time.Duration(c.frame) * frameDur
 	adts := time.Duration(c.audio) * aacFrameSamples * time.Second / time.Duration(c.f.audio.SampleRate)
-	if c.noAudio || vdts <= adts {
+	if c.noAudio || vdts <= adts+c.audioLag {
 		au := c.f.aus[(c.frame+c.skip)%len(c.f.aus)]
 		c.frame++
 		return &media.Unit{Track: c.f.video, PTS: vdts, DTS: vdts, Key: isIDR(au), NALUs: au, Wall: testT0.Add(vdts)}
@@ -107,7 +111,7 @@ func (c *cam) next() *media.Unit {
 	}
 	fr := c.f.aac[c.audio%len(c.f.aac)]
 	c.audio++
-	return &media.Unit{Track: tr, PTS: adts, DTS: adts, Frames: [][]byte{fr}, Wall: testT0.Add(adts)}
+	return &media.Unit{Track: tr, PTS: adts, DTS: adts, Frames: [][]byte{fr}, Wall: testT0.Add(adts + c.audioLag)}
 }
 
 // feedUntil writes units to b until one arrives at or after wall and
