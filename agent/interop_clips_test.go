@@ -91,6 +91,7 @@ func TestInteropEventClips(t *testing.T) {
 	// One AAC frame of the camera's 48 kHz audio.
 	const aacFrame = 1024 * time.Second / 48000
 	var total time.Duration
+	var prevVideoEnd, prevAudioEnd time.Duration // of the chunk before, on its timeline
 	for i, c := range chunks {
 		announced := time.Duration(c.Duration) * time.Millisecond
 		total += announced
@@ -162,6 +163,16 @@ func TestInteropEventClips(t *testing.T) {
 			if gap.Abs() > frame {
 				t.Errorf("chunk %d starts %v after chunk %d ends (file_time + duration): want within a frame", i, gap, i-1)
 			}
+			// The audio goes on across the seam: what the previous chunk's
+			// audio leaves before its video ends, plus where this chunk's
+			// audio starts, is less than one AAC frame.
+			if hole := prevVideoEnd - prevAudioEnd + astart; hole.Abs() >= aacFrame/2 {
+				t.Errorf("chunk %d: %v of audio missing at the seam (previous audio ends %v before its video, this one starts at %v)",
+					i, hole, prevVideoEnd-prevAudioEnd, astart)
+			}
+		}
+		if len(vdts) > 0 {
+			prevVideoEnd, prevAudioEnd = vdts[len(vdts)-1]+frame, lastAudio+aacFrame
 		}
 		t.Logf("chunk %d: file_time %s, %v announced, %d bytes, %d video packets, video from %v, audio from %v",
 			i, c.FileTime.Format("15:04:05.000"), announced, len(c.Body), len(vdts), vstart, astart)
