@@ -125,7 +125,9 @@ func (w *Camera) feedClips(ctx context.Context, rd *demandReader, sb streamByEve
 	defer rd.Close()
 	c := w.clips
 	buf := record.NewBuffer(record.BufferOptions{
-		Keep:     time.Duration(sb.PreEvent)*time.Millisecond + time.Second,
+		// The clip starts after the event's snapshot is taken, pre_event
+		// before the event: keep that much more.
+		Keep:     time.Duration(sb.PreEvent)*time.Millisecond + snapshotTimeout + time.Second,
 		MaxBytes: prebufferMaxBytes,
 		Budget:   w.opts.Shared.prebuffer,
 	})

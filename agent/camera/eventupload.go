@@ -1,7 +1,6 @@
 package camera
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,13 +64,6 @@ func (w *Camera) raise(ctx context.Context, ev uplink.CamEvent, now, until time.
 		return
 	}
 	caps := w.eventCaps(d)
-	if es.Stream && caps.Stream {
-		if w.opts.Shared.prebuffer != nil {
-			w.eventClip(now, until)
-		} else {
-			w.streamModeEvent(until, true)
-		}
-	}
 	// image_time names the picture and must be unique per camera
 	// (docs/protocol.md#cam-event); the event time is the same instant.
 	at := ev.Time.Time.Truncate(time.Millisecond)
@@ -102,6 +94,15 @@ func (w *Camera) raise(ctx context.Context, ev uplink.CamEvent, now, until time.
 		return
 	}
 	w.eventHandled(ev, "queued")
+	// The video after the event: its clip is queued only once the event
+	// is, so a crash between them cannot leave a clip without its event.
+	if es.Stream && caps.Stream {
+		if w.opts.Shared.prebuffer != nil {
+			w.eventClip(now, until)
+		} else {
+			w.streamModeEvent(until, true)
+		}
+	}
 	if repeat {
 		w.log.Debug("event repeated", zap.String("event", ev.Event))
 	} else {
@@ -186,39 +187,50 @@ func (w *Camera) deliverEvent(ctx context.Context, it spool.Item, m uploadMeta, 
 		w.eventHandled(*ev, "sent")
 		return nil
 	}
-	// A picture is small (snapshot_max): read whole, it can be queued
-	// again on its own if its upload fails after the event went out.
-	jpeg, err := io.ReadAll(payload)
-	if err != nil {
-		return err
-	}
 	grant, err := w.session.RequestUpload(ctx, uplink.CmdCamEvent, ev)
-	if errors.Is(err, uplink.ErrNotReady) {
+	var pe *uplink.ParamError
+	switch {
+	case errors.Is(err, uplink.ErrNotReady):
 		return waitable(err)
+	case errors.As(err, &pe):
+		return fmt.Errorf("%w: %v", spool.ErrDrop, err)
+	case err != nil && !eventWentOut(ctx, err):
+		return err // not written: the event is sent again
 	}
 	w.eventHandled(*ev, "sent")
+	// The cloud has the event: from now on the item is its picture alone,
+	// asked for with get_direct_upload_url if this PUT does not make it,
+	// also after a restart. The event is never sent twice.
+	si := ev.SnapshotInfo
+	meta, _ := json.Marshal(uploadMeta{Kind: uploadSnapshot, ImageTime: si.ImageTime.Time, Width: si.Width, Height: si.Height})
+	if q := w.uploads.Load(); q != nil {
+		if _, merr := q.SetMeta(it, meta); merr != nil {
+			w.log.Warn("upload queue: event not marked as sent; a restart now would send it again", zap.Error(merr))
+		}
+	}
 	if errors.Is(err, uplink.ErrUploadRefused) {
 		w.log.Info("cloud refused the event's snapshot", zap.String("event", ev.Event), zap.Error(err))
 		return nil
 	}
 	if err == nil {
-		if t, ok := grant.For(uplink.CategorySnapshot); ok {
-			if err = uplink.PutUpload(ctx, w.upc, t, bytes.NewReader(jpeg), int64(len(jpeg))); err == nil {
-				return nil
-			}
-		} else {
-			err = errors.New("no snapshot entry in direct_upload_url")
+		t, ok := grant.For(uplink.CategorySnapshot)
+		if !ok {
+			return errors.New("no snapshot entry in direct_upload_url")
 		}
+		err = uplink.PutUpload(ctx, w.upc, t, payload, it.Size)
 	}
-	w.log.Info("event snapshot not uploaded, asking again for it alone", zap.String("event", ev.Event), zap.Error(err))
-	return w.requeueSnapshot(it, ev, jpeg)
+	if err != nil {
+		w.log.Info("event snapshot not uploaded, asking again for it alone", zap.String("event", ev.Event), zap.Error(err))
+	}
+	return err
 }
 
-// requeueSnapshot queues the snapshot of a sent event on its own.
-func (w *Camera) requeueSnapshot(it spool.Item, ev *uplink.CamEvent, jpeg []byte) error {
-	si := ev.SnapshotInfo
-	meta, _ := json.Marshal(uploadMeta{Kind: uploadSnapshot, ImageTime: si.ImageTime.Time, Width: si.Width, Height: si.Height})
-	return w.put(spool.Item{Class: spool.ClassEvent, Created: it.Created, Meta: meta, Size: int64(len(jpeg))}, jpeg)
+// eventWentOut says whether RequestUpload's err came after the message was
+// written: no grant in time, a refusal, a problem, the connection or ctx
+// ending while waiting.
+func eventWentOut(ctx context.Context, err error) bool {
+	return errors.Is(err, uplink.ErrUploadRefused) || errors.Is(err, uplink.ErrUploadTimeout) ||
+		errors.Is(err, uplink.ErrUploadProblem) || errors.Is(err, uplink.ErrConnClosed) || ctx.Err() != nil
 }
 
 // deliverFile asks for an upload URL for a file and PUTs it.

@@ -236,15 +236,19 @@ func readSpool(t *testing.T, state string) []spooled {
 			t.Fatalf("%s: %v", p, err)
 		}
 		var m struct {
-			Kind     string           `json:"kind"`
-			Event    *uplink.CamEvent `json:"event"`
-			FileTime time.Time        `json:"file_time"`
-			Duration int64            `json:"duration"`
+			Kind      string           `json:"kind"`
+			Event     *uplink.CamEvent `json:"event"`
+			FileTime  time.Time        `json:"file_time"`
+			ImageTime time.Time        `json:"image_time"`
+			Duration  int64            `json:"duration"`
 		}
 		if err := json.Unmarshal(rec.Meta, &m); err != nil {
 			t.Fatalf("%s meta: %v", p, err)
 		}
 		it := spooled{kind: m.Kind, at: m.FileTime, duration: m.Duration}
+		if m.Kind == "snapshot" {
+			it.at = m.ImageTime
+		}
 		if m.Event != nil {
 			it.at = m.Event.Time.Time
 		}
@@ -463,13 +467,15 @@ func TestKill9DuringPut(t *testing.T) {
 	k := startKillRig(t)
 	d := startDaemon(t, k.config)
 	k.waitSession(t, 1)
-	k.eventMedia(t, false, pre, post)
+	k.eventMedia(t, true, pre, post)
 
 	release := k.Cloud.HoldPuts()
 	motion := time.Now()
 	k.ONVIF.TriggerMotion(true)
 	k.ONVIF.TriggerMotion(false)
-	poll(t, "a PUT in flight", func() bool { return k.Cloud.PutsHeld() > 0 })
+	// The event's snapshot and the first clip chunk: the cam_event has
+	// gone out, its picture not.
+	poll(t, "two PUTs in flight", func() bool { return k.Cloud.PutsHeld() >= 2 })
 	held := k.Cloud.PutsHeld()
 	d.kill9(t)
 	t.Logf("killed %v after the motion with %d PUTs in flight", time.Since(motion).Round(time.Millisecond), held)
@@ -478,8 +484,9 @@ func TestKill9DuringPut(t *testing.T) {
 	if len(k.Cloud.Puts()) != 0 {
 		t.Fatalf("%d PUTs completed while the cloud held them", len(k.Cloud.Puts()))
 	}
-	if countKind(left, "clip") < held {
-		t.Fatalf("%d clip chunks on disk after the kill, %d were in flight", countKind(left, "clip"), held)
+	if n := countKind(left, "clip") + countKind(left, "snapshot"); n < held || countKind(left, "event") != 0 {
+		t.Fatalf("on disk after the kill: %d clip chunks and snapshots (%d were in flight), %d events (sent already: want 0)",
+			n, held, countKind(left, "event"))
 	}
 	poll(t, "the held PUTs to end with the connection", func() bool { return k.Cloud.PutsHeld() == 0 })
 
@@ -501,6 +508,9 @@ func TestKill9DuringPut(t *testing.T) {
 			t.Errorf("grant %+v answered %q, want OK", g, g.Done)
 		}
 	}
-	t.Logf("on disk at the kill: %d events, %d chunks; grants before %d, after %d; motion events at the cloud %d",
-		countKind(left, "event"), countKind(left, "clip"), grantsBefore, len(k.Cloud.Grants())-grantsBefore, len(k.Cloud.Events()))
+	if n := len(k.Cloud.Events()); n != 1 {
+		t.Errorf("%d events at the cloud, want the motion once", n)
+	}
+	t.Logf("on disk at the kill: %d snapshots, %d chunks; grants before %d, after %d; motion events at the cloud %d",
+		countKind(left, "snapshot"), countKind(left, "clip"), grantsBefore, len(k.Cloud.Grants())-grantsBefore, len(k.Cloud.Events()))
 }
