@@ -89,11 +89,13 @@ func TestEventSnapshotReachesTheCloud(t *testing.T) {
 	if m := eventConf(t, request(t, r, "get_cam_events", nil), "motion"); m["snapshot"] != true {
 		t.Fatalf("snapshot not stored: %v", m)
 	}
+	motion := time.Now()
 	r.ONVIF.TriggerMotion(true)
 	r.ONVIF.TriggerMotion(false)
 	ev := waitCloudEvent(t, r, "motion with a snapshot", func(e map[string]any) bool { return e["event"] == "motion" && hasSnapshot(e) })
 	si := ev["snapshot_info"].(map[string]any)
 	put := waitPut(t, r, "event snapshot", func(p cloudsim.Put) bool { return p.Category == "snapshot" })
+	t.Logf("motion at the camera → snapshot at the cloud: %v", put.Received.Sub(motion))
 	if put.Size != intOf(t, si["size"]) || int64(len(put.Body)) != put.Size {
 		t.Errorf("snapshot of %d bytes (PUT %d) announced as %v", len(put.Body), put.Size, si["size"])
 	}

@@ -38,7 +38,6 @@ type clipState struct {
 	stream string
 	clip   *record.Clip // the event clip being cut, nil when none
 	until  time.Time    // where clip ends
-	post   time.Duration
 	// audioDropped: an audio codec MP4 cannot carry was left out of a
 	// clip, which is logged once.
 	audioDropped bool
@@ -63,7 +62,7 @@ func (c *clipState) reconfigure() {
 // ctx ends.
 func (w *Camera) runClips(ctx context.Context) {
 	if w.opts.Shared.prebuffer == nil {
-		return // stream mode: caps.stream is false
+		return // stream mode publishes instead (eventstream.go)
 	}
 	c := w.clips
 	var (
@@ -82,7 +81,9 @@ func (w *Camera) runClips(ctx context.Context) {
 	for {
 		sb, ok := w.eventStream()
 		on := ok && slices.Contains(w.Status().events.RecordByEvent, sb.StreamID)
-		if !on && cancel != nil || on && (cancel == nil || sb != cur) {
+		// A new post_event applies to the next clip; only a new stream or
+		// pre_event needs a new buffer.
+		if !on && cancel != nil || on && (cancel == nil || sb.StreamID != cur.StreamID || sb.PreEvent != cur.PreEvent) {
 			stopFeed()
 		}
 		if on && cancel == nil {
@@ -132,7 +133,7 @@ func (w *Camera) feedClips(ctx context.Context, rd *demandReader, sb streamByEve
 		Budget:   w.opts.Shared.prebuffer,
 	})
 	c.mu.Lock()
-	c.buf, c.stream, c.post = buf, sb.StreamID, time.Duration(sb.PostEvent)*time.Millisecond
+	c.buf, c.stream = buf, sb.StreamID
 	c.mu.Unlock()
 	w.log.Info("pre-event buffer on", zap.String("stream", sb.StreamID), zap.Int64("pre_event_ms", sb.PreEvent))
 	defer func() {
@@ -176,7 +177,7 @@ func (w *Camera) eventClip(now, until time.Time) {
 	if c.buf == nil {
 		return
 	}
-	end := until.Add(c.post)
+	end := until.Add(w.postEvent())
 	if c.clip != nil {
 		select {
 		case <-c.clip.Done():
@@ -228,7 +229,7 @@ func (w *Camera) eventEnded(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.clip != nil {
-		c.until = now.Add(c.post)
+		c.until = now.Add(w.postEvent())
 		c.clip.SetEnd(c.until)
 	}
 }
@@ -250,4 +251,9 @@ func (w *Camera) EventBuffer() EventBufferStatus {
 	}
 	st := c.buf.Stats()
 	return EventBufferStatus{Stream: c.stream, Span: st.Span, Bytes: st.Bytes}
+}
+
+// postEvent is how long event video goes on after the event.
+func (w *Camera) postEvent() time.Duration {
+	return time.Duration(w.Status().events.StreamByEvent.PostEvent) * time.Millisecond
 }

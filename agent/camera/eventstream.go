@@ -56,8 +56,7 @@ func (p *eventPublish) ask(r eventPublishReq) {
 // running (not start) until post_event after until, when record_by_event
 // is on for it.
 func (w *Camera) streamModeEvent(until time.Time, start bool) {
-	post := time.Duration(w.Status().events.StreamByEvent.PostEvent) * time.Millisecond
-	w.evpub.ask(eventPublishReq{until: until.Add(post), start: start})
+	w.evpub.ask(eventPublishReq{until: until.Add(w.postEvent()), start: start})
 }
 
 // runEventPublish opens and closes the stream-mode publish, until ctx ends.

@@ -77,10 +77,13 @@ func (w *Camera) raise(ctx context.Context, ev uplink.CamEvent, now, until time.
 		var err error
 		jpeg, err = w.eventSnapshot(ctx, &ev)
 		if err != nil {
-			ev.Status, ev.ErrorDescription = uplink.EventStatusError, "no snapshot: "+Plain(err)
-			if ev.ErrorDescription == "no snapshot: " {
-				ev.ErrorDescription += err.Error()
+			// Plain words only: the error's own text may name the
+			// camera's snapshot URL, which can carry its user name.
+			why := Plain(err)
+			if why == "" {
+				why = "the camera gave no picture"
 			}
+			ev.Status, ev.ErrorDescription = uplink.EventStatusError, "no snapshot: "+why
 			w.log.Info("event without its snapshot", zap.String("event", ev.Event), zap.Error(err))
 		}
 	}
@@ -119,8 +122,8 @@ func (w *Camera) eventSnapshot(ctx context.Context, ev *uplink.CamEvent) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	max := w.opts.Shared.snapshotMax
-	jpeg, width, height, err := media.FitJPEG(raw, max.Width, max.Height)
+	box := w.opts.Shared.snapshotMax
+	jpeg, width, height, err := media.FitJPEG(raw, box.Width, box.Height)
 	if err != nil {
 		return nil, err
 	}
