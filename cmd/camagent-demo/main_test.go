@@ -148,14 +148,23 @@ func TestDemoShowsWhatTheAgentDoes(t *testing.T) {
 		} `json:"cameras"`
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Get(statusURL + "/status.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err := json.Unmarshal(body, &st); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("status page: %s %v\n%s", resp.Status, err, body)
+	// The cloud has the event before the agent hears back that it went
+	// out (its snapshot's grant comes first): the page says "sent" a moment
+	// later, so it is read until it does.
+	var body []byte
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := client.Get(statusURL + "/status.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err := json.Unmarshal(body, &st); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("status page: %s %v\n%s", resp.Status, err, body)
+		}
+		if !strings.Contains(string(body), `"outcome": "queued"`) || time.Now().After(deadline) {
+			break
+		}
 	}
 	var names []string
 	for _, c := range st.Cameras {
