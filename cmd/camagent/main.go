@@ -133,6 +133,7 @@ func runCheck(args []string, stdout io.Writer) error {
 	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
+	printConfigPerm(stdout, *path) // perm.go
 	// What run would refuse at start (a token that does not decode, a CA
 	// file without certificates) fails the check too, in the same list.
 	cfg, err := config.LoadChecked(*path, agent.Check)
@@ -180,6 +181,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return configError{err} // the state dir cannot be created
 	}
 	log.Info("starting", zap.String("version", version), zap.Int("cameras", len(cfg.Cameras)))
+	warnConfigPerm(log, cfg) // perm.go
 	tuneProcs(len(cfg.Cameras), log)
 	// A malformed systemd environment costs the notifications, not the agent.
 	sd, err := newNotifier()
@@ -254,6 +256,7 @@ func reloads(ctx context.Context, o reloadOptions) {
 			if notify {
 				o.send("RELOADING=1\nMONOTONIC_USEC=" + strconv.FormatInt(monotonicUsec(), 10))
 			}
+			warnConfigPerm(o.Logger, u.Config) // perm.go
 			if u.Err != nil {
 				o.Agent.Refuse(u.Err)
 			} else if o.Agent.Apply(u.Config) == nil { // Apply logs and records a refusal
