@@ -207,3 +207,44 @@ func (a *Agent) logAccess(addr net.Addr, h config.HTTP, stateDir string) {
 			zap.String("user", h.User()), zap.String("password_file", GeneratedPasswordFile(stateDir)))
 	}
 }
+
+// DescribeAccess says, one line each, who may use which endpoints of the
+// status server cfg configures, for `camagent check`.
+func DescribeAccess(cfg *config.Config) []string {
+	h := cfg.HTTP
+	host, _, _ := net.SplitHostPort(h.Listen)
+	ip := net.ParseIP(host)
+	local := host == "localhost" || ip != nil && ip.IsLoopback()
+	scheme := "http"
+	if h.TLSCert != "" {
+		scheme = "https"
+	}
+	generated := GeneratedPasswordFile(cfg.StateDir)
+	rule := func(k access) string {
+		switch {
+		case !locked(k, h, local) && k == accessWrite:
+			return "open (http.open_write), to JSON POSTs from no other web origin"
+		case !locked(k, h, local) && h.InsecureOpen:
+			return "open to everyone who can reach it (http.insecure_open)"
+		case !locked(k, h, local) && k == accessMetrics && h.MetricsOpen:
+			return "open (http.metrics_open)"
+		case !locked(k, h, local):
+			return "open to this machine only (loopback)"
+		case h.HasCredentials():
+			return "asks for user " + h.Username + " and the configured password"
+		}
+		return "asks for user " + h.User() + " and the generated password"
+	}
+	lines := []string{
+		"status server " + scheme + "://" + h.Listen,
+		"  status page, status.json, snapshots: " + rule(accessPage),
+		"  /metrics: " + rule(accessMetrics),
+		"  event input (POST /api/v1/cameras/NAME/events): " + rule(accessWrite),
+		"  /healthz, /readyz: open",
+	}
+	if !h.HasCredentials() {
+		lines = append(lines, "  the generated password is in "+generated+" (made at first start, 0600;"+
+			" read it with: sudo cat "+generated+"); set http.username and http.password or http.password_hash to choose your own")
+	}
+	return lines
+}
