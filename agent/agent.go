@@ -5,6 +5,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -46,6 +47,8 @@ type Options struct {
 
 	// timing replaces the cameras' time constants (tests shorten them).
 	timing camera.Timing
+	// server replaces the status server's limits (tests shrink them).
+	server serverLimits
 }
 
 // Agent supervises every camera of one config, and of each config applied
@@ -81,6 +84,15 @@ type Agent struct {
 	served net.Addr
 	// shared are the budgets the running workers share.
 	shared *camera.Shared
+	// generated is the status server's password when the config names
+	// none (see GeneratedPasswordFile).
+	generated string
+	// tls is set while Run serves HTTPS (http.tls_cert at start).
+	tls bool
+
+	logins *loginLimiter
+	bcrypt bcryptCache
+	certs  certCache
 }
 
 // New checks what can be checked without the network (tokens, state dir, CA
@@ -96,7 +108,8 @@ func New(opts Options) (*Agent, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	a := &Agent{opts: opts, log: opts.Logger.Named("agent"), runs: map[*camera.Camera]*workerRun{}, changed: make(chan struct{}, 1)}
+	a := &Agent{opts: opts, log: opts.Logger.Named("agent"), runs: map[*camera.Camera]*workerRun{}, changed: make(chan struct{}, 1),
+		logins: newLoginLimiter()}
 	p, err := a.prepare(cfg)
 	if err != nil {
 		return nil, err
@@ -106,7 +119,7 @@ func New(opts Options) (*Agent, error) {
 	for _, cam := range cfg.Cameras {
 		a.workers = append(a.workers, a.newWorker(p, cam))
 	}
-	a.cfg, a.roots, a.listen = cfg, p.roots, cfg.HTTP.Listen
+	a.cfg, a.roots, a.listen, a.generated = cfg, p.roots, cfg.HTTP.Listen, p.generated
 	a.conf = ConfigStatus{Path: cfg.Source(), LoadedAt: time.Now()}
 	return a, nil
 }
@@ -142,10 +155,26 @@ func (a *Agent) Run(ctx context.Context) error {
 			return fmt.Errorf("http.listen: %w", err)
 		}
 	}
-	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 5 * time.Second}
+	a.mu.Lock()
+	a.tls = a.cfg.HTTP.TLSCert != ""
+	serveTLS := a.tls
+	a.mu.Unlock()
+	srv := a.opts.server.server(a.handler())
+	ln = a.opts.server.limit(ln)
+	scheme := "http://"
+	if serveTLS {
+		scheme = "https://"
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: a.getCertificate}
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if serveTLS {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("status page: %w", err)
 		}
 		return nil
@@ -159,7 +188,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Lock()
 	a.serving, a.served = true, ln.Addr()
 	a.startLocked(ctx)
-	n, h := len(a.workers), a.cfg.HTTP
+	n, h, dir := len(a.workers), a.cfg.HTTP, a.cfg.StateDir
 	a.mu.Unlock()
 	g.Go(func() error {
 		for {
@@ -173,8 +202,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 	})
-	a.log.Info("running", zap.Int("cameras", n), zap.String("status_page", "http://"+ln.Addr().String()))
-	a.warnOpen(ln.Addr(), h)
+	a.log.Info("running", zap.Int("cameras", n), zap.String("status_page", scheme+ln.Addr().String()))
+	a.logAccess(ln.Addr(), h, dir)
 	if a.opts.OnReady != nil {
 		a.opts.OnReady()
 	}

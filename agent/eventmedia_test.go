@@ -371,28 +371,27 @@ func TestQueuedEventSurvivesRestart(t *testing.T) {
 }
 
 // TestLocalEventInput: a program on the gateway raises a configured custom
-// event with a JSON POST; the cloud gets it with its meta. Requests that
-// are not a JSON POST of a known, active event are refused with a reason.
+// event with a JSON POST and the generated password, even on loopback; the
+// cloud gets it with its meta. Requests that are not a JSON POST of a
+// known, active event are refused with a reason.
 func TestLocalEventInput(t *testing.T) {
-	r, _, base := runRig(t, rig.Options{Config: func(cfg *config.Config) {
+	r, a, base := runRig(t, rig.Options{Config: func(cfg *config.Config) {
 		cfg.Cameras[0].Events.Custom = []string{"doorbell"}
 	}})
 	conf := eventsReady(t, r)
 	if d := eventConf(t, conf, "doorbell"); d["active"] != true || d["caps"].(map[string]any)["trigger"] != true {
 		t.Fatalf("doorbell declared as %v", d)
 	}
+	pass := generatedPass(t, a)
 	post := func(path, ctype, body string) (int, string) {
 		t.Helper()
-		resp, err := http.Post(base+path, ctype, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var b bytes.Buffer
-		_, _ = b.ReadFrom(resp.Body)
-		return resp.StatusCode, b.String()
+		resp, text := call{method: http.MethodPost, path: path, ctype: ctype, body: body, user: "admin", pass: pass}.do(t, base)
+		return resp.StatusCode, text
 	}
 	const path = "/api/v1/cameras/demo/events"
+	if resp, _ := (call{method: http.MethodPost, path: path, ctype: "application/json", body: `{"event":"doorbell"}`}).do(t, base); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("POST without credentials on loopback: %s, want 401", resp.Status)
+	}
 	if code, body := post(path, "application/json", `{"event":"doorbell","meta":{"button":"front"}}`); code != http.StatusAccepted {
 		t.Fatalf("POST doorbell: %d %s", code, body)
 	}

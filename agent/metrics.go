@@ -36,6 +36,7 @@ type metricsCollector struct {
 	queueItems, queueBytes, queueOldest      *prometheus.Desc
 	queueSent, queueSentBytes, queueFailures *prometheus.Desc
 	queueDropped, prebufferBytes             *prometheus.Desc
+	authFailures                             *prometheus.Desc
 }
 
 func newMetricsCollector(a *Agent) *metricsCollector {
@@ -82,6 +83,8 @@ func newMetricsCollector(a *Agent) *metricsCollector {
 		queueFailures:  d("upload_queue_failures_total", "Deliveries that failed and were tried again later.", cam),
 		queueDropped:   d("upload_queue_dropped_total", "Items given up unsent, by reason (budget, age, refused, corrupt, full).", []string{"camera", "reason"}),
 		prebufferBytes: d("prebuffer_bytes", "Video bytes held in the camera's pre-event buffer; absent while none is kept.", cam),
+
+		authFailures: d("http_auth_failures_total", "Status server requests refused for their credentials: wrong (bad_credentials) or, after too many wrong ones from the address, unchecked (rate_limited).", []string{"reason"}),
 	}
 }
 
@@ -90,7 +93,7 @@ func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.info, c.uptime, c.configOK, c.configLoaded, c.rtspFrames, c.rtspPulling, c.rtspAudio, c.rtspBytes,
 		c.rtspReconnects, c.rtspDiscarded, c.frameAge, c.pubFrames, c.pubBytes, c.pubDrops,
 		c.pubActive, c.session, c.onvifUp, c.readerDrops, c.cloudAttempts, c.cloudRegs, c.uploads,
-		c.queueItems, c.queueBytes, c.queueOldest, c.queueSent, c.queueSentBytes, c.queueFailures, c.queueDropped, c.prebufferBytes} {
+		c.queueItems, c.queueBytes, c.queueOldest, c.queueSent, c.queueSentBytes, c.queueFailures, c.queueDropped, c.prebufferBytes, c.authFailures} {
 		ch <- d
 	}
 }
@@ -107,6 +110,8 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	if !c.a.started.IsZero() {
 		gauge(c.uptime, time.Since(c.a.started).Seconds())
 	}
+	counter(c.authFailures, c.a.logins.failures.Load(), "bad_credentials")
+	counter(c.authFailures, c.a.logins.limited.Load(), "rate_limited")
 	conf := c.a.configStatus()
 	gauge(c.configOK, boolValue(conf.Error == ""))
 	gauge(c.configLoaded, float64(conf.LoadedAt.UnixNano())/1e9)

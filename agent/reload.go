@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -59,6 +61,9 @@ type plan struct {
 	roots  *x509.CertPool
 	tokens map[string]uplink.Token // by camera name
 	shared *camera.Shared
+	// generated is the status server's password from state_dir when the
+	// config names none, else "".
+	generated string
 }
 
 // Check makes the checks New and Apply make beyond the config file's own
@@ -76,9 +81,22 @@ func (a *Agent) prepare(cfg *config.Config) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Last, as the one check that changes something.
+	// Last, as the checks that change something.
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, cfg.KeyError("state_dir", err)
+	}
+	// Generated whenever no password is configured, loopback or not: the
+	// event input asks for it even there.
+	if !cfg.HTTP.HasCredentials() {
+		path := GeneratedPasswordFile(cfg.StateDir)
+		pass, created, err := generatedPassword(path)
+		if err != nil {
+			return nil, cfg.KeyError("state_dir", fmt.Errorf("status server password: %w", err))
+		}
+		if created {
+			a.log.Info("generated a password for the status server", zap.String("user", cfg.HTTP.User()), zap.String("password_file", path))
+		}
+		p.generated = pass
 	}
 	return p, nil
 }
@@ -106,6 +124,11 @@ func checkPlan(cfg *config.Config, roots *x509.CertPool) (*plan, error) {
 		}
 		owner[tok.Secret] = i
 		p.tokens[cam.Name] = tok
+	}
+	if h := cfg.HTTP; h.TLSCert != "" {
+		if _, err := tls.LoadX509KeyPair(h.TLSCert, h.TLSKey); err != nil {
+			errs = append(errs, cfg.KeyError("http.tls_cert", err))
+		}
 	}
 	if p.roots == nil {
 		var err error
@@ -275,7 +298,7 @@ func (a *Agent) Apply(cfg *config.Config) error {
 
 	a.mu.Lock()
 	a.forgetLocked(stopping)
-	a.cfg, a.roots, a.workers, a.shared = cfg, p.roots, next, p.shared
+	a.cfg, a.roots, a.workers, a.shared, a.generated = cfg, p.roots, next, p.shared, p.generated
 	if len(starting) > 0 {
 		select {
 		case a.changed <- struct{}{}: // Run starts them
@@ -287,9 +310,7 @@ func (a *Agent) Apply(cfg *config.Config) error {
 		Path: cfg.Source(), LoadedAt: now, LastReload: &now,
 		Added: len(added), Removed: len(removed), Restarted: len(restarted),
 	}
-	if cfg.HTTP.Listen != a.listen {
-		a.conf.Pending = "http.listen " + cfg.HTTP.Listen + " needs a restart of camagent; the status page stays on " + a.listen
-	}
+	a.conf.Pending = a.pendingLocked(cfg.HTTP)
 	a.mu.Unlock()
 
 	if cfg.Log.Level != old.Log.Level && a.opts.SetLogLevel != nil {
@@ -309,8 +330,8 @@ func (a *Agent) Apply(cfg *config.Config) error {
 		fields = append(fields, zap.String("http_listen_pending", cfg.HTTP.Listen))
 	}
 	a.log.Info("config reloaded", fields...)
-	if served := a.servedAddr(); served != nil && !openWithoutAuth(served, old.HTTP) {
-		a.warnOpen(served, cfg.HTTP)
+	if served := a.servedAddr(); served != nil && cfg.HTTP != old.HTTP {
+		a.logAccess(served, cfg.HTTP, cfg.StateDir)
 	}
 	return nil
 }
@@ -346,6 +367,19 @@ func (a *Agent) servedAddr() net.Addr {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.served
+}
+
+// pendingLocked says which settings of h wait for a restart of camagent,
+// "" when none; a.mu held.
+func (a *Agent) pendingLocked(h config.HTTP) string {
+	var p []string
+	if h.Listen != a.listen {
+		p = append(p, "http.listen "+h.Listen+" needs a restart of camagent; the status page stays on "+a.listen)
+	}
+	if a.served != nil && (h.TLSCert != "") != a.tls {
+		p = append(p, "switching HTTPS on or off (http.tls_cert) needs a restart of camagent")
+	}
+	return strings.Join(p, "; ")
 }
 
 // httpConfig is the status page's part of the running config.

@@ -75,17 +75,21 @@ type page struct {
 	Status
 	Refresh int // seconds
 	Thumb   int // thumbnail width
+	// Open is set with http.insecure_open: anyone reaching the page sees
+	// it, and the page says so.
+	Open bool
 }
 
 // handler serves the status page, its JSON form, camera snapshots, the
-// liveness and readiness probes and the Prometheus metrics, behind basic
-// auth when configured.
+// liveness and readiness probes, the Prometheus metrics and the local event
+// input, each behind basic auth as its access rule says (auth.go).
 func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		p := page{Status: a.report(), Refresh: int(pageRefresh / time.Second), Thumb: thumbWidth}
+		h, _, _ := a.accessConfig()
+		p := page{Status: a.report(), Refresh: int(pageRefresh / time.Second), Thumb: thumbWidth, Open: h.InsecureOpen}
 		if err := statusPage.Execute(w, p); err != nil {
 			a.log.Warn("status page", errField(err))
 		}
@@ -116,7 +120,7 @@ func (a *Agent) handler() http.Handler {
 func (a *Agent) report() Status {
 	st := a.Status()
 	a.mu.Lock()
-	dir, httpPass := a.cfg.StateDir, a.cfg.HTTP.Password.Reveal()
+	dir, httpPass, generated := a.cfg.StateDir, a.cfg.HTTP.Password.Reveal(), a.generated
 	a.mu.Unlock()
 	d := diskUsage(dir)
 	st.Disk = &d
@@ -124,7 +128,7 @@ func (a *Agent) report() Status {
 	for _, w := range a.cameraWorkers() {
 		secrets = append(secrets, w.Secrets()...)
 	}
-	secrets = append(secrets, httpPass)
+	secrets = append(secrets, httpPass, generated)
 	sc := newScrubber(secrets)
 	st.Config.Error = sc.scrub(st.Config.Error)
 	st.Config.Pending = sc.scrub(st.Config.Pending)

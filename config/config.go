@@ -57,16 +57,6 @@ type Log struct {
 	Level Level `yaml:"level"` // minimum level; default info
 }
 
-// HTTP configures the local status server (status page, /metrics,
-// /readyz, /healthz).
-type HTTP struct {
-	Listen string `yaml:"listen"` // host:port; default 127.0.0.1:8089
-	// Username and Password, when set, make every endpoint but /healthz ask
-	// for HTTP basic auth: meant for a listen address beyond loopback.
-	Username string `yaml:"username"`
-	Password Secret `yaml:"password"`
-}
-
 // Cloud configures the connection to the VXG cloud. Where to connect comes
 // from each camera's token.
 type Cloud struct {
@@ -283,17 +273,7 @@ func (c *Config) Validate() error {
 	if _, ok := levelNames[c.Log.Level]; !ok {
 		bad("log.level", "%d is not one of debug, info, warn, error", int8(c.Log.Level))
 	}
-	if err := checkListen(c.HTTP.Listen); err != nil {
-		bad("http.listen", "%q must be host:port (e.g. 127.0.0.1:8089): %v", c.HTTP.Listen, err)
-	}
-	switch h := c.HTTP; {
-	case h.Username != "" && h.Password.IsZero():
-		bad("http.username", "is set but http.password is not: basic auth needs both")
-	case h.Username == "" && !h.Password.IsZero():
-		bad("http.password", "is set but http.username is not: basic auth needs both")
-	case strings.Contains(h.Username, ":"):
-		bad("http.username", "must not contain ':' (basic auth separates user and password with it)")
-	}
+	c.validateHTTP(bad)
 	if c.Cloud.CAFile != "" {
 		if _, err := os.Stat(c.Cloud.CAFile); err != nil {
 			bad("cloud.ca_file", "%v", err)

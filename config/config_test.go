@@ -37,6 +37,9 @@ cameras:
     onvif: {url: "http://192.168.1.64/onvif/device_service"}
 `
 
+// testHash is a bcrypt hash (cost 4) of "pw", as htpasswd -nB writes it.
+const testHash = "$2y$04$wE4d3rsREmcKGQt8vaVLreIbk03shZJOg83fasdNaxpZOO5qs2wry"
+
 var parseCases = []parseCase{
 	{
 		name: "minimal gets defaults",
@@ -232,9 +235,44 @@ cameras:
 		},
 	},
 
+	{
+		name: "http username alone names the user of the generated password",
+		yaml: "http: {username: ops}\n" + minimalCam,
+		check: func(t *testing.T, c *Config) {
+			if c.HTTP.HasCredentials() || c.HTTP.User() != "ops" {
+				t.Errorf("http = %+v: credentials %t, user %q", c.HTTP, c.HTTP.HasCredentials(), c.HTTP.User())
+			}
+		},
+	},
+	{
+		name: "http bcrypt hash and open switches",
+		yaml: "http: {username: ops, password_hash: \"" + testHash + "\", metrics_open: true, open_write: true}\n" + minimalCam,
+		check: func(t *testing.T, c *Config) {
+			h := c.HTTP
+			if !h.HasCredentials() || h.PasswordHash.Reveal() != testHash || !h.MetricsOpen || !h.OpenWrite || h.InsecureOpen {
+				t.Errorf("http = %+v", h)
+			}
+			if s := fmt.Sprintf("%v %+v", h, c); strings.Contains(s, testHash[7:]) {
+				t.Errorf("the hash prints: %s", s)
+			}
+		},
+	},
+
 	// Invalid configs.
-	{name: "http username without password", yaml: "http: {username: ops}\n" + minimalCam,
-		paths: []string{"http.username"}, msg: "http.username: is set but http.password is not", line: 1},
+	{name: "http password hash not bcrypt", yaml: "http: {username: ops, password_hash: \"$apr1$r31.....$HqJZimcKQFAMYayBlzkrA/\"}\n" + minimalCam,
+		paths: []string{"http.password_hash"}, msg: "http.password_hash: must be a bcrypt hash", line: 1},
+	{name: "http password and hash", yaml: "http: {username: ops, password: pw, password_hash: \"" + testHash + "\"}\n" + minimalCam,
+		paths: []string{"http.password_hash"}, msg: "set one of them", line: 1},
+	{name: "http hash without username", yaml: "http: {password_hash: \"" + testHash + "\"}\n" + minimalCam,
+		paths: []string{"http.password_hash"}, msg: "http.username is not", line: 1},
+	{name: "http insecure_open with credentials", yaml: "http: {username: ops, password: pw, insecure_open: true}\n" + minimalCam,
+		paths: []string{"http.insecure_open"}, msg: "drop one of them", line: 1},
+	{name: "http insecure_open not a bool", yaml: "http: {insecure_open: maybe}\n" + minimalCam,
+		paths: []string{"http.insecure_open"}, line: 1},
+	{name: "http tls cert without key", yaml: "http: {tls_cert: config_test.go}\n" + minimalCam,
+		paths: []string{"http.tls_key"}, msg: "is required with http.tls_cert", line: 1},
+	{name: "http tls files missing", yaml: "http: {tls_cert: /nonexistent/c.pem, tls_key: /nonexistent/k.pem}\n" + minimalCam,
+		paths: []string{"http.tls_cert", "http.tls_key"}, msg: "no such file", line: 1},
 	{name: "http password without username", yaml: "http: {password: pw}\n" + minimalCam,
 		paths: []string{"http.password"}, msg: "http.password: is set but http.username is not", line: 1},
 	{name: "http username with colon", yaml: "http: {username: \"a:b\", password: pw}\n" + minimalCam,
@@ -578,7 +616,7 @@ func TestExampleConfigParses(t *testing.T) {
 		t.Fatalf("example config: %v", err)
 	}
 	want := Default()
-	if cfg.StateDir != want.StateDir || cfg.HTTP.Listen != want.HTTP.Listen || cfg.Log.Level != want.Log.Level || cfg.Cloud != want.Cloud ||
+	if cfg.StateDir != want.StateDir || cfg.HTTP != want.HTTP || cfg.Log.Level != want.Log.Level || cfg.Cloud != want.Cloud ||
 		cfg.Events != want.Events || cfg.Uploads != want.Uploads {
 		t.Errorf("example config top level differs from defaults: %+v", cfg)
 	}

@@ -97,6 +97,8 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return runDiscover(ctx, args, stdout) // tools.go
 	case "probe":
 		return runProbe(ctx, args, stdout, stderr) // tools.go
+	case "hash-password":
+		return runHashPassword(args, os.Stdin, stdout, stderr) // tools.go
 	case "version":
 		return runVersion(args, stdout)
 	case "--version", "-v":
@@ -141,6 +143,7 @@ func runCheck(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "config ok: %d camera(s)\n", len(cfg.Cameras))
+	fmt.Fprintln(stdout, strings.Join(agent.DescribeAccess(cfg), "\n"))
 	return nil
 }
 

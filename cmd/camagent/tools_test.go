@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/camagent/camagent/media/rtspsim"
 	"github.com/camagent/camagent/onvif/onvifsim"
 )
@@ -200,5 +202,57 @@ func TestProbeNotUsable(t *testing.T) {
 func TestProbeUsage(t *testing.T) {
 	if _, err := runTool(t, "probe", "--username", "x"); !isUsage(err) {
 		t.Errorf("probe without --onvif: %v, want a usage error", err)
+	}
+}
+
+// TestHashPassword: the hash printed for a password on stdin is one the
+// config takes for http.password_hash and bcrypt matches to that password.
+func TestHashPassword(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := runHashPassword([]string{"--cost", "4"}, strings.NewReader("correct horse\n"), &out, &errOut); err != nil {
+		t.Fatalf("hash-password: %v", err)
+	}
+	hash := strings.TrimSpace(out.String())
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte("correct horse")) != nil {
+		t.Fatalf("hash %q does not match the password", hash)
+	}
+	if strings.Contains(out.String()+errOut.String(), "correct horse") {
+		t.Error("hash-password prints the password")
+	}
+	cfg := writeConfig(t, "http: {username: ops, password_hash: \""+hash+"\"}\ncameras:\n  - {name: lobby, token: "+specToken+", rtsp: \"rtsp://127.0.0.1:8554/s\"}\n")
+	var check bytes.Buffer
+	if err := run(context.Background(), []string{"check", "--config", cfg}, &check, &check); err != nil {
+		t.Fatalf("check refuses the hash: %v", err)
+	}
+	if !strings.Contains(check.String(), "asks for user ops and the configured password") {
+		t.Errorf("check says:\n%s", check.String())
+	}
+	for _, in := range []string{"", "\n"} {
+		if err := runHashPassword(nil, strings.NewReader(in), &out, &errOut); err == nil || !strings.Contains(err.Error(), "empty password") {
+			t.Errorf("stdin %q: %v, want an empty password refused", in, err)
+		}
+	}
+	if err := runHashPassword([]string{"--cost", "99"}, strings.NewReader("pw\n"), &out, &errOut); !isUsage(err) {
+		t.Errorf("cost 99: %v, want a usage error", err)
+	}
+}
+
+// TestCheckExplainsGeneratedPassword: without credentials, check says where
+// the generated password is and which endpoints ask for it.
+func TestCheckExplainsGeneratedPassword(t *testing.T) {
+	cfg := writeConfig(t, "state_dir: /srv/cam\nhttp: {listen: \"0.0.0.0:8089\"}\ncameras:\n  - {name: lobby, token: "+specToken+", rtsp: \"rtsp://127.0.0.1:8554/s\"}\n")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"check", "--config", cfg}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"status page, status.json, snapshots: asks for user admin and the generated password",
+		"event input (POST /api/v1/cameras/NAME/events): asks for user admin and the generated password",
+		"/healthz, /readyz: open",
+		"the generated password is in /srv/cam/http-password",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
 	}
 }

@@ -15,6 +15,7 @@ var commands = []struct{ name, summary string }{
 	{"check", "validate a config file and exit"},
 	{"discover", "find ONVIF cameras on the LAN and check their addresses"},
 	{"probe", "check one camera and say whether the agent can use it"},
+	{"hash-password", "print the bcrypt hash of a password for http.password_hash"},
 	{"version", "print the version"},
 }
 

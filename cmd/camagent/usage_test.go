@@ -9,11 +9,12 @@ import (
 // commandFlags are the flags each subcommand's --help must explain, as
 // they appear there.
 var commandFlags = map[string][]string{
-	"run":      {"--config FILE"},
-	"check":    {"--config FILE"},
-	"discover": {"--timeout DURATION", "--interface NAME", "--json", "--addr HOST:PORT"},
-	"probe":    {"--onvif URL", "--username NAME", "--password PASSWORD", "--timeout DURATION", "--json", "-v"},
-	"version":  {},
+	"run":           {"--config FILE"},
+	"check":         {"--config FILE"},
+	"discover":      {"--timeout DURATION", "--interface NAME", "--json", "--addr HOST:PORT"},
+	"probe":         {"--onvif URL", "--username NAME", "--password PASSWORD", "--timeout DURATION", "--json", "-v"},
+	"hash-password": {"--cost COST"},
+	"version":       {},
 }
 
 // TestCommandHelp runs the real main: every subcommand's -h and --help
