@@ -4,6 +4,7 @@
 //	camagent check --config FILE                         validate a config file
 //	camagent discover [--timeout D] [--interface IF] [--json]  find ONVIF cameras on the LAN
 //	camagent probe --onvif URL [--username U] [--json]   check one camera (password: --password or $CAMAGENT_PROBE_PASSWORD)
+//	camagent hash-password [--cost N]                    bcrypt hash for http.password_hash
 //	camagent version
 //
 // The demo (simulated cameras + cloud + agent) is the separate binary
