@@ -224,7 +224,8 @@ func TestEventClipCoversPreAndPost(t *testing.T) {
 		if i > 0 {
 			prev := chunks[i-1]
 			gap := c.FileTime.Sub(prev.FileTime.Add(time.Duration(prev.Duration) * time.Millisecond))
-			if gap < -100*time.Millisecond || gap > 100*time.Millisecond {
+			// Both are in whole ms on the wire: they may differ by the rounding.
+			if gap < -2*time.Millisecond || gap > 2*time.Millisecond {
 				t.Errorf("chunk %d starts %v after chunk %d ends: not contiguous", i, gap, i-1)
 			}
 		}
@@ -327,9 +328,8 @@ func TestEventsDuringOutageArriveAfterReconnect(t *testing.T) {
 			t.Errorf("event %d without snapshot_info", i)
 		}
 	}
-	if q := cam.UploadQueue(); q.Items != 0 || q.Uploaded < 3 {
-		t.Errorf("queue after delivery: %+v", q)
-	}
+	// The cloud has the last picture a moment before the agent hears its 2xx.
+	waitFor(t, "the queue to empty", func() bool { q := cam.UploadQueue(); return q.Items == 0 && q.Uploaded == 3 })
 	noViolations(t, r)
 }
 

@@ -29,7 +29,11 @@ type ClipOptions struct {
 
 // Chunk is one standalone MP4 file of a clip.
 type Chunk struct {
-	// Start is the arrival time of the chunk's first unit.
+	// Start is when the chunk's first frame was taken, on the clip's one
+	// timeline: the arrival time of the clip's first frame plus the
+	// media time since. Arrival times jitter (a camera sends in bursts, a
+	// busy gateway reads late); media time does not, so consecutive chunks
+	// meet exactly: one's Start plus Duration is the next one's Start.
 	Start time.Time
 	// Duration is the video duration, from the sample durations.
 	Duration time.Duration
@@ -71,8 +75,12 @@ type Clip struct {
 	// send a frame once it is encoded): until an audio frame playing at or
 	// after the cut arrives (audio comes in order), or, without audio,
 	// the next video frame, or after sealFrames video frames at most.
-	sealing    *pendingChunk
-	sealVideo  int // video frames since sealing began
+	sealing   *pendingChunk
+	sealVideo int // video frames since sealing began
+	// anchorWall and anchorDTS tie the clip's media time to the clock:
+	// the arrival and DTS of its first frame.
+	anchorWall time.Time
+	anchorDTS  time.Duration
 	finished   bool
 	delivering bool
 	doneClosed bool
@@ -80,6 +88,7 @@ type Clip struct {
 
 type pendingChunk struct {
 	units    []*media.Unit
+	start    time.Time     // Chunk.Start
 	end      time.Duration // DTS where the last video frame ends; 0 unknown
 	last     bool
 	hasAudio bool // audio to wait for while sealing
@@ -196,6 +205,9 @@ func (c *Clip) add(u *media.Unit, live bool) {
 	if len(c.cur) == 0 {
 		if key { // a chunk starts on a key frame; until one comes, skip
 			c.cur = append(c.cur, u)
+			if c.anchorWall.IsZero() {
+				c.anchorWall, c.anchorDTS = u.Wall, u.DTS
+			}
 		}
 		return
 	}
@@ -254,11 +266,16 @@ func (c *Clip) queue(n int, end time.Duration, last bool) {
 			rest = append(rest, u)
 		}
 	}
-	c.sealing, c.sealVideo = &pendingChunk{units: units, end: end, last: last, hasAudio: hasAudio}, video-1
+	c.sealing, c.sealVideo = &pendingChunk{units: units, start: c.startOf(units[0]), end: end, last: last, hasAudio: hasAudio}, video-1
 	c.cur = rest
 	if done || !hasAudio && video > 1 {
 		c.seal()
 	}
+}
+
+// startOf is when u was taken on the clip's timeline (Chunk.Start).
+func (c *Clip) startOf(u *media.Unit) time.Time {
+	return c.anchorWall.Add(u.DTS - c.anchorDTS)
 }
 
 // seal makes the sealing chunk pending.
@@ -277,7 +294,7 @@ func (c *Clip) finish() {
 	c.finished = true
 	c.seal()
 	if len(c.cur) > 0 {
-		c.pending = append(c.pending, pendingChunk{units: c.cur, last: true})
+		c.pending = append(c.pending, pendingChunk{units: c.cur, start: c.startOf(c.cur[0]), last: true})
 	}
 	c.cur = nil
 }
@@ -321,7 +338,7 @@ func (c *Clip) deliver() {
 func buildChunk(p pendingChunk) Chunk {
 	var out bytes.Buffer
 	info, err := WriteMP4(&out, p.units, p.end)
-	ch := Chunk{Start: p.units[0].Wall, Last: p.last, Info: info, Err: err}
+	ch := Chunk{Start: p.start, Last: p.last, Info: info, Err: err}
 	if err == nil {
 		ch.Data, ch.Duration, ch.Frames = out.Bytes(), info.Duration, info.VideoFrames
 	}

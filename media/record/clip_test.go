@@ -197,6 +197,36 @@ func TestClipAudioArrivingLate(t *testing.T) {
 	checkChunks(t, got.chunks, between(fed, from, until))
 }
 
+// TestClipChunksMeetDespiteArrivalJitter: key frames that arrive late do
+// not open gaps or overlaps between chunks: each chunk's Start plus its
+// Duration is the next one's Start, to the nanosecond.
+func TestClipChunksMeetDespiteArrivalJitter(t *testing.T) {
+	c := &cam{f: loadFixture(t), keyLate: 400 * time.Millisecond}
+	b := NewBuffer(BufferOptions{Keep: 3 * time.Second})
+	defer b.Close()
+	c.feedUntil(b, at(4*time.Second))
+	var got collector
+	clip := b.StartClip(ClipOptions{From: at(2 * time.Second), Until: at(9 * time.Second), ChunkMax: 2 * time.Second, OnChunk: got.add})
+	for {
+		select {
+		case <-clip.Done():
+		default:
+			c.feedUntil(b, at(time.Duration(c.frame)*frameDur))
+			continue
+		}
+		break
+	}
+	if len(got.chunks) < 3 {
+		t.Fatalf("%d chunks, want several seams", len(got.chunks))
+	}
+	for i := 1; i < len(got.chunks); i++ {
+		prev, ch := got.chunks[i-1], got.chunks[i]
+		if end := prev.Start.Add(prev.Duration); !end.Equal(ch.Start) {
+			t.Errorf("chunk %d starts at %v, the previous one ends at %v", i, ch.Start.Sub(testT0), end.Sub(testT0))
+		}
+	}
+}
+
 // TestClipSetEnd: an activity's end, known only when it ends, can come
 // before the end the clip ran ahead to; the clip then ends there.
 func TestClipSetEnd(t *testing.T) {

@@ -93,6 +93,9 @@ type cam struct {
 	// send a frame once it is encoded: frames just before a key frame then
 	// arrive after it.
 	audioLag time.Duration
+	// keyLate delays the arrival of the key frames of odd seconds, as a
+	// camera that now and then sends a big frame in a slow burst does.
+	keyLate time.Duration
 }
 
 const frameDur = 40 * time.Millisecond
@@ -103,7 +106,11 @@ func (c *cam) next() *media.Unit {
 	if c.noAudio || vdts <= adts+c.audioLag {
 		au := c.f.aus[(c.frame+c.skip)%len(c.f.aus)]
 		c.frame++
-		return &media.Unit{Track: c.f.video, PTS: vdts, DTS: vdts, Key: isIDR(au), NALUs: au, Wall: testT0.Add(vdts)}
+		u := &media.Unit{Track: c.f.video, PTS: vdts, DTS: vdts, Key: isIDR(au), NALUs: au, Wall: testT0.Add(vdts)}
+		if u.Key && int(vdts/time.Second)%2 == 1 {
+			u.Wall = u.Wall.Add(c.keyLate)
+		}
+		return u
 	}
 	tr := c.f.audio
 	if c.audioTrack != nil {
