@@ -132,6 +132,10 @@ type VideoHeaders struct {
 // u.ParamSets() before u, then call Sent. ok false: drop u, it waits for a
 // key frame.
 func (h *VideoHeaders) Check(u *Unit) (need, ok bool) {
+	if u.Discontinuity {
+		// A new camera session: headers again, and no frame before its key frame.
+		h.sent = nil
+	}
 	if u.Track == h.sent {
 		return false, true
 	}

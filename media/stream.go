@@ -86,6 +86,14 @@ type Stream struct {
 	haveDTS   [2]bool
 	anyUnit   bool
 
+	// resync: the session has not delivered its first video key frame yet,
+	// so nothing of it reaches readers. videoKey: a video unit was
+	// discarded, so video waits for a key frame. discont: the next unit
+	// readers get is the first of a new session.
+	resync   bool
+	videoKey bool
+	discont  bool
+
 	// Counters and the current rate window.
 	st          StreamStats
 	winStart    time.Duration
@@ -144,7 +152,14 @@ func (s *Stream) beginSession(video, audio *Track) (*Track, *Track) {
 	s.winStarted, s.winFrames, s.winBytes = false, 0, 0
 	if s.anyUnit {
 		s.nextStart = s.maxTS + sessionGap
+		s.discont = true
 	}
+	// A session may begin mid-GOP, or lose its first key frame to the
+	// timeline check below; either way the track pointer can stay the same,
+	// so readers could not tell the new session's P frames from the old
+	// one's. Hold the session back until its first key frame.
+	s.resync = s.video != nil
+	s.videoKey = false
 	// The cached GOP belongs to the old session; a reader joining now waits
 	// for the new session's first key frame.
 	s.resetGOP(false)
@@ -209,6 +224,8 @@ func (s *Stream) write(u *Unit) {
 	u.DTS += s.offset
 	if u.DTS < 0 || (s.haveDTS[kind] && u.DTS <= s.lastDTS[kind]) {
 		s.st.Discarded++
+		// Later frames reference this one: drop video up to a key frame.
+		s.videoKey = s.videoKey || video
 		return
 	}
 	s.lastDTS[kind], s.haveDTS[kind], s.anyUnit = u.DTS, true, true
@@ -216,6 +233,15 @@ func (s *Stream) write(u *Unit) {
 
 	size := unitSize(u)
 	s.count(u, video, size)
+	switch {
+	case video && u.Key:
+		s.resync, s.videoKey = false, false
+	case s.resync || (video && s.videoKey):
+		return // counted above: the camera sent it
+	}
+	if s.discont {
+		u.Discontinuity, s.discont = true, false
+	}
 	s.cache(u, video, size)
 	for _, r := range s.readers {
 		r.offer(u, video, s.video != nil)

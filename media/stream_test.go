@@ -283,3 +283,69 @@ func TestLastVideoIgnoresAudio(t *testing.T) {
 		t.Errorf("LastVideo %v, LastFrame %v; want the video's %v and the audio's %v", st.LastVideo, st.LastFrame, v.Wall, a.Wall)
 	}
 }
+
+func kinds(us []*Unit) string {
+	s := ""
+	for _, u := range us {
+		switch {
+		case u.Discontinuity:
+			s += "|"
+		}
+		switch {
+		case u.Track.Codec.IsVideo() && u.Key:
+			s += "K"
+		case u.Track.Codec.IsVideo():
+			s += "P"
+		default:
+			s += "A"
+		}
+	}
+	return s
+}
+
+// A camera that comes back mid-GOP keeps its track pointer (same
+// parameters), so readers cannot tell its P frames from the old session's:
+// the stream must hold the new session back until its first key frame.
+func TestNewSessionStartsAtKeyFrame(t *testing.T) {
+	s := NewStream(nil)
+	r := s.AddReader("r", 64)
+	v, a := s.beginSession(testVideo, testAudio)
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	w := func(t *Track, at int, key bool) {
+		s.write(&Unit{Track: t, PTS: ms(at), DTS: ms(at), Key: key})
+	}
+	w(v, 0, true)
+	w(a, 10, false)
+	w(v, 40, false)
+	w(v, 80, false)
+
+	// The session restarts on a P frame.
+	s.beginSession(testVideo, testAudio)
+	w(v, 0, false)
+	w(a, 5, false)
+	w(v, 40, true)
+	w(a, 45, false)
+	w(v, 80, false)
+
+	// The first key frame of this session maps before the last video
+	// (audio came first and set the offset) and is discarded; the P frames
+	// after it must not get through either.
+	s.beginSession(testVideo, testAudio)
+	w(a, 300, false)
+	w(v, 0, true)
+	w(v, 340, false)
+	w(a, 345, false)
+	w(v, 380, false)
+	w(v, 420, true)
+	w(a, 425, false)
+	w(v, 460, false)
+
+	got := kinds(readN(t, r, 10))
+	expectEmpty(t, r)
+	if want := "KAPP|KAP|KAP"; got != want {
+		t.Errorf("reader got %s, want %s (| marks a discontinuity)", got, want)
+	}
+	if st := s.Stats(); st.VideoFrames != 10 || st.AudioUnits != 6 || st.Discarded != 1 {
+		t.Errorf("stats %+v: every unit received is counted, only the backwards one discarded", st)
+	}
+}

@@ -65,4 +65,9 @@ type Unit struct {
 	Frames [][]byte
 	// Wall is the time the unit arrived from the camera.
 	Wall time.Time
+	// Discontinuity marks the first unit readers get from a new RTSP
+	// session (camera reboot, reconnect): a video key frame when the stream
+	// has video. Whatever came before it is not a reference for what follows,
+	// so consumers re-send codec headers or start a new file here.
+	Discontinuity bool
 }

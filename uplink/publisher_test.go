@@ -830,3 +830,57 @@ func TestPublisherH265EnhancedRTMP(t *testing.T) {
 		t.Errorf("frames %d/%d key %v monotonic %v violations %v", r.VideoFrames, len(units), r.FirstVideoKey, r.Monotonic, r.Violations)
 	}
 }
+
+// After a camera session restart (media.Unit.Discontinuity) the publisher
+// sends nothing of the video until a key frame, and sends the sequence
+// header again before it, even though the track is the same.
+func TestPublisherWaitsForKeyFrameAfterDiscontinuity(t *testing.T) {
+	f := loadFixture(t)
+	var units []*media.Unit
+	var base, gapAt, resume time.Duration = -1, -1, -1
+	for _, u := range f.units {
+		video := u.Track == f.video
+		switch {
+		case video && base < 0:
+			base = u.DTS
+		case video && gapAt < 0 && !u.Key && u.DTS >= 2*time.Second:
+			c := *u
+			c.Discontinuity = true
+			u, gapAt = &c, u.DTS
+		case video && gapAt >= 0 && resume < 0 && u.Key:
+			resume = u.DTS
+		}
+		units = append(units, u)
+	}
+	if gapAt < 0 || resume < 0 {
+		t.Fatal("fixture has no P frame after 2 s followed by a key frame")
+	}
+	src := &fakeReader{units: units, closed: make(chan struct{})}
+	ing := startIngest(t, cloudsim.IngestOptions{})
+	p := uplink.NewPublisher(uplink.PublisherOptions{URL: ing.URL() + "/live/cam1_Main?sid=s", Source: src})
+	ctx := testCtx(t)
+	if err := p.Run(ctx); !errors.Is(err, io.EOF) {
+		t.Fatalf("Run = %v", err)
+	}
+	if err := ing.WaitFor(ctx, func(rs []cloudsim.PublishRecord) bool { return len(rs) == 1 && !rs[0].Active }); err != nil {
+		t.Fatal(err)
+	}
+	r := ing.Publishes()[0]
+	if r.VideoHeaders != 2 || !r.Monotonic || len(r.Violations) != 0 {
+		t.Errorf("video headers %d (want 2) monotonic %v violations %v", r.VideoHeaders, r.Monotonic, r.Violations)
+	}
+	from, to := (gapAt - base).Truncate(time.Millisecond), (resume - base).Truncate(time.Millisecond)
+	var resumed bool
+	for _, fr := range r.Frames {
+		switch {
+		case !fr.Video || fr.DTS < from:
+		case fr.DTS < to:
+			t.Errorf("video frame at %v (key %v) published after the discontinuity at %v, before the key frame at %v", fr.DTS, fr.Key, from, to)
+		case fr.DTS == to:
+			resumed = resumed || fr.Key
+		}
+	}
+	if !resumed {
+		t.Errorf("key frame at %v after the discontinuity not published", to)
+	}
+}
