@@ -78,7 +78,8 @@ type Clip struct {
 	sealing   *pendingChunk
 	sealVideo int // video frames since sealing began
 	// anchorWall and anchorDTS tie the clip's media time to the clock:
-	// the arrival and DTS of its first frame.
+	// the arrival and DTS of its first frame, or of the first frame after
+	// a discontinuity.
 	anchorWall time.Time
 	anchorDTS  time.Duration
 	finished   bool
@@ -205,7 +206,7 @@ func (c *Clip) add(u *media.Unit, live bool) {
 	if len(c.cur) == 0 {
 		if key { // a chunk starts on a key frame; until one comes, skip
 			c.cur = append(c.cur, u)
-			if c.anchorWall.IsZero() {
+			if c.anchorWall.IsZero() || u.Discontinuity {
 				c.anchorWall, c.anchorDTS = u.Wall, u.DTS
 			}
 		}
@@ -213,6 +214,11 @@ func (c *Clip) add(u *media.Unit, live bool) {
 	}
 	if key && c.cutBefore(u, live) {
 		c.queue(len(c.cur), u.DTS, false)
+		if u.Discontinuity {
+			// The stream's timeline runs on across a camera's reconnect
+			// without the time it was away: tie it to the clock again.
+			c.anchorWall, c.anchorDTS = u.Wall, u.DTS
+		}
 	}
 	c.cur = append(c.cur, u)
 }
@@ -221,6 +227,8 @@ func (c *Clip) cutBefore(u *media.Unit, live bool) bool {
 	first := c.cur[0]
 	switch {
 	case u.Track != first.Track: // new parameters: one sample description per file
+		return true
+	case u.Discontinuity: // a new camera session: a gap in the video
 		return true
 	case live && c.early:
 		c.early = false

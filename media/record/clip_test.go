@@ -1,6 +1,7 @@
 package record
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -223,6 +224,56 @@ func TestClipChunksMeetDespiteArrivalJitter(t *testing.T) {
 		prev, ch := got.chunks[i-1], got.chunks[i]
 		if end := prev.Start.Add(prev.Duration); !end.Equal(ch.Start) {
 			t.Errorf("chunk %d starts at %v, the previous one ends at %v", i, ch.Start.Sub(testT0), end.Sub(testT0))
+		}
+	}
+}
+
+// TestClipCutsAtDiscontinuity: when the camera's session is interrupted
+// (it was away 10 s; the stream's media time runs on with a short gap and
+// marks the next key frame), the chunk ends there, and the next chunk
+// starts at that key frame's arrival: the cloud sees the gap where it was.
+func TestClipCutsAtDiscontinuity(t *testing.T) {
+	c := &cam{f: loadFixture(t)}
+	b := NewBuffer(BufferOptions{Keep: 3 * time.Second})
+	defer b.Close()
+	c.feedUntil(b, at(4*time.Second))
+	var got collector
+	clip := b.StartClip(ClipOptions{From: at(3 * time.Second), Until: at(30 * time.Second), ChunkMax: 10 * time.Second, OnChunk: got.add})
+	c.feedUntil(b, at(5500*time.Millisecond))
+	const away = 10 * time.Second
+	var reborn *media.Unit
+	for range 200 {
+		u := c.next()
+		video := u.Track.Codec.IsVideo()
+		if reborn == nil && !(video && u.Key) {
+			continue // the camera was away: nothing until its next key frame
+		}
+		u.Wall = u.Wall.Add(away)
+		if reborn == nil {
+			u.Discontinuity, reborn = true, u
+		}
+		b.Write(u)
+	}
+	clip.Close()
+	if len(got.chunks) < 3 {
+		t.Fatalf("%d chunks", len(got.chunks))
+	}
+	var at []time.Time
+	for _, ch := range got.chunks {
+		at = append(at, ch.Start)
+	}
+	if !slices.Contains(at, reborn.Wall) {
+		t.Errorf("no chunk starts at the key frame after the gap (%v); chunks start at %v", reborn.Wall.Sub(testT0), at)
+	}
+	for i := 1; i < len(got.chunks); i++ {
+		prev, ch := got.chunks[i-1], got.chunks[i]
+		gap := ch.Start.Sub(prev.Start.Add(prev.Duration))
+		if ch.Start.Equal(reborn.Wall) {
+			if gap < away-time.Second {
+				t.Errorf("chunk %d after the gap starts %v after the previous one ends, want about %v", i, gap, away)
+			}
+		} else if gap != 0 {
+			t.Errorf("chunk %d starts %v after chunk %d ends", i, gap, i-1)
 		}
 	}
 }
