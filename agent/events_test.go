@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
 	"github.com/camagent/camagent/agent/camera"
 	"github.com/camagent/camagent/demo/rig"
 	"github.com/camagent/camagent/onvif/onvifsim"
@@ -254,15 +252,8 @@ func TestEventsWaitForDeclarationAfterReconnect(t *testing.T) {
 // returns a function that stops it.
 func startAgent(t *testing.T, r *rig.Rig, stateDir string) func() {
 	t.Helper()
-	cfg, err := r.Config(stateDir, "127.0.0.1:0", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(Options{Config: cfg, Logger: zaptest.NewLogger(t), Version: "test", RootCAs: r.Roots, timing: testTiming})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return goRun(t, a)
+	_, stop := startAgentWith(t, r, stateDir)
+	return stop
 }
 
 // TestEventSettingsSurviveRestart: what the cloud set is kept in state_dir

@@ -469,23 +469,9 @@ func (s *Server) servePut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	if hold := s.direct.hold; hold != nil {
-		s.direct.held++
-		s.notifyLocked()
+	if !s.waitHold(r, s.direct.hold, &s.direct.held) {
 		s.mu.Unlock()
-		gone := false
-		select {
-		case <-hold:
-		case <-r.Context().Done():
-			gone = true // the agent gave up: nothing arrived
-		}
-		s.mu.Lock()
-		s.direct.held--
-		s.notifyLocked()
-		if gone {
-			s.mu.Unlock()
-			return
-		}
+		return
 	}
 	fail := s.direct.fail
 	if fail == 0 {

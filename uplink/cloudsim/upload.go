@@ -208,23 +208,9 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	if hold := s.uploadHold; hold != nil {
-		s.uploadsHeld++
-		s.notifyLocked()
+	if !s.waitHold(r, s.uploadHold, &s.uploadsHeld) {
 		s.mu.Unlock()
-		gone := false
-		select {
-		case <-hold:
-		case <-r.Context().Done():
-			gone = true // the agent gave up: nothing arrived
-		}
-		s.mu.Lock()
-		s.uploadsHeld--
-		s.notifyLocked()
-		if gone {
-			s.mu.Unlock()
-			return
-		}
+		return
 	}
 	fail := s.uploadFail
 	if fail == 0 {
@@ -237,4 +223,26 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// waitHold holds an upload that passed the checks while hold is set
+// (HoldUploads, HoldPuts), counting it in held. It is called and returns
+// with s.mu held; false: the agent gave up meanwhile and nothing arrived.
+func (s *Server) waitHold(r *http.Request, hold chan struct{}, held *int) bool {
+	if hold == nil {
+		return true
+	}
+	*held++
+	s.notifyLocked()
+	s.mu.Unlock()
+	gone := false
+	select {
+	case <-hold:
+	case <-r.Context().Done():
+		gone = true
+	}
+	s.mu.Lock()
+	*held--
+	s.notifyLocked()
+	return !gone
 }
