@@ -92,11 +92,13 @@ func (w *Camera) raise(ctx context.Context, ev uplink.CamEvent, now, until time.
 		return
 	}
 	meta, _ := json.Marshal(uploadMeta{Kind: uploadEvent, Event: &ev})
+	// Told before the item is in the queue: once it is, a worker may send
+	// it and say "sent" first, which a later "queued" would overwrite.
+	w.eventHandled(ev, "queued")
 	if err := w.put(spool.Item{Class: spool.ClassEvent, Created: at, Meta: meta, Size: int64(len(jpeg))}, jpeg); err != nil {
 		w.notSent(ev, "not queued: "+err.Error())
 		return
 	}
-	w.eventHandled(ev, "queued")
 	// The video after the event: its clip is queued only once the event
 	// is, so a crash between them cannot leave a clip without its event.
 	if es.Stream && caps.Stream {
