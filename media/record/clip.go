@@ -54,7 +54,8 @@ type Chunk struct {
 // chunk stopped before, so no frame is lost or repeated.
 //
 // Cut rule. A chunk is cut at the first key frame at or after its start +
-// ChunkMax. To get the pre-event part out early, StartClip also cuts at once
+// ChunkMax, unless the clip ends less than ChunkMax/2 after that key
+// frame (then the last chunk runs to the end). To get the pre-event part out early, StartClip also cuts at once
 // at the newest buffered key frame (everything before it is complete), and
 // the chunk holding the current GOP is cut at the first key frame that
 // arrives after StartClip. The last chunk ends before the first unit that
@@ -234,7 +235,9 @@ func (c *Clip) cutBefore(u *media.Unit, live bool) bool {
 		c.early = false
 		return true
 	default:
-		return u.DTS-first.DTS >= c.chunkMax
+		// A clip that ends soon after the cut would end on a chunk of a
+		// few frames; the current chunk takes them instead.
+		return u.DTS-first.DTS >= c.chunkMax && c.until.Sub(u.Wall) >= c.chunkMax/2
 	}
 }
 

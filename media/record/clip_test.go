@@ -382,3 +382,32 @@ func TestClipCutsWhenParametersChange(t *testing.T) {
 		}
 	}
 }
+
+// TestClipNoStubChunkAtTheEnd: a clip ending just after a cut key frame
+// ends on a chunk that takes those last frames, not on a file of a few
+// frames (the demo showed "0.0 s of video").
+func TestClipNoStubChunkAtTheEnd(t *testing.T) {
+	c := &cam{f: loadFixture(t)}
+	b := NewBuffer(BufferOptions{Keep: 2 * time.Second})
+	defer b.Close()
+	fed := c.feedUntil(b, at(2*time.Second+500*time.Millisecond))
+	var got collector
+	from, until := at(2*time.Second), at(7*time.Second+100*time.Millisecond)
+	clip := b.StartClip(ClipOptions{From: from, Until: until, ChunkMax: 4 * time.Second, OnChunk: got.add})
+	fed = append(fed, c.feedUntil(b, at(8*time.Second))...)
+	select {
+	case <-clip.Done():
+	default:
+		t.Fatal("clip not done after its end")
+	}
+	checkChunks(t, got.chunks, between(fed, from, until))
+	// [2s,3s) up to the current GOP, then one chunk from 3 s to the end:
+	// the key frame at 7 s is 4 s in, but the clip ends 100 ms later.
+	var durs []time.Duration
+	for _, ch := range got.chunks {
+		durs = append(durs, ch.Duration)
+	}
+	if want := []time.Duration{time.Second, 4*time.Second + 120*time.Millisecond}; !slices.Equal(durs, want) {
+		t.Errorf("chunks last %v, want %v", durs, want)
+	}
+}
