@@ -45,7 +45,7 @@ func cloudGrid(cols, rows int) (int, int) {
 func (w *Camera) motionDetection(ctx context.Context) uplink.Reply {
 	cl := w.onvifClient()
 	if cl == nil {
-		return uplink.Done(uplink.StatusNotSupported)
+		return w.withoutONVIF()
 	}
 	ctx, cancel := context.WithTimeout(ctx, motionTimeout)
 	defer cancel()
@@ -85,7 +85,7 @@ func (w *Camera) setMotionDetection(ctx context.Context, req *uplink.SetMotionDe
 	}
 	cl := w.onvifClient()
 	if cl == nil {
-		return uplink.Done(uplink.StatusNotSupported)
+		return w.withoutONVIF()
 	}
 	ctx, cancel := context.WithTimeout(ctx, motionTimeout)
 	defer cancel()

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/camagent/camagent/internal/backoff"
 	"github.com/camagent/camagent/media"
 	"github.com/camagent/camagent/onvif"
 	"github.com/camagent/camagent/uplink"
@@ -21,12 +23,16 @@ const maxStreams = 2
 var streamIDs = [maxStreams]string{"Main", "Sub"}
 
 // identity is what resolve learnt about the camera. It never changes once
-// stored, so any goroutine may read it without a lock.
+// stored, so any goroutine may read it without a lock; the owner replaces
+// it whole once when ONVIF comes back (withONVIF).
 type identity struct {
-	onvif  *onvif.Client // nil when the camera has no ONVIF URL
-	device onvif.DeviceInfo
-	ip     string // the camera's address as cam_register and cam_status report it
-	pipes  []*pipe
+	onvif *onvif.Client // nil when the camera has no ONVIF URL or it failed
+	// onvifErr is why ONVIF failed for a camera served from its
+	// configured RTSP URL without it; relearnONVIF keeps trying.
+	onvifErr error
+	device   onvif.DeviceInfo
+	ip       string // the camera's address as cam_register and cam_status report it
+	pipes    []*pipe
 }
 
 // pipe is one media stream of the camera: where it comes from and the hub
@@ -99,68 +105,26 @@ func (w *Camera) resolveOnce(ctx context.Context) {
 var errNoVideoProfile = errors.New("no H.264/H.265 media profile")
 
 // resolve learns the camera's identity and stream URLs, from ONVIF unless
-// the config names an RTSP URL.
+// the config names an RTSP URL. ONVIF trouble does not keep a camera with
+// a configured RTSP URL off the cloud (docs/protocol.md#onvif-fallback):
+// it is served from that URL, with onvifErr set, and ONVIF is learnt again
+// in the background (relearnONVIF).
 func (w *Camera) resolve(ctx context.Context) (*identity, error) {
 	cam := w.opts.Camera
-	id := &identity{}
+	var id *identity
 	if cam.ONVIF.URL != "" {
-		c, err := onvif.New(onvif.Options{
-			URL:      cam.ONVIF.URL,
-			Username: cam.ONVIF.Username,
-			Password: cam.ONVIF.Password.Reveal(),
-			Timeout:  cam.ONVIF.Timeout,
-			Logger:   w.log.Named("onvif"),
-		})
-		if err != nil {
+		var err error
+		id, err = w.learnONVIF(ctx)
+		switch {
+		case err == nil:
+		case cam.RTSP.Reveal() == "" || ctx.Err() != nil:
 			return nil, err
+		default:
+			w.log.Warn("onvif failed; serving the configured rtsp url without camera settings and retrying onvif", zap.Error(err))
+			id = &identity{onvifErr: err}
 		}
-		if err := c.Connect(ctx); err != nil {
-			return nil, err
-		}
-		w.checkClock(ctx, c, c.ClockOffset())
-		info, err := c.DeviceInfo(ctx)
-		if err != nil {
-			return nil, err
-		}
-		profiles, err := c.Profiles(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if cam.RTSP.Reveal() == "" {
-			var lastErr error
-			for i := range profiles {
-				if len(id.pipes) == maxStreams {
-					break
-				}
-				pr := &profiles[i]
-				if pr.Video == nil || (pr.Video.Encoding != "H264" && pr.Video.Encoding != "H265") {
-					continue
-				}
-				uri, err := c.StreamURI(ctx, pr.Token)
-				if err != nil {
-					// One broken profile must not take the camera down.
-					w.log.Warn("profile has no usable stream uri, skipped", zap.String("profile", pr.Token), zap.Error(err))
-					lastErr = err
-					continue
-				}
-				p := w.newPipe(streamIDs[len(id.pipes)], uri, pr)
-				p.advertised = true
-				id.pipes = append(id.pipes, p)
-			}
-			if len(id.pipes) == 0 && lastErr != nil {
-				return nil, lastErr
-			}
-			if len(id.pipes) == 0 {
-				return nil, fmt.Errorf("%w: %w", errNoVideoProfile, onvif.ErrUnsupported)
-			}
-		} else if len(profiles) > 0 {
-			id.pipes = append(id.pipes, w.newPipe(streamIDs[0], cam.RTSP.Reveal(), &profiles[0]))
-		}
-		id.onvif, id.device, id.ip = c, info, c.Host()
-		w.learnEventKinds(ctx, c)
-		w.log.Info("onvif connected", zap.String("brand", info.Manufacturer), zap.String("model", info.Model),
-			zap.String("firmware", info.FirmwareVersion), zap.Duration("clock_offset", c.ClockOffset()),
-			zap.Int("streams", len(id.pipes)))
+	} else {
+		id = &identity{}
 	}
 	if len(id.pipes) == 0 {
 		u, err := url.Parse(cam.RTSP.Reveal())
@@ -179,6 +143,104 @@ func (w *Camera) resolve(ctx context.Context) (*identity, error) {
 		}
 	}
 	return id, nil
+}
+
+// learnONVIF connects to the camera's ONVIF service and learns its device
+// information and streams: from its profiles, or the configured RTSP URL
+// with the first profile's settings.
+func (w *Camera) learnONVIF(ctx context.Context) (*identity, error) {
+	cam := w.opts.Camera
+	id := &identity{}
+	c, err := onvif.New(onvif.Options{
+		URL:      cam.ONVIF.URL,
+		Username: cam.ONVIF.Username,
+		Password: cam.ONVIF.Password.Reveal(),
+		Timeout:  cam.ONVIF.Timeout,
+		Logger:   w.log.Named("onvif"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Connect(ctx); err != nil {
+		return nil, err
+	}
+	w.checkClock(ctx, c, c.ClockOffset())
+	info, err := c.DeviceInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	profiles, err := c.Profiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cam.RTSP.Reveal() == "" {
+		var lastErr error
+		for i := range profiles {
+			if len(id.pipes) == maxStreams {
+				break
+			}
+			pr := &profiles[i]
+			if pr.Video == nil || (pr.Video.Encoding != "H264" && pr.Video.Encoding != "H265") {
+				continue
+			}
+			uri, err := c.StreamURI(ctx, pr.Token)
+			if err != nil {
+				// One broken profile must not take the camera down.
+				w.log.Warn("profile has no usable stream uri, skipped", zap.String("profile", pr.Token), zap.Error(err))
+				lastErr = err
+				continue
+			}
+			p := w.newPipe(streamIDs[len(id.pipes)], uri, pr)
+			p.advertised = true
+			id.pipes = append(id.pipes, p)
+		}
+		if len(id.pipes) == 0 && lastErr != nil {
+			return nil, lastErr
+		}
+		if len(id.pipes) == 0 {
+			return nil, fmt.Errorf("%w: %w", errNoVideoProfile, onvif.ErrUnsupported)
+		}
+	} else if len(profiles) > 0 {
+		id.pipes = append(id.pipes, w.newPipe(streamIDs[0], cam.RTSP.Reveal(), &profiles[0]))
+	}
+	id.onvif, id.device, id.ip = c, info, c.Host()
+	w.learnEventKinds(ctx, c)
+	w.log.Info("onvif connected", zap.String("brand", info.Manufacturer), zap.String("model", info.Model),
+		zap.String("firmware", info.FirmwareVersion), zap.Duration("clock_offset", c.ClockOffset()),
+		zap.Int("streams", len(id.pipes)))
+	return id, nil
+}
+
+// relearnONVIF retries ONVIF for a camera served without it until it
+// answers, then hands the owner what it learnt (onvifLearned).
+func (w *Camera) relearnONVIF(ctx context.Context) {
+	b := NewBackoff()
+	_ = backoff.Retry(ctx, b, func(ctx context.Context) error {
+		id, err := w.learnONVIF(ctx)
+		if err != nil {
+			return err
+		}
+		w.send(onvifLearned{id: id})
+		return nil
+	}, func(err error, wait time.Duration) {
+		w.send(onvifRetry{err: err})
+		w.log.Info("onvif still failing; video goes on from the configured rtsp url", zap.Error(err), zap.Duration("retry_in", wait))
+	})
+}
+
+// withONVIF is id with what learnONVIF found in learnt: the ONVIF client,
+// the device and the first profile's settings, on the same pipes (and so
+// the same pulls and readers).
+func (id *identity) withONVIF(learnt *identity) *identity {
+	n := &identity{onvif: learnt.onvif, device: learnt.device, ip: id.ip, pipes: make([]*pipe, len(id.pipes))}
+	for i, p := range id.pipes {
+		c := *p
+		if i < len(learnt.pipes) {
+			c.profile = learnt.pipes[i].profile
+		}
+		n.pipes[i] = &c
+	}
+	return n
 }
 
 func (w *Camera) newPipe(id, rawURL string, pr *onvif.Profile) *pipe {

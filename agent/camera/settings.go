@@ -17,6 +17,17 @@ const settingsTimeout = 8 * time.Second
 // errNoONVIF answers settings commands for a camera configured by RTSP URL only.
 var errNoONVIF = fmt.Errorf("camera has no onvif address: %w", onvif.ErrUnsupported)
 
+// withoutONVIF answers a command that needs ONVIF when the camera has no
+// client: NOT_SUPPORTED for a camera configured without ONVIF, RETRY
+// while ONVIF fails for one served from its RTSP URL, as for any command
+// the agent cannot serve yet (docs/protocol.md#onvif-fallback).
+func (w *Camera) withoutONVIF() uplink.Reply {
+	if id := w.ident(); id != nil && id.onvifErr != nil {
+		return uplink.Done(uplink.StatusRetry, fmt.Errorf("the camera's onvif service fails, camagent keeps trying: %w", id.onvifErr))
+	}
+	return uplink.Done(uplink.StatusNotSupported, errNoONVIF)
+}
+
 // handleSettings serves the camera-settings commands (docs/protocol.md#set-stream-config, #camera-settings, #ptz,
 // docs/protocol.md#osd) through ONVIF. Each setter is validated against what the camera
 // reports it can do, and the values the cloud reads back are the ones the
@@ -26,7 +37,7 @@ func (w *Camera) handleSettings(ctx context.Context, req uplink.Request) uplink.
 	defer cancel()
 	cl := w.onvifClient()
 	if cl == nil {
-		return uplink.Done(uplink.StatusNotSupported, errNoONVIF)
+		return w.withoutONVIF()
 	}
 	switch r := req.(type) {
 	case *uplink.SetStreamConfig:

@@ -69,6 +69,11 @@ type (
 	resolved struct{ id *identity }
 	// resolveFailed: learning the camera failed; Run returns err.
 	resolveFailed struct{ err error }
+	// onvifLearned: ONVIF answers again for a camera resolved without it;
+	// id holds what it told.
+	onvifLearned struct{ id *identity }
+	// onvifRetry: ONVIF still fails for a camera resolved without it.
+	onvifRetry struct{ err error }
 	// problem: something went wrong, in plain words, for the status page.
 	problem struct {
 		p     Problem
@@ -131,6 +136,8 @@ type (
 func (childDone) isMessage()         {}
 func (resolved) isMessage()          {}
 func (resolveFailed) isMessage()     {}
+func (onvifLearned) isMessage()      {}
+func (onvifRetry) isMessage()        {}
 func (problem) isMessage()           {}
 func (pullFailed) isMessage()        {}
 func (subscriptionEnded) isMessage() {}
@@ -161,6 +168,14 @@ type requestedStream struct {
 	psid   int64
 }
 
+// onvifFallbackProblem says that a camera is served without ONVIF, and
+// which half works.
+func onvifFallbackProblem(err error) Problem {
+	p := problemOf("ONVIF fails; live video goes on from the configured RTSP URL, camera settings and ONVIF events wait until ONVIF answers", err)
+	p.At = time.Now()
+	return p
+}
+
 // handle applies one message; it runs on the owner goroutine only. The
 // answer to a request goes out after the new Status is published (so
 // the asker sees its change there): handle returns it as ack.
@@ -172,8 +187,12 @@ func (w *Camera) handle(ctx context.Context, r *run, m message) (ack func()) {
 		r.children--
 	case resolved:
 		w.id.Store(m.id)
-		if m.id.onvif != nil {
+		switch {
+		case m.id.onvif != nil:
 			st.onvif, st.onvifErr = ONVIFConnected, nil
+		case m.id.onvifErr != nil:
+			st.onvif, st.onvifErr = ONVIFFailed, m.id.onvifErr
+			st.record(onvifFallbackProblem(m.id.onvifErr))
 		}
 		st.streams = make([]*streamState, len(m.id.pipes))
 		for i, p := range m.id.pipes {
@@ -181,7 +200,20 @@ func (w *Camera) handle(ctx context.Context, r *run, m message) (ack func()) {
 		}
 		if !r.stopping {
 			w.start(ctx, r)
+			if m.id.onvifErr != nil {
+				r.spawn(ctx, w, w.relearnONVIF)
+			}
 		}
+	case onvifLearned:
+		id := w.ident().withONVIF(m.id)
+		for i, p := range id.pipes {
+			st.streams[i].pipe = p
+		}
+		w.id.Store(id)
+		st.onvif, st.onvifErr = ONVIFConnected, nil
+	case onvifRetry:
+		st.onvifErr = m.err
+		st.record(onvifFallbackProblem(m.err))
 	case resolveFailed:
 		if st.onvif != ONVIFNotConfigured {
 			st.onvif, st.onvifErr = ONVIFFailed, m.err
