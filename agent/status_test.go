@@ -293,8 +293,10 @@ func TestStatusPageSaysWhatIsWrong(t *testing.T) {
 			rig: rig.Options{
 				Config: func(c *config.Config) { c.Cameras[0].ONVIF.URL = "http://127.0.0.1:1/onvif/device_service" },
 			},
+			// With an RTSP URL configured, video goes on without ONVIF
+			// and the problem says so.
 			state: onvifRow, want: "error",
-			words:  "camera does not answer ONVIF (check onvif.url, that the camera is on, and the network)",
+			words:  "ONVIF fails; live video goes on from the configured RTSP URL, camera settings and ONVIF events wait until ONVIF answers: camera does not answer ONVIF (check onvif.url, that the camera is on, and the network)",
 			detail: "connection refused",
 		},
 		{
