@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"html/template"
+	"image/jpeg"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -211,6 +212,21 @@ func TestSnapshotUnsupported(t *testing.T) {
 	}
 	if _, page := get(t, statusURL+"/"); strings.Contains(string(page), "<img") {
 		t.Error("the page still shows a thumbnail the camera cannot give")
+	}
+}
+
+// TestSnapshotPNGBecomesJPEG: a camera whose snapshot URI serves PNG
+// (onvifsim quirk SnapshotPNG) still has a thumbnail and previews: the
+// agent converts the picture to the JPEG the cloud takes.
+func TestSnapshotPNGBecomesJPEG(t *testing.T) {
+	r, _, statusURL := runRig(t, rig.Options{ONVIF: func(o *onvifsim.Options) { o.SnapshotPNG = true }})
+	waitReady(t, r)
+	resp, body := get(t, statusURL+"/snapshot/demo.jpg")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("snapshot of a PNG camera: %d %q", resp.StatusCode, body)
+	}
+	if cfg, err := jpeg.DecodeConfig(bytes.NewReader(body)); err != nil || cfg.Width != 320 || cfg.Height != 180 {
+		t.Errorf("snapshot of a PNG camera is not its 320x180 picture as JPEG: %v %+v", err, cfg)
 	}
 }
 

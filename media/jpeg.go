@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
+	"image/png"
 
 	"golang.org/x/image/draw"
 )
@@ -52,6 +53,32 @@ func FitJPEG(src []byte, maxW, maxH int) (out []byte, width, height int, err err
 		return nil, 0, 0, err
 	}
 	return buf.Bytes(), w, h, nil
+}
+
+// AsJPEG returns a camera's snapshot as JPEG, the only picture format the
+// cloud takes: a JPEG as it is, a PNG (some cameras' snapshot URIs serve
+// one) decoded and encoded as JPEG. Anything else is ErrNotJPEG.
+func AsJPEG(src []byte) ([]byte, error) {
+	if bytes.HasPrefix(src, []byte{0xFF, 0xD8, 0xFF}) {
+		return src, nil
+	}
+	cfg, err := png.DecodeConfig(bytes.NewReader(src))
+	if err != nil {
+		return nil, ErrNotJPEG
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxSnapshotPixels {
+		return nil, fmt.Errorf("%w: PNG %dx%d", ErrNotJPEG, cfg.Width, cfg.Height)
+	}
+	img, err := png.Decode(bytes.NewReader(src))
+	if err != nil {
+		return nil, fmt.Errorf("%w: PNG: %v", ErrNotJPEG, err)
+	}
+	var buf bytes.Buffer
+	buf.Grow(cfg.Width * cfg.Height / 4)
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: SnapshotQuality}); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // fitSize scales w×h down to fit maxW×maxH, keeping the aspect ratio and

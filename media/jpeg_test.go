@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"image/png"
 	"testing"
 
 	"golang.org/x/image/draw"
@@ -97,5 +98,33 @@ func BenchmarkScaler(b *testing.B) {
 				s.Scale(dst, dst.Bounds(), img, img.Bounds(), draw.Src, nil)
 			}
 		})
+	}
+}
+
+// TestAsJPEG: the cloud takes JPEG only; a camera's PNG snapshot is
+// converted, a JPEG passes untouched, anything else is refused.
+func TestAsJPEG(t *testing.T) {
+	src := testJPEG(t, 64, 48)
+	if out, err := AsJPEG(src); err != nil || !bytes.Equal(out, src) {
+		t.Errorf("a JPEG came back changed (%v)", err)
+	}
+	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
+	img.Set(3, 3, color.RGBA{R: 255, A: 255})
+	var pngBuf bytes.Buffer
+	if err := png.Encode(&pngBuf, img); err != nil {
+		t.Fatal(err)
+	}
+	out, err := AsJPEG(pngBuf.Bytes())
+	if err != nil {
+		t.Fatalf("PNG: %v", err)
+	}
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(out))
+	if err != nil || cfg.Width != 64 || cfg.Height != 48 {
+		t.Errorf("PNG converted to %dx%d (%v), want a 64x48 JPEG", cfg.Width, cfg.Height, err)
+	}
+	for name, bad := range map[string][]byte{"empty": nil, "html": []byte("<html>busy</html>"), "truncated png": pngBuf.Bytes()[:40]} {
+		if _, err := AsJPEG(bad); !errors.Is(err, ErrNotJPEG) {
+			t.Errorf("%s: %v, want ErrNotJPEG", name, err)
+		}
 	}
 }

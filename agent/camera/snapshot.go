@@ -1,13 +1,13 @@
 package camera
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/camagent/camagent/media"
 	"github.com/camagent/camagent/onvif"
 )
 
@@ -149,15 +149,13 @@ func (w *Camera) fetchSnapshot(ctx context.Context) ([]byte, error) {
 	if len(data) > snapshotMaxBytes {
 		return nil, fmt.Errorf("snapshot: the camera's picture has %d bytes, more than the %d allowed", len(data), snapshotMaxBytes)
 	}
-	if !isJPEG(data) {
-		return nil, errors.New("snapshot: the camera answered with something that is not a JPEG")
+	data, err = media.AsJPEG(data)
+	if err != nil {
+		// Some cameras answer errors with an HTML page and status 200.
+		return nil, fmt.Errorf("snapshot: the camera answered with something that is not a picture: %w", err)
 	}
 	c.mu.Lock()
 	c.uri = uri
 	c.mu.Unlock()
 	return data, nil
 }
-
-// isJPEG reports whether b starts with a JPEG start-of-image marker; some
-// cameras answer errors with an HTML page and status 200.
-func isJPEG(b []byte) bool { return bytes.HasPrefix(b, []byte{0xFF, 0xD8, 0xFF}) }

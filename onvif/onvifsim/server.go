@@ -101,6 +101,10 @@ type Options struct {
 	// SnapshotURL is returned by GetSnapshotUri; default is the simulator's
 	// own JPEG at SnapshotPath.
 	SnapshotURL string
+	// SnapshotPNG serves the snapshot as a PNG (image/png), as some
+	// cameras' snapshot URIs do; without conversion the cloud got no
+	// preview and probe said "not a picture: image: unknown format".
+	SnapshotPNG bool
 	// DeviceInfo overrides the reported device information field by field.
 	DeviceInfo DeviceInfo
 	// Profiles default to a Main 1920x1080 H264 25 fps 4096 kbps profile
@@ -576,8 +580,18 @@ func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "snapshot unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	s.snapshotOnce.Do(func() { s.snapshot = makeJPEG() })
-	w.Header().Set("Content-Type", "image/jpeg")
+	s.snapshotOnce.Do(func() {
+		if s.opts.SnapshotPNG {
+			s.snapshot = makePNG()
+		} else {
+			s.snapshot = makeJPEG()
+		}
+	})
+	if s.opts.SnapshotPNG {
+		w.Header().Set("Content-Type", "image/png")
+	} else {
+		w.Header().Set("Content-Type", "image/jpeg")
+	}
 	_, _ = w.Write(s.snapshot)
 }
 
