@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	_ "image/jpeg" // snapshots are JPEG; DecodeConfig needs the decoder registered
+	_ "image/jpeg" // DecodeConfig needs the decoders of the formats cameras serve
+	_ "image/png"
 	"io"
 	"math"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -88,6 +90,9 @@ type ProbeClock struct {
 	SkewSeconds float64 `json:"skew_seconds"`
 	NTP         bool    `json:"ntp"`
 	TZ          string  `json:"tz,omitempty"`
+	// Unknown says why the camera's time could not be read; the other
+	// fields are then empty.
+	Unknown string `json:"unknown,omitempty"`
 }
 
 // ProbeProfile is one media profile with its stream as RTSP describes it.
@@ -121,9 +126,12 @@ type ProbeTrack struct {
 	Channels   int  `json:"channels,omitempty"`
 }
 
-// ProbeSnapshot is the camera's JPEG snapshot as fetched with its auth.
+// ProbeSnapshot is the camera's snapshot as fetched with its auth.
 type ProbeSnapshot struct {
-	URI    string `json:"uri,omitempty"`
+	URI string `json:"uri,omitempty"`
+	// Format is the picture's format ("JPEG", "PNG"); a PNG is converted
+	// to JPEG for the cloud. Empty when the body is no picture.
+	Format string `json:"format,omitempty"`
 	Bytes  int    `json:"bytes,omitempty"`
 	Width  int    `json:"width,omitempty"`
 	Height int    `json:"height,omitempty"`
@@ -251,7 +259,9 @@ func (p *prober) clock(ctx context.Context) {
 	off := p.c.ClockOffset()
 	pc := &ProbeClock{CameraUTC: time.Now().Add(off).UTC().Truncate(time.Second), SkewSeconds: off.Round(100 * time.Millisecond).Seconds()}
 	if st, err := p.c.SystemTime(ctx); err != nil {
-		p.fail("system time", err)
+		// Connect's offset is then 0 for want of one: not a fact to show.
+		p.r.Clock = &ProbeClock{Unknown: "GetSystemDateAndTime failed: " + p.scrub(err)}
+		return
 	} else {
 		pc.CameraUTC, pc.NTP, pc.TZ = st.UTC, st.NTP, st.TZ
 	}
@@ -309,15 +319,23 @@ func (p *prober) snapshot(ctx context.Context, profiles []onvif.Profile) {
 		return
 	}
 	s.Bytes = len(data)
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
-	if err != nil {
-		s.Error = "not a picture: " + err.Error()
+	if len(data) == 0 {
+		s.Error = "the camera answered with an empty body"
 		return
 	}
-	if format != "jpeg" {
-		s.Error = "picture is " + format + ", not JPEG"
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	switch {
+	case err != nil:
+		// Say what came instead: cameras answer errors with an HTML page.
+		s.Error = fmt.Sprintf("not a picture: %s, %d bytes", http.DetectContentType(data), len(data))
+		return
+	case format != "jpeg" && format != "png":
+		s.Error = fmt.Sprintf("picture is %s %dx%d, which the cloud does not take", strings.ToUpper(format), cfg.Width, cfg.Height)
 	}
-	s.Width, s.Height = cfg.Width, cfg.Height
+	s.Format, s.Width, s.Height = strings.ToUpper(format), cfg.Width, cfg.Height
+	if format == "jpeg" {
+		s.Format = "JPEG"
+	}
 }
 
 func (p *prober) ptz(ctx context.Context, svc onvif.Services, profileToken string) {
@@ -506,7 +524,9 @@ func (r ProbeReport) WriteText(w io.Writer) error {
 	} else if len(r.Services) > 0 {
 		fmt.Fprintf(&b, "auth:      none needed\n")
 	}
-	if c := r.Clock; c != nil {
+	if c := r.Clock; c != nil && c.Unknown != "" {
+		fmt.Fprintf(&b, "clock:     unknown (%s)\n", c.Unknown)
+	} else if c != nil {
 		sync := "manual"
 		if c.NTP {
 			sync = "NTP"
@@ -552,16 +572,20 @@ func (r ProbeReport) WriteText(w io.Writer) error {
 		}
 	}
 	if s := r.Snapshot; s != nil {
-		if s.Error != "" {
+		switch {
+		case s.Error != "":
 			fmt.Fprintf(&b, "snapshot:  %s\n", s.Error)
-		} else {
-			fmt.Fprintf(&b, "snapshot:  JPEG %dx%d, %d bytes (%s)\n", s.Width, s.Height, s.Bytes, s.URI)
+		case s.Format == "PNG":
+			fmt.Fprintf(&b, "snapshot:  PNG %dx%d, %d bytes (%s); converted to JPEG for the cloud\n", s.Width, s.Height, s.Bytes, s.URI)
+		default:
+			fmt.Fprintf(&b, "snapshot:  %s %dx%d, %d bytes (%s)\n", s.Format, s.Width, s.Height, s.Bytes, s.URI)
 		}
 	}
 	for _, f := range []struct {
-		name string
-		f    *ProbeFeature
-	}{{"ptz", r.PTZ}, {"events", r.Events}, {"motion", r.Motion}} {
+		name  string
+		f     *ProbeFeature
+		items string // what the feature's items are
+	}{{"ptz", r.PTZ, "presets"}, {"events", r.Events, "kinds"}, {"motion", r.Motion, "items"}} {
 		if f.f == nil {
 			continue
 		}
@@ -574,7 +598,7 @@ func (r ProbeReport) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, ", %s", f.f.Detail)
 		}
 		if len(f.f.Items) > 0 {
-			fmt.Fprintf(&b, "; presets: %s", strings.Join(f.f.Items, ", "))
+			fmt.Fprintf(&b, "; %s: %s", f.items, strings.Join(f.f.Items, ", "))
 		}
 		if f.f.Error != "" {
 			fmt.Fprintf(&b, " (error: %s)", f.f.Error)
