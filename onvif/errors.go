@@ -179,7 +179,7 @@ func pageText(data []byte) string {
 	var b strings.Builder
 	inTag, space := false, false
 	for _, c := range data {
-		if b.Len() >= max {
+		if b.Len()+2 > max {
 			break
 		}
 		switch {
