@@ -81,8 +81,10 @@ type Client struct {
 	digestOnly bool
 	accepted   AuthMode
 	// broken maps service addresses that did not answer while the device
-	// service did to why; reset by Connect.
+	// service did to why; alive holds the service addresses that answered
+	// (a transient failure there condemns nothing). Both reset by Connect.
 	broken map[string]error
+	alive  map[string]bool
 }
 
 // New validates opts and returns a Client. It does not contact the camera;
@@ -168,7 +170,7 @@ func (c *Client) Connect(ctx context.Context) error {
 	svc.Analytics = c.fixAddr(svc.Analytics)
 	c.services = svc
 	c.connected = true
-	c.broken = nil
+	c.broken, c.alive = nil, nil
 	c.mu.Unlock()
 	return nil
 }
@@ -284,6 +286,9 @@ func (c *Client) call(ctx context.Context, op, endpoint, action string, req any,
 	cctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	data, err := c.exchange(cctx, op, endpoint, action, body, auth)
+	if err == nil || answered(err) {
+		c.noteAlive(endpoint)
+	}
 	if err != nil {
 		return fmt.Errorf("onvif: %s: %w", op, c.checkService(ctx, endpoint, err))
 	}

@@ -239,3 +239,38 @@ func TestUnknownFaultInPlainWords(t *testing.T) {
 		t.Errorf("err = %q, want %q", err, want)
 	}
 }
+
+// TestServiceThatAnsweredIsNotCondemned: a service that worked and then
+// drops a connection (a hiccup, a long pull cut short) stays available.
+func TestServiceThatAnsweredIsNotCondemned(t *testing.T) {
+	sim := startSim(t, onvifsim.Options{})
+	var cut atomic.Bool
+	target, _ := url.Parse("http://" + sim.Addr())
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	cam := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if cut.Load() && r.URL.Path == onvifsim.PTZPath {
+			panic(http.ErrAbortHandler) // the connection is closed unanswered
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(cam.Close)
+	ctx := testCtx(t)
+	c := newClient(t, cam.URL+onvifsim.DevicePath, testUser, testPass, nil)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PTZConfig(ctx, "Profile_1"); err != nil {
+		t.Fatalf("ptz config: %v", err)
+	}
+	cut.Store(true)
+	if _, err := c.PTZConfig(ctx, "Profile_1"); !errors.Is(err, ErrUnreachable) || errors.Is(err, ErrServiceBroken) {
+		t.Errorf("ptz config cut: err = %v, want ErrUnreachable", err)
+	}
+	if p := c.ServiceProblems(); len(p) != 0 {
+		t.Errorf("service problems = %v, want none", p)
+	}
+	cut.Store(false)
+	if _, err := c.PTZConfig(ctx, "Profile_1"); err != nil {
+		t.Errorf("ptz config after the hiccup: %v", err)
+	}
+}

@@ -105,9 +105,30 @@ func (e *serviceBrokenError) Is(target error) bool {
 
 func (e *serviceBrokenError) Unwrap() error { return e.err }
 
+// noteAlive records that a service address answered, so that a later
+// failure there is taken for a hiccup (a long pull cut short), not a
+// service that never worked.
+func (c *Client) noteAlive(endpoint string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.alive[endpoint] {
+		return
+	}
+	for _, s := range c.services.named() {
+		if s.addr == endpoint {
+			if c.alive == nil {
+				c.alive = map[string]bool{}
+			}
+			c.alive[endpoint] = true
+			return
+		}
+	}
+}
+
 // checkService returns err, or a serviceBrokenError when err is a transport
 // failure at one of the camera's service addresses (not the device
-// service) while the device service still answers: firmware that
+// service) that has not answered since Connect, while the device service
+// still answers: firmware that
 // announces a service at an address where nothing listens or that closes
 // the connection. The address is then remembered as broken.
 func (c *Client) checkService(ctx context.Context, endpoint string, err error) error {
@@ -121,7 +142,7 @@ func (c *Client) checkService(ctx context.Context, endpoint string, err error) e
 	c.mu.Lock()
 	service := ""
 	for _, s := range c.services.named() {
-		if s.addr == endpoint && endpoint != c.services.Device && endpoint != c.url.String() {
+		if s.addr == endpoint && endpoint != c.services.Device && endpoint != c.url.String() && !c.alive[endpoint] {
 			service = s.name
 		}
 	}
