@@ -76,6 +76,15 @@ type Client struct {
 	rewriteSeen bool
 	digest      *digestChallenge
 	digestNC    uint32
+	// digestOnly remembers that the camera refuses WS-Security headers;
+	// accepted is the mode of the last authenticated call that worked.
+	digestOnly bool
+	accepted   AuthMode
+	// broken maps service addresses that did not answer while the device
+	// service did to why; alive holds the service addresses that answered
+	// (a transient failure there condemns nothing). Both reset by Connect.
+	broken map[string]error
+	alive  map[string]bool
 }
 
 // New validates opts and returns a Client. It does not contact the camera;
@@ -141,23 +150,9 @@ func (c *Client) Connect(ctx context.Context) error {
 	if err := c.syncClock(ctx); err != nil {
 		return err
 	}
-	svc, err := c.getServices(ctx)
-	if (err != nil && !errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrUnreachable) && ctx.Err() == nil) ||
-		(err == nil && svc.Media == "" && svc.Media2 == "") {
-		// Older firmware lacks GetServices or refuses it in odd ways: a
-		// fault, a bare HTTP error page, a body that does not parse.
-		c.log.Debug("getservices gave no media service, trying getcapabilities", zap.Error(err))
-		svc, err = c.getCapabilities(ctx)
-	}
+	svc, err := c.learnServices(ctx)
 	if err != nil {
 		return err
-	}
-	if svc.Media == "" && svc.Media2 != "" {
-		// Media2 only: some firmware leaves Media out of GetServices
-		// yet lists it in GetCapabilities; Media (ver10) is preferred.
-		if caps, cerr := c.getCapabilities(ctx); cerr == nil && caps.Media != "" {
-			svc.Media = caps.Media
-		}
 	}
 	if svc.Media == "" && svc.Media2 == "" {
 		return fmt.Errorf("onvif: connect: media service: %w", ErrUnsupported)
@@ -175,6 +170,7 @@ func (c *Client) Connect(ctx context.Context) error {
 	svc.Analytics = c.fixAddr(svc.Analytics)
 	c.services = svc
 	c.connected = true
+	c.broken, c.alive = nil, nil
 	c.mu.Unlock()
 	return nil
 }
@@ -184,15 +180,15 @@ func (c *Client) Connect(ctx context.Context) error {
 func (c *Client) syncClock(ctx context.Context) error {
 	sent := time.Now()
 	t, err := c.systemDateAndTime(ctx, false)
-	var f *Fault
-	if errors.Is(err, ErrUnauthorized) && errors.As(err, &f) && c.username != "" {
-		// A few cameras want credentials even for the clock; that works
-		// when the clocks agree, or when a previous offset is still right.
+	if errors.Is(err, ErrUnauthorized) && c.username != "" {
+		// A few cameras want credentials even for the clock, some with a
+		// bare 401; that works when the clocks agree, or when a previous
+		// offset is still right.
 		sent = time.Now()
 		t, err = c.systemDateAndTime(ctx, true)
 	}
 	if err != nil {
-		if errors.As(err, &f) && !errors.Is(err, ErrUnauthorized) {
+		if answered(err) && !errors.Is(err, ErrUnauthorized) {
 			// Some firmware faults here; authentication may still work if
 			// the clocks happen to agree, so carry on with no offset.
 			c.log.Warn("camera clock unknown", zap.Error(err))
@@ -273,35 +269,28 @@ func (c *Client) endpoint(pick func(Services) string) (string, error) {
 	if addr == "" {
 		return "", fmt.Errorf("service not offered: %w", ErrUnsupported)
 	}
+	if err := c.broken[addr]; err != nil {
+		return "", err
+	}
 	return addr, nil
 }
 
 // call sends one SOAP request to endpoint and decodes the response element
-// named want into out. op names the operation in errors. auth adds a
-// WS-UsernameToken; HTTP digest is answered whenever the camera asks for it.
+// named want into out. op names the operation in errors. auth authenticates
+// the call (see exchange).
 func (c *Client) call(ctx context.Context, op, endpoint, action string, req any, auth bool, want string, out any) error {
 	body, err := xml.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("onvif: %s: marshal: %w", op, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	cctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	wsse := auth && c.username != ""
-	data, err := c.post(ctx, endpoint, action, body, wsse)
-	var f *Fault
-	if wsse && errors.Is(err, ErrUnauthorized) && errors.As(err, &f) && action != actionSystemDateAndTime {
-		// The camera's clock may have jumped (NTP sync, reboot) since
-		// Connect; a stale offset looks exactly like a wrong password.
-		before := c.ClockOffset()
-		if c.syncClock(ctx) == nil {
-			if d := c.ClockOffset() - before; d > time.Second || d < -time.Second {
-				c.log.Info("camera clock moved, retrying", zap.String("op", op), zap.Duration("change", d))
-				data, err = c.post(ctx, endpoint, action, body, wsse)
-			}
-		}
+	data, err := c.exchange(cctx, op, endpoint, action, body, auth)
+	if err == nil || answered(err) {
+		c.noteAlive(endpoint)
 	}
 	if err != nil {
-		return fmt.Errorf("onvif: %s: %w", op, err)
+		return fmt.Errorf("onvif: %s: %w", op, c.checkService(ctx, endpoint, err))
 	}
 	if err := decodeResponse(data, want, out); err != nil {
 		return fmt.Errorf("onvif: %s: %w", op, err)
@@ -312,35 +301,37 @@ func (c *Client) call(ctx context.Context, op, endpoint, action string, req any,
 // post performs the HTTP exchange, retrying once when the camera sends a
 // (new or stale) HTTP digest challenge. It returns the body of a successful
 // response; error responses become errors.
-func (c *Client) post(ctx context.Context, endpoint, action string, body []byte, wsse bool) ([]byte, error) {
+// digest says whether the request that got the answer carried HTTP digest.
+func (c *Client) post(ctx context.Context, endpoint, action string, body []byte, wsse bool) (data []byte, digest bool, err error) {
 	for attempt := 0; ; attempt++ {
 		var tok *usernameToken
 		if wsse {
 			t, err := newUsernameToken(c.username, c.password, time.Now().Add(c.ClockOffset()))
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			tok = &t
 		}
 		env := withExtraHeader(ctx, buildEnvelope(body, tok)) // WS-Addressing for subscriptions (events.go)
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(env))
 		if err != nil {
-			return nil, fmt.Errorf("build request: %w", err)
+			return nil, false, fmt.Errorf("build request: %w", err)
 		}
 		req.Header.Set("Content-Type", `application/soap+xml; charset=utf-8; action="`+action+`"`)
 		usedNonce := c.setDigest(req)
+		digest = usedNonce != ""
 
 		resp, err := c.http.Do(req)
 		if err != nil {
 			if ctxErr := context.Cause(ctx); ctxErr != nil && !errors.Is(ctxErr, context.DeadlineExceeded) {
-				return nil, ctxErr // cancelled by the caller: not the camera's fault
+				return nil, digest, ctxErr // cancelled by the caller: not the camera's fault
 			}
-			return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+			return nil, digest, &unreachableError{err}
 		}
 		data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 		resp.Body.Close()
 		if err != nil {
-			return nil, fmt.Errorf("%w: read response: %w", ErrUnreachable, err)
+			return nil, digest, &unreachableError{fmt.Errorf("read response: %w", err)}
 		}
 		if resp.StatusCode == http.StatusUnauthorized {
 			ch, cerr := parseDigestChallenge(resp.Header.Values("WWW-Authenticate"))
@@ -350,24 +341,28 @@ func (c *Client) post(ctx context.Context, endpoint, action string, body []byte,
 				c.mu.Unlock()
 				continue
 			}
+			if errors.Is(cerr, errNoDigest) && usedNonce != "" {
+				// Refused without a challenge: the camera no longer
+				// takes digest (firmware changed); stop sending it.
+				c.mu.Lock()
+				c.digest = nil
+				c.mu.Unlock()
+			}
 			if f := parseFault(data); f != nil {
-				return nil, fmt.Errorf("%w: %w", ErrUnauthorized, f)
+				return nil, digest, fmt.Errorf("%w: %w", ErrUnauthorized, f)
 			}
 			if cerr != nil && !errors.Is(cerr, errNoDigest) {
-				return nil, fmt.Errorf("%w: http 401: %w", ErrUnauthorized, cerr)
+				return nil, digest, fmt.Errorf("%w: http 401: %w", ErrUnauthorized, cerr)
 			}
-			return nil, fmt.Errorf("%w: http 401", ErrUnauthorized)
+			return nil, digest, fmt.Errorf("%w: http 401", ErrUnauthorized)
 		}
 		if f := parseFault(data); f != nil {
-			return nil, f
+			return nil, digest, f
 		}
 		if resp.StatusCode != http.StatusOK {
-			if resp.StatusCode == http.StatusNotFound {
-				return nil, fmt.Errorf("http %d: %w", resp.StatusCode, ErrUnsupported)
-			}
-			return nil, fmt.Errorf("http %d", resp.StatusCode)
+			return nil, digest, &HTTPError{Status: resp.StatusCode, Text: pageText(data)}
 		}
-		return data, nil
+		return data, digest, nil
 	}
 }
 

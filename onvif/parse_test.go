@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // Recorded-vendor-style responses, written for these tests in the shapes
@@ -202,6 +203,7 @@ var faultCases = []struct {
 	want        *Fault // nil: no fault
 	unauth      bool
 	unsupported bool
+	refused     bool // the camera does not understand WS-Security
 }{
 	{
 		name:   "hikvision not authorized",
@@ -232,6 +234,49 @@ var faultCases = []struct {
 		unauth: true,
 	},
 	{
+		name: "soap 1.2 must understand wsse",
+		xml: `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd">` +
+			`<env:Header><env:NotUnderstood qname="wsse:Security"/></env:Header><env:Body><env:Fault><env:Code><env:Value>env:MustUnderstand</env:Value></env:Code>` +
+			`<env:Reason><env:Text xml:lang="en">One or more mandatory SOAP header blocks not understood</env:Text></env:Reason></env:Fault></env:Body></env:Envelope>`,
+		want:    &Fault{Code: "MustUnderstand", Reason: "One or more mandatory SOAP header blocks not understood"},
+		refused: true,
+	},
+	{
+		name: "soap 1.1 must understand",
+		xml: `<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"><SOAP-ENV:Body><SOAP-ENV:Fault>` +
+			`<faultcode>SOAP-ENV:MustUnderstand</faultcode><faultstring>Header not understood</faultstring></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>`,
+		want:    &Fault{Code: "MustUnderstand", Reason: "Header not understood"},
+		refused: true,
+	},
+	{
+		name: "must understand addressing only",
+		xml: `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Header><env:NotUnderstood qname="wsa:To" xmlns:wsa="http://www.w3.org/2005/08/addressing"/></env:Header>` +
+			`<env:Body><env:Fault><env:Code><env:Value>env:MustUnderstand</env:Value></env:Code><env:Reason><env:Text>not understood</env:Text></env:Reason></env:Fault></env:Body></env:Envelope>`,
+		want: &Fault{Code: "MustUnderstand", Reason: "not understood"},
+	},
+	{
+		name: "plain sender fault authentication failed",
+		xml: `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><env:Fault><env:Code><env:Value>env:Sender</env:Value></env:Code>` +
+			`<env:Reason><env:Text xml:lang="en">Authentication failed</env:Text></env:Reason></env:Fault></env:Body></env:Envelope>`,
+		want:   &Fault{Code: "Sender", Reason: "Authentication failed"},
+		unauth: true,
+	},
+	{
+		name: "soap 1.1 client fault invalid password",
+		xml: `<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"><SOAP-ENV:Body><SOAP-ENV:Fault>` +
+			`<faultcode>SOAP-ENV:Client</faultcode><faultstring>Invalid username or password</faultstring></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>`,
+		want:   &Fault{Code: "Client", Reason: "Invalid username or password"},
+		unauth: true,
+	},
+	{
+		// A subcode names the problem; the words are not second-guessed.
+		name: "subcode wins over words",
+		xml: `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><env:Fault><env:Code><env:Value>env:Sender</env:Value>` +
+			`<env:Subcode><env:Value>ter:InvalidArgVal</env:Value></env:Subcode></env:Code>` +
+			`<env:Reason><env:Text>Unauthorized preset token</env:Text></env:Reason></env:Fault></env:Body></env:Envelope>`,
+		want: &Fault{Code: "Sender", Subcode: "InvalidArgVal", Reason: "Unauthorized preset token"},
+	},
+	{
 		name: "no fault",
 		xml:  hikvisionProfiles,
 	},
@@ -260,6 +305,9 @@ func TestParseFault(t *testing.T) {
 			if errors.Is(f, ErrUnauthorized) != tc.unauth || errors.Is(f, ErrUnsupported) != tc.unsupported {
 				t.Errorf("%v: Is(ErrUnauthorized)=%v Is(ErrUnsupported)=%v", f, errors.Is(f, ErrUnauthorized), errors.Is(f, ErrUnsupported))
 			}
+			if errors.Is(f, errSecurityRefused) != tc.refused {
+				t.Errorf("%v: ws-security refused = %v, want %v", f, !tc.refused, tc.refused)
+			}
 		})
 	}
 }
@@ -268,12 +316,73 @@ func FuzzParseFault(f *testing.F) {
 	for _, tc := range faultCases {
 		f.Add([]byte(tc.xml))
 	}
+	for _, tc := range pageCases {
+		f.Add([]byte(tc.page))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if fault := parseFault(data); fault != nil {
 			_ = fault.Error()
 			_ = errors.Is(fault, ErrUnauthorized)
+			_ = errors.Is(fault, errSecurityRefused)
 		}
+		// The same bytes as an error page.
+		e := &HTTPError{Status: 500, Text: pageText(data)}
+		if !utf8.ValidString(e.Text) || len(e.Text) > 200 || strings.ContainsAny(e.Text, "<\n") {
+			t.Fatalf("page text %q", e.Text)
+		}
+		_ = errors.Is(e, ErrUnauthorized)
 	})
+}
+
+// Error pages without a SOAP fault: what their text says decides.
+var pageCases = []struct {
+	name        string
+	status      int
+	page        string
+	wantText    string
+	unauth      bool
+	unsupported bool
+}{
+	{
+		name: "html invalid password", status: 400,
+		page:     "<!DOCTYPE html><html><head><title>Error</title></head>\n<body><h1>Error</h1><p>Invalid username or password</p></body></html>",
+		wantText: "Error Error Invalid username or password", unauth: true,
+	},
+	{
+		name: "html 401 text on a 500", status: 500,
+		page:     "<html><body><h2>401 Unauthorized</h2></body></html>",
+		wantText: "401 Unauthorized", unauth: true,
+	},
+	{
+		name: "bare internal server error", status: 500,
+		page:     "<html><body>500 Internal Server Error</body></html>",
+		wantText: "500 Internal Server Error",
+	},
+	{
+		name: "not found", status: 404,
+		page:     "<html><head><title>404 Not Found</title></head><body>Not Found</body></html>",
+		wantText: "404 Not Found Not Found", unsupported: true,
+	},
+	{
+		name: "empty", status: 503,
+	},
+}
+
+func TestHTTPError(t *testing.T) {
+	for _, tc := range pageCases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := &HTTPError{Status: tc.status, Text: pageText([]byte(tc.page))}
+			if e.Text != tc.wantText {
+				t.Errorf("text = %q, want %q", e.Text, tc.wantText)
+			}
+			if errors.Is(e, ErrUnauthorized) != tc.unauth || errors.Is(e, ErrUnsupported) != tc.unsupported {
+				t.Errorf("%v: Is(ErrUnauthorized)=%v Is(ErrUnsupported)=%v", e, errors.Is(e, ErrUnauthorized), errors.Is(e, ErrUnsupported))
+			}
+			if !strings.HasPrefix(e.Error(), "the camera answered with an error") {
+				t.Errorf("error = %q", e)
+			}
+		})
+	}
 }
 
 // Device-service responses: clock and service addresses.
@@ -356,6 +465,67 @@ var deviceCases = []struct {
 	},
 }
 
+// Firmware that lists fewer services in GetServices than in
+// GetCapabilities, at localhost (fixed to the configured host by Connect).
+var deviceQuirkCases = []struct {
+	name    string
+	xml     string
+	elem    string
+	wantSvc Services
+}{
+	{
+		name: "services without ptz",
+		elem: "GetServicesResponse",
+		xml: `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl"><env:Body><tds:GetServicesResponse>` +
+			`<tds:Service><tds:Namespace>http://www.onvif.org/ver10/device/wsdl</tds:Namespace><tds:XAddr>http://localhost/onvif/device_service</tds:XAddr></tds:Service>` +
+			`<tds:Service><tds:Namespace>http://www.onvif.org/ver10/media/wsdl</tds:Namespace><tds:XAddr>http://localhost/onvif/media_service</tds:XAddr></tds:Service>` +
+			`</tds:GetServicesResponse></env:Body></env:Envelope>`,
+		wantSvc: Services{Device: "http://localhost/onvif/device_service", Media: "http://localhost/onvif/media_service"},
+	},
+	{
+		name: "capabilities with ptz at an internal address",
+		elem: "GetCapabilitiesResponse",
+		xml: `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema"><env:Body><tds:GetCapabilitiesResponse><tds:Capabilities>` +
+			`<tt:Device><tt:XAddr>http://localhost/onvif/device_service</tt:XAddr></tt:Device>` +
+			`<tt:Media><tt:XAddr>http://localhost/onvif/media_service</tt:XAddr></tt:Media>` +
+			`<tt:PTZ><tt:XAddr>http://192.168.0.120:8899/onvif/ptz_service</tt:XAddr></tt:PTZ>` +
+			`</tds:Capabilities></tds:GetCapabilitiesResponse></env:Body></env:Envelope>`,
+		wantSvc: Services{Device: "http://localhost/onvif/device_service", Media: "http://localhost/onvif/media_service",
+			PTZ: "http://192.168.0.120:8899/onvif/ptz_service"},
+	},
+}
+
+// TestServicesMerge checks GetCapabilities fills what GetServices left out
+// and the merged addresses are fixed to the configured host.
+func TestServicesMerge(t *testing.T) {
+	_, svc, err := parseDevice([]byte(deviceQuirkCases[0].xml), deviceQuirkCases[0].elem)
+	if err != nil || svc != deviceQuirkCases[0].wantSvc {
+		t.Fatalf("services = %+v, %v", svc, err)
+	}
+	_, caps, err := parseDevice([]byte(deviceQuirkCases[1].xml), deviceQuirkCases[1].elem)
+	if err != nil || caps != deviceQuirkCases[1].wantSvc {
+		t.Fatalf("capabilities = %+v, %v", caps, err)
+	}
+	if !svc.gaps() {
+		t.Fatal("no gaps seen")
+	}
+	merged := svc.fill(caps)
+	want := Services{Device: svc.Device, Media: svc.Media, PTZ: caps.PTZ}
+	if merged != want {
+		t.Fatalf("merged = %+v, want %+v", merged, want)
+	}
+	c, err := New(Options{URL: "http://10.1.2.3:8080/onvif/device_service"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	got := []string{c.fixAddr(merged.Media), c.fixAddr(merged.PTZ)}
+	c.mu.Unlock()
+	if got[0] != "http://10.1.2.3:8080/onvif/media_service" || got[1] != "http://10.1.2.3:8080/onvif/ptz_service" {
+		t.Errorf("fixed = %v", got)
+	}
+}
+
 // parseDevice decodes a device-service case by its element name.
 func parseDevice(data []byte, elem string) (time.Time, Services, error) {
 	switch elem {
@@ -398,7 +568,17 @@ func FuzzParseDevice(f *testing.F) {
 	for _, tc := range deviceCases {
 		f.Add([]byte(tc.xml), tc.elem)
 	}
+	for _, tc := range deviceQuirkCases {
+		f.Add([]byte(tc.xml), tc.elem)
+	}
 	f.Fuzz(func(t *testing.T, data []byte, elem string) {
-		_, _, _ = parseDevice(data, elem)
+		_, svc, err := parseDevice(data, elem)
+		if err != nil {
+			return
+		}
+		// Filling never loses an address GetServices gave.
+		if m := svc.fill(Services{Media: "x", PTZ: "y"}); (svc.Media != "" && m.Media != svc.Media) || (svc.PTZ != "" && m.PTZ != svc.PTZ) {
+			t.Fatalf("fill lost an address: %+v -> %+v", svc, m)
+		}
 	})
 }

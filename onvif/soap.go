@@ -123,9 +123,40 @@ func parseFault(data []byte) *Fault {
 	}
 	var f *Fault
 	if errors.As(decodeFault(d, start), &f) {
+		f.notUnderstood = notUnderstood(data)
 		return f
 	}
 	return nil
+}
+
+// notUnderstood returns the local names of the header blocks that the
+// SOAP 1.2 NotUnderstood elements in the response header name, e.g.
+// "Security" for qname="wsse:Security".
+func notUnderstood(data []byte) []string {
+	d := newDecoder(data)
+	var out []string
+	for depth := 0; ; {
+		tok, err := d.Token()
+		if err != nil {
+			return out
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			if depth == 2 && t.Name.Local == "Body" {
+				return out // header blocks come before the body
+			}
+			if depth == 3 && t.Name.Local == "NotUnderstood" && len(out) < 8 {
+				for _, a := range t.Attr {
+					if a.Name.Local == "qname" {
+						out = append(out, localName(a.Value))
+					}
+				}
+			}
+		case xml.EndElement:
+			depth--
+		}
+	}
 }
 
 func newDecoder(data []byte) *xml.Decoder {

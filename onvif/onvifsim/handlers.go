@@ -54,24 +54,27 @@ func (s *Server) getDeviceInformation(action) (string, *fault) {
 
 func (s *Server) getCapabilities(action) (string, *fault) {
 	base := s.advertisedBase()
-	return `<tds:GetCapabilitiesResponse><tds:Capabilities>` +
-		`<tt:Device><tt:XAddr>` + base + DevicePath + `</tt:XAddr></tt:Device>` +
-		s.mediaCapabilities(base) + // media2.go
-		s.eventsCapabilities(base) + // events.go
-		s.settingsCapabilities(base) + // settings.go
-		`</tds:Capabilities></tds:GetCapabilitiesResponse>`, nil
+	return s.deadAddrs(base, `<tds:GetCapabilitiesResponse><tds:Capabilities>`+ // quirks.go
+		`<tt:Device><tt:XAddr>`+base+DevicePath+`</tt:XAddr></tt:Device>`+
+		s.mediaCapabilities(base)+ // media2.go
+		s.eventsCapabilities(base)+ // events.go
+		s.settingsCapabilities(base)+ // settings.go
+		`</tds:Capabilities></tds:GetCapabilitiesResponse>`), nil
 }
 
 func (s *Server) getServices(action) (string, *fault) {
 	base := s.advertisedBase()
 	svc := func(ns, path string) string {
+		if ns == nsPTZ && s.opts.ServicesOmitPTZ { // quirks.go
+			return ""
+		}
 		return `<tds:Service><tds:Namespace>` + ns + `</tds:Namespace><tds:XAddr>` + base + path +
 			`</tds:XAddr><tds:Version><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor></tds:Version></tds:Service>`
 	}
-	return `<tds:GetServicesResponse>` + svc(nsDevice, DevicePath) + s.mediaServices(svc) + // media2.go
-		s.eventsServices(svc) + // events.go
-		s.settingsServices(svc) + // settings.go
-		`</tds:GetServicesResponse>`, nil
+	return s.deadAddrs(base, `<tds:GetServicesResponse>`+svc(nsDevice, DevicePath)+s.mediaServices(svc)+ // media2.go
+		s.eventsServices(svc)+ // events.go
+		s.settingsServices(svc)+ // settings.go
+		`</tds:GetServicesResponse>`), nil
 }
 
 func (s *Server) profile(token *string) (Profile, *fault) {

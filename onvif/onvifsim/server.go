@@ -177,6 +177,44 @@ type Options struct {
 	// MaxBitrateKbps, if set, silently caps encoder bitrates above it while
 	// advertising a wider range, as cameras limited by the sensor mode do.
 	MaxBitrateKbps int
+
+	// Quirks (issue 14): cameras that bend the ONVIF rules on
+	// authentication and service discovery (see quirks.go and
+	// docs/camera-behaviours.md). Older firmware that lacks GetServices
+	// altogether is Unsupported: []string{"GetServices"}.
+	//
+	// NoWSSecurity makes the camera answer every request carrying a
+	// WS-Security header with a SOAP MustUnderstand fault (HTTP 500, with a
+	// NotUnderstood header block naming wsse:Security) and authenticate
+	// with HTTP digest only, as some NVR-bundled and budget OEM firmware
+	// does whose SOAP stack was built without WS-Security. A client that
+	// always sends a UsernameToken cannot connect at all.
+	NoWSSecurity bool
+	// WSSecurityOnly makes the camera answer 401, without a digest
+	// challenge, to every request that carries no WS-UsernameToken, even
+	// GetSystemDateAndTime (which ONVIF says needs none), as cameras with
+	// HTTP authentication switched off do. A client that reads the clock
+	// anonymously first cannot connect.
+	WSSecurityOnly bool
+	// ServicesOmitPTZ leaves the PTZ service out of GetServices while
+	// GetCapabilities and the PTZ service itself have it, as some PTZ
+	// domes' firmware does: a client trusting GetServices sees a fixed
+	// camera.
+	ServicesOmitPTZ bool
+	// DeadServiceAddr names a service ("imaging" or "ptz") that is
+	// announced at an address that closes every connection unanswered,
+	// like firmware announcing a service of a module the model lacks.
+	DeadServiceAddr string
+	// AuthFailedPlainFault, when set, is the Reason of the fault answering
+	// wrong credentials, a Sender fault with no NotAuthorized subcode
+	// ("Authentication failed", "Unauthorized", "Invalid username or
+	// password"), as various OEM firmware sends: the user saw "soap fault
+	// Sender" instead of "wrong password".
+	AuthFailedPlainFault string
+	// AuthFailedHTML, when set (400 or 500), is the HTTP status of the
+	// HTML page answering wrong credentials, no SOAP fault at all, as some
+	// embedded web servers do; the user saw "http 400".
+	AuthFailedHTML int
 }
 
 // Server is a running simulated ONVIF camera.
@@ -254,6 +292,7 @@ func (s *Server) Start() error {
 	mux.HandleFunc(SnapshotPath, s.handleSnapshot)
 	mux.HandleFunc(PTZPath, s.handleSOAP)     // settings.go
 	mux.HandleFunc(ImagingPath, s.handleSOAP) // settings.go
+	mux.HandleFunc(DeadPath, s.handleDead)    // quirks.go
 	if err := s.startEvents(mux); err != nil {
 		ln.Close()
 		return err
@@ -386,6 +425,9 @@ func (s *Server) handleSOAP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	s.recordLast(act.XMLName.Local, data) // settings.go
+	if s.refuseAuthQuirk(w, &req, data) { // quirks.go
+		return
+	}
 	// Element order is checked as strictly as generated SOAP stacks do (order.go).
 	if reason := checkOrder(data); reason != "" {
 		writeFault(w, http.StatusBadRequest, "Sender", nil, reason)
@@ -394,7 +436,7 @@ func (s *Server) handleSOAP(w http.ResponseWriter, r *http.Request) {
 
 	if act.XMLName.Local != "GetSystemDateAndTime" {
 		if reason := s.checkToken(&req); reason != "" {
-			writeFault(w, http.StatusBadRequest, "Sender", []string{"ter:NotAuthorized"}, "Sender not Authorized: "+reason)
+			s.writeNotAuthorized(w, reason) // quirks.go
 			return
 		}
 	}
@@ -443,7 +485,7 @@ func (s *Server) handleSOAP(w http.ResponseWriter, r *http.Request) {
 
 // checkToken verifies the WS-UsernameToken and returns why it is refused, or "".
 func (s *Server) checkToken(req *request) string {
-	if s.opts.Username == "" {
+	if s.opts.Username == "" || s.opts.NoWSSecurity {
 		return ""
 	}
 	t := req.Header.Token
@@ -497,7 +539,7 @@ func (s *Server) checkToken(req *request) string {
 // checkDigest enforces HTTP digest (RFC 7616, MD5, qop=auth) when
 // RequireDigest is set; it answers 401 itself and returns false on failure.
 func (s *Server) checkDigest(w http.ResponseWriter, r *http.Request) bool {
-	if !s.opts.RequireDigest {
+	if !s.opts.RequireDigest && !(s.opts.NoWSSecurity && s.opts.Username != "") {
 		return true
 	}
 	stale := false
