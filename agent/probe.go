@@ -8,8 +8,6 @@ import (
 	"image"
 	_ "image/jpeg" // DecodeConfig needs the decoders of the formats cameras serve
 	_ "image/png"
-	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -49,19 +47,28 @@ type ProbeReport struct {
 	Usable  bool   `json:"usable"`
 	Verdict string `json:"verdict"`
 	// Auth names the schemes that worked (onvif.AuthUsernameToken,
-	// onvif.AuthHTTPDigest); empty without credentials.
-	Auth   []string     `json:"auth,omitempty"`
+	// onvif.AuthHTTPDigest); empty without credentials. AuthMode says the
+	// same in words ("HTTP digest only (the camera refuses ONVIF user
+	// tokens)").
+	Auth     []string `json:"auth,omitempty"`
+	AuthMode string   `json:"auth_mode,omitempty"`
 	Device *ProbeDevice `json:"device,omitempty"`
 	Clock  *ProbeClock  `json:"clock,omitempty"`
 	// Services maps service names (device, media, media2, ptz, events,
 	// imaging, analytics) to the addresses in use; absent ones are not
 	// offered.
 	Services map[string]string `json:"services,omitempty"`
+	// ServiceProblems names announced services that do not answer,
+	// with why; they are treated as absent.
+	ServiceProblems map[string]string `json:"service_problems,omitempty"`
 	Profiles []ProbeProfile    `json:"profiles,omitempty"`
 	Snapshot *ProbeSnapshot    `json:"snapshot,omitempty"`
 	PTZ      *ProbeFeature     `json:"ptz,omitempty"`
 	Events   *ProbeFeature     `json:"events,omitempty"`
 	Motion   *ProbeFeature     `json:"motion,omitempty"`
+	// Capabilities is the verdict on each thing the cloud will ask of
+	// the camera.
+	Capabilities []ProbeCapability `json:"capabilities,omitempty"`
 	// Errors lists steps that failed without deciding the verdict.
 	Errors []string `json:"errors,omitempty"`
 }
@@ -136,6 +143,8 @@ type ProbeSnapshot struct {
 	Width  int    `json:"width,omitempty"`
 	Height int    `json:"height,omitempty"`
 	Error  string `json:"error,omitempty"`
+
+	notOffered bool // the camera offers no snapshot URI
 }
 
 // ProbeFeature is an optional camera capability: whether it works and what
@@ -214,13 +223,21 @@ func (p *prober) run(ctx context.Context) {
 	for i := range profiles {
 		p.r.Profiles = append(p.r.Profiles, p.profile(ctx, &profiles[i]))
 	}
-	// Later calls may have met an HTTP digest challenge.
-	p.r.Auth = p.c.AuthUsed()
 	p.snapshot(ctx, profiles)
 	p.ptz(ctx, svc, profiles[0].Token)
 	p.events(ctx, svc)
 	p.motion(ctx, profiles[0].Token)
 	p.r.Usable, p.r.Verdict = p.verdict()
+	p.capabilities(ctx, profiles, svc)
+	// Later calls may have met an HTTP digest challenge or found a
+	// service that does not answer.
+	p.r.Auth, p.r.AuthMode = p.c.AuthUsed(), p.c.Auth().String()
+	for name, err := range p.c.ServiceProblems() {
+		if p.r.ServiceProblems == nil {
+			p.r.ServiceProblems = map[string]string{}
+		}
+		p.r.ServiceProblems[name] = p.scrub(err)
+	}
 }
 
 // connectProblem says in words why Connect failed.
@@ -229,10 +246,18 @@ func (p *prober) connectProblem(err error) string {
 	switch {
 	case errors.Is(err, onvif.ErrUnauthorized):
 		said := "HTTP 401"
-		if errors.As(err, &f) {
+		var he *onvif.HTTPError
+		switch {
+		case errors.As(err, &f) && f.Subcode != "":
 			said = f.Subcode
-			if said == "" {
-				said = f.Code
+		case errors.As(err, &f) && f.Reason != "":
+			said = fmt.Sprintf("%q", f.Reason)
+		case errors.As(err, &f):
+			said = f.Code
+		case errors.As(err, &he):
+			said = fmt.Sprintf("HTTP %d", he.Status)
+			if he.Text != "" {
+				said += fmt.Sprintf(" %q", he.Text)
 			}
 		}
 		if p.opts.Username == "" {
@@ -310,6 +335,7 @@ func (p *prober) snapshot(ctx context.Context, profiles []onvif.Profile) {
 	}
 	if err != nil {
 		s.Error = "snapshot uri: " + p.scrub(err)
+		s.notOffered = errors.Is(err, onvif.ErrUnsupported)
 		return
 	}
 	s.URI = p.redact(uri)
@@ -511,104 +537,3 @@ func orNone(s string) string {
 	return s
 }
 
-// WriteText prints the report for people: one section per step, the verdict
-// last.
-func (r ProbeReport) WriteText(w io.Writer) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "camera:    %s\n", r.URL)
-	if d := r.Device; d != nil {
-		fmt.Fprintf(&b, "device:    %s %s, firmware %s, serial %s\n", d.Manufacturer, d.Model, d.Firmware, d.Serial)
-	}
-	if len(r.Auth) > 0 {
-		fmt.Fprintf(&b, "auth:      %s\n", strings.Join(r.Auth, " + "))
-	} else if len(r.Services) > 0 {
-		fmt.Fprintf(&b, "auth:      none needed\n")
-	}
-	if c := r.Clock; c != nil && c.Unknown != "" {
-		fmt.Fprintf(&b, "clock:     unknown (%s)\n", c.Unknown)
-	} else if c != nil {
-		sync := "manual"
-		if c.NTP {
-			sync = "NTP"
-		}
-		fmt.Fprintf(&b, "clock:     %s (%s), skew %+.1fs vs this host", c.CameraUTC.Format(time.RFC3339), sync, c.SkewSeconds)
-		if !c.NTP && math.Abs(c.SkewSeconds) > largeSkew.Seconds() {
-			b.WriteString("; the agent copes, but consider NTP on the camera")
-		}
-		b.WriteString("\n")
-	}
-	if len(r.Services) > 0 {
-		b.WriteString("services:\n")
-		for _, name := range serviceNames {
-			if addr := r.Services[name]; addr != "" {
-				fmt.Fprintf(&b, "  %-10s %s\n", name, addr)
-			}
-		}
-	}
-	for _, pr := range r.Profiles {
-		fmt.Fprintf(&b, "profile %s (%s): %s %dx%d %gfps %dkbps", pr.Name, pr.Token, orDash(pr.Encoding), pr.Width, pr.Height, pr.FPS, pr.BitrateKbps)
-		if pr.Audio != "" {
-			fmt.Fprintf(&b, ", audio %s", pr.Audio)
-		}
-		b.WriteString("\n")
-		if pr.StreamURI != "" {
-			fmt.Fprintf(&b, "  rtsp:    %s\n", pr.StreamURI)
-		}
-		for _, t := range pr.Tracks {
-			fmt.Fprintf(&b, "  track:   %s %s", t.Kind, t.Codec)
-			if t.Width > 0 {
-				fmt.Fprintf(&b, " %dx%d", t.Width, t.Height)
-			}
-			if t.SampleRate > 0 {
-				fmt.Fprintf(&b, " %d Hz %d ch", t.SampleRate, t.Channels)
-			}
-			if !t.Carried {
-				b.WriteString(" (not forwarded)")
-			}
-			b.WriteString("\n")
-		}
-		if pr.Error != "" {
-			fmt.Fprintf(&b, "  error:   %s\n", pr.Error)
-		}
-	}
-	if s := r.Snapshot; s != nil {
-		switch {
-		case s.Error != "":
-			fmt.Fprintf(&b, "snapshot:  %s\n", s.Error)
-		case s.Format == "PNG":
-			fmt.Fprintf(&b, "snapshot:  PNG %dx%d, %d bytes (%s); converted to JPEG for the cloud\n", s.Width, s.Height, s.Bytes, s.URI)
-		default:
-			fmt.Fprintf(&b, "snapshot:  %s %dx%d, %d bytes (%s)\n", s.Format, s.Width, s.Height, s.Bytes, s.URI)
-		}
-	}
-	for _, f := range []struct {
-		name  string
-		f     *ProbeFeature
-		items string // what the feature's items are
-	}{{"ptz", r.PTZ, "presets"}, {"events", r.Events, "kinds"}, {"motion", r.Motion, "items"}} {
-		if f.f == nil {
-			continue
-		}
-		state := "no"
-		if f.f.Supported {
-			state = "yes"
-		}
-		fmt.Fprintf(&b, "%-10s %s", f.name+":", state)
-		if f.f.Detail != "" {
-			fmt.Fprintf(&b, ", %s", f.f.Detail)
-		}
-		if len(f.f.Items) > 0 {
-			fmt.Fprintf(&b, "; %s: %s", f.items, strings.Join(f.f.Items, ", "))
-		}
-		if f.f.Error != "" {
-			fmt.Fprintf(&b, " (error: %s)", f.f.Error)
-		}
-		b.WriteString("\n")
-	}
-	for _, e := range r.Errors {
-		fmt.Fprintf(&b, "error:     %s\n", e)
-	}
-	fmt.Fprintf(&b, "verdict:   %s\n", r.Verdict)
-	_, err := io.WriteString(w, b.String())
-	return err
-}

@@ -231,6 +231,8 @@ func Plain(err error) string {
 		return "camera refused the ONVIF user name or password (check onvif.username and onvif.password)"
 	case errors.Is(err, onvif.ErrUnreachable):
 		return "camera does not answer ONVIF (check onvif.url, that the camera is on, and the network)"
+	case errors.Is(err, onvif.ErrServiceBroken):
+		return "camera announces an ONVIF service that does not answer; camagent treats it as absent until the camera reconnects (a firmware update may fix it)"
 	case errors.Is(err, onvif.ErrUnsupported):
 		return "camera does not support this over ONVIF"
 	case errors.Is(err, media.ErrUnauthorized):

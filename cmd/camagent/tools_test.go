@@ -159,7 +159,7 @@ func TestProbeDigestText(t *testing.T) {
 	if err != nil {
 		t.Fatalf("probe failed: %v\n%s", err, out)
 	}
-	for _, want := range []string{"auth:      WS-UsernameToken + HTTP digest", "track:   video H264", "snapshot:  JPEG 320x180", "verdict:   usable"} {
+	for _, want := range []string{"auth:      ONVIF user token and HTTP digest", "track:   video H264", "snapshot:  JPEG 320x180", "verdict:   usable"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
