@@ -154,8 +154,6 @@ func (c *interopCountingReader) Read(ctx context.Context) (*media.Unit, error) {
 
 func (c *interopCountingReader) Close() { c.r.Close() }
 
-func (c *interopCountingReader) Tracks() []*media.Track { return c.r.Tracks() }
-
 func (c *interopCountingReader) video() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
