@@ -80,6 +80,9 @@ type benchRow struct {
 	pace      float64 // lowest camera pace over the windows (1 = real time)
 	agentAnon float64 // MiB of the agent's RSS that is anonymous memory (heap, stacks)
 
+	// Added latency per video frame, camera → ingest (bench_latency_test.go).
+	agentLat, ffmpegLat frameLatency
+
 	hostBusy float64 // % of all cores busy, mean over the windows
 	simCPU   float64 // the test process (cameras, clouds, ingest), % of one core, mean
 }
@@ -232,17 +235,19 @@ type benchRun struct {
 	cams   []*rtspsim.Server
 	clouds []*cloudsim.Server
 	ingest *cloudsim.Ingest
+	// Each camera has a tap for the agent and one for its relay.
+	agentTaps, relayTaps []*rtspTap
+	lat                  *latencyProbe
 }
 
 func (b *benchRun) start() {
 	t := b.t
-	// The ingest keeps only the first frames of each publish: enough to
-	// find the first key frame, without growing during the window.
-	b.ingest = cloudsim.NewIngest(cloudsim.IngestOptions{MaxFrames: 200})
-	if err := b.ingest.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.ingest.Close)
+	b.lat = newLatencyProbe(func(stream string) string {
+		if strings.HasPrefix(stream, "relay") {
+			return "ffmpeg"
+		}
+		return "agent"
+	})
 	for k := range b.n {
 		cam := rtspsim.New(rtspsim.Options{
 			Username: benchUser, Password: benchPass,
@@ -253,7 +258,21 @@ func (b *benchRun) start() {
 		}
 		t.Cleanup(cam.Close)
 		b.cams = append(b.cams, cam)
-
+		host := strings.TrimPrefix(cam.URL(), "rtsp://")
+		host, _, _ = strings.Cut(host, "/")
+		b.agentTaps = append(b.agentTaps, startTap(t, host))
+		b.relayTaps = append(b.relayTaps, startTap(t, host))
+		b.lat.taps[agentStreamName(k)] = b.agentTaps[k]
+		b.lat.taps[relayStreamName(k)] = b.relayTaps[k]
+	}
+	// The ingest keeps only the first frames of each publish: enough to
+	// find the first key frame, without growing during the window.
+	b.ingest = cloudsim.NewIngest(cloudsim.IngestOptions{MaxFrames: 200, OnFrame: b.lat.onFrame})
+	if err := b.ingest.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.ingest.Close)
+	for k := range b.n {
 		cloud, err := cloudsim.New(cloudsim.Options{CamID: benchCamBase + int64(k) + 1, MediaServer: b.ingest.Addr()})
 		if err != nil {
 			t.Fatal(err)
@@ -266,8 +285,10 @@ func (b *benchRun) start() {
 	}
 }
 
-func (b *benchRun) cameraURL(k int) string {
-	return strings.Replace(b.cams[k].URL(), "rtsp://", "rtsp://"+benchUser+":"+benchPass+"@", 1)
+// cameraURL is camera k's URL with credentials, through tap.
+func (b *benchRun) cameraURL(k int, tap *rtspTap) string {
+	_, path, _ := strings.Cut(strings.TrimPrefix(b.cams[k].URL(), "rtsp://"), "/")
+	return "rtsp://" + benchUser + ":" + benchPass + "@" + tap.addr() + "/" + path
 }
 
 func (b *benchRun) sentFrames() int64 {
@@ -298,7 +319,7 @@ func (b *benchRun) config(dir, listen string) string {
 		filepath.Join(dir, "state"), listen)
 	for k := range b.n {
 		fmt.Fprintf(&sb, "  - name: cam%02d\n    token: %q\n    rtsp: %q\n    rtsp_transport: tcp\n",
-			k+1, b.clouds[k].Token(), b.cameraURL(k))
+			k+1, b.clouds[k].Token(), b.cameraURL(k, b.agentTaps[k]))
 	}
 	return sb.String()
 }
@@ -456,7 +477,7 @@ func (b *benchRun) run(row *benchRow) {
 	var relayPIDs []int
 	for k := range b.n {
 		r := startChild(t, "ffmpeg", filepath.Join(dir, fmt.Sprintf("relay%02d.log", k+1)), nil, b.ffmpeg,
-			"-nostdin", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", b.cameraURL(k),
+			"-nostdin", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", b.cameraURL(k, b.relayTaps[k]),
 			"-c", "copy", "-f", "flv", fmt.Sprintf("rtmp://%s/live/%s", b.ingest.Addr(), relayStreamName(k)))
 		relays = append(relays, r)
 		relayPIDs = append(relayPIDs, r.pid())
@@ -484,6 +505,7 @@ func (b *benchRun) run(row *benchRow) {
 		fatal("warm-up: %v", ctx.Err())
 	}
 	stopPerf := b.perf(agent.pid())
+	b.lat.on.Store(true)
 	var agentCPU, ffmpegCPU, agentSw, ffmpegSw []float64
 	for range b.rounds {
 		ms, err := b.measure(ctx, []group{{[]int{agent.pid()}, isAgent}, {relayPIDs, isRelay}})
@@ -524,6 +546,9 @@ func (b *benchRun) run(row *benchRow) {
 		row.simCPU += am.simCPU / float64(b.rounds)
 	}
 	stopPerf()
+	b.lat.on.Store(false)
+	row.agentLat = b.latency("agent")
+	row.ffmpegLat = b.latency("ffmpeg")
 	row.agentCPU, row.ffmpegCPU = medianF(agentCPU), medianF(ffmpegCPU)
 	row.agentSwitches, row.ffmpegSwitches = medianF(agentSw), medianF(ffmpegSw)
 	for _, p := range b.ingest.Publishes() {
@@ -997,19 +1022,19 @@ func benchTable(rows []benchRow, window time.Duration, rounds int) string {
 	host, _ := os.Hostname()
 	fmt.Fprintf(&sb, "\nEnd-to-end benchmark: 1080p25 ≈4 Mbit/s H.264 + AAC per camera, RTSP/TCP in, RTMP out; %d windows of %s after %s warm-up; %d CPUs, %s/%s (%s).\n\n",
 		rounds, window, benchWarmup, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, host)
-	sb.WriteString("| cameras | agent CPU %/stream | ffmpeg CPU %/stream | ratio | agent RSS MiB | ffmpeg RSS MiB (sum) | start latency median/max ms |\n")
-	sb.WriteString("|---:|---:|---:|---:|---:|---:|---:|\n")
+	sb.WriteString("| cameras | agent CPU %/stream | ffmpeg CPU %/stream | ratio | agent RSS MiB | ffmpeg RSS MiB (sum) | start latency median/max ms | added latency p50/p95 ms agent | ffmpeg |\n")
+	sb.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
 		n := float64(r.cameras)
 		ratio := "n/a"
 		if len(r.ratios) > 0 {
 			ratio = fmt.Sprintf("%.2f", medianF(r.ratios))
 		}
-		fmt.Fprintf(&sb, "| %d | %.2f | %.2f | %s | %.1f | %.1f | %s / %s |\n",
+		fmt.Fprintf(&sb, "| %d | %.2f | %.2f | %s | %.1f | %.1f | %s / %s | %s | %s |\n",
 			r.cameras, r.agentCPU/n, r.ffmpegCPU/n, ratio, r.agentRSS, r.ffmpegRSS,
-			ms(median(r.latencies)), ms(slices.Max(r.latencies)))
+			ms(median(r.latencies)), ms(slices.Max(r.latencies)), r.agentLat, r.ffmpegLat)
 	}
-	sb.WriteString("\nThe agent (one process for all cameras) and the ffmpeg relays (one process per camera) pull the same simulated cameras side by side and are measured over the same windows. CPU is % of one core (thread run time from /proc schedstat), per stream = whole process(es) ÷ cameras, median over the windows; the ratio is the median of each window's ratio. RSS is the maximum VmRSS sampled every 250 ms. Start latency: the cloud sends stream_start → the first RTMP video key frame arrives at the ingest, camera session already up (measured before the relays start).\n\n")
+	sb.WriteString("\nThe agent (one process for all cameras) and the ffmpeg relays (one process per camera) pull the same simulated cameras side by side and are measured over the same windows. CPU is % of one core (thread run time from /proc schedstat), per stream = whole process(es) ÷ cameras, median over the windows; the ratio is the median of each window's ratio. RSS is the maximum VmRSS sampled every 250 ms. Start latency: the cloud sends stream_start → the first RTMP video key frame arrives at the ingest, camera session already up (measured before the relays start). Added latency: per non-key video frame during the windows, from its last RTP packet leaving the camera (a TCP tap in front of each client) to its RTMP message read whole at the ingest, the same clock at both ends; frames matched by size.\n\n")
 
 	last := rows[len(rows)-1]
 	n := float64(last.cameras)
@@ -1030,6 +1055,7 @@ func benchTable(rows []benchRow, window time.Duration, rounds int) string {
 			r.cameras, ratioList(r.ratios), pct(r.agentGot, r.agentSent), pct(r.ffmpegGot, r.ffmpegSent),
 			r.agentSwitches/float64(r.cameras), r.ffmpegSwitches/float64(r.cameras), r.hostBusy, r.simCPU)
 		fmt.Fprintf(&sb, "; agent RSS %.1f MiB, anonymous part (heap, stacks; the rest is the mapped binary) %.1f", r.agentRSS, r.agentAnon)
+		fmt.Fprintf(&sb, "; added latency over %s agent and %s ffmpeg frames", r.agentLat.count(), r.ffmpegLat.count())
 		if r.pace < 0.97 {
 			fmt.Fprintf(&sb, "; UNRELIABLE: the simulated cameras sent only %.0f %% of real time, the box is overloaded", 100*r.pace)
 		}

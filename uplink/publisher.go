@@ -27,9 +27,6 @@ import (
 type UnitReader interface {
 	Read(ctx context.Context) (*media.Unit, error)
 	Close()
-	// Tracks are the stream's tracks, so the publisher knows from the start
-	// whether audio must be interleaved with video.
-	Tracks() []*media.Track
 }
 
 // PublisherOptions configures one RTMP(S) publish.
@@ -63,9 +60,14 @@ type PublisherStats struct {
 	VideoFrames, AudioFrames uint64
 	// Bytes is the media payload written, excluding RTMP framing.
 	Bytes uint64
-	// Drops counts units not sent: before the first key frame, with an
-	// unsupported codec, or without a usable sequence header.
+	// Drops counts units and audio frames not sent: before the first key
+	// frame, with an unsupported codec, without a usable sequence header,
+	// or audio whose timestamp went back (see Backwards).
 	Drops uint64
+	// Backwards counts frames whose DTS went back on their own track: a
+	// video frame is sent at its track's previous timestamp (dropping it
+	// would break the frames that refer to it), an audio frame is dropped.
+	Backwards uint64
 }
 
 // ErrUnsupportedScheme means the publish URL is not rtmp:// or rtmps://.
@@ -81,7 +83,7 @@ type Publisher struct {
 	startOnce sync.Once
 	ran       atomic.Bool
 
-	videoFrames, audioFrames, bytes, drops atomic.Uint64
+	videoFrames, audioFrames, bytes, drops, backwards atomic.Uint64
 }
 
 // NewPublisher returns a publisher; nothing happens until Run.
@@ -105,7 +107,8 @@ func (p *Publisher) Started() <-chan struct{} { return p.started }
 
 // Stats returns the counters; safe to call from any goroutine.
 func (p *Publisher) Stats() PublisherStats {
-	return PublisherStats{VideoFrames: p.videoFrames.Load(), AudioFrames: p.audioFrames.Load(), Bytes: p.bytes.Load(), Drops: p.drops.Load()}
+	return PublisherStats{VideoFrames: p.videoFrames.Load(), AudioFrames: p.audioFrames.Load(), Bytes: p.bytes.Load(),
+		Drops: p.drops.Load(), Backwards: p.backwards.Load()}
 }
 
 // publishTarget is a publish URL split the way docs/protocol.md#publish-url (and FFmpeg) does.
@@ -229,7 +232,11 @@ type muxer struct {
 	lastAudio *media.Track       // latest audio track seen, also before the first key frame
 	started   bool
 	base      time.Duration // DTS of the first key frame
-	last      time.Duration // last timestamp sent, for monotonicity
+	// Last timestamp sent per track (video, audio), for monotonicity.
+	// Each track is monotonic on its own: frames go out as they come, so
+	// audio may sit a little behind or ahead of video in the byte stream,
+	// as go2rtc, mediamtx and FFmpeg send it and FLV readers accept.
+	lastVideo, lastAudioTS time.Duration
 
 	head   [8]byte
 	chunks chunkWriter
@@ -249,8 +256,6 @@ type queueLen interface {
 
 func (p *Publisher) pump(ctx context.Context, client *gortmplib.Client, conn net.Conn) error {
 	m := &muxer{p: p, client: client, conn: conn, chunks: chunkWriter{w: conn}, warned: map[media.Codec]bool{}}
-	var il interleaver
-	il.expect(p.opts.Source.Tracks())
 	q, _ := p.opts.Source.(queueLen)
 	for {
 		u, err := p.opts.Source.Read(ctx)
@@ -261,11 +266,11 @@ func (p *Publisher) pump(ctx context.Context, client *gortmplib.Client, conn net
 			p.drops.Add(1)
 			continue
 		}
-		il.push(u)
-		for f, ok := il.pop(); ok; f, ok = il.pop() {
-			if err := m.write(f); err != nil {
-				return err
-			}
+		// Each unit goes out as it comes: holding video until audio of a
+		// later DTS arrives (to interleave the tracks) cost tens of
+		// milliseconds per frame, and no ingest needs it.
+		if err := m.write(u); err != nil {
+			return err
 		}
 		if q == nil || q.Queued() == 0 || m.chunks.pending() >= maxBatch {
 			if err := m.flush(); err != nil {
@@ -315,23 +320,26 @@ func (m *muxer) writeMessage(msg message.Message) error {
 	return m.client.Write(msg)
 }
 
-// timestamp maps a unit DTS to RTMP milliseconds from stream start,
-// never going backwards (audio and video share one timeline).
-func (m *muxer) timestamp(dts time.Duration) time.Duration {
-	ts := (dts - m.base).Truncate(time.Millisecond)
-	if ts < m.last {
-		ts = m.last
+// timestamp maps a DTS to RTMP milliseconds from stream start. Both tracks
+// share the base, so audio and video captured at the same instant get the
+// same timestamp. ok is false when dts goes back before last, the track's
+// previous timestamp, or before the stream start; ts is then last.
+func (m *muxer) timestamp(dts, last time.Duration) (ts time.Duration, ok bool) {
+	if dts < m.base {
+		return last, false
 	}
-	m.last = ts
-	return ts
+	ts = (dts - m.base).Truncate(time.Millisecond)
+	if ts < last {
+		return last, false
+	}
+	return ts, true
 }
 
 func (m *muxer) deadline() error {
 	return m.conn.SetWriteDeadline(time.Now().Add(m.p.opts.WriteTimeout))
 }
 
-func (m *muxer) write(f flvFrame) error {
-	u := f.u
+func (m *muxer) write(u *media.Unit) error {
 	codec := u.Track.Codec
 	if codec.IsVideo() {
 		return m.writeVideo(u)
@@ -343,7 +351,7 @@ func (m *muxer) write(f flvFrame) error {
 	}
 	switch codec {
 	case media.CodecAAC, media.CodecG711U, media.CodecG711A:
-		return m.writeAudio(u, f)
+		return m.writeAudio(u)
 	default:
 		m.unsupported(codec)
 		return nil
@@ -379,7 +387,11 @@ func (m *muxer) writeVideo(u *media.Unit) error {
 		}
 		m.started = true
 	}
-	ts := m.timestamp(u.DTS)
+	ts, ok := m.timestamp(u.DTS, m.lastVideo)
+	if !ok {
+		m.p.backwards.Add(1)
+	}
+	m.lastVideo = ts
 	cts := max(u.PTS-u.DTS, 0).Truncate(time.Millisecond)
 	c := uint32(cts / time.Millisecond)
 	head := m.head[:0]
@@ -428,7 +440,7 @@ func (m *muxer) writeHeaders(u *media.Unit) error {
 		seq = &message.Video{
 			ChunkStreamID: message.VideoChunkStreamID, MessageStreamID: 0x1000000,
 			Codec: message.CodecH264, IsKeyFrame: true, Type: message.VideoTypeConfig,
-			AVCConfig: c, DTS: m.last,
+			AVCConfig: c, DTS: m.lastVideo,
 		}
 	case media.CodecH265:
 		c, err := hvcConfig(ps.VPS, ps.SPS, ps.PPS)
@@ -502,7 +514,7 @@ func (m *muxer) writeAudioHeader(t *media.Track) error {
 		ChunkStreamID: message.AudioChunkStreamID, MessageStreamID: 0x1000000,
 		Codec: message.CodecMPEG4Audio, Rate: message.AudioRate44100,
 		Depth: message.AudioDepth16, IsStereo: true,
-		AACType: message.AudioAACTypeConfig, AACConfig: &asc, DTS: m.last,
+		AACType: message.AudioAACTypeConfig, AACConfig: &asc, DTS: m.lastAudioTS,
 	})
 	if err != nil {
 		return fmt.Errorf("write audio sequence header: %w", err)
@@ -513,8 +525,8 @@ func (m *muxer) writeAudioHeader(t *media.Track) error {
 
 var errBadAudioConfig = errors.New("bad audio config")
 
-// writeAudio sends one audio frame f of unit u.
-func (m *muxer) writeAudio(u *media.Unit, f flvFrame) error {
+// writeAudio sends the audio frames of unit u.
+func (m *muxer) writeAudio(u *media.Unit) error {
 	t := u.Track
 	if t.Codec == media.CodecAAC && t != m.audio {
 		if err := m.writeAudioHeader(t); err != nil {
@@ -545,12 +557,38 @@ func (m *muxer) writeAudio(u *media.Unit, f flvFrame) error {
 	if t.Codec == media.CodecAAC {
 		head = append(head, byte(message.AudioAACTypeAU))
 	}
-	au := u.Frames[f.idx]
-	if err := m.room(len(head) + len(au)); err != nil {
-		return err
+	for i, au := range u.Frames {
+		dts := audioFrameDTS(u, i)
+		ts, ok := m.timestamp(dts, m.lastAudioTS)
+		if !ok {
+			// Audio from before the first key frame, which arrived after
+			// it, or audio going back: a gap is inaudible next to a jump.
+			if dts >= m.base {
+				m.p.backwards.Add(1)
+			}
+			m.p.drops.Add(1)
+			continue
+		}
+		m.lastAudioTS = ts
+		if err := m.room(len(head) + len(au)); err != nil {
+			return err
+		}
+		m.chunks.write(audioFrameCSID, byte(message.TypeAudio), ts, head, au)
+		m.pendAudio++
+		m.pendBytes += uint64(len(au))
 	}
-	m.chunks.write(audioFrameCSID, byte(message.TypeAudio), m.timestamp(f.dts), head, au)
-	m.pendAudio++
-	m.pendBytes += uint64(len(au))
 	return nil
+}
+
+// audioFrameDTS is the DTS of frame i of audio unit u: an AAC unit may carry
+// several frames, each 1024 samples after the one before.
+func audioFrameDTS(u *media.Unit, i int) time.Duration {
+	rate := u.Track.SampleRate
+	if rate <= 0 {
+		rate = u.Track.ClockRate
+	}
+	if i == 0 || rate <= 0 || u.Track.Codec != media.CodecAAC {
+		return u.DTS
+	}
+	return u.DTS + time.Duration(i)*1024*time.Second/time.Duration(rate)
 }

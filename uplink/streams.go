@@ -464,7 +464,7 @@ func (s *Streams) Stats() map[string]PublisherStats {
 
 func (a PublisherStats) add(b PublisherStats) PublisherStats {
 	return PublisherStats{VideoFrames: a.VideoFrames + b.VideoFrames, AudioFrames: a.AudioFrames + b.AudioFrames,
-		Bytes: a.Bytes + b.Bytes, Drops: a.Drops + b.Drops}
+		Bytes: a.Bytes + b.Bytes, Drops: a.Drops + b.Drops, Backwards: a.Backwards + b.Backwards}
 }
 
 // startLoop starts the publish goroutine under ctx, counted in loops;

@@ -174,8 +174,8 @@ const aacFrameSamples = 1024
 
 // Problems lists how the recording differs from what the camera sent, in
 // words for a test to report: codecs, size, rate, audio format, a key frame
-// first, one even timeline, and (with w.SPS) the SPS unchanged. None means
-// a player and a recorder see the camera's stream.
+// first, an even timeline per stream, and (with w.SPS) the SPS unchanged.
+// None means a player and a recorder see the camera's stream.
 func (r *Recording) Problems(w Want) []string {
 	var bad []string
 	add := func(format string, a ...any) { bad = append(bad, fmt.Sprintf(format, a...)) }
@@ -203,17 +203,20 @@ func (r *Recording) Problems(w Want) []string {
 		add("first recorded video packet is not a key frame")
 	}
 
-	// The file is one timeline: in file order, timestamps never go back
-	// and never jump.
+	// Each stream's timestamps never go back and never jump. Across
+	// streams the file need not be interleaved by time: FLV readers
+	// (FFmpeg, nginx-rtmp, the cloud) take audio a little behind video.
 	var jumps []string
-	for i := 1; i < len(r.Packets); i++ {
-		p, prev := r.Packets[i], r.Packets[i-1]
-		if d := p.DTS - prev.DTS; d < 0 || d > MaxJump {
-			jumps = append(jumps, fmt.Sprintf("packet %d (video %t) at %v after %v", i, p.Video, p.DTS, prev.DTS))
+	for _, ps := range [][]Packet{r.Video, r.Audio} {
+		for i := 1; i < len(ps); i++ {
+			p, prev := ps[i], ps[i-1]
+			if d := p.DTS - prev.DTS; d < 0 || d > MaxJump {
+				jumps = append(jumps, fmt.Sprintf("%s packet %d at %v after %v", kind(p.Video), i, p.DTS, prev.DTS))
+			}
 		}
 	}
 	if len(jumps) > 0 {
-		add("%d of %d packets step back or jump more than %v in file order, e.g. %s", len(jumps), len(r.Packets), MaxJump, strings.Join(jumps[:min(len(jumps), 3)], "; "))
+		add("%d of %d packets step back or jump more than %v on their stream, e.g. %s", len(jumps), len(r.Video)+len(r.Audio), MaxJump, strings.Join(jumps[:min(len(jumps), 3)], "; "))
 	}
 
 	// Video: the camera sends a frame every 1/fps exactly, so every step
@@ -248,6 +251,13 @@ func (r *Recording) Problems(w Want) []string {
 		}
 	}
 	return bad
+}
+
+func kind(video bool) string {
+	if video {
+		return "video"
+	}
+	return "audio"
 }
 
 // videoSteps counts the steps between consecutive video timestamps,

@@ -43,8 +43,13 @@ func TestRecordingProblems(t *testing.T) {
 		{"no key frame first", func(r *Recording) { r.Video[0].Key = false }, []string{"not a key frame"}},
 		{"packets without dts", func(r *Recording) { r.NoDTS = 3 }, []string{"3 packets without DTS"}},
 		{"step back", func(r *Recording) {
-			r.Packets[10].DTS = -time.Second
-		}, []string{"2 of"}},
+			r.Audio[10].DTS = r.Audio[9].DTS - time.Millisecond
+		}, []string{"1 of"}},
+		{"jump", func(r *Recording) {
+			for i := 30; i < len(r.Video); i++ {
+				r.Video[i].DTS += time.Second
+			}
+		}, []string{"1 of", "video timestamp steps"}},
 		{"uneven video", func(r *Recording) {
 			r.Video[5].DTS += 15 * time.Millisecond
 		}, []string{"video timestamp steps"}},

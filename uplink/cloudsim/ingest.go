@@ -33,6 +33,10 @@ type IngestOptions struct {
 	ReadTimeout time.Duration
 	// MaxFrames caps the frames kept per publish (counters go on). Default 100000.
 	MaxFrames int
+	// OnFrame, if set, sees every media frame of an accepted publish as it
+	// arrives, on the connection's goroutine; stream is the publish's
+	// Stream. For measurements over a window beyond MaxFrames.
+	OnFrame func(stream string, f FrameRecord)
 }
 
 // FrameRecord is one media frame the ingest received.
@@ -44,6 +48,8 @@ type FrameRecord struct {
 	// which has no usable flag, whether the frame holds an IRAP picture).
 	Key  bool
 	Size int
+	// At is when the ingest had read the whole message.
+	At time.Time
 }
 
 // PublishRecord is what the ingest saw of one RTMP connection. Slices and
@@ -81,7 +87,10 @@ type PublishRecord struct {
 	Bytes                    int64 // media payload bytes
 	// FirstVideoKey reports whether the first video frame was a key frame.
 	FirstVideoKey bool
-	// Monotonic stays true while no timestamp (audio or video) went backwards.
+	// Monotonic stays true while no track's timestamps went backwards.
+	// Each track counts on its own: like nginx-rtmp, FFmpeg and the cloud,
+	// the ingest takes audio a little behind or ahead of video, which is
+	// how go2rtc, mediamtx and camagent send a camera's stream.
 	Monotonic bool
 	// Violations lists protocol mistakes (frames before sequence headers,
 	// Annex-B payloads, key flags that disagree with the picture).
@@ -286,8 +295,8 @@ type ingestConn struct {
 	mrw  *message.ReadWriter
 	rec  *PublishRecord
 
-	lastDTS  time.Duration
-	anyFrame bool
+	lastDTS  [2]time.Duration // per track: video, audio
+	anyFrame [2]bool
 }
 
 func (i *Ingest) serve(conn net.Conn) {
@@ -666,8 +675,17 @@ func (s *ingestConn) audio(m *message.Audio) {
 }
 
 func (s *ingestConn) frame(video bool, dts time.Duration, key bool, size int) {
-	backwards := s.anyFrame && dts < s.lastDTS
-	s.anyFrame, s.lastDTS = true, dts
+	at := time.Now()
+	k := 0
+	if !video {
+		k = 1
+	}
+	backwards := s.anyFrame[k] && dts < s.lastDTS[k]
+	s.anyFrame[k], s.lastDTS[k] = true, dts
+	f := FrameRecord{Video: video, DTS: dts, Key: key, Size: size, At: at}
+	if s.i.opts.OnFrame != nil {
+		s.i.opts.OnFrame(s.rec.Stream, f)
+	}
 	s.update(func(r *PublishRecord) {
 		if video {
 			if r.VideoHeaders == 0 {
@@ -688,7 +706,7 @@ func (s *ingestConn) frame(video bool, dts time.Duration, key bool, size int) {
 		}
 		r.Bytes += int64(size)
 		if len(r.Frames) < s.i.opts.MaxFrames {
-			r.Frames = append(r.Frames, FrameRecord{Video: video, DTS: dts, Key: key, Size: size})
+			r.Frames = append(r.Frames, f)
 		}
 	})
 }
