@@ -526,7 +526,18 @@ func (r ProbeReport) WriteText(w io.Writer) error {
 		}
 	}
 	for _, pr := range r.Profiles {
-		fmt.Fprintf(&b, "profile %s (%s): %s %dx%d %gfps %dkbps", pr.Name, pr.Token, orDash(pr.Encoding), pr.Width, pr.Height, pr.FPS, pr.BitrateKbps)
+		fmt.Fprintf(&b, "profile %s (%s): %s %dx%d", pr.Name, pr.Token, orDash(pr.Encoding), pr.Width, pr.Height)
+		// 0 is what a camera without RateControl leaves: unknown, not a rate.
+		if pr.FPS > 0 {
+			fmt.Fprintf(&b, " %gfps", pr.FPS)
+		} else {
+			b.WriteString(" fps unknown")
+		}
+		if pr.BitrateKbps > 0 {
+			fmt.Fprintf(&b, " %dkbps", pr.BitrateKbps)
+		} else {
+			b.WriteString(" kbps unknown")
+		}
 		if pr.Audio != "" {
 			fmt.Fprintf(&b, ", audio %s", pr.Audio)
 		}
