@@ -17,10 +17,11 @@ import (
 // against the camera's options before anything is sent, so a bad entry
 // changes nothing. Where the camera does not say what it allows (empty
 // options, a fault on the call) the change is tried and the camera's
-// read-back is what counts: it is logged and get_stream_config reports it. The publish of a changed stream keeps running: the
-// camera's new SPS reaches media as a new track and the publisher sends
-// fresh sequence headers, which the reference agent's close-and-restart
-// achieves the slow way.
+// read-back is what counts: it is logged and get_stream_config reports it.
+// The publish of a changed stream keeps running: the camera's new SPS
+// reaches media as a new track and the publisher sends fresh sequence
+// headers, which the reference agent's close-and-restart achieves the
+// slow way.
 func (w *Camera) setStreamConfig(ctx context.Context, cl *onvif.Client, req *uplink.SetStreamConfig) uplink.Reply {
 	type videoChange struct {
 		p     *pipe
