@@ -50,10 +50,10 @@ type ProbeReport struct {
 	// onvif.AuthHTTPDigest); empty without credentials. AuthMode says the
 	// same in words ("HTTP digest only (the camera refuses ONVIF user
 	// tokens)").
-	Auth     []string `json:"auth,omitempty"`
-	AuthMode string   `json:"auth_mode,omitempty"`
-	Device *ProbeDevice `json:"device,omitempty"`
-	Clock  *ProbeClock  `json:"clock,omitempty"`
+	Auth     []string     `json:"auth,omitempty"`
+	AuthMode string       `json:"auth_mode,omitempty"`
+	Device   *ProbeDevice `json:"device,omitempty"`
+	Clock    *ProbeClock  `json:"clock,omitempty"`
 	// Services maps service names (device, media, media2, ptz, events,
 	// imaging, analytics) to the addresses in use; absent ones are not
 	// offered.
@@ -61,11 +61,11 @@ type ProbeReport struct {
 	// ServiceProblems names announced services that do not answer,
 	// with why; they are treated as absent.
 	ServiceProblems map[string]string `json:"service_problems,omitempty"`
-	Profiles []ProbeProfile    `json:"profiles,omitempty"`
-	Snapshot *ProbeSnapshot    `json:"snapshot,omitempty"`
-	PTZ      *ProbeFeature     `json:"ptz,omitempty"`
-	Events   *ProbeFeature     `json:"events,omitempty"`
-	Motion   *ProbeFeature     `json:"motion,omitempty"`
+	Profiles        []ProbeProfile    `json:"profiles,omitempty"`
+	Snapshot        *ProbeSnapshot    `json:"snapshot,omitempty"`
+	PTZ             *ProbeFeature     `json:"ptz,omitempty"`
+	Events          *ProbeFeature     `json:"events,omitempty"`
+	Motion          *ProbeFeature     `json:"motion,omitempty"`
 	// Capabilities is the verdict on each thing the cloud will ask of
 	// the camera.
 	Capabilities []ProbeCapability `json:"capabilities,omitempty"`
@@ -536,4 +536,3 @@ func orNone(s string) string {
 	}
 	return s
 }
-

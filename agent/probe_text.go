@@ -47,16 +47,20 @@ func (r ProbeReport) WriteText(w io.Writer) error {
 		}
 	}
 	for _, pr := range r.Profiles {
-		// What the camera did not say is left out, not printed as 0.
+		// 0 is what a camera without RateControl leaves: unknown, not a rate.
 		fmt.Fprintf(&b, "profile %s (%s): %s", pr.Name, pr.Token, orDash(pr.Encoding))
 		if pr.Width > 0 {
 			fmt.Fprintf(&b, " %dx%d", pr.Width, pr.Height)
 		}
 		if pr.FPS > 0 {
 			fmt.Fprintf(&b, " %gfps", pr.FPS)
+		} else {
+			b.WriteString(" fps unknown")
 		}
 		if pr.BitrateKbps > 0 {
 			fmt.Fprintf(&b, " %dkbps", pr.BitrateKbps)
+		} else {
+			b.WriteString(" kbps unknown")
 		}
 		if pr.Audio != "" {
 			fmt.Fprintf(&b, ", audio %s", pr.Audio)

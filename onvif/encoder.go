@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -41,6 +42,9 @@ func (c *Client) VideoEncoder(ctx context.Context, configToken string) (VideoEnc
 // only the requested fields (persistently), and returns the configuration
 // the camera reports afterwards, which may differ where it rounds or clamps.
 // A value outside the options gives a *RangeError before anything is sent.
+// Where the options are unknown (empty, or the camera faulted on them) the
+// change is tried as asked and the read-back is the only judge; a value
+// equal to the current one is never refused.
 func (c *Client) SetVideoEncoder(ctx context.Context, configToken string, p VideoEncoderPatch) (VideoEncoderConfig, error) {
 	const op = "set video encoder configuration"
 	cur, err := c.videoEncoderNode(ctx, configToken)
@@ -109,41 +113,41 @@ func videoEncoderFromNode(n *node) (VideoEncoderConfig, error) {
 	return *x.config(), nil
 }
 
-// applyEncoderPatch validates p against o and writes it into cur.
+// applyEncoderPatch validates p against o and writes it into cur. Only
+// what the camera reported limits a value: unknown ranges and lists let
+// it through, and so does a value the configuration already holds (a
+// camera may run outside the options it lists).
 func applyEncoderPatch(op string, cur *node, o VideoEncoderOptions, p VideoEncoderPatch) error {
-	enc := normalizeEncoding(cur.value("Encoding"))
+	curEnc := normalizeEncoding(cur.value("Encoding"))
+	enc := curEnc
 	if p.Encoding != "" {
 		enc = normalizeEncoding(p.Encoding)
 	}
 	codec, ok := o.Codec(enc)
-	if !ok {
+	if !ok && enc != curEnc && o.Known() {
 		return &RangeError{Field: "encoding", Value: enc, Allowed: "[" + strings.Join(o.Encodings(), " ") + "]"}
 	}
-	if p.Resolution != nil && len(codec.Resolutions) > 0 {
-		found := false
-		for _, r := range codec.Resolutions {
-			found = found || r == *p.Resolution
-		}
-		if !found {
-			return &RangeError{Field: "resolution", Value: fmt.Sprintf("%dx%d", p.Resolution.Width, p.Resolution.Height),
-				Allowed: fmt.Sprint(codec.Resolutions)}
-		}
+	if r := p.Resolution; r != nil && len(codec.Resolutions) > 0 && !slices.Contains(codec.Resolutions, *r) &&
+		(r.Width != atoi(cur.value("Resolution", "Width")) || r.Height != atoi(cur.value("Resolution", "Height"))) {
+		return &RangeError{Field: "resolution", Value: fmt.Sprintf("%dx%d", r.Width, r.Height),
+			Allowed: fmt.Sprint(codec.Resolutions)}
 	}
 	if p.FrameRate != nil {
-		if err := checkInt("frame rate", *p.FrameRate, codec.FrameRate); err != nil {
+		if err := checkSetting("frame rate", *p.FrameRate, codec.FrameRate, cur.value("RateControl", "FrameRateLimit")); err != nil {
 			return err
 		}
 	}
 	if p.BitrateKbps != nil {
-		if err := checkInt("bitrate", float64(*p.BitrateKbps), codec.BitrateKbps); err != nil {
+		if err := checkSetting("bitrate", float64(*p.BitrateKbps), codec.BitrateKbps, cur.value("RateControl", "BitrateLimit")); err != nil {
 			return err
 		}
 	}
+	codecElem := map[string]string{"H264": "H264", "MPEG4": "MPEG4"}[enc]
 	if p.GOP != nil {
 		if enc == "JPEG" {
 			return unsupportedField(op, "gop for JPEG")
 		}
-		if err := checkInt("gop", float64(*p.GOP), codec.GOP); err != nil {
+		if err := checkSetting("gop", float64(*p.GOP), codec.GOP, cur.value(codecElem, "GovLength")); err != nil {
 			return err
 		}
 	}
@@ -151,12 +155,12 @@ func applyEncoderPatch(op string, cur *node, o VideoEncoderOptions, p VideoEncod
 		if enc == "JPEG" {
 			return unsupportedField(op, "profile for JPEG")
 		}
-		if err := checkOneOf("profile", p.Profile, codec.Profiles); err != nil {
+		if err := checkOneOf("profile", p.Profile, codec.Profiles); err != nil && !strings.EqualFold(p.Profile, currentProfile(cur, enc)) {
 			return err
 		}
 	}
 	if p.Quality != nil {
-		if err := checkInt("quality", *p.Quality, o.Quality); err != nil {
+		if err := checkSetting("quality", *p.Quality, o.Quality, cur.value("Quality")); err != nil {
 			return err
 		}
 	}
@@ -189,7 +193,7 @@ func applyEncoderPatch(op string, cur *node, o VideoEncoderOptions, p VideoEncod
 	if cbr != "" {
 		cur.find("RateControl").setAttr("ConstantBitRate", cbr)
 	}
-	if codecElem := map[string]string{"H264": "H264", "MPEG4": "MPEG4"}[enc]; codecElem != "" {
+	if codecElem != "" {
 		profileElem := map[string]string{"H264": "H264Profile", "MPEG4": "Mpeg4Profile"}[enc]
 		el := cur.find(codecElem)
 		if el == nil {
@@ -216,15 +220,37 @@ func applyEncoderPatch(op string, cur *node, o VideoEncoderOptions, p VideoEncod
 	return nil
 }
 
-// checkInt checks v against an integer range; a zero Range is unknown.
+// checkInt checks v against an integer range; an unknown range lets any
+// number through.
 func checkInt(field string, v float64, r Range) error {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return &RangeError{Field: field, Value: fmtFloat(v), Allowed: "a number"}
 	}
-	if r == (Range{}) || (v >= float64(r.Min) && v <= float64(r.Max)) {
+	if !r.Known() || (v >= float64(r.Min) && v <= float64(r.Max)) {
 		return nil
 	}
 	return &RangeError{Field: field, Value: fmtFloat(v), Allowed: fmt.Sprintf("%d..%d", r.Min, r.Max)}
+}
+
+// checkSetting is checkInt that also lets through the value the
+// configuration holds now (cur, as the camera wrote it).
+func checkSetting(field string, v float64, r Range, cur string) error {
+	err := checkInt(field, v, r)
+	if c, perr := strconv.ParseFloat(strings.TrimSpace(cur), 64); err != nil && perr == nil && c == v {
+		return nil
+	}
+	return err
+}
+
+// currentProfile is the codec profile cur holds for enc, or "".
+func currentProfile(cur *node, enc string) string {
+	switch enc {
+	case "H264":
+		return cur.value("H264", "H264Profile")
+	case "MPEG4":
+		return cur.value("MPEG4", "Mpeg4Profile")
+	}
+	return ""
 }
 
 // canonical returns the spelling from allowed that matches v

@@ -42,9 +42,12 @@ type VideoEncoderConfig struct {
 	Encoding string
 	Width    int
 	Height   int
-	// FrameRate is the frame-rate limit in frames per second.
+	// FrameRate is the frame-rate limit in frames per second; 0 means
+	// unknown: the camera left RateControl (or its FrameRateLimit) out,
+	// as some firmware does. It is never a real limit.
 	FrameRate float64
-	// BitrateKbps is the bitrate limit in kbit/s.
+	// BitrateKbps is the bitrate limit in kbit/s; 0 means unknown, as for
+	// FrameRate.
 	BitrateKbps int
 	// GOP is the I-frame interval (GovLength) in frames; 0 if not reported.
 	GOP int
@@ -71,53 +74,6 @@ type AudioEncoderConfig struct {
 type Resolution struct {
 	Width  int
 	Height int
-}
-
-// Range is an inclusive integer range; the zero value means "not reported".
-type Range struct {
-	Min int
-	Max int
-}
-
-// CodecOptions are the settings one encoding allows.
-type CodecOptions struct {
-	// Encoding is "H264", "H265", "JPEG" or "MPEG4".
-	Encoding         string
-	Resolutions      []Resolution
-	FrameRate        Range
-	EncodingInterval Range
-	GOP              Range
-	// BitrateKbps is only reported by cameras implementing the Media
-	// options extension.
-	BitrateKbps Range
-	// Profiles lists codec profiles, e.g. Baseline, Main, High.
-	Profiles []string
-}
-
-// VideoEncoderOptions are what GetVideoEncoderConfigurationOptions reports.
-type VideoEncoderOptions struct {
-	Quality Range
-	// Codecs holds one entry per encoding the camera offers.
-	Codecs []CodecOptions
-}
-
-// Encodings lists the encodings in o.
-func (o VideoEncoderOptions) Encodings() []string {
-	out := make([]string, 0, len(o.Codecs))
-	for _, c := range o.Codecs {
-		out = append(out, c.Encoding)
-	}
-	return out
-}
-
-// Codec returns the options for encoding, if offered.
-func (o VideoEncoderOptions) Codec(encoding string) (CodecOptions, bool) {
-	for _, c := range o.Codecs {
-		if c.Encoding == encoding {
-			return c, true
-		}
-	}
-	return CodecOptions{}, false
 }
 
 func mediaAddr(s Services) string { return s.Media }
@@ -200,34 +156,6 @@ func (c *Client) VideoEncoderConfigs(ctx context.Context) ([]VideoEncoderConfig,
 		out = append(out, *r.Configurations[i].config())
 	}
 	return out, nil
-}
-
-// getVideoEncoderConfigurationOptions replaces use-go's request type, which
-// sends empty token elements that cameras read as the token "".
-type getVideoEncoderConfigurationOptions struct {
-	XMLName            string `xml:"trt:GetVideoEncoderConfigurationOptions"`
-	ConfigurationToken string `xml:"trt:ConfigurationToken,omitempty"`
-	ProfileToken       string `xml:"trt:ProfileToken,omitempty"`
-}
-
-// VideoEncoderOptions returns what a video encoder configuration may be set
-// to. Either token may be empty; with both empty the camera reports generic
-// options.
-func (c *Client) VideoEncoderOptions(ctx context.Context, configToken, profileToken string) (VideoEncoderOptions, error) {
-	const op = "get video encoder configuration options"
-	addr, err := c.endpoint(mediaAddr)
-	if err != nil {
-		return VideoEncoderOptions{}, fmt.Errorf("onvif: %s: %w", op, err)
-	}
-	req := getVideoEncoderConfigurationOptions{ConfigurationToken: configToken, ProfileToken: profileToken}
-	var r struct {
-		Options xmlEncoderOptions `xml:"Options"`
-	}
-	if err := c.call(ctx, op, addr, nsMedia+"/GetVideoEncoderConfigurationOptions", req,
-		true, "GetVideoEncoderConfigurationOptionsResponse", &r); err != nil {
-		return VideoEncoderOptions{}, err
-	}
-	return r.Options.options(), nil
 }
 
 // Response shapes, matched by local names. Numbers are kept as strings and
@@ -324,9 +252,10 @@ func (x *xmlVideoEncoder) config() *VideoEncoderConfig {
 		Quality:  atof(x.Quality),
 	}
 	if rc := x.RateControl; rc != nil {
-		v.FrameRate = atof(rc.FrameRateLimit)
+		// Zero or negative limits are firmware placeholders: unknown.
+		v.FrameRate = max(atof(rc.FrameRateLimit), 0)
 		v.EncodingInterval = atoi(rc.EncodingInterval)
-		v.BitrateKbps = atoi(rc.BitrateLimit)
+		v.BitrateKbps = max(atoi(rc.BitrateLimit), 0)
 		switch strings.ToLower(strings.TrimSpace(rc.ConstantBitRate)) {
 		case "true", "1":
 			v.RateControl = RateControlCBR
@@ -356,88 +285,6 @@ func (x *xmlAudioEncoder) config() *AudioEncoderConfig {
 		BitrateKbps:   atoi(x.Bitrate),
 		SampleRateKHz: atof(x.SampleRate),
 	}
-}
-
-type xmlRange struct {
-	Min string `xml:"Min"`
-	Max string `xml:"Max"`
-}
-
-func (r *xmlRange) rng() Range {
-	if r == nil {
-		return Range{}
-	}
-	return Range{Min: atoi(r.Min), Max: atoi(r.Max)}
-}
-
-type xmlCodecOptions struct {
-	Resolutions []struct {
-		Width  string `xml:"Width"`
-		Height string `xml:"Height"`
-	} `xml:"ResolutionsAvailable"`
-	GovLengthRange        *xmlRange `xml:"GovLengthRange"`
-	FrameRateRange        *xmlRange `xml:"FrameRateRange"`
-	EncodingIntervalRange *xmlRange `xml:"EncodingIntervalRange"`
-	BitrateRange          *xmlRange `xml:"BitrateRange"`
-	H264Profiles          []string  `xml:"H264ProfilesSupported"`
-	Mpeg4Profiles         []string  `xml:"Mpeg4ProfilesSupported"`
-}
-
-type xmlEncoderOptions struct {
-	QualityRange *xmlRange        `xml:"QualityRange"`
-	JPEG         *xmlCodecOptions `xml:"JPEG"`
-	MPEG4        *xmlCodecOptions `xml:"MPEG4"`
-	H264         *xmlCodecOptions `xml:"H264"`
-	Extension    *struct {
-		JPEG  *xmlCodecOptions `xml:"JPEG"`
-		MPEG4 *xmlCodecOptions `xml:"MPEG4"`
-		H264  *xmlCodecOptions `xml:"H264"`
-	} `xml:"Extension"`
-}
-
-func (x xmlEncoderOptions) options() VideoEncoderOptions {
-	o := VideoEncoderOptions{Quality: x.QualityRange.rng()}
-	add := func(enc string, base, ext *xmlCodecOptions) {
-		if base == nil {
-			// The extension repeats the base options plus bitrates, so it
-			// can stand alone.
-			base = ext
-		}
-		if base == nil {
-			return
-		}
-		c := CodecOptions{
-			Encoding:         enc,
-			FrameRate:        base.FrameRateRange.rng(),
-			EncodingInterval: base.EncodingIntervalRange.rng(),
-			GOP:              base.GovLengthRange.rng(),
-			BitrateKbps:      base.BitrateRange.rng(),
-		}
-		for _, r := range base.Resolutions {
-			if w, h := atoi(r.Width), atoi(r.Height); w > 0 && h > 0 {
-				c.Resolutions = append(c.Resolutions, Resolution{Width: w, Height: h})
-			}
-		}
-		for _, p := range append(base.H264Profiles, base.Mpeg4Profiles...) {
-			if p = strings.TrimSpace(p); p != "" {
-				c.Profiles = append(c.Profiles, p)
-			}
-		}
-		if ext != nil && ext != base {
-			if br := ext.BitrateRange.rng(); br != (Range{}) {
-				c.BitrateKbps = br
-			}
-		}
-		o.Codecs = append(o.Codecs, c)
-	}
-	var ext struct{ JPEG, MPEG4, H264 *xmlCodecOptions }
-	if x.Extension != nil {
-		ext.JPEG, ext.MPEG4, ext.H264 = x.Extension.JPEG, x.Extension.MPEG4, x.Extension.H264
-	}
-	add("H264", x.H264, ext.H264)
-	add("JPEG", x.JPEG, ext.JPEG)
-	add("MPEG4", x.MPEG4, ext.MPEG4)
-	return o
 }
 
 // normalizeEncoding maps vendor spellings ("H.264", "h264", "HEVC") to ours.

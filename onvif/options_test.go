@@ -59,6 +59,35 @@ var encoderOptionsCases = []struct {
 		want: VideoEncoderOptions{Codecs: []CodecOptions{{Encoding: "H264", Resolutions: []Resolution{{1280, 720}}, BitrateKbps: Range{64, 4096}}}},
 	},
 	{
+		// Some firmware answers with nothing in Options.
+		name: "empty options",
+		xml: `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:trt="http://www.onvif.org/ver10/media/wsdl"><env:Body>` +
+			`<trt:GetVideoEncoderConfigurationOptionsResponse><trt:Options/></trt:GetVideoEncoderConfigurationOptionsResponse></env:Body></env:Envelope>`,
+		want: VideoEncoderOptions{},
+	},
+	{
+		// Empty elements are unknown ranges, not ranges of zeros; an empty
+		// codec element offers the encoding with nothing known about it.
+		name: "empty elements",
+		xml: `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:trt="http://www.onvif.org/ver10/media/wsdl"><env:Body>` +
+			`<trt:GetVideoEncoderConfigurationOptionsResponse><trt:Options><tt:QualityRange><tt:Min></tt:Min><tt:Max></tt:Max></tt:QualityRange>` +
+			`<tt:H264><tt:ResolutionsAvailable><tt:Width></tt:Width><tt:Height></tt:Height></tt:ResolutionsAvailable>` +
+			`<tt:GovLengthRange/><tt:FrameRateRange><tt:Min/><tt:Max/></tt:FrameRateRange><tt:EncodingIntervalRange><tt:Min>0</tt:Min><tt:Max>0</tt:Max></tt:EncodingIntervalRange>` +
+			`<tt:H264ProfilesSupported></tt:H264ProfilesSupported></tt:H264><tt:Extension><tt:H264><tt:BitrateRange/></tt:H264></tt:Extension>` +
+			`</trt:Options></trt:GetVideoEncoderConfigurationOptionsResponse></env:Body></env:Envelope>`,
+		want: VideoEncoderOptions{Codecs: []CodecOptions{{Encoding: "H264"}}},
+	},
+	{
+		name: "half and upside-down ranges",
+		xml: `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:trt="http://www.onvif.org/ver10/media/wsdl"><env:Body>` +
+			`<trt:GetVideoEncoderConfigurationOptionsResponse><trt:Options><tt:QualityRange><tt:Max>5</tt:Max></tt:QualityRange>` +
+			`<tt:H264><tt:GovLengthRange><tt:Min>400</tt:Min><tt:Max>1</tt:Max></tt:GovLengthRange><tt:FrameRateRange><tt:Min>-5</tt:Min><tt:Max>25</tt:Max></tt:FrameRateRange>` +
+			`<tt:EncodingIntervalRange><tt:Min>x</tt:Min><tt:Max>1</tt:Max></tt:EncodingIntervalRange></tt:H264>` +
+			`<tt:JPEG><tt:FrameRateRange><tt:Min> 1.0 </tt:Min><tt:Max>30.0</tt:Max></tt:FrameRateRange></tt:JPEG>` +
+			`</trt:Options></trt:GetVideoEncoderConfigurationOptionsResponse></env:Body></env:Envelope>`,
+		want: VideoEncoderOptions{Codecs: []CodecOptions{{Encoding: "H264"}, {Encoding: "JPEG", FrameRate: Range{1, 30}}}},
+	},
+	{
 		name:    "fault",
 		xml:     hikvisionNotAuthorized,
 		wantErr: true,
@@ -98,11 +127,20 @@ func FuzzParseEncoderOptions(f *testing.F) {
 		if err != nil {
 			return
 		}
+		ranges := []Range{o.Quality}
 		for _, c := range o.Codecs {
+			ranges = append(ranges, c.FrameRate, c.EncodingInterval, c.GOP, c.BitrateKbps)
 			for _, r := range c.Resolutions {
 				if r.Width <= 0 || r.Height <= 0 {
 					t.Fatalf("bad resolution %+v", r)
 				}
+			}
+		}
+		// A range is either known or the zero value: never zeros or
+		// an upside-down range passed off as what the camera allows.
+		for _, r := range ranges {
+			if !r.Known() && r != (Range{}) {
+				t.Fatalf("range %+v is neither known nor unknown", r)
 			}
 		}
 	})

@@ -200,7 +200,9 @@ func (w *Camera) streamCaps(ctx context.Context, req *uplink.GetStreamCaps) upli
 }
 
 // videoCaps reports what the camera's encoder allows, from ONVIF options
-// when the stream has a profile, else what the stream itself shows.
+// when the stream has a profile, else what the stream itself shows. What
+// the options leave unknown (empty elements, or the camera faulted on the
+// call) is reported as the current value, the one choice known to work.
 func (w *Camera) videoCaps(ctx context.Context, cl *onvif.Client, p *pipe) (uplink.VideoCaps, error) {
 	cur := videoConfig(p)
 	vc := uplink.VideoCaps{
@@ -211,6 +213,9 @@ func (w *Camera) videoCaps(ctx context.Context, cl *onvif.Client, p *pipe) (upli
 		GOP:         [3]int{cur.GOP, cur.GOP, 1},
 		BRT:         [3]int{cur.BRT, cur.BRT, 1},
 	}
+	if cur.VBR {
+		vc.BRT = [3]int{cur.VBRBRT, cur.VBRBRT, 1}
+	}
 	if cl == nil || p.profile == nil || p.profile.Video == nil {
 		return vc, nil
 	}
@@ -218,7 +223,13 @@ func (w *Camera) videoCaps(ctx context.Context, cl *onvif.Client, p *pipe) (upli
 	if err != nil {
 		return vc, fmt.Errorf("video encoder options: %w", err)
 	}
-	vc.Formats = vc.Formats[:0]
+	if opts.Unavailable != nil {
+		w.log.Info("camera gives no video encoder options, reporting current settings as the only choice",
+			zap.String("stream", p.id), zap.Error(opts.Unavailable))
+	}
+	if opts.Known() {
+		vc.Formats = vc.Formats[:0]
+	}
 	for _, co := range opts.Codecs {
 		if co.Encoding != "H264" && co.Encoding != "H265" {
 			continue // the agent publishes H.264/H.265 only
@@ -233,27 +244,27 @@ func (w *Camera) videoCaps(ctx context.Context, cl *onvif.Client, p *pipe) (upli
 				vc.Resolutions = append(vc.Resolutions, [2]int{r.Width, r.Height})
 			}
 		}
-		if co.FrameRate.Max > 0 {
+		if co.FrameRate.Known() {
 			vc.FPS = fpsChoices(co.FrameRate)
 		}
-		if co.GOP.Max > 0 {
+		if co.GOP.Known() {
 			vc.GOP = [3]int{co.GOP.Min, co.GOP.Max, 1}
 		}
-		if co.BitrateKbps.Max > 0 {
+		if co.BitrateKbps.Known() {
 			vc.BRT = [3]int{co.BitrateKbps.Min, co.BitrateKbps.Max, 1}
-		}
-		if cur.VBR {
-			// A camera running VBR can do VBR; its one limit is the VBR maximum.
-			vc.VBR = true
-			r := vc.BRT
-			vc.VBRBRT = &r
-		}
-		if opts.Quality.Max > opts.Quality.Min {
-			vc.Quality = &[2]int{-4, 4}
 		}
 		for _, pr := range co.Profiles {
 			vc.Profiles = append(vc.Profiles, [2]string{cloudFormat(co.Encoding), pr})
 		}
+	}
+	if cur.VBR {
+		// A camera running VBR can do VBR; its one limit is the VBR maximum.
+		vc.VBR = true
+		r := vc.BRT
+		vc.VBRBRT = &r
+	}
+	if opts.Quality.Known() && opts.Quality.Max > opts.Quality.Min {
+		vc.Quality = &[2]int{-4, 4}
 	}
 	if len(vc.Formats) == 0 {
 		vc.Formats = []string{cur.Format}
@@ -291,12 +302,20 @@ func videoConfig(p *pipe) uplink.VideoConfig {
 	if p.profile != nil && p.profile.Video != nil {
 		v := p.profile.Video
 		vc.Format, vc.Profile = cloudFormat(v.Encoding), v.Profile
-		vc.Horz, vc.Vert, vc.FPS, vc.GOP, vc.BRT = v.Width, v.Height, uplink.Float(v.FrameRate), v.GOP, v.BitrateKbps
+		vc.Horz, vc.Vert, vc.GOP = v.Width, v.Height, v.GOP
+		// A camera without RateControl reports neither limit (0): the
+		// stream's own rate stands in rather than a made-up zero.
+		if v.FrameRate > 0 {
+			vc.FPS = uplink.Float(v.FrameRate)
+		}
+		if v.BitrateKbps > 0 {
+			vc.BRT = v.BitrateKbps
+		}
 		if v.RateControl == onvif.RateControlVBR {
 			// ONVIF's one bitrate limit is the VBR maximum in VBR (docs/protocol.md#get-stream-config:
 			// brt is for CBR); quality 0 (normal) until the caller knows
 			// the camera's scale.
-			vc.VBR, vc.BRT, vc.VBRBRT = true, 0, v.BitrateKbps
+			vc.VBR, vc.BRT, vc.VBRBRT = true, 0, vc.BRT
 			q := 0
 			vc.Quality = &q
 		}

@@ -15,10 +15,13 @@ import (
 
 // setStreamConfig changes encoder settings (docs/protocol.md#set-stream-config). Every entry is checked
 // against the camera's options before anything is sent, so a bad entry
-// changes nothing. The publish of a changed stream keeps running: the
-// camera's new SPS reaches media as a new track and the publisher sends
-// fresh sequence headers, which the reference agent's close-and-restart
-// achieves the slow way.
+// changes nothing. Where the camera does not say what it allows (empty
+// options, a fault on the call) the change is tried and the camera's
+// read-back is what counts: it is logged and get_stream_config reports it.
+// The publish of a changed stream keeps running: the camera's new SPS
+// reaches media as a new track and the publisher sends fresh sequence
+// headers, which the reference agent's close-and-restart achieves the
+// slow way.
 func (w *Camera) setStreamConfig(ctx context.Context, cl *onvif.Client, req *uplink.SetStreamConfig) uplink.Reply {
 	type videoChange struct {
 		p     *pipe
@@ -64,6 +67,9 @@ func (w *Camera) setStreamConfig(ctx context.Context, cl *onvif.Client, req *upl
 		w.log.Info("video encoder changed", zap.String("stream", v.p.id), zap.String("encoding", got.Encoding),
 			zap.Int("width", got.Width), zap.Int("height", got.Height), zap.Float64("fps", got.FrameRate),
 			zap.Int("kbps", got.BitrateKbps), zap.Int("gop", got.GOP))
+		if d := notApplied(v.patch, got); len(d) > 0 {
+			w.log.Warn("camera applied other encoder values than asked", zap.String("stream", v.p.id), zap.Strings("differs", d))
+		}
 	}
 	for _, a := range audios {
 		got, err := cl.SetAudioEncoder(ctx, a.p.profile.Audio.Token, a.patch)
@@ -118,7 +124,7 @@ func (w *Camera) videoPatch(ctx context.Context, cl *onvif.Client, p *pipe, v up
 		case enc == cur.Encoding:
 		case enc != "H264" && enc != "H265":
 			return patch, fmt.Errorf("format %s: the agent publishes H.264/H.265 only: %w", *v.Format, onvif.ErrUnsupported)
-		case !slices.Contains(opts.Encodings(), enc):
+		case opts.Known() && !slices.Contains(opts.Encodings(), enc):
 			return patch, fmt.Errorf("format %s: camera offers %v: %w", *v.Format, opts.Encodings(), onvif.ErrUnsupported)
 		case enc == "H265":
 			// Media ver10 configurations cannot carry H.265 settings.
@@ -163,8 +169,10 @@ func (w *Camera) videoPatch(ctx context.Context, cl *onvif.Client, p *pipe, v up
 	} else if !vbr && v.BRT != nil {
 		patch.BitrateKbps = v.BRT
 	}
-	if v.Quality != nil {
-		if opts.Quality.Max <= opts.Quality.Min {
+	// Without a quality range get_stream_config reports quality 0, which
+	// a cloud may send back unchanged.
+	if v.Quality != nil && !(*v.Quality == 0 && !qualityKnown(opts.Quality)) {
+		if !qualityKnown(opts.Quality) {
 			return patch, invalidf("quality: camera reports no quality range")
 		}
 		q := float64(opts.Quality.Min) + float64(*v.Quality+4)*float64(opts.Quality.Max-opts.Quality.Min)/8
@@ -190,4 +198,35 @@ func audioPatch(p *pipe, a uplink.AudioConfigPatch) (onvif.AudioEncoderPatch, er
 	patch.BitrateKbps = a.BRT
 	patch.SampleRateKHz = a.SRT
 	return patch, nil
+}
+
+func qualityKnown(r onvif.Range) bool { return r.Known() && r.Max > r.Min }
+
+// notApplied lists the requested encoder values the camera's read-back
+// does not show, as "field asked→applied"; an unknown read-back (0) counts.
+func notApplied(p onvif.VideoEncoderPatch, got onvif.VideoEncoderConfig) []string {
+	var d []string
+	if r := p.Resolution; r != nil && (r.Width != got.Width || r.Height != got.Height) {
+		d = append(d, fmt.Sprintf("resolution %dx%d→%dx%d", r.Width, r.Height, got.Width, got.Height))
+	}
+	if p.FrameRate != nil && math.Round(*p.FrameRate) != got.FrameRate {
+		d = append(d, fmt.Sprintf("fps %g→%s", *p.FrameRate, orUnknown(got.FrameRate)))
+	}
+	if p.BitrateKbps != nil && *p.BitrateKbps != got.BitrateKbps {
+		d = append(d, fmt.Sprintf("kbps %d→%s", *p.BitrateKbps, orUnknown(float64(got.BitrateKbps))))
+	}
+	if p.GOP != nil && *p.GOP != got.GOP {
+		d = append(d, fmt.Sprintf("gop %d→%s", *p.GOP, orUnknown(float64(got.GOP))))
+	}
+	if p.Encoding != "" && p.Encoding != got.Encoding {
+		d = append(d, fmt.Sprintf("encoding %s→%s", p.Encoding, got.Encoding))
+	}
+	return d
+}
+
+func orUnknown(v float64) string {
+	if v <= 0 {
+		return "unknown"
+	}
+	return fmt.Sprint(v)
 }

@@ -24,7 +24,7 @@ func (s *Server) mediaHandlers() map[string]func(action) (string, *fault) {
 		"GetSnapshotUri":                      s.getSnapshotURI,
 		"GetVideoEncoderConfigurations":       s.getVideoEncoderConfigurations,
 		"GetVideoEncoderConfiguration":        s.getVideoEncoderConfiguration,
-		"GetVideoEncoderConfigurationOptions": s.getVideoEncoderConfigurationOptions,
+		"GetVideoEncoderConfigurationOptions": s.videoEncoderOptions, // encoder.go
 	}
 }
 
@@ -90,23 +90,6 @@ func (s *Server) profile(token *string) (Profile, *fault) {
 
 func encoderToken(p Profile) string { return "VideoEncoder_" + p.Token }
 
-func videoEncoderXML(elem string, p Profile) string {
-	var codec string
-	if p.Encoding == "H264" {
-		codec = fmt.Sprintf(`<tt:H264><tt:GovLength>%d</tt:GovLength><tt:H264Profile>%s</tt:H264Profile></tt:H264>`,
-			p.GOP, esc(p.H264Profile))
-	}
-	return fmt.Sprintf(`<%s token="%s"><tt:Name>%s</tt:Name><tt:UseCount>1</tt:UseCount>`+
-		`<tt:Encoding>%s</tt:Encoding><tt:Resolution><tt:Width>%d</tt:Width><tt:Height>%d</tt:Height></tt:Resolution>`+
-		`<tt:Quality>%s</tt:Quality><tt:RateControl%s><tt:FrameRateLimit>%d</tt:FrameRateLimit>`+
-		`<tt:EncodingInterval>1</tt:EncodingInterval><tt:BitrateLimit>%d</tt:BitrateLimit></tt:RateControl>%s`+
-		`<tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type><tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address>`+
-		`<tt:Port>0</tt:Port><tt:TTL>5</tt:TTL><tt:AutoStart>false</tt:AutoStart></tt:Multicast>`+
-		`<tt:SessionTimeout>PT5S</tt:SessionTimeout></%s>`,
-		elem, esc(encoderToken(p)), esc(p.Name+"_video"), esc(p.Encoding), p.Width, p.Height,
-		fmtF(p.Quality), rateControlAttr(p), p.FrameRate, p.BitrateKbps, codec, elem)
-}
-
 func (s *Server) getProfiles(action) (string, *fault) {
 	var b strings.Builder
 	b.WriteString(`<trt:GetProfilesResponse>`)
@@ -119,7 +102,7 @@ func (s *Server) getProfiles(action) (string, *fault) {
 			b.WriteString(`<tt:AudioSourceConfiguration token="AudioSourceConfig_1"><tt:Name>AudioSourceConfig</tt:Name>` +
 				`<tt:UseCount>1</tt:UseCount><tt:SourceToken>AudioSource_1</tt:SourceToken></tt:AudioSourceConfiguration>`)
 		}
-		b.WriteString(videoEncoderXML("tt:VideoEncoderConfiguration", p))
+		b.WriteString(s.videoEncoderXML("tt:VideoEncoderConfiguration", p))
 		b.WriteString(s.audioEncoderProfileXML(p))
 		b.WriteString(s.analyticsProfileXML()) // analytics.go
 		b.WriteString(s.settingsProfileXML(p))
@@ -169,7 +152,7 @@ func (s *Server) getVideoEncoderConfigurations(action) (string, *fault) {
 	var b strings.Builder
 	b.WriteString(`<trt:GetVideoEncoderConfigurationsResponse>`)
 	for _, p := range s.profiles() {
-		b.WriteString(videoEncoderXML("trt:Configurations", p))
+		b.WriteString(s.videoEncoderXML("trt:Configurations", p))
 	}
 	b.WriteString(`</trt:GetVideoEncoderConfigurationsResponse>`)
 	return b.String(), nil
@@ -191,7 +174,7 @@ func (s *Server) getVideoEncoderConfiguration(a action) (string, *fault) {
 	if f != nil {
 		return "", f
 	}
-	return `<trt:GetVideoEncoderConfigurationResponse>` + videoEncoderXML("trt:Configuration", p) +
+	return `<trt:GetVideoEncoderConfigurationResponse>` + s.videoEncoderXML("trt:Configuration", p) +
 		`</trt:GetVideoEncoderConfigurationResponse>`, nil
 }
 

@@ -215,6 +215,29 @@ type Options struct {
 	// HTML page answering wrong credentials, no SOAP fault at all, as some
 	// embedded web servers do; the user saw "http 400".
 	AuthFailedHTML int
+
+	// Encoder quirks (issue 14; see encoder.go). Cameras that do not say
+	// what their encoder allows clamp a value beyond their real limits
+	// (1–30 fps, 32–16384 kbps) instead of faulting, so with any of these
+	// set SetVideoEncoderConfiguration clamps.
+	//
+	// EmptyEncoderOptions answers GetVideoEncoderConfigurationOptions
+	// with empty elements and no codec options at all (budget NVR-branded
+	// cameras and some OEM firmware); before issue 14 the agent refused
+	// every set_stream_config, even an unchanged one ("encoding H264 out
+	// of range (camera allows [])").
+	EmptyEncoderOptions bool
+	// EncoderOptionsFault answers GetVideoEncoderConfigurationOptions
+	// with HTTP 500 and a SOAP Receiver fault "TypeError: method is not a
+	// function", as ONVIF servers written in JavaScript do for actions they
+	// route but do not implement; get_stream_caps used to answer ERROR.
+	EncoderOptionsFault bool
+	// NoRateControl leaves RateControl out of video encoder
+	// configurations, so frame rate and bitrate are not reported (some
+	// doorbells and fixed-function cameras); the agent used to show them
+	// as 0 fps and 0 kbps. Set requests may leave RateControl out, or
+	// carry only the limits they change.
+	NoRateControl bool
 }
 
 // Server is a running simulated ONVIF camera.
@@ -453,6 +476,9 @@ func (s *Server) handleSOAP(w http.ResponseWriter, r *http.Request) {
 	}
 	if injected {
 		writeFault(w, http.StatusBadRequest, "Sender", []string{"ter:InvalidArgVal", "ter:NoEntity"}, "injected fault")
+		return
+	}
+	if s.encoderOptionsFault(w, act.XMLName.Local) { // encoder.go
 		return
 	}
 	var handler func(action) (string, *fault)
