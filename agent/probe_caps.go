@@ -85,10 +85,10 @@ func (p *prober) videoSettings(ctx context.Context, pr onvif.Profile) (string, s
 	now := describeEncoder(cur)
 	opts, err := p.c.VideoEncoderOptions(ctx, pr.Video.Token, pr.Token)
 	switch {
-	case errors.Is(err, onvif.ErrUnsupported) && !errors.Is(err, onvif.ErrServiceBroken):
-		return CapWorks, now + "; the camera lists no options: changes are tried and read back"
 	case err != nil:
-		return CapWorks, now + "; the options request failed (" + p.scrub(err) + "): changes are tried and read back"
+		return CapBroken, "encoder options: " + p.scrub(err)
+	case opts.Unavailable != nil:
+		return CapWorks, now + "; the options request failed (" + p.scrub(opts.Unavailable) + "): changes are tried and read back"
 	}
 	co, ok := opts.Codec(cur.Encoding)
 	if !ok || len(co.Resolutions) == 0 {

@@ -63,6 +63,16 @@ func TestProbeQuirks(t *testing.T) {
 			not:  []string{"skew +0.0s"},
 		},
 		{
+			name: "EmptyEncoderOptions",
+			opts: onvifsim.Options{EmptyEncoderOptions: true},
+			want: []string{"  video settings  works: now H.264 1920x1080 25 fps 4096 kbps; the camera's options are empty: changes are tried and read back"},
+		},
+		{
+			name: "EncoderOptionsFault",
+			opts: onvifsim.Options{EncoderOptionsFault: true},
+			want: []string{"  video settings  works: now H.264 1920x1080 25 fps 4096 kbps; the options request failed (", "TypeError: method is not a function"},
+		},
+		{
 			name: "fixed camera",
 			opts: onvifsim.Options{NoPTZ: true, NoImaging: true, NoAudioOutput: true},
 			want: []string{"  ptz             not offered: no PTZ service", "  image settings  not offered: no imaging service", "ptz:       no, no PTZ service"},
