@@ -242,20 +242,14 @@ func TestDirectUploadRefused(t *testing.T) {
 	}
 }
 
-// waitAsked waits until the cloud has received n get_direct_upload_url.
-func waitAsked(t *testing.T, sim *cloudsim.Server, n int) {
+// waitWithheld waits until the cloud has decided to withhold n upload
+// requests. (Waiting for it to have received them is not enough: a test
+// that turns WithholdGrants off next could race the decision and get a
+// grant nobody waits for.)
+func waitWithheld(t *testing.T, sim *cloudsim.Server, n int) {
 	t.Helper()
-	err := sim.Wait(ctxT(t), func() bool {
-		k := 0
-		for _, m := range sim.Received() {
-			if m["cmd"] == uplink.CmdGetDirectUploadURL {
-				k++
-			}
-		}
-		return k >= n
-	})
-	if err != nil {
-		t.Fatalf("cloud never got request %d: %v", n, err)
+	if err := sim.Wait(ctxT(t), func() bool { return sim.Withheld() >= n }); err != nil {
+		t.Fatalf("cloud never withheld request %d: %v", n, err)
 	}
 }
 
@@ -299,7 +293,7 @@ func TestDirectUploadProblemAndCancel(t *testing.T) {
 		_, err := a.s.RequestUpload(ctx, uplink.CmdGetDirectUploadURL, recordChunk(start, 10))
 		res <- err
 	}()
-	waitAsked(t, sim, 2)
+	waitWithheld(t, sim, 1)
 	cancel()
 	if err := <-res; err != context.Canceled {
 		t.Errorf("cancelled request: %v, want context.Canceled", err)
@@ -324,7 +318,7 @@ func TestDirectUploadConnectionLost(t *testing.T) {
 		_, err := a.s.RequestUpload(context.Background(), uplink.CmdGetDirectUploadURL, recordChunk(time.Now(), 10))
 		res <- err
 	}()
-	waitAsked(t, sim, 1)
+	waitWithheld(t, sim, 1)
 	sim.DropConnections()
 	select {
 	case err := <-res:

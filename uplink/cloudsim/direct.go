@@ -57,6 +57,7 @@ type directState struct {
 	eventID  int64
 	refuse   map[string]bool
 	withhold bool
+	withheld int // requests left unanswered while withhold was on
 	problem  string // ReportUploadProblem
 	ttl      time.Duration
 	fail     int
@@ -103,6 +104,15 @@ func (s *Server) WithholdGrants(on bool) {
 	s.mu.Lock()
 	s.direct.withhold = on
 	s.mu.Unlock()
+}
+
+// Withheld is how many upload requests went unanswered under
+// WithholdGrants. A request counts once the server decided to withhold
+// it, so turning WithholdGrants off after that cannot grant it.
+func (s *Server) Withheld() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.direct.withheld
 }
 
 // ReportUploadProblem makes the server answer further upload requests with
@@ -223,6 +233,10 @@ func (c *simConn) uploadRequest(cmd string, id int64, m map[string]any) {
 	}
 	s.mu.Lock()
 	withhold, problem := s.direct.withhold, s.direct.problem
+	if withhold {
+		s.direct.withheld++
+		s.notifyLocked()
+	}
 	s.mu.Unlock()
 	switch {
 	case withhold:
