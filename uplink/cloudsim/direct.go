@@ -57,7 +57,7 @@ type directState struct {
 	eventID  int64
 	refuse   map[string]bool
 	withhold bool
-	withheld int // requests left unanswered while withhold was on
+	withheld int    // requests left unanswered while withhold was on
 	problem  string // ReportUploadProblem
 	ttl      time.Duration
 	fail     int
