@@ -142,6 +142,8 @@ func cause(err error) string {
 		return "cannot resolve " + dns.Name
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
 		return "no answer in time"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "the connection was closed without an answer"
 	case errors.As(err, &op) && op.Err != nil:
 		var sys *os.SyscallError
 		if errors.As(op.Err, &sys) {

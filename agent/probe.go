@@ -236,7 +236,7 @@ func (p *prober) run(ctx context.Context) {
 		if p.r.ServiceProblems == nil {
 			p.r.ServiceProblems = map[string]string{}
 		}
-		p.r.ServiceProblems[name] = p.scrub(err)
+		p.r.ServiceProblems[name] = cause(err)
 	}
 }
 

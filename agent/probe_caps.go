@@ -173,7 +173,10 @@ func (p *prober) audio(ctx context.Context, pr onvif.Profile) (string, string) {
 // brokenOrAbsent classifies a failed step: a camera that does not offer it
 // (not offered) or one that offers it and fails (broken, with why).
 func (p *prober) brokenOrAbsent(err error, step string) (string, string) {
-	if errors.Is(err, onvif.ErrUnsupported) && !errors.Is(err, onvif.ErrServiceBroken) {
+	switch {
+	case errors.Is(err, onvif.ErrServiceBroken):
+		return CapBroken, "the camera announces the service, but its address does not answer (" + cause(err) + ")"
+	case errors.Is(err, onvif.ErrUnsupported):
 		return CapNotOffered, "the camera does not support " + step
 	}
 	return CapBroken, step + ": " + p.scrub(err)

@@ -37,7 +37,8 @@ func TestProbeQuirks(t *testing.T) {
 		{
 			name: "DeadServiceAddr imaging",
 			opts: onvifsim.Options{DeadServiceAddr: "imaging"},
-			want: []string{"(does not answer, treated as absent:", "  image settings  broken: imaging options:", "verdict:   usable"},
+			want: []string{"/onvif/dead_service (does not answer: the connection was closed without an answer; treated as absent)",
+				"  image settings  broken: the camera announces the service, but its address does not answer (the connection was closed without an answer)", "verdict:   usable"},
 		},
 		{
 			name: "AuthFailedPlainFault",

@@ -40,7 +40,7 @@ func (r ProbeReport) WriteText(w io.Writer) error {
 			if addr := r.Services[name]; addr != "" {
 				fmt.Fprintf(&b, "  %-10s %s", name, addr)
 				if why := r.ServiceProblems[name]; why != "" {
-					fmt.Fprintf(&b, " (does not answer, treated as absent: %s)", why)
+					fmt.Fprintf(&b, " (does not answer: %s; treated as absent)", why)
 				}
 				b.WriteString("\n")
 			}
