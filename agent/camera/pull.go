@@ -122,6 +122,7 @@ func (w *Camera) stopPulls() {
 func (w *Camera) pull(ctx context.Context, i int, p *pipe) {
 	source := p.source
 	fellBack := false
+	what := "stream " + p.id + ": no video from the camera"
 	r := &reconnect{
 		backoff:  pullBackoff(),
 		clock:    backoff.RealClock{},
@@ -134,9 +135,12 @@ func (w *Camera) pull(ctx context.Context, i int, p *pipe) {
 			return err
 		},
 		probe: func(ctx context.Context) error { return media.Probe(ctx, source.URL) },
+		// Counted on the status page, not logged: one line per probe
+		// would flood the log of a camera that is off for the night.
+		stillAway: func(err error) { w.report(problemOf(what, err)) },
 		failed: func(err error, wait time.Duration) {
 			w.send(pullFailed{i: i, err: err, at: time.Now()})
-			w.failRetry(wait, "stream "+p.id+": no video from the camera", err)
+			w.failRetry(wait, what, err)
 			if errors.Is(err, media.ErrUnreachable) && p.advertised && !fellBack {
 				if alt, ok := configuredHost(source.URL, w.opts.Camera.ONVIF.URL); ok {
 					source.URL, fellBack = alt, true

@@ -33,6 +33,9 @@ type reconnect struct {
 	// failed is told every failed attempt and how long until the next
 	// one, or until the next probe when the camera is away.
 	failed func(err error, wait time.Duration)
+	// stillAway is told every probe that found the camera still away, so
+	// the problem stays current without an attempt.
+	stillAway func(err error)
 }
 
 // run retries attempt until ctx ends.
@@ -51,7 +54,11 @@ func (r *reconnect) run(ctx context.Context) {
 		if !away {
 			// A session that ended may have ended because the camera
 			// went away (a reboot): then its port refuses.
-			if perr := r.probe(ctx); perr != nil {
+			perr := r.probe(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			if perr != nil {
 				err, away = fmt.Errorf("%w; then %w", err, perr), true
 			}
 		}
@@ -78,8 +85,12 @@ func (r *reconnect) waitBack(ctx context.Context) bool {
 		if r.clock.Sleep(ctx, r.interval) != nil {
 			return false
 		}
-		if r.probe(ctx) == nil {
+		err := r.probe(ctx)
+		switch {
+		case err == nil:
 			return true
+		case ctx.Err() == nil:
+			r.stillAway(err)
 		}
 	}
 }

@@ -50,10 +50,12 @@ type testPull struct {
 	reader   *media.Reader
 	attempts atomic.Int32
 	probes   atomic.Int32
-	// failures are the errors and waits reconnect reported.
+	// failures are the errors and waits reconnect reported, away the
+	// probes that found the camera still away.
 	mu       sync.Mutex
 	failures []error
 	waits    []time.Duration
+	away     []error
 }
 
 // startPull pulls url; onProbe runs before probe n (from 1) dials, onFail
@@ -87,6 +89,11 @@ func startPull(t *testing.T, url string, onProbe func(n int), onFail func(n int)
 			if onFail != nil {
 				onFail(n)
 			}
+		},
+		stillAway: func(err error) {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			p.away = append(p.away, err)
 		},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -162,6 +169,16 @@ func TestPullTriesAgainWhenTheCameraIsBack(t *testing.T) {
 	if len(p.failures) != 1 || !strings.HasPrefix(Plain(p.failures[0]), "camera's RTSP server does not answer") {
 		t.Errorf("failures %v, want one, in words that the RTSP server does not answer", p.failures)
 	}
+	// The problem stays current: every probe but the first (after the
+	// failure) and the last (the camera back) reports it.
+	if len(p.away) != backAt-2 {
+		t.Errorf("%d probes reported the camera still away, want %d", len(p.away), backAt-2)
+	}
+	for _, err := range p.away {
+		if !errors.Is(err, media.ErrUnreachable) {
+			t.Errorf("still away: %v, want ErrUnreachable", err)
+		}
+	}
 }
 
 // A camera at its session limit answers 453: the pull says that in words,
@@ -204,6 +221,9 @@ func TestPullWaitsForAFreeSession(t *testing.T) {
 		if !errors.Is(err, media.ErrNoSession) || !strings.HasPrefix(Plain(err), "camera has no free streaming sessions") {
 			t.Errorf("failure %v in words %q, want no free streaming sessions", err, Plain(err))
 		}
+	}
+	if len(p.away) != 0 {
+		t.Errorf("a camera that answers was reported away: %v", p.away)
 	}
 	if want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}; !slices.Equal(p.waits, want) {
 		t.Errorf("waits %v, want the backoff %v", p.waits, want)

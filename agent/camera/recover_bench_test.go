@@ -41,7 +41,7 @@ var benchPolicies = []benchPolicy{
 	}},
 	{"after: probe + backoff", func(ctx context.Context, attempt, probe func(context.Context) error) {
 		r := &reconnect{backoff: pullBackoff(), clock: backoff.RealClock{}, interval: probeInterval,
-			attempt: attempt, probe: probe, failed: func(error, time.Duration) {}}
+			attempt: attempt, probe: probe, failed: func(error, time.Duration) {}, stillAway: func(error) {}}
 		r.run(ctx)
 	}},
 }
