@@ -34,6 +34,10 @@ var (
 	ErrUnsupportedCodec = errors.New("unsupported codec")
 	// ErrStalled: the session stayed open but no frame came for StallTimeout.
 	ErrStalled = errors.New("stream stalled")
+	// ErrNoSession: the camera answered 453 Not Enough Bandwidth or 503
+	// Service Unavailable to DESCRIBE or SETUP: all its streaming sessions
+	// are taken (by an NVR, a viewer), or it is still starting.
+	ErrNoSession = errors.New("no free streaming session")
 )
 
 // DefaultStallTimeout is used when SourceOptions.StallTimeout is zero.
@@ -108,7 +112,8 @@ func NewSource(opts SourceOptions, stream *Stream) *Source {
 
 // Run runs one RTSP session (DESCRIBE, SETUP, PLAY) until it fails, stalls
 // or ctx is cancelled (then it returns nil). Errors wrap ErrUnauthorized,
-// ErrUnreachable, ErrUnsupportedCodec or ErrStalled where they apply.
+// ErrUnreachable, ErrUnsupportedCodec, ErrStalled or ErrNoSession where
+// they apply.
 func (s *Source) Run(ctx context.Context) error {
 	u, err := base.ParseURL(s.opts.URL)
 	if err != nil {
@@ -217,8 +222,13 @@ func (s *Source) fail(ctx context.Context, step string, err error) error {
 		return nil
 	}
 	var bad liberrors.ErrClientBadStatusCode
-	if errors.As(err, &bad) && bad.Code == base.StatusUnauthorized {
-		return fmt.Errorf("rtsp %s: %w: %w", step, ErrUnauthorized, err)
+	if errors.As(err, &bad) {
+		switch bad.Code {
+		case base.StatusUnauthorized:
+			return fmt.Errorf("rtsp %s: %w: %w", step, ErrUnauthorized, err)
+		case base.StatusNotEnoughBandwidth, base.StatusServiceUnavailable:
+			return fmt.Errorf("rtsp %s: %w: %w", step, ErrNoSession, err)
+		}
 	}
 	var op *net.OpError
 	var dns *net.DNSError

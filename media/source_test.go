@@ -215,6 +215,45 @@ func TestSourceUnreachable(t *testing.T) {
 	}
 }
 
+// A camera at its session limit answers 453 or 503 (vendors differ); both
+// are ErrNoSession, not a generic failure.
+func TestSourceNoFreeSession(t *testing.T) {
+	for _, status := range []int{453, 503} {
+		sim := startSim(t, rtspsim.Options{SessionLimit: 1, LimitStatus: status})
+		other, _ := runSource(t, media.SourceOptions{URL: sim.URL()}, media.NewStream(nil))
+		deadline := time.Now().Add(10 * time.Second)
+		for sim.Sessions() == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		done, _ := runSource(t, media.SourceOptions{URL: sim.URL()}, media.NewStream(nil))
+		if err := waitErr(t, done); !errors.Is(err, media.ErrNoSession) {
+			t.Fatalf("status %d: want ErrNoSession, got %v", status, err)
+		}
+		select {
+		case <-other.done:
+			t.Fatalf("the session holder ended: %v", other.err)
+		default:
+		}
+	}
+}
+
+// Probe tells a camera whose RTSP port answers from one whose port is
+// closed, and takes none of its sessions.
+func TestProbe(t *testing.T) {
+	sim := startSim(t, rtspsim.Options{SessionLimit: 1})
+	ctx := context.Background()
+	if err := media.Probe(ctx, sim.URL()); err != nil {
+		t.Fatalf("probe of a running camera: %v", err)
+	}
+	if n := sim.Sessions(); n != 0 {
+		t.Fatalf("probe opened %d rtsp sessions", n)
+	}
+	sim.Stop()
+	if err := media.Probe(ctx, sim.URL()); !errors.Is(err, media.ErrUnreachable) {
+		t.Fatalf("probe of a stopped camera: %v, want ErrUnreachable", err)
+	}
+}
+
 func TestSourceStall(t *testing.T) {
 	sim := startSim(t, rtspsim.Options{FreezeAfter: 10})
 	st := media.NewStream(nil)

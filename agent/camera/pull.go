@@ -115,30 +115,49 @@ func (w *Camera) stopPulls() {
 	}
 }
 
-// pull keeps one stream's RTSP session running, reconnecting with backoff,
-// until ctx ends. The stream outlives each session, so readers stay
-// attached. It owns source: the advertised-host fallback changes it.
+// pull keeps one stream's RTSP session running, reconnecting as
+// reconnect says, until ctx ends. The stream outlives each session, so
+// readers stay attached. It owns source: the advertised-host fallback
+// changes it.
 func (w *Camera) pull(ctx context.Context, i int, p *pipe) {
 	source := p.source
 	fellBack := false
-	b := &backoff.Backoff{Min: time.Second, Max: 30 * time.Second, Healthy: time.Minute, Override: credentialWait}
-	_ = backoff.Retry(ctx, b, func(ctx context.Context) error {
-		err := media.NewSource(source, p.stream).Run(ctx)
-		if err == nil && ctx.Err() == nil {
-			err = errors.New("rtsp session ended")
-		}
-		return err
-	}, func(err error, wait time.Duration) {
-		w.send(pullFailed{i: i, err: err, at: time.Now()})
-		w.failRetry(wait, "stream "+p.id+": no video from the camera", err)
-		if errors.Is(err, media.ErrUnreachable) && p.advertised && !fellBack {
-			if alt, ok := configuredHost(source.URL, w.opts.Camera.ONVIF.URL); ok {
-				source.URL, fellBack = alt, true
-				w.log.Warn("camera advertises an rtsp address the agent cannot reach; using the configured camera host",
-					zap.String("stream", p.id), zap.String("host", hostOf(alt)))
+	what := "stream " + p.id + ": no video from the camera"
+	r := &reconnect{
+		backoff:  pullBackoff(),
+		clock:    backoff.RealClock{},
+		interval: probeInterval,
+		attempt: func(ctx context.Context) error {
+			err := media.NewSource(source, p.stream).Run(ctx)
+			if err == nil && ctx.Err() == nil {
+				err = errors.New("rtsp session ended")
 			}
-		}
-	})
+			return err
+		},
+		probe: func(ctx context.Context) error { return media.Probe(ctx, source.URL) },
+		// Counted on the status page, not logged: one line per probe
+		// would flood the log of a camera that is off for the night.
+		stillAway: func(err error) { w.report(problemOf(what, err)) },
+		failed: func(err error, wait time.Duration) {
+			w.send(pullFailed{i: i, err: err, at: time.Now()})
+			w.failRetry(wait, what, err)
+			if errors.Is(err, media.ErrUnreachable) && p.advertised && !fellBack {
+				if alt, ok := configuredHost(source.URL, w.opts.Camera.ONVIF.URL); ok {
+					source.URL, fellBack = alt, true
+					w.log.Warn("camera advertises an rtsp address the agent cannot reach; using the configured camera host",
+						zap.String("stream", p.id), zap.String("host", hostOf(alt)))
+				}
+			}
+		},
+	}
+	r.run(ctx)
+}
+
+// pullBackoff paces a pull's attempts on a camera that answers: 1 s
+// growing to 30 s, CredentialRetry after a refused login, starting over
+// after a session of a minute.
+func pullBackoff() *backoff.Backoff {
+	return &backoff.Backoff{Min: time.Second, Max: 30 * time.Second, Healthy: time.Minute, Override: credentialWait}
 }
 
 // openReader attaches a publisher to a stream and makes sure the stream is

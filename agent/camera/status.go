@@ -241,6 +241,8 @@ func Plain(err error) string {
 		return "camera's RTSP server does not answer (check that the camera is on and its RTSP port is reachable from this machine)"
 	case errors.Is(err, media.ErrUnsupportedCodec):
 		return "camera sends a video codec the cloud cannot take (set its encoder to H.264 or H.265)"
+	case errors.Is(err, media.ErrNoSession):
+		return "camera has no free streaming sessions (cameras allow only a few; something else, such as a recorder or another viewer, is using them, or the camera is still starting; the agent retries)"
 	case errors.Is(err, media.ErrStalled):
 		return "camera stopped sending video (the agent reconnects; if it keeps happening, check the camera's load and network)"
 	}

@@ -62,6 +62,17 @@ type Options struct {
 	// FreezeAfter, when > 0, stops sending media after that many video frames
 	// while keeping sessions open, like a camera whose encoder hung.
 	FreezeAfter int64
+	// SessionLimit, when > 0, is how many RTSP sessions the camera serves
+	// at once, like the 2–4 of most IP cameras: beyond it DESCRIBE and
+	// SETUP answer LimitStatus.
+	SessionLimit int
+	// LimitStatus is the answer beyond SessionLimit: 453 (Not Enough
+	// Bandwidth, the default) or 503 (Service Unavailable); vendors differ.
+	LimitStatus int
+	// BootTime, when > 0, makes DESCRIBE and SETUP answer 503 for that long
+	// after Start and Restart, like a camera whose RTSP port opens before
+	// its encoder is ready.
+	BootTime time.Duration
 	// Log receives connection events; default no logging.
 	Log *zap.Logger
 }
@@ -85,6 +96,10 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[*gortsplib.ServerConn]struct{}
 	sessions map[*gortsplib.ServerSession]struct{}
+	// granted are the sessions SETUP accepted: SessionLimit counts them.
+	granted map[*gortsplib.ServerSession]struct{}
+	// bootUntil: DESCRIBE and SETUP answer 503 before it (BootTime).
+	bootUntil time.Time
 
 	framesSent atomic.Int64
 	cancel     context.CancelFunc
@@ -111,6 +126,7 @@ func New(opts Options) *Server {
 		log:      log,
 		conns:    map[*gortsplib.ServerConn]struct{}{},
 		sessions: map[*gortsplib.ServerSession]struct{}{},
+		granted:  map[*gortsplib.ServerSession]struct{}{},
 	}
 }
 
@@ -131,6 +147,9 @@ func (s *Server) Start() error {
 	if err := s.listen(); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	s.bootUntil = time.Now().Add(s.opts.BootTime)
+	s.mu.Unlock()
 	s.stream = &gortsplib.ServerStream{Server: s.srv, Desc: desc}
 	if err := s.stream.Initialize(); err != nil {
 		s.srv.Close()
@@ -349,8 +368,12 @@ func randUint32() uint32 {
 }
 
 // URL is the stream address without credentials, e.g.
-// rtsp://127.0.0.1:41234/stream; valid after Start.
+// rtsp://127.0.0.1:41234/stream; valid after Start, and the same after
+// Stop and Restart.
 func (s *Server) URL() string {
+	if s.srv == nil {
+		return "rtsp://" + s.opts.Addr + s.opts.Path
+	}
 	return "rtsp://" + s.srv.NetListener().Addr().String() + s.opts.Path
 }
 
@@ -389,6 +412,22 @@ func (s *Server) DropSessions() {
 	for _, c := range conns {
 		c.Close()
 	}
+}
+
+// Stop closes the RTSP port first and then every session, like a camera
+// whose RTSP server crashed or that reboots: connections are refused
+// until Restart.
+func (s *Server) Stop() {
+	s.opts.Addr = s.srv.NetListener().Addr().String()
+	s.srv.NetListener().Close()
+	s.Close()
+	s.cancel, s.srv, s.stream = nil, nil, nil
+}
+
+// Restart serves again on the address Stop closed, with a new media
+// timeline, as the camera after its reboot.
+func (s *Server) Restart() error {
+	return s.Start()
 }
 
 // Close stops the sender and the server and waits for both.
@@ -439,7 +478,33 @@ func (h handler) OnSessionOpen(ctx *gortsplib.ServerHandlerOnSessionOpenCtx) {
 func (h handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	h.s.mu.Lock()
 	delete(h.s.sessions, ctx.Session)
+	delete(h.s.granted, ctx.Session)
 	h.s.mu.Unlock()
+}
+
+// busy is the answer to DESCRIBE or SETUP of session ss (nil for DESCRIBE)
+// while the camera boots or has no session left; nil when it can serve.
+func (s *Server) busy(ss *gortsplib.ServerSession) *base.Response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if time.Now().Before(s.bootUntil) {
+		return &base.Response{StatusCode: base.StatusServiceUnavailable}
+	}
+	if _, ok := s.granted[ss]; ok || s.opts.SessionLimit <= 0 || len(s.granted) < s.opts.SessionLimit {
+		return nil
+	}
+	code := base.StatusNotEnoughBandwidth
+	if s.opts.LimitStatus != 0 {
+		code = base.StatusCode(s.opts.LimitStatus)
+	}
+	return &base.Response{StatusCode: code}
+}
+
+// grant counts ss against SessionLimit.
+func (s *Server) grant(ss *gortsplib.ServerSession) {
+	s.mu.Lock()
+	s.granted[ss] = struct{}{}
+	s.mu.Unlock()
 }
 
 // check applies path and credential checks shared by DESCRIBE and SETUP.
@@ -458,14 +523,24 @@ func (h handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Re
 	if res, err := h.s.check(ctx.Conn, ctx.Request, ctx.Path); res != nil {
 		return res, nil, err
 	}
+	if res := h.s.busy(nil); res != nil {
+		return res, nil, errBusy
+	}
 	return &base.Response{StatusCode: base.StatusOK}, h.s.stream, nil
 }
+
+// errBusy is what the server logs for a request refused by busy.
+var errBusy = errors.New("rtspsim: booting or no free session")
 
 // OnSetup implements gortsplib.ServerHandlerOnSetup.
 func (h handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	if res, err := h.s.check(ctx.Conn, ctx.Request, ctx.Path); res != nil {
 		return res, nil, err
 	}
+	if res := h.s.busy(ctx.Session); res != nil {
+		return res, nil, errBusy
+	}
+	h.s.grant(ctx.Session)
 	return &base.Response{StatusCode: base.StatusOK}, h.s.stream, nil
 }
 

@@ -3,6 +3,7 @@ package rtspsim
 import (
 	"bytes"
 	"errors"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -260,5 +261,102 @@ func TestServerCloseDuringHandshake(t *testing.T) {
 		close(start)
 		s.Close()
 		wg.Wait()
+	}
+}
+
+// statusOf is the RTSP status code err carries; 0 when none.
+func statusOf(err error) base.StatusCode {
+	var bad liberrors.ErrClientBadStatusCode
+	if errors.As(err, &bad) {
+		return bad.Code
+	}
+	return 0
+}
+
+// TestServerSessionLimit: beyond SessionLimit sessions DESCRIBE and SETUP
+// answer LimitStatus (453 unless set); a freed session can be taken again.
+func TestServerSessionLimit(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		want   base.StatusCode
+	}{{0, base.StatusNotEnoughBandwidth}, {503, base.StatusServiceUnavailable}} {
+		s := startServer(t, Options{SessionLimit: 1, LimitStatus: c.status})
+		first, u := dial(t, s.URL())
+		desc, _, err := first.Describe(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A second client that described before the first set up is
+		// refused at SETUP.
+		second, _ := dial(t, s.URL())
+		desc2, _, err := second.Describe(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := first.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := second.Setup(desc2.BaseURL, desc2.Medias[0], 0, 0); statusOf(err) != c.want {
+			t.Fatalf("SETUP beyond the limit: %v, want status %d", err, c.want)
+		}
+		third, _ := dial(t, s.URL())
+		if _, _, err := third.Describe(u); statusOf(err) != c.want {
+			t.Fatalf("DESCRIBE beyond the limit: %v, want status %d", err, c.want)
+		}
+		first.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for s.Sessions() != 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		again, _ := dial(t, s.URL())
+		desc, _, err = again.Describe(u)
+		if err != nil {
+			t.Fatalf("DESCRIBE after the session was freed: %v", err)
+		}
+		if err := again.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+			t.Fatalf("SETUP after the session was freed: %v", err)
+		}
+	}
+}
+
+// TestServerBooting: for BootTime after Start DESCRIBE answers 503.
+func TestServerBooting(t *testing.T) {
+	s := startServer(t, Options{BootTime: time.Hour})
+	c, u := dial(t, s.URL())
+	if _, _, err := c.Describe(u); statusOf(err) != base.StatusServiceUnavailable {
+		t.Fatalf("DESCRIBE while booting: %v, want 503", err)
+	}
+}
+
+// TestServerStopRestart: after Stop the port refuses connections; after
+// Restart the same URL plays again.
+func TestServerStopRestart(t *testing.T) {
+	s := startServer(t, Options{})
+	url := s.URL()
+	c, u := dial(t, url)
+	if _, _, err := c.Describe(u); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	if s.URL() != url {
+		t.Fatalf("URL after Stop %s, want %s", s.URL(), url)
+	}
+	if conn, err := net.Dial("tcp", u.Host); err == nil {
+		conn.Close()
+		t.Fatal("port still accepts connections after Stop")
+	}
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := dial(t, url)
+	desc, _, err := again.Describe(u)
+	if err != nil {
+		t.Fatalf("DESCRIBE after Restart: %v", err)
+	}
+	if err := again.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := again.Play(nil); err != nil {
+		t.Fatal(err)
 	}
 }
