@@ -29,13 +29,13 @@ type GapReason int
 
 // Gap reasons. GapNone is only used for contiguous segments.
 const (
-	GapNone           GapReason = iota
-	GapCameraOffline            // the camera's stream broke off (new RTSP session after)
-	GapStreamStalled            // units stopped arriving for a while
-	GapEvicted                  // recorded, then deleted to stay within the budget
-	GapRecordingOff             // the owner paused recording
-	GapAgentNotRunning          // between one run of the agent and the next
-	GapDiskError                // the disk refused or could not keep up
+	GapNone            GapReason = iota
+	GapCameraOffline             // the camera's stream broke off (new RTSP session after)
+	GapStreamStalled             // units stopped arriving for a while
+	GapEvicted                   // recorded, then deleted to stay within the budget
+	GapRecordingOff              // the owner paused recording
+	GapAgentNotRunning           // between one run of the agent and the next
+	GapDiskError                 // the disk refused or could not keep up
 )
 
 var gapNames = [...]string{"none", "camera offline", "stream stalled", "evicted", "recording off", "agent not running", "disk error"}

@@ -96,8 +96,8 @@ type Recorder struct {
 	segVideo  *media.Track
 	segAudio  *media.Track
 	vcodec    fmp4.Codec
-	opened    bool      // the segment's init was sent
-	openGap   GapReason // why the time before the segment is empty
+	opened    bool         // the segment's init was sent
+	openGap   GapReason    // why the time before the segment is empty
 	audio     *media.Track // newest AAC track seen
 	nextGap   GapReason
 	lastWall  time.Time
