@@ -7,6 +7,7 @@
 package recorder
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -39,6 +40,9 @@ const (
 	// start is taken from the clock again.
 	maxDrift = 2 * time.Second
 )
+
+// ErrClosed is returned by calls that change the index after Close.
+var ErrClosed = errors.New("recorder: closed")
 
 // Options configures a Recorder.
 type Options struct {
@@ -493,6 +497,12 @@ func (r *Recorder) Gaps(from, to time.Time) []Gap {
 // MarkUploaded records that the segment starting at start (to the
 // millisecond, as in its name) reached the cloud, so eviction prefers it.
 func (r *Recorder) MarkUploaded(start time.Time) error {
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
 	r.imu.Lock()
 	defer r.imu.Unlock()
 	i := r.idx.find(start)
