@@ -187,6 +187,15 @@ func (r *Recorder) diskData(j job) {
 	}
 	d.good += int64(n)
 	r.frags.Add(1)
+	// A removed directory takes the open file with it while writes still
+	// succeed: notice, and let the next key frame start a segment anew.
+	if fi, err := d.f.Stat(); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 0 {
+			d.failed = true
+			r.setProblem("write segment", syscall.ENOENT)
+			r.needCut.Store(true)
+		}
+	}
 	r.imu.Lock()
 	if i := r.openIndex(); i >= 0 {
 		r.idx.segs[i].Bytes, r.idx.segs[i].Duration = d.good, j.dur
