@@ -3,6 +3,7 @@ package recorder
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
@@ -29,9 +30,8 @@ type trackMux struct {
 	id        int
 	timescale int64
 	payload   []byte        // payloads of samples, then of the held one
-	samples   []fmp4.Sample // complete samples; Payload is set at flush
+	samples   []fmp4.Sample // complete samples; Payload unused (sizes holds it)
 	sizes     []int
-	ptrs      []*fmp4.Sample
 	base      uint64 // decode time of samples[0]
 	held      bool
 	heldT     int64 // decode time of the held sample
@@ -39,7 +39,6 @@ type trackMux struct {
 	heldSync  bool
 	heldPTS   int32
 	lastDur   uint32
-	part      fmp4.PartTrack
 	firstSeen bool // base is set
 }
 
@@ -85,20 +84,89 @@ func (t *trackMux) finish(def uint32) {
 	t.complete(d)
 }
 
-// partTrack fills t.part with the complete samples; nil when there are none.
-func (t *trackMux) partTrack() *fmp4.PartTrack {
-	if len(t.samples) == 0 {
-		return nil
+// fragBytes is the size of the complete samples' payloads.
+func (t *trackMux) fragBytes() int {
+	n := 0
+	for _, z := range t.sizes {
+		n += z
 	}
-	t.ptrs = t.ptrs[:0]
-	off := 0
+	return n
+}
+
+// appendFragment appends one moof+mdat holding the complete samples of
+// the tracks that have any, in the layout fmp4.Part.Marshal writes
+// (default-base-is-moof, trun version 1), without its allocations.
+func appendFragment(b []byte, seq uint32, tracks ...*trackMux) []byte {
+	moofSize := 8 + 16
+	for _, t := range tracks {
+		if len(t.samples) > 0 {
+			moofSize += 8 + 16 + 20 + 20 + len(t.samples)*4*bits.OnesCount32(trunFlags(t)&0xf00)
+		}
+	}
+	be := binary.BigEndian
+	b = be.AppendUint32(b, uint32(moofSize))
+	b = append(b, "moof"...)
+	b = be.AppendUint32(b, 16)
+	b = append(b, "mfhd\x00\x00\x00\x00"...)
+	b = be.AppendUint32(b, seq)
+	dataOff := moofSize + 8
+	for _, t := range tracks {
+		if len(t.samples) == 0 {
+			continue
+		}
+		flags := trunFlags(t)
+		per := 4 * bits.OnesCount32(flags&0xf00)
+		b = be.AppendUint32(b, uint32(8+16+20+20+len(t.samples)*per))
+		b = append(b, "traf"...)
+		b = be.AppendUint32(b, 16)
+		b = append(b, "tfhd\x00\x02\x00\x00"...) // default-base-is-moof
+		b = be.AppendUint32(b, uint32(t.id))
+		b = be.AppendUint32(b, 20)
+		b = append(b, "tfdt\x01\x00\x00\x00"...)
+		b = be.AppendUint64(b, t.base)
+		b = be.AppendUint32(b, uint32(20+len(t.samples)*per))
+		b = append(b, "trun\x01"...)
+		b = append(b, byte(flags>>16), byte(flags>>8), byte(flags))
+		b = be.AppendUint32(b, uint32(len(t.samples)))
+		b = be.AppendUint32(b, uint32(dataOff))
+		for i := range t.samples {
+			sm := &t.samples[i]
+			b = be.AppendUint32(b, sm.Duration)
+			b = be.AppendUint32(b, uint32(t.sizes[i]))
+			if flags&0x400 != 0 {
+				var f uint32
+				if sm.IsNonSyncSample {
+					f = 1 << 16
+				}
+				b = be.AppendUint32(b, f)
+			}
+			if flags&0x800 != 0 {
+				b = be.AppendUint32(b, uint32(sm.PTSOffset))
+			}
+		}
+		dataOff += t.fragBytes()
+	}
+	b = be.AppendUint32(b, uint32(dataOff-moofSize))
+	b = append(b, "mdat"...)
+	for _, t := range tracks {
+		b = append(b, t.payload[:t.fragBytes()]...)
+	}
+	return b
+}
+
+// trunFlags: data offset, durations and sizes always; sample flags and
+// composition offsets when a sample needs them.
+func trunFlags(t *trackMux) uint32 {
+	f := uint32(0x1 | 0x100 | 0x200)
 	for i := range t.samples {
-		t.samples[i].Payload = t.payload[off : off+t.sizes[i]]
-		off += t.sizes[i]
-		t.ptrs = append(t.ptrs, &t.samples[i])
+		if t.samples[i].IsNonSyncSample {
+			f |= 0x400
+		}
+		if t.samples[i].PTSOffset != 0 {
+			f |= 0x800
+		}
 	}
-	t.part = fmp4.PartTrack{ID: t.id, BaseTime: t.base, Samples: t.ptrs}
-	return &t.part
+	return f
 }
 
 // flushed drops the samples just written, keeping the held one.
@@ -111,7 +179,6 @@ func (t *trackMux) flushed() {
 	for i := range t.samples {
 		off += t.sizes[i]
 		end += uint64(t.samples[i].Duration)
-		t.samples[i].Payload = nil
 	}
 	n := copy(t.payload, t.payload[off:])
 	t.payload = t.payload[:n]

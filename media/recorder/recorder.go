@@ -107,7 +107,6 @@ type Recorder struct {
 	lastWall  time.Time
 	v, a      trackMux
 	seq       uint32
-	parts     []*fmp4.PartTrack
 	st        Stats
 	needCut   atomic.Bool // the disk lost the current segment
 	free      chan *seekBuf
@@ -344,14 +343,7 @@ func (r *Recorder) writeAudio(u *media.Unit) {
 
 // flush hands the complete samples to the disk goroutine as one fragment.
 func (r *Recorder) flush() {
-	r.parts = r.parts[:0]
-	if p := r.v.partTrack(); p != nil {
-		r.parts = append(r.parts, p)
-	}
-	if p := r.a.partTrack(); p != nil {
-		r.parts = append(r.parts, p)
-	}
-	if len(r.parts) == 0 {
+	if len(r.v.samples) == 0 && len(r.a.samples) == 0 {
 		return
 	}
 	var buf *seekBuf
@@ -359,12 +351,8 @@ func (r *Recorder) flush() {
 		buf = r.takeBuf()
 	}
 	if buf != nil {
-		buf.reset()
 		r.seq++
-		if err := (fmp4.Part{SequenceNumber: r.seq, Tracks: r.parts}).Marshal(buf); err != nil {
-			r.free <- buf
-			buf = nil
-		}
+		buf.b = appendFragment(buf.b[:0], r.seq, &r.v, &r.a)
 	}
 	end := r.v.end()
 	r.v.flushed()

@@ -1,10 +1,13 @@
 package recorder
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 )
 
 // A stream of 150 s is three segments cut on key frames at 60 s, named
@@ -38,6 +41,39 @@ func TestRecordSegments(t *testing.T) {
 	tl := r.Timeline(testT0.Add(-time.Hour), testT0.Add(time.Hour))
 	if len(tl) != 1 || !tl[0].Start.Equal(testT0) || !tl[0].End.Equal(testT0.Add(c.fed())) {
 		t.Errorf("timeline %+v", tl)
+	}
+	// mediacommon's fMP4 reader agrees with the fragments we write.
+	init, frags, err := readFragments(filepath.Join(r.Dir(), segs[0].Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in fmp4.Init
+	if err := in.Unmarshal(bytes.NewReader(init)); err != nil || len(in.Tracks) != 2 {
+		t.Fatalf("init %+v %v", in, err)
+	}
+	var parts fmp4.Parts
+	if err := parts.Unmarshal(frags); err != nil {
+		t.Fatal(err)
+	}
+	video, audio, keys := 0, 0, 0
+	var vdur uint64
+	for _, p := range parts {
+		for _, pt := range p.Tracks {
+			for _, s := range pt.Samples {
+				if pt.ID == videoID {
+					video++
+					vdur += uint64(s.Duration)
+					if !s.IsNonSyncSample {
+						keys++
+					}
+				} else {
+					audio++
+				}
+			}
+		}
+	}
+	if video != 1500 || keys != 60 || tickDur(vdur) != time.Minute || audio < 2800 {
+		t.Errorf("first segment: %d video samples (%d key, %v), %d audio", video, keys, tickDur(vdur), audio)
 	}
 	st := r.Stats()
 	if st.Dropped != 0 || st.Segments != 3 || st.Fragments < 145 {
