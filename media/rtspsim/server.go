@@ -147,14 +147,17 @@ func (s *Server) Start() error {
 	if err := s.listen(); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.bootUntil = time.Now().Add(s.opts.BootTime)
-	s.mu.Unlock()
-	s.stream = &gortsplib.ServerStream{Server: s.srv, Desc: desc}
-	if err := s.stream.Initialize(); err != nil {
+	// The server already accepts: a client that knocks at once (the agent
+	// after a Restart) is answered 503 until the stream is set, under mu.
+	stream := &gortsplib.ServerStream{Server: s.srv, Desc: desc}
+	if err := stream.Initialize(); err != nil {
 		s.srv.Close()
 		return fmt.Errorf("rtspsim: init stream: %w", err)
 	}
+	s.mu.Lock()
+	s.bootUntil = time.Now().Add(s.opts.BootTime)
+	s.stream = stream
+	s.mu.Unlock()
 
 	venc, err := s.videoFormat.CreateEncoder()
 	if err != nil {
@@ -173,7 +176,7 @@ func (s *Server) Start() error {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.send(ctx, venc, aenc)
+		s.send(ctx, stream, venc, aenc)
 	}()
 	s.log.Info("rtspsim listening", zap.String("url", s.URL()))
 	return nil
@@ -307,7 +310,7 @@ func freeUDPPair(host string) (int, error) {
 
 // send paces the fixture in real time, looping forever. RTP timestamps keep
 // counting across loops, as a live camera's would.
-func (s *Server) send(ctx context.Context, venc *rtph264.Encoder, aenc *rtpmpeg4audio.Encoder) {
+func (s *Server) send(ctx context.Context, stream *gortsplib.ServerStream, venc *rtph264.Encoder, aenc *rtpmpeg4audio.Encoder) {
 	videoBase, audioBase := randUint32(), randUint32()
 	sampleRate := int64(0)
 	if s.audioFormat != nil {
@@ -337,7 +340,7 @@ func (s *Server) send(ctx context.Context, venc *rtph264.Encoder, aenc *rtpmpeg4
 		ts := videoBase + uint32(n*videoClockRate/FPS)
 		for _, p := range pkts {
 			p.Timestamp = ts
-			if err := s.stream.WritePacketRTP(s.videoMedia, p); err != nil {
+			if err := stream.WritePacketRTP(s.videoMedia, p); err != nil {
 				return
 			}
 		}
@@ -352,7 +355,7 @@ func (s *Server) send(ctx context.Context, venc *rtph264.Encoder, aenc *rtpmpeg4
 			}
 			for _, p := range pkts {
 				p.Timestamp = audioBase + uint32(audioN*aacFrameLen)
-				if err := s.stream.WritePacketRTP(s.audioMedia, p); err != nil {
+				if err := stream.WritePacketRTP(s.audioMedia, p); err != nil {
 					return
 				}
 			}
@@ -421,7 +424,9 @@ func (s *Server) Stop() {
 	s.opts.Addr = s.srv.NetListener().Addr().String()
 	s.srv.NetListener().Close()
 	s.Close()
+	s.mu.Lock()
 	s.cancel, s.srv, s.stream = nil, nil, nil
+	s.mu.Unlock()
 }
 
 // Restart serves again on the address Stop closed, with a new media
@@ -445,8 +450,11 @@ func (s *Server) Close() {
 	if s.srv != nil {
 		s.srv.Close()
 	}
-	if s.stream != nil {
-		s.stream.Close()
+	s.mu.Lock()
+	stream := s.stream
+	s.mu.Unlock()
+	if stream != nil {
+		stream.Close()
 	}
 }
 
@@ -484,20 +492,20 @@ func (h handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 
 // busy is the answer to DESCRIBE or SETUP of session ss (nil for DESCRIBE)
 // while the camera boots or has no session left; nil when it can serve.
-func (s *Server) busy(ss *gortsplib.ServerSession) *base.Response {
+func (s *Server) busy(ss *gortsplib.ServerSession) (*gortsplib.ServerStream, *base.Response) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if time.Now().Before(s.bootUntil) {
-		return &base.Response{StatusCode: base.StatusServiceUnavailable}
+	if s.stream == nil || time.Now().Before(s.bootUntil) {
+		return nil, &base.Response{StatusCode: base.StatusServiceUnavailable}
 	}
 	if _, ok := s.granted[ss]; ok || s.opts.SessionLimit <= 0 || len(s.granted) < s.opts.SessionLimit {
-		return nil
+		return s.stream, nil
 	}
 	code := base.StatusNotEnoughBandwidth
 	if s.opts.LimitStatus != 0 {
 		code = base.StatusCode(s.opts.LimitStatus)
 	}
-	return &base.Response{StatusCode: code}
+	return nil, &base.Response{StatusCode: code}
 }
 
 // grant counts ss against SessionLimit.
@@ -523,10 +531,11 @@ func (h handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Re
 	if res, err := h.s.check(ctx.Conn, ctx.Request, ctx.Path); res != nil {
 		return res, nil, err
 	}
-	if res := h.s.busy(nil); res != nil {
+	stream, res := h.s.busy(nil)
+	if res != nil {
 		return res, nil, errBusy
 	}
-	return &base.Response{StatusCode: base.StatusOK}, h.s.stream, nil
+	return &base.Response{StatusCode: base.StatusOK}, stream, nil
 }
 
 // errBusy is what the server logs for a request refused by busy.
@@ -537,11 +546,12 @@ func (h handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 	if res, err := h.s.check(ctx.Conn, ctx.Request, ctx.Path); res != nil {
 		return res, nil, err
 	}
-	if res := h.s.busy(ctx.Session); res != nil {
+	stream, res := h.s.busy(ctx.Session)
+	if res != nil {
 		return res, nil, errBusy
 	}
 	h.s.grant(ctx.Session)
-	return &base.Response{StatusCode: base.StatusOK}, h.s.stream, nil
+	return &base.Response{StatusCode: base.StatusOK}, stream, nil
 }
 
 // OnPlay implements gortsplib.ServerHandlerOnPlay.
