@@ -94,12 +94,20 @@ func TestDirectoryRemoved(t *testing.T) {
 	if err := os.RemoveAll(r.Dir()); err != nil {
 		t.Fatal(err)
 	}
+	// The disk goroutine notices after a fragment write, while Write may
+	// be a few fragments ahead: feed until it has, then three more GOPs
+	// for the next key frame to start the new segment.
 	var seen *DiskError
-	for c.fed() < 10*time.Second {
+	end := time.Duration(0)
+	for end == 0 || c.fed() < end {
+		if c.fed() > time.Minute {
+			t.Fatal("the removed directory was never noticed")
+		}
 		r.Write(c.next())
 		var de *DiskError
 		if errors.As(r.Problem(), &de) && seen == nil {
 			seen = de
+			end = c.fed() + 3*time.Second
 		}
 	}
 	r.Close()
@@ -112,7 +120,7 @@ func TestDirectoryRemoved(t *testing.T) {
 	checkSegments(t, r.Dir())
 	tl := r.Timeline(testT0, testT0.Add(time.Hour))
 	gaps := r.Gaps(testT0, testT0.Add(time.Hour))
-	if len(tl) == 0 || !tl[len(tl)-1].End.Equal(testT0.Add(10*time.Second)) || len(gaps) == 0 || gaps[len(gaps)-1].Reason != GapDiskError {
+	if len(tl) == 0 || !tl[len(tl)-1].End.Equal(testT0.Add(end)) || len(gaps) == 0 || gaps[len(gaps)-1].Reason != GapDiskError {
 		t.Errorf("timeline %+v gaps %+v", tl, gaps)
 	}
 }
