@@ -12,6 +12,10 @@ import (
 func (a *Agent) serveReady(w http.ResponseWriter, r *http.Request) {
 	var pending, failed strings.Builder
 	for _, cw := range a.cameraWorkers() {
+		// A disk problem stops recording, not the camera: said, not unready.
+		if rec := cw.Status().Recording; rec != nil && rec.Problem != nil {
+			failed.WriteString(cw.Name() + ": recording stopped: " + rec.Problem.Kind.String() + "\n")
+		}
 		switch st, why := readinessOf(cw.Status()); st {
 		case readyPending:
 			pending.WriteString(cw.Name() + ": not ready: " + why + "\n")

@@ -255,7 +255,7 @@ func (a *Agent) Apply(cfg *config.Config) error {
 	a.mu.Lock()
 	old, oldRoots := a.cfg, a.roots
 	restartAll := old.Cloud != cfg.Cloud || old.StateDir != cfg.StateDir || !p.roots.Equal(oldRoots) ||
-		old.Events != cfg.Events || old.Uploads != cfg.Uploads
+		old.Events != cfg.Events || old.Uploads != cfg.Uploads || old.Recording != cfg.Recording
 	p.shared = a.shared
 	if restartAll {
 		p.shared = camera.NewShared(cfg)

@@ -41,6 +41,31 @@ type CameraStatus struct {
 	Uploads UploadQueueStatus `json:"uploads"`
 	// EventBuffer is the pre-event buffer, nil while none is kept.
 	EventBuffer *EventBufferStatus `json:"event_buffer,omitempty"`
+	// Recording is the camera's memory card, nil when it has none.
+	Recording *RecordingView `json:"recording,omitempty"`
+}
+
+// RecordingView is a camera's continuous recording in words.
+type RecordingView struct {
+	On       bool   `json:"on"`
+	Stream   string `json:"stream,omitempty"`
+	Bytes    int64  `json:"bytes"`
+	Segments int    `json:"segments"`
+	// Problem is why nothing is recorded now ("disk full", "directory
+	// gone", …), "" when none.
+	Problem string `json:"problem,omitempty"`
+}
+
+// recordingView puts the memory card's facts in words.
+func recordingView(r *camera.RecordingStatus) *RecordingView {
+	if r == nil {
+		return nil
+	}
+	v := &RecordingView{On: r.On, Stream: r.Stream, Bytes: r.Bytes, Segments: r.Segments}
+	if r.Problem != nil {
+		v.Problem = r.Problem.Kind.String()
+	}
+	return v
 }
 
 // UploadQueueStatus is what waits for the cloud and what became of it.
@@ -109,7 +134,7 @@ func describeCamera(w *camera.Camera) CameraStatus {
 // describe puts a camera's facts in words.
 func describe(s *camera.Status, canSnapshot bool) CameraStatus {
 	// Copies: the page scrubs them in place, and s is shared.
-	cs := CameraStatus{Name: s.Name, ONVIF: s.ONVIF.String(), IP: s.IP, CamID: s.CamID, Errors: slices.Clone(s.Problems)}
+	cs := CameraStatus{Name: s.Name, ONVIF: s.ONVIF.String(), IP: s.IP, CamID: s.CamID, Errors: slices.Clone(s.Problems), Recording: recordingView(s.Recording)}
 	if s.LastEvent != nil {
 		ev := *s.LastEvent
 		cs.LastEvent = &ev

@@ -39,13 +39,15 @@ const maxFileSize = 1 << 20
 // Config is the whole agent configuration.
 type Config struct {
 	// StateDir holds persisted cloud state and, later, recordings.
-	StateDir string   `yaml:"state_dir"`
-	Log      Log      `yaml:"log"`
-	HTTP     HTTP     `yaml:"http"`
-	Cloud    Cloud    `yaml:"cloud"`
-	Events   Events   `yaml:"events"`
-	Uploads  Uploads  `yaml:"uploads"`
-	Cameras  []Camera `yaml:"cameras"`
+	StateDir string  `yaml:"state_dir"`
+	Log      Log     `yaml:"log"`
+	HTTP     HTTP    `yaml:"http"`
+	Cloud    Cloud   `yaml:"cloud"`
+	Events   Events  `yaml:"events"`
+	Uploads  Uploads `yaml:"uploads"`
+	// Recording is where and how much the cameras that record keep.
+	Recording Recording `yaml:"recording"`
+	Cameras   []Camera  `yaml:"cameras"`
 
 	source string            // file name for error messages
 	lines  map[string]int    // key path → line, for Validate's errors
@@ -85,6 +87,8 @@ type Camera struct {
 	Pull Pull `yaml:"pull"`
 	// Events configures this camera's own event kinds.
 	Events CameraEvents `yaml:"events"`
+	// Recording is the camera's continuous local recording.
+	Recording CameraRecording `yaml:"recording"`
 }
 
 // CameraEvents configures one camera's events.
@@ -115,11 +119,12 @@ type ONVIF struct {
 // Default returns a Config with every default set and no cameras.
 func Default() *Config {
 	return &Config{
-		StateDir: DefaultStateDir,
-		Log:      Log{Level: LevelInfo},
-		HTTP:     HTTP{Listen: DefaultListen},
-		Events:   Events{PrebufferMemory: DefaultPrebufferMemory, SnapshotMax: DefaultSnapshotMax},
-		Uploads:  Uploads{SpoolMax: DefaultSpoolMax, MinFree: DefaultMinFree},
+		StateDir:  DefaultStateDir,
+		Log:       Log{Level: LevelInfo},
+		HTTP:      HTTP{Listen: DefaultListen},
+		Events:    Events{PrebufferMemory: DefaultPrebufferMemory, SnapshotMax: DefaultSnapshotMax},
+		Uploads:   Uploads{SpoolMax: DefaultSpoolMax, MinFree: DefaultMinFree},
+		Recording: Recording{MinFree: DefaultRecordingMinFree},
 	}
 }
 
@@ -129,6 +134,7 @@ func defaultCamera() Camera {
 		ONVIF:         ONVIF{Timeout: DefaultONVIFTimeout, MaxClockSkew: DefaultMaxClockSkew},
 		RTSPTransport: RTSPTransportTCP,
 		Pull:          Pull{Warm: PullWarmMain, IdleTimeout: DefaultPullIdleTimeout},
+		Recording:     CameraRecording{Stream: RecordingStreamMain, Segment: DefaultRecordingSegment},
 	}
 }
 
@@ -333,8 +339,10 @@ func (c *Config) Validate() error {
 			bad(p+".pull.idle_timeout", "%s must be between 1s and 1h", cam.Pull.IdleTimeout)
 		}
 		validateCustomEvents(p+".events.custom", cam.Events.Custom, bad)
+		validateCameraRecording(p+".recording", cam.Recording, bad)
 	}
 	c.validateMedia(bad)
+	c.validateRecording(bad)
 	return errors.Join(errs...)
 }
 

@@ -281,7 +281,7 @@ cameras:
 	{name: "comment only", yaml: "# nothing\n", paths: []string{"cameras"}},
 	{name: "empty camera list", yaml: "cameras: []\n", paths: []string{"cameras"}, line: 1},
 	{name: "unknown top-level key", yaml: "logs: {level: info}\n" + minimalCam, paths: []string{"logs"},
-		msg: "unknown key; did you mean log? allowed: state_dir, log, http, cloud, events, uploads, cameras", line: 1},
+		msg: "unknown key; did you mean log? allowed: state_dir, log, http, cloud, events, uploads, recording, cameras", line: 1},
 	{name: "unknown nested key", yaml: minimalCam + "    rtsp_transprot: tcp\n", paths: []string{"cameras[0].rtsp_transprot"},
 		msg: "unknown key; did you mean rtsp_transport? allowed: name, token, onvif, rtsp, rtsp_transport, pull", line: 6},
 	{name: "unknown key far from every allowed one", yaml: minimalCam + "    location: hall\n", paths: []string{"cameras[0].location"},
@@ -376,6 +376,12 @@ cameras:
 		paths: []string{"uploads.burst"}, msg: "is only used with uploads.max_rate"},
 	{name: "bad snapshot size", yaml: "events: {snapshot_max: 1280}\n" + minimalCam,
 		paths: []string{"events.snapshot_max"}, msg: `"1280" is not WIDTHxHEIGHT`},
+	{name: "recording segment out of range", yaml: minimalCam + "    recording: {enabled: true, segment: 1s}\n",
+		paths: []string{"cameras[0].recording.segment"}, msg: "1s must be between 10s and 10m"},
+	{name: "recording stream unknown", yaml: minimalCam + "    recording: {stream: third}\n",
+		paths: []string{"cameras[0].recording.stream"}, msg: `"third" is not one of main, sub`},
+	{name: "recording budget too small", yaml: "recording: {max_size: 1MB}\n" + minimalCam,
+		paths: []string{"recording.max_size"}, msg: "must be 0 (no limit but min_free) or at least 64MiB"},
 	{name: "tiny prebuffer", yaml: "events: {prebuffer_memory: 1000}\n" + minimalCam,
 		paths: []string{"events.prebuffer_memory"}, msg: "must be 0 (no pre-event video) or at least 1MiB"},
 	{name: "bad rtsp transport", yaml: minimalCam + "    rtsp_transport: quic\n", paths: []string{"cameras[0].rtsp_transport"},
@@ -617,12 +623,13 @@ func TestExampleConfigParses(t *testing.T) {
 	}
 	want := Default()
 	if cfg.StateDir != want.StateDir || cfg.HTTP != want.HTTP || cfg.Log.Level != want.Log.Level || cfg.Cloud != want.Cloud ||
-		cfg.Events != want.Events || cfg.Uploads != want.Uploads {
+		cfg.Events != want.Events || cfg.Uploads != want.Uploads || cfg.Recording != want.Recording {
 		t.Errorf("example config top level differs from defaults: %+v", cfg)
 	}
 	if cfg.Cameras[0].ONVIF.Password.Reveal() != "secret" || cfg.Cameras[0].ONVIF.Timeout != DefaultONVIFTimeout ||
 		cfg.Cameras[0].RTSPTransport != RTSPTransportTCP || cfg.Cameras[0].ONVIF.ClockSync != ClockSyncOff ||
-		len(cfg.Cameras[0].ONVIF.NTPServers) != 0 || cfg.Cameras[0].ONVIF.MaxClockSkew != DefaultMaxClockSkew {
+		len(cfg.Cameras[0].ONVIF.NTPServers) != 0 || cfg.Cameras[0].ONVIF.MaxClockSkew != DefaultMaxClockSkew ||
+		cfg.Cameras[0].Recording != defaultCamera().Recording {
 		t.Errorf("example camera = %+v", cfg.Cameras[0])
 	}
 }
@@ -731,10 +738,21 @@ func TestMediaKeys(t *testing.T) {
 	if got := cfg.Uploads; got != (Uploads{SpoolMax: 2e9, MinFree: 1 << 30, MaxRate: 1.5e6, Burst: 512 << 10}) {
 		t.Errorf("uploads = %+v", got)
 	}
+	rc, err := Parse([]byte("recording: {dir: /mnt/rec, max_size: 500GB}\n"+minimalCam+"    recording: {enabled: true, stream: sub, segment: 2m}\n"), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.RecordingDir() != "/mnt/rec" || rc.Recording != (Recording{Dir: "/mnt/rec", MaxSize: 500e9, MinFree: DefaultRecordingMinFree}) ||
+		rc.Cameras[0].Recording != (CameraRecording{Enabled: true, Stream: RecordingStreamSub, Segment: 2 * time.Minute}) {
+		t.Errorf("recording = %+v, camera %+v", rc.Recording, rc.Cameras[0].Recording)
+	}
 	if got := cfg.Cameras[0].Events.Custom; !slices.Equal(got, []string{"doorbell", "line-crossing"}) {
 		t.Errorf("custom events = %v", got)
 	}
 	d := Default()
+	if d.RecordingDir() != DefaultStateDir+"/recordings" || d.Recording.MinFree.String() != "1GiB" || d.Recording.MaxSize != 0 {
+		t.Errorf("recording defaults %q %+v", d.RecordingDir(), d.Recording)
+	}
 	if d.Events.PrebufferMemory.String() != "96MiB" || d.Uploads.SpoolMax.String() != "1GiB" || d.Events.SnapshotMax.String() != "1280x720" {
 		t.Errorf("defaults %s %s %s", d.Events.PrebufferMemory, d.Uploads.SpoolMax, d.Events.SnapshotMax)
 	}

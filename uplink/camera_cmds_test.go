@@ -19,6 +19,7 @@ var cameraBodies = func() map[string]func() any {
 		CmdMotionDetectionConf: func() any { return &MotionDetectionConf{} }, CmdAudioDetectionConf: func() any { return &AudioDetectionConf{} },
 		CmdCamEventsConf: func() any { return &CamEventsConf{} }, CmdCamEvent: func() any { return &CamEvent{} },
 		CmdStreamByEventConf: func() any { return &StreamByEventConf{} }, CmdOSDConf: func() any { return &OSDConf{} },
+		CmdCamMemorycardTimeline: func() any { return &CamMemorycardTimeline{} },
 	}
 	for _, cmd := range []string{
 		CmdGetCamVideoConf, CmdSetCamVideoConf, CmdGetCamAudioConf, CmdSetCamAudioConf,
@@ -26,6 +27,7 @@ var cameraBodies = func() map[string]func() any {
 		CmdGetMotionDetection, CmdSetMotionDetection, CmdGetAudioDetection, CmdSetAudioDetection,
 		CmdGetCamEvents, CmdSetCamEvents, CmdCamTriggerEvent,
 		CmdGetStreamByEvent, CmdSetStreamByEvent, CmdGetOSDConf, CmdSetOSDConf,
+		CmdGetCamMemorycardTimeline, CmdCamMemorycardRecording,
 	} {
 		m[cmd] = func() any { return newRequest[cmd]() }
 	}
@@ -210,6 +212,12 @@ var cameraBodyCases = []struct {
 	{"motion conf all inactive", `{"cmd":"motion_detection_conf","msgid":1,"refid":1,"columns":8,"rows":6,"caps":{"max_regions":1,"sensitivity":"frame","region_shape":"any"},"regions":[{"region":"r","map":"0TA=","sensitivity":1,"enabled":true}]}`, ""},
 	{"motion conf short map", `{"cmd":"motion_detection_conf","msgid":1,"refid":1,"columns":8,"rows":7,"caps":{"max_regions":1,"sensitivity":"frame","region_shape":"any"},"regions":[{"region":"r","map":"0TE=","sensitivity":1,"enabled":true}]}`, StatusInvalidParam},
 	{"ptz conf bad action", `{"cmd":"cam_ptz_conf","msgid":1,"refid":1,"actions":["spin"]}`, StatusInvalidParam},
+	{"memorycard event without info", `{"cmd":"cam_event","msgid":1,"cam_id":1,"event":"memorycard","time":1}`, StatusMissedParam},
+	{"timeline without end", `{"cmd":"get_cam_memorycard_timeline","msgid":1,"request_id":"a","start":"20240314T000000.000"}`, StatusMissedParam},
+	{"timeline ends before start", `{"cmd":"get_cam_memorycard_timeline","msgid":1,"request_id":"a","start":"20240314T000000.000","end":"20240313T000000.000"}`, StatusInvalidParam},
+	{"timeline bad time", `{"cmd":"get_cam_memorycard_timeline","msgid":1,"request_id":"a","start":"yesterday","end":"20240313T000000.000"}`, StatusInvalidParam},
+	{"recording without enabled", `{"cmd":"cam_memorycard_recording","msgid":1,"stream_id":"Main"}`, StatusMissedParam},
+	{"recording empty stream", `{"cmd":"cam_memorycard_recording","msgid":1,"stream_id":"","enabled":true}`, StatusInvalidParam},
 	{"osd caps bad color", `{"cmd":"osd_conf","msgid":1,"refid":1,"caps":{"font_color":[["a","b","c"]]}}`, StatusInvalidParam},
 }
 

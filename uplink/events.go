@@ -320,6 +320,9 @@ func (e *CamEvent) validate() error {
 	if e.Event == EventRecord && e.RecordInfo == nil {
 		return missed("record_info")
 	}
+	if e.Event == EventMemorycard && e.MemorycardInfo == nil {
+		return missed("memorycard_info")
+	}
 	if si := e.SnapshotInfo; si != nil {
 		if si.ImageTime.IsZero() {
 			return missed("snapshot_info.image_time")

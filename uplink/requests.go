@@ -129,6 +129,7 @@ var newRequest = requestsByName(
 	mk[GetStreamByEvent], mk[SetStreamByEvent],
 	mk[GetOSDConf], mk[SetOSDConf],
 	mk[CamUpdatePreview], mk[CamGetLog],
+	mk[GetCamMemorycardTimeline], mk[CamMemorycardRecording],
 )
 
 func mk[T any, P interface {

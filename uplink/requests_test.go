@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/camagent/camagent/uplink"
 	"github.com/camagent/camagent/uplink/cloudsim"
@@ -67,6 +68,16 @@ var requestCases = []struct {
 	{uplink.CmdSetOSDConf, map[string]any{"time": true}, "*uplink.SetOSDConf", nil},
 	{uplink.CmdCamUpdatePreview, nil, "*uplink.CamUpdatePreview", nil},
 	{uplink.CmdCamGetLog, nil, "*uplink.CamGetLog", nil},
+	{uplink.CmdGetCamMemorycardTimeline, map[string]any{"request_id": "tl-5521", "start": "20240314T000000.000", "end": "20240314T120000.000"},
+		"*uplink.GetCamMemorycardTimeline", func(r uplink.Request) bool {
+			g := r.(*uplink.GetCamMemorycardTimeline)
+			return g.RequestID == "tl-5521" && g.End.Sub(g.Start.Time) == 12*time.Hour
+		}},
+	{uplink.CmdCamMemorycardRecording, map[string]any{"stream_id": "Main", "enabled": true}, "*uplink.CamMemorycardRecording",
+		func(r uplink.Request) bool {
+			c := r.(*uplink.CamMemorycardRecording)
+			return c.StreamID == "Main" && c.Enabled
+		}},
 }
 
 // Each command the spec gives the camera reaches the Handler as its own Go

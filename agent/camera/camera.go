@@ -66,6 +66,7 @@ type Camera struct {
 	maint   maintState                  // legacy uploads in flight (maintenance.go)
 	ptz     ptzNode                     // the main profile's PTZ node, once read (settings_ptz.go)
 	clips   *clipState                  // pre-event buffer and event clip (eventclips.go)
+	rec     *recState                   // the memory card, nil without one (recording.go)
 	evpub   *eventPublish               // stream-mode event publish (eventstream.go)
 	uploads atomic.Pointer[spool.Spool] // upload queue of the current Run, nil when none (eventupload.go)
 	upc     *http.Client                // for the PUTs of direct uploads
@@ -100,7 +101,12 @@ func New(opts Options) *Camera {
 	w.st = newState(cam)
 	w.clips, w.evpub = newClipState(), newEventPublish()
 	w.upc = uplink.NewUploadClient(opts.RootCAs, directUploadTimeout)
+	w.rec, w.st.recording = w.newRecState()
 	w.ev, w.st.events = w.newEventsState()
+	if _, ok := w.st.events.Events[uplink.EventMemorycard]; !ok && w.rec != nil {
+		// A new memory card reports itself until the cloud says otherwise.
+		w.st.events.Events[uplink.EventMemorycard] = eventSetting{Active: true}
+	}
 	tlsConf := &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12}
 	w.pubs = uplink.NewStreams(uplink.StreamsOptions{
 		Open:      w.openReader,

@@ -59,17 +59,28 @@ func catalogDecl(name string, custom []string) (eventDecl, bool) {
 	if slices.Contains(custom, name) {
 		return eventDecl{name: name, caps: customCaps}, true
 	}
+	if name == uplink.EventMemorycard {
+		return memorycardDecl, true
+	}
 	return eventDecl{}, false
 }
 
 // decls are the events this camera declares: motion, the periodic
 // snapshot and the custom kinds until its topics are known.
 func (w *Camera) decls() []eventDecl {
+	out := w.withCustom(eventCatalog[:2])
 	if d := w.ev.decls.Load(); d != nil {
-		return *d
+		out = *d
 	}
-	return w.withCustom(eventCatalog[:2])
+	if w.rec != nil {
+		out = append(out[:len(out):len(out)], memorycardDecl)
+	}
+	return out
 }
+
+// memorycardDecl is declared by a camera with a memory card
+// (docs/protocol.md#memory-card): a state report, nothing to trigger.
+var memorycardDecl = eventDecl{name: uplink.EventMemorycard}
 
 // withCustom appends the camera's custom kinds to decls.
 func (w *Camera) withCustom(decls []eventDecl) []eventDecl {
@@ -295,13 +306,18 @@ func decodeEventSettings(b []byte, custom []string) (eventSettings, error) {
 // saveEventSettings writes s atomically with mode 0600, like the session
 // state beside it.
 func saveEventSettings(path string, s eventSettings) error {
-	b, err := json.MarshalIndent(s, "", "  ")
+	return saveJSON(path, "event settings", s)
+}
+
+// saveJSON writes v (what, for errors) atomically with mode 0600.
+func saveJSON(path, what string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode event settings: %w", err)
+		return fmt.Errorf("encode %s: %w", what, err)
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("save event settings: %w", err)
+		return fmt.Errorf("save %s: %w", what, err)
 	}
 	tmp := f.Name()
 	err = f.Chmod(0o600)
@@ -319,7 +335,7 @@ func saveEventSettings(path string, s eventSettings) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("save event settings: %w", err)
+		return fmt.Errorf("save %s: %w", what, err)
 	}
 	return nil
 }
@@ -370,6 +386,7 @@ func (w *Camera) camEventsConf(ctx context.Context) uplink.Reply {
 	// Events may go out once the declaration is on the wire, not before
 	// (docs/protocol.md#get-cam-events): queued ones are sent then.
 	return uplink.Answer(out).Then(func() {
+		w.sendMemorycard(ctx, true)
 		reply := make(chan struct{})
 		if _, err := ask(ctx, w, declare{reply: reply}, reply); err == nil {
 			w.wakeUploads()

@@ -49,6 +49,9 @@ type state struct {
 	// every connect).
 	events   eventSettings
 	declared int64
+
+	// recording is the memory card's on/off (persisted), for recState.
+	recording recSetting
 }
 
 func newState(cam config.Camera) state {
@@ -126,6 +129,11 @@ type (
 	eventHandled struct{ ev EventStatus }
 	// declare: cam_events_conf is answered on the current connection.
 	declare struct{ reply chan struct{} }
+	// setRecording: cam_memorycard_recording switched recording.
+	setRecording struct {
+		setting recSetting
+		reply   chan struct{}
+	}
 	// setEventSettings: set_cam_events changed the event settings.
 	setEventSettings struct {
 		settings eventSettings
@@ -153,6 +161,7 @@ func (setRequested) isMessage()      {}
 func (eventHandled) isMessage()      {}
 func (declare) isMessage()           {}
 func (setEventSettings) isMessage()  {}
+func (setRecording) isMessage()      {}
 
 // activityChange is the answer to setActivity.
 type activityChange struct {
@@ -311,6 +320,9 @@ func (w *Camera) handle(ctx context.Context, r *run, m message) (ack func()) {
 	case setEventSettings:
 		st.events = m.settings
 		return func() { close(m.reply) }
+	case setRecording:
+		st.recording = m.setting
+		return func() { close(m.reply) }
 	}
 	return nil
 }
@@ -349,5 +361,8 @@ func (w *Camera) start(ctx context.Context, r *run) {
 		r.spawn(ctx, w, func(ctx context.Context) { _ = q.Run(ctx, w.deliver) })
 	}
 	r.spawn(ctx, w, w.runClock)
+	if w.rec != nil {
+		r.spawn(ctx, w, w.runRecording)
+	}
 	w.reconcile(ctx, r)
 }

@@ -42,6 +42,8 @@ type Status struct {
 	// LastEvent is the newest camera event the agent handled, nil before
 	// the first.
 	LastEvent *EventStatus
+	// Recording is the camera's memory card, nil when it has none.
+	Recording *RecordingStatus
 
 	// link is the READY connection's link, for the camera's own
 	// goroutines; conn counts READY connections, naming this one.
@@ -50,8 +52,9 @@ type Status struct {
 	conn  int64
 	// events are the event settings and declared the connection they
 	// were declared on (state.events, state.declared).
-	events   eventSettings
-	declared int64
+	events    eventSettings
+	declared  int64
+	recording recSetting
 }
 
 // ONVIFState is where the camera's ONVIF connection stands.
@@ -180,6 +183,7 @@ func (w *Camera) publish() {
 		Cloud: w.session.State(), Activity: st.activity,
 		Problems: st.problems, LastEvent: st.lastEvent,
 		link: st.link, ready: st.ready, conn: st.conn, events: st.events, declared: st.declared,
+		recording: st.recording, Recording: w.recordingStatus(st.recording),
 	}
 	if st.ready {
 		s.CamID = st.link.CamID

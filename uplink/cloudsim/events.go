@@ -72,6 +72,8 @@ func (c *simConn) observeReply(cmd string, p *pending, m map[string]any) {
 		c.eventsConf(m)
 	case cmd == "motion_detection_conf":
 		c.motionConf(m)
+	case cmd == "cam_memorycard_timeline":
+		c.memorycardTimeline(p, m)
 	case cmd == "done" && p.cmd == "set_cam_events" && m["status"] == "OK":
 		c.applySetEvents(p.body)
 	case cmd == "done" && p.cmd == "direct_upload_url":
