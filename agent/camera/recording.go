@@ -279,8 +279,8 @@ func (w *Camera) memorycardInfo(st *Status) uplink.MemorycardInfo {
 	sh := w.opts.Shared
 	var fsb syscall.Statfs_t
 	if err := syscall.Statfs(sh.recDir, &fsb); err == nil {
-		total := int64(fsb.Blocks) * fsb.Bsize
-		free := max(int64(fsb.Bavail)*fsb.Bsize-sh.recMinFree, 0)
+		total := int64(fsb.Blocks) * int64(fsb.Bsize)
+		free := max(int64(fsb.Bavail)*int64(fsb.Bsize)-sh.recMinFree, 0)
 		size := max(total-sh.recMinFree, 0)
 		if b := sh.recBudget; b != nil && b.Max() < size {
 			size, free = b.Max(), min(free, max(b.Max()-b.Used(), 0))
