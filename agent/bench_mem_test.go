@@ -41,7 +41,7 @@ func (b *benchRun) memDump(ctx context.Context, pid int, agentPrefix, prefix, la
 		}
 	}
 	out := fmt.Sprintf("%s-%d-%s", prefix, b.n, label)
-	for _, ext := range []string{".heap", ".metrics"} {
+	for _, ext := range []string{".heap", ".metrics", ".goroutines"} {
 		raw, err := os.ReadFile(agentPrefix + ext)
 		if err != nil {
 			b.t.Fatal(err)

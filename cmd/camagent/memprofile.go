@@ -5,13 +5,15 @@ package main
 // A debug-only memory dump for the benchmark (agent/bench_test.go,
 // CAMAGENT_BENCH_MEMPROFILE): built with -tags memprofile, and with
 // CAMAGENT_MEMPROFILE=PREFIX set, the agent writes on each SIGUSR1 its heap
-// profile to PREFIX.heap (go tool pprof) and every runtime/metrics value
-// to PREFIX.metrics. Release builds link none of this.
+// profile to PREFIX.heap (go tool pprof), every runtime/metrics value to
+// PREFIX.metrics and its goroutines by stack to PREFIX.goroutines. Release
+// builds link none of this.
 
 import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
 	"syscall"
@@ -22,6 +24,8 @@ func init() {
 	if prefix == "" {
 		return
 	}
+	// Finer than the default 512 KiB, for a live heap of a few MiB.
+	runtime.MemProfileRate = 16 << 10
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGUSR1)
 	go func() {
@@ -54,6 +58,17 @@ func dumpMemory(prefix string) error {
 		}
 	}
 	if err := f.Close(); err != nil {
+		return err
+	}
+	g, err := os.Create(prefix + ".goroutines")
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("goroutine").WriteTo(g, 1); err != nil {
+		g.Close()
+		return err
+	}
+	if err := g.Close(); err != nil {
 		return err
 	}
 	h, err := os.Create(prefix + ".heap.tmp")
