@@ -199,7 +199,11 @@ func benchBuildAgent(t *testing.T) string {
 	if os.Getenv("CAMAGENT_BENCH_PERF") != "" {
 		ldflags = "" // perf needs the symbol table
 	}
-	cmd := exec.Command(goBin, "build", "-trimpath", "-ldflags", ldflags, "-o", bin, "./cmd/camagent")
+	args := []string{"build", "-trimpath", "-ldflags", ldflags, "-o", bin}
+	if os.Getenv("CAMAGENT_BENCH_MEMPROFILE") != "" {
+		args = append(args, "-tags", "memprofile")
+	}
+	cmd := exec.Command(goBin, append(args, "./cmd/camagent")...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -402,6 +406,10 @@ func (b *benchRun) run(row *benchRow) {
 	// Runtime experiments (GOGC=50, GOMAXPROCS=1, …) without touching the
 	// test process itself.
 	env := strings.Fields(os.Getenv("CAMAGENT_BENCH_AGENT_ENV"))
+	memPrefix := os.Getenv("CAMAGENT_BENCH_MEMPROFILE")
+	if memPrefix != "" {
+		env = append(env, "CAMAGENT_MEMPROFILE="+filepath.Join(dir, "mem"))
+	}
 	agent := startChild(t, "camagent", filepath.Join(dir, "agent.log"), env, b.bin, "run", "--config", cfgPath)
 
 	// ctx ends early when the agent exits, so no wait below outlives it.
@@ -506,6 +514,12 @@ func (b *benchRun) run(row *benchRow) {
 	}
 	stopPerf := b.perf(agent.pid())
 	b.lat.on.Store(true)
+	var mem0 memDump
+	var sent0 int64
+	if memPrefix != "" {
+		mem0 = b.memDump(ctx, agent.pid(), filepath.Join(dir, "mem"), memPrefix, "start")
+		sent0 = b.sentFrames()
+	}
 	var agentCPU, ffmpegCPU, agentSw, ffmpegSw []float64
 	for range b.rounds {
 		ms, err := b.measure(ctx, []group{{[]int{agent.pid()}, isAgent}, {relayPIDs, isRelay}})
@@ -546,6 +560,10 @@ func (b *benchRun) run(row *benchRow) {
 		row.simCPU += am.simCPU / float64(b.rounds)
 	}
 	stopPerf()
+	if memPrefix != "" {
+		mem1 := b.memDump(ctx, agent.pid(), filepath.Join(dir, "mem"), memPrefix, "end")
+		b.memReport(agent.pid(), mem0, mem1, b.sentFrames()-sent0)
+	}
 	b.lat.on.Store(false)
 	row.agentLat = b.latency("agent")
 	row.ffmpegLat = b.latency("ffmpeg")

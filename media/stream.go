@@ -72,7 +72,8 @@ type Stream struct {
 	audio      *Track
 	readers    []*Reader
 
-	// GOP cache: from the last video key frame on, audio included.
+	// GOP cache: from the last video key frame on, audio included. It
+	// grows to the camera's GOP and keeps that capacity.
 	gop      []*Unit
 	gopBytes int
 	gopValid bool
@@ -113,7 +114,6 @@ func NewStream(log *zap.Logger) *Stream {
 		log:         log,
 		done:        make(chan struct{}),
 		tracksReady: make(chan struct{}),
-		gop:         make([]*Unit, 0, MaxGOPUnits),
 	}
 }
 
@@ -290,7 +290,7 @@ func (s *Stream) cache(u *Unit, video bool, size int) {
 		s.resetGOP(true)
 	case !s.gopValid:
 		return
-	case len(s.gop) == cap(s.gop) || s.gopBytes+size > MaxGOPBytes:
+	case len(s.gop) == MaxGOPUnits || s.gopBytes+size > MaxGOPBytes:
 		s.st.GOPOverflow++
 		if !s.overflowLog {
 			s.log.Warn("gop cache overflow, new readers wait for the next key frame",

@@ -3,13 +3,15 @@ package uplink
 import (
 	"bytes"
 	"encoding/hex"
+	"io"
+	"net"
 	"testing"
 	"time"
 )
 
 func TestChunkWriter(t *testing.T) {
 	var out countingWriter
-	c := chunkWriter{w: &out}
+	c := newChunkWriter(&out)
 
 	// A small message: one type-0 chunk.
 	c.write(videoFrameCSID, 9, 1234*time.Millisecond, []byte{0x17, 1, 0, 0, 0}, []byte{0xAA, 0xBB})
@@ -59,7 +61,7 @@ func TestChunkWriterAVCCBatch(t *testing.T) {
 	nalus := [][]byte{{0x67, 1, 2}, {0x68, 3}, big, {0x65, 9}}
 	head := []byte{0x17, 1, 0, 0, 0}
 	var out countingWriter
-	c := chunkWriter{w: &out}
+	c := newChunkWriter(&out)
 	var want []byte
 	for _, ts := range []time.Duration{40 * time.Millisecond, 0x01000001 * time.Millisecond} {
 		c.writeAVCC(videoFrameCSID, 9, ts, head, nalus)
@@ -81,6 +83,73 @@ func TestChunkWriterAVCCBatch(t *testing.T) {
 	}
 	if c.pending() != 0 {
 		t.Errorf("%d bytes pending after flush", c.pending())
+	}
+}
+
+// TestChunkWriterTCP: on a TCP connection the writer sends the frames
+// from where they are with one vector write: the bytes a server reads are
+// the reference chunking, and steady-state frames allocate nothing.
+func TestChunkWriterTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	c := newChunkWriter(client)
+	if !c.vector {
+		t.Fatal("no vector writes on a *net.TCPConn")
+	}
+
+	big := make([]byte, 2*rtmpChunkSize+1000)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	nalus := [][]byte{{0x67, 1, 2}, {0x68, 3}, big, {0x65, 9}}
+	head := []byte{0x17, 1, 0, 0, 0}
+	var want []byte
+	for _, ts := range []time.Duration{40 * time.Millisecond, 0x01000001 * time.Millisecond} {
+		c.writeAVCC(videoFrameCSID, 9, ts, head, nalus)
+		want = append(want, refChunks(videoFrameCSID, 9, ts, append(append([]byte(nil), head...), appendAVCC(nil, nalus)...))...)
+	}
+	c.write(audioFrameCSID, 8, 60*time.Millisecond, []byte{0xAF, 1}, []byte{1, 2, 3})
+	want = append(want, refChunks(audioFrameCSID, 8, 60*time.Millisecond, []byte{0xAF, 1, 1, 2, 3})...)
+	got := make(chan []byte, 1)
+	go func() {
+		b := make([]byte, len(want))
+		_, _ = io.ReadFull(server, b)
+		got <- b
+	}()
+	if err := c.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Errorf("bytes on the wire differ from the reference chunking")
+	}
+
+	go func() { _, _ = io.Copy(io.Discard, server) }()
+	frame := [][]byte{make([]byte, 20000)}
+	audioHead, audio := []byte{0xAF, 1}, []byte{1, 2, 3}
+	var ts time.Duration
+	allocs := testing.AllocsPerRun(50, func() {
+		ts += 40 * time.Millisecond
+		c.writeAVCC(videoFrameCSID, 9, ts, head, frame)
+		c.write(audioFrameCSID, 8, ts, audioHead, audio)
+		if err := c.flush(); err != nil {
+			t.Error(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per frame", allocs)
 	}
 }
 
@@ -120,7 +189,7 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 }
 
 func BenchmarkChunkWriter(b *testing.B) {
-	c := chunkWriter{w: discard{}}
+	c := newChunkWriter(discard{})
 	head := []byte{0x17, 1, 0, 0, 0}
 	nalus := [][]byte{make([]byte, 20000)}
 	b.ReportAllocs()
@@ -135,3 +204,14 @@ func BenchmarkChunkWriter(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// appendAVCC appends nalus in length-prefixed (AVCC/HVCC) form with 4-byte
+// lengths: the body a video message carries.
+func appendAVCC(buf []byte, nalus [][]byte) []byte {
+	for _, n := range nalus {
+		l := len(n)
+		buf = append(buf, byte(l>>24), byte(l>>16), byte(l>>8), byte(l))
+		buf = append(buf, n...)
+	}
+	return buf
+}

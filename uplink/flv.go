@@ -80,14 +80,3 @@ func hvcConfig(vps, sps, pps []byte) (*mp4.HvcC, error) {
 		},
 	}, nil
 }
-
-// appendAVCC appends nalus to buf in length-prefixed (AVCC/HVCC) form with
-// 4-byte lengths. It reuses buf's capacity so steady-state frames allocate nothing.
-func appendAVCC(buf []byte, nalus [][]byte) []byte {
-	for _, n := range nalus {
-		l := len(n)
-		buf = append(buf, byte(l>>24), byte(l>>16), byte(l>>8), byte(l))
-		buf = append(buf, n...)
-	}
-	return buf
-}

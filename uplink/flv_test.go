@@ -1,7 +1,6 @@
 package uplink
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 )
@@ -78,18 +77,6 @@ func FuzzParsePublishURL(f *testing.F) {
 			t.Fatalf("accepted %q as app %q stream %q", raw, got.app, got.name)
 		}
 	})
-}
-
-func TestAppendAVCC(t *testing.T) {
-	buf := appendAVCC(make([]byte, 0, 64), [][]byte{{0x65, 1, 2}, {0x41}})
-	want := []byte{0, 0, 0, 3, 0x65, 1, 2, 0, 0, 0, 1, 0x41}
-	if !bytes.Equal(buf, want) {
-		t.Fatalf("got %x want %x", buf, want)
-	}
-	// Reusing the buffer must not allocate in steady state.
-	if n := testing.AllocsPerRun(100, func() { buf = appendAVCC(buf[:0], [][]byte{{0x65, 1, 2}, {0x41}}) }); n != 0 {
-		t.Errorf("appendAVCC allocates %v times per frame", n)
-	}
 }
 
 func TestAVCConfigNeedsParameterSets(t *testing.T) {

@@ -255,7 +255,7 @@ type queueLen interface {
 }
 
 func (p *Publisher) pump(ctx context.Context, client *gortmplib.Client, conn net.Conn) error {
-	m := &muxer{p: p, client: client, conn: conn, chunks: chunkWriter{w: conn}, warned: map[media.Codec]bool{}}
+	m := &muxer{p: p, client: client, conn: conn, chunks: newChunkWriter(conn), warned: map[media.Codec]bool{}}
 	q, _ := p.opts.Source.(queueLen)
 	for {
 		u, err := p.opts.Source.Read(ctx)
