@@ -130,6 +130,7 @@ var newRequest = requestsByName(
 	mk[GetOSDConf], mk[SetOSDConf],
 	mk[CamUpdatePreview], mk[CamGetLog],
 	mk[GetCamMemorycardTimeline], mk[CamMemorycardRecording],
+	mk[CamMemorycardSynchronize], mk[CamMemorycardSynchronizeCancel],
 )
 
 func mk[T any, P interface {

@@ -78,6 +78,13 @@ var requestCases = []struct {
 			c := r.(*uplink.CamMemorycardRecording)
 			return c.StreamID == "Main" && c.Enabled
 		}},
+	{uplink.CmdCamMemorycardSynchronize, map[string]any{"request_id": "s-1", "start": "20240314T090000.000", "end": "20240314T091000.000"},
+		"*uplink.CamMemorycardSynchronize", func(r uplink.Request) bool {
+			c := r.(*uplink.CamMemorycardSynchronize)
+			return c.RequestID == "s-1" && c.End.Sub(c.Start.Time) == 10*time.Minute
+		}},
+	{uplink.CmdCamMemorycardSynchronizeCancel, map[string]any{"request_id": "s-1"}, "*uplink.CamMemorycardSynchronizeCancel",
+		func(r uplink.Request) bool { return r.(*uplink.CamMemorycardSynchronizeCancel).RequestID == "s-1" }},
 }
 
 // Each command the spec gives the camera reaches the Handler as its own Go
