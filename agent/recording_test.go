@@ -78,8 +78,8 @@ func TestMemoryCardRecords(t *testing.T) {
 		t.Errorf("first cam_event after connect is %v, want memorycard", first["event"])
 	}
 	mi, _ := memorycardEvents(r)[0]["memorycard_info"].(map[string]any)
-	if mi["status"] != "normal" || mi["recording_status"] != true || mustJSON(t, mi["max_sync_duration"]) != "0" {
-		t.Errorf("memorycard_info = %v, want normal, recording, no sync", mi)
+	if mi["status"] != "normal" || mi["recording_status"] != true || mustJSON(t, mi["max_sync_duration"]) != "3600" {
+		t.Errorf("memorycard_info = %v, want normal, recording, sync up to an hour", mi)
 	}
 
 	waitFor(t, "recorded video on disk", func() bool {

@@ -52,7 +52,8 @@ func (w *Camera) Handle(ctx context.Context, req uplink.Request) uplink.Reply {
 		return w.getLog(ctx)
 	case *uplink.CamUpdatePreview:
 		return w.updatePreview(ctx)
-	case *uplink.GetCamMemorycardTimeline, *uplink.CamMemorycardRecording:
+	case *uplink.GetCamMemorycardTimeline, *uplink.CamMemorycardRecording,
+		*uplink.CamMemorycardSynchronize, *uplink.CamMemorycardSynchronizeCancel:
 		return w.handleMemorycard(ctx, req)
 	}
 	return uplink.Done(uplink.StatusNotSupported)

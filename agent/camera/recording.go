@@ -42,6 +42,8 @@ type recState struct {
 	mu       sync.Mutex
 	sentConn int64
 	sent     uplink.MemorycardInfo
+
+	sync syncJobs // memorysync.go
 }
 
 // recSetting is whether the memory card records, as the config or the
@@ -270,11 +272,12 @@ func (w *Camera) recordingStatus(s recSetting) *RecordingStatus {
 
 // memorycardInfo is the memorycard event's payload now. Sizes are of the
 // recordings' budget: recording.max_size when set, else the file system
-// less recording.min_free. Sync is not offered yet (max_sync_duration 0).
+// less recording.min_free. A sync job may ask for up to maxSyncDuration.
 func (w *Camera) memorycardInfo(st *Status) uplink.MemorycardInfo {
-	info := uplink.MemorycardInfo{Status: uplink.MemorycardNormal, RecordingStatus: st.recording.Enabled}
+	info := uplink.MemorycardInfo{Status: uplink.MemorycardNormal, RecordingStatus: st.recording.Enabled,
+		MaxSyncDuration: int64(maxSyncDuration / time.Second)}
 	if r := st.Recording; r == nil || w.rec.cur.Load() == nil || r.Problem != nil && r.Problem.Kind == recorder.ProblemDirGone {
-		info.Status = uplink.MemorycardNone
+		info.Status, info.MaxSyncDuration = uplink.MemorycardNone, 0
 	}
 	sh := w.opts.Shared
 	var fsb syscall.Statfs_t
@@ -331,6 +334,10 @@ func (w *Camera) handleMemorycard(ctx context.Context, req uplink.Request) uplin
 		return w.memorycardTimeline(r)
 	case *uplink.CamMemorycardRecording:
 		return w.setMemorycardRecording(ctx, r)
+	case *uplink.CamMemorycardSynchronize:
+		return w.synchronize(r)
+	case *uplink.CamMemorycardSynchronizeCancel:
+		return w.cancelSync(r)
 	}
 	return uplink.Done(uplink.StatusNotSupported)
 }

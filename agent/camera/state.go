@@ -363,6 +363,7 @@ func (w *Camera) start(ctx context.Context, r *run) {
 	r.spawn(ctx, w, w.runClock)
 	if w.rec != nil {
 		r.spawn(ctx, w, w.runRecording)
+		r.spawn(ctx, w, w.runSync)
 	}
 	w.reconcile(ctx, r)
 }

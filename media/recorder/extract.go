@@ -23,8 +23,9 @@ type Chunk struct {
 	// Data is the MP4 file, starting with a key frame.
 	Data   []byte
 	Frames int
-	// Segment is the start of the segment the chunk was cut from, and
-	// SegmentEnd whether the chunk ends where that segment does.
+	// Segment is the start of the segment the chunk was cut from;
+	// SegmentEnd: the chunk ends where that segment does, and the segment
+	// is closed (the one being written grows on).
 	Segment    time.Time
 	SegmentEnd bool
 }
@@ -45,6 +46,9 @@ func (r *Recorder) Extract(from, to time.Time, chunkMax time.Duration) iter.Seq2
 				continue
 			}
 			sx, err := readSegment(filepath.Join(r.dir, s.Name()), s.Start)
+			if sx != nil {
+				sx.closed = !s.open
+			}
 			if err != nil {
 				if !yield(Chunk{Segment: s.Start}, fmt.Errorf("recorder: segment %s: %w", s.Name(), err)) {
 					return
@@ -67,6 +71,8 @@ type segMedia struct {
 	video []*media.Unit
 	audio []*media.Unit
 	end   time.Duration // where the last video frame ends
+	// closed: nothing is added to the segment any more.
+	closed bool
 }
 
 // readSegment reads the complete fragments of a segment file, the one
@@ -171,7 +177,7 @@ func (sm *segMedia) chunks(from, to time.Time, chunkMax time.Duration) iter.Seq2
 			var buf bytes.Buffer
 			info, err := record.WriteMP4(&buf, units, end)
 			c := Chunk{Start: sm.start.Add(v[i].DTS), Duration: info.Duration, Frames: info.VideoFrames,
-				Segment: sm.start, SegmentEnd: j == len(v)}
+				Segment: sm.start, SegmentEnd: j == len(v) && sm.closed}
 			if err == nil {
 				c.Data = buf.Bytes()
 			}

@@ -220,8 +220,11 @@ func (c *simConn) handle(data []byte) bool {
 		if cid, err := intField(m, "cam_id", true); err != nil || cid != c.camID {
 			s.violation("%s: cam_id %v, want %d", cmd, m["cam_id"], c.camID)
 		}
-		if cmd == "cam_event" {
+		switch cmd {
+		case "cam_event":
 			c.camEvent(m)
+		case "cam_memorycard_synchronize_status":
+			c.syncStatus(m)
 		}
 		s.mu.Lock()
 		s.received = append(s.received, m)

@@ -74,6 +74,8 @@ func (c *simConn) observeReply(cmd string, p *pending, m map[string]any) {
 		c.motionConf(m)
 	case cmd == "cam_memorycard_timeline":
 		c.memorycardTimeline(p, m)
+	case cmd == "cam_memorycard_synchronize_status" && p.cmd == "cam_memorycard_synchronize":
+		c.syncReply(p, m)
 	case cmd == "done" && p.cmd == "set_cam_events" && m["status"] == "OK":
 		c.applySetEvents(p.body)
 	case cmd == "done" && p.cmd == "direct_upload_url":

@@ -109,7 +109,8 @@ type Server struct {
 	uploadHold  chan struct{} // set by HoldUploads until released
 	uploadsHeld int           // uploads waiting on uploadHold
 
-	direct directState // direct.go
+	direct directState         // direct.go
+	syncs  map[string]*syncJob // memorysync.go, by request_id
 }
 
 // New builds a Server; call Start to listen.
@@ -302,12 +303,16 @@ func redact(path, secret string) string {
 }
 
 func (s *Server) violation(format string, a ...any) {
+	s.mu.Lock()
+	s.violationLocked(format, a...)
+	s.mu.Unlock()
+}
+
+func (s *Server) violationLocked(format string, a ...any) {
 	v := fmt.Sprintf(format, a...)
 	s.log.Warn("agent violation", zap.String("what", v))
-	s.mu.Lock()
 	s.violations = append(s.violations, v)
 	s.notifyLocked()
-	s.mu.Unlock()
 }
 
 func (s *Server) notifyLocked() {

@@ -120,3 +120,9 @@ func (lr *limitedReader) Read(p []byte) (int, error) {
 	}
 	return got, err
 }
+
+// Reader returns r read at most as fast as l allows, for uploads that do
+// not go through a queue (memory-card sync); reads fail once ctx ends.
+func (l *Limiter) Reader(ctx context.Context, r io.Reader) io.Reader {
+	return &limitedReader{ctx: ctx, r: r, l: l}
+}
