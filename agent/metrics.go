@@ -2,11 +2,8 @@ package agent
 
 import (
 	"net/http"
+	"strings"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/camagent/camagent/agent/camera"
 	"github.com/camagent/camagent/uplink"
@@ -25,25 +22,30 @@ var sessionStates = []uplink.ConnState{
 type metricsCollector struct {
 	a *Agent
 
-	info, uptime                             *prometheus.Desc
-	configOK, configLoaded                   *prometheus.Desc
-	rtspFrames, rtspAudio, rtspBytes         *prometheus.Desc
-	rtspReconnects, rtspDiscarded, frameAge  *prometheus.Desc
-	pubFrames, pubBytes, pubDrops, pubActive *prometheus.Desc
-	session, onvifUp                         *prometheus.Desc
-	readerDrops, cloudAttempts, cloudRegs    *prometheus.Desc
-	uploads, rtspPulling                     *prometheus.Desc
-	queueItems, queueBytes, queueOldest      *prometheus.Desc
-	queueSent, queueSentBytes, queueFailures *prometheus.Desc
-	queueDropped, prebufferBytes             *prometheus.Desc
-	authFailures                             *prometheus.Desc
+	info, uptime                             *metricDesc
+	configOK, configLoaded                   *metricDesc
+	rtspFrames, rtspAudio, rtspBytes         *metricDesc
+	rtspReconnects, rtspDiscarded, frameAge  *metricDesc
+	pubFrames, pubBytes, pubDrops, pubActive *metricDesc
+	session, onvifUp                         *metricDesc
+	readerDrops, cloudAttempts, cloudRegs    *metricDesc
+	uploads, rtspPulling                     *metricDesc
+	queueItems, queueBytes, queueOldest      *metricDesc
+	queueSent, queueSentBytes, queueFailures *metricDesc
+	queueDropped, prebufferBytes             *metricDesc
+	authFailures                             *metricDesc
 }
 
 func newMetricsCollector(a *Agent) *metricsCollector {
 	cam := []string{"camera"}
 	stream := []string{"camera", "stream"}
-	d := func(name, help string, labels []string) *prometheus.Desc {
-		return prometheus.NewDesc("camagent_"+name, help, labels, nil)
+	// Counters and only counters end in _total.
+	d := func(name, help string, labels []string) *metricDesc {
+		typ := "gauge"
+		if strings.HasSuffix(name, "_total") {
+			typ = "counter"
+		}
+		return newDesc("camagent_"+name, typ, help, labels...)
 	}
 	return &metricsCollector{
 		a:      a,
@@ -88,24 +90,10 @@ func newMetricsCollector(a *Agent) *metricsCollector {
 	}
 }
 
-// Describe implements prometheus.Collector.
-func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.info, c.uptime, c.configOK, c.configLoaded, c.rtspFrames, c.rtspPulling, c.rtspAudio, c.rtspBytes,
-		c.rtspReconnects, c.rtspDiscarded, c.frameAge, c.pubFrames, c.pubBytes, c.pubDrops,
-		c.pubActive, c.session, c.onvifUp, c.readerDrops, c.cloudAttempts, c.cloudRegs, c.uploads,
-		c.queueItems, c.queueBytes, c.queueOldest, c.queueSent, c.queueSentBytes, c.queueFailures, c.queueDropped, c.prebufferBytes, c.authFailures} {
-		ch <- d
-	}
-}
-
-// Collect implements prometheus.Collector.
-func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
+// collect adds the agent's and its cameras' metrics to a scrape.
+func (c *metricsCollector) collect(e *exposition) {
+	gauge := e.add
+	counter := func(d *metricDesc, v uint64, labels ...string) { e.add(d, float64(v), labels...) }
 	gauge(c.info, 1, c.a.opts.Version)
 	if !c.a.started.IsZero() {
 		gauge(c.uptime, time.Since(c.a.started).Seconds())
@@ -174,14 +162,14 @@ func boolValue(b bool) float64 {
 	return 0
 }
 
-// metricsHandler serves /metrics from a private registry: the agent's
-// collector plus the Go runtime and process collectors.
+// metricsHandler serves /metrics: the agent's metrics plus the Go runtime's
+// and the process's.
 func (a *Agent) metricsHandler() http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		newMetricsCollector(a),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	c, rc := newMetricsCollector(a), newRuntimeCollector()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var e exposition
+		c.collect(&e)
+		rc.collect(&e)
+		serveExposition(w, r, &e)
+	})
 }
