@@ -43,9 +43,13 @@ func loadFixture(t testing.TB) *fixture {
 		typ := h264.NALUType(n[0] & 0x1f)
 		switch typ {
 		case h264.NALUTypeSPS:
-			f.video.SPS = orIfEmpty(f.video.SPS, n)
+			if f.video.SPS == nil { // the first of each: the fixture repeats them
+				f.video.SPS = n
+			}
 		case h264.NALUTypePPS:
-			f.video.PPS = orIfEmpty(f.video.PPS, n)
+			if f.video.PPS == nil {
+				f.video.PPS = n
+			}
 		}
 		au = append(au, n)
 		if typ == h264.NALUTypeIDR || typ == h264.NALUTypeNonIDR { // x264 -threads 1: one slice a picture
@@ -309,4 +313,12 @@ func (p probed) track(t testing.TB, handler string) probedTrack {
 
 func (p probedTrack) String() string {
 	return fmt.Sprintf("%s %s ts %d dur %v stts %v samples %d", p.handler, p.sampleEntry, p.timescale, p.duration, p.sttsSum, p.samples)
+}
+
+// orIfEmpty keeps the first parameter set of each kind a fixture carries.
+func orIfEmpty(have, n []byte) []byte {
+	if len(have) > 0 {
+		return have
+	}
+	return n
 }

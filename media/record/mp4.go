@@ -7,8 +7,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
@@ -200,46 +198,16 @@ func samplePointers(samples []pmp4.Sample, payload []byte) []*pmp4.Sample {
 }
 
 // videoCodec takes the parameter sets from the track, or from the key
-// frame when the camera sends them only in band.
+// frame when the camera sends them only in band (media's one rule).
 func videoCodec(key *media.Unit) (codecs.Codec, error) {
-	t := key.Track
-	vps, sps, pps := t.VPS, t.SPS, t.PPS
-	for _, n := range key.NALUs {
-		if len(n) == 0 {
-			continue
-		}
-		if t.Codec == media.CodecH264 {
-			switch h264.NALUType(n[0] & 0x1f) {
-			case h264.NALUTypeSPS:
-				sps = orIfEmpty(sps, n)
-			case h264.NALUTypePPS:
-				pps = orIfEmpty(pps, n)
-			}
-			continue
-		}
-		switch h265.NALUType((n[0] >> 1) & 0x3f) {
-		case h265.NALUType_VPS_NUT:
-			vps = orIfEmpty(vps, n)
-		case h265.NALUType_SPS_NUT:
-			sps = orIfEmpty(sps, n)
-		case h265.NALUType_PPS_NUT:
-			pps = orIfEmpty(pps, n)
-		}
-	}
-	if len(sps) == 0 || len(pps) == 0 || (t.Codec == media.CodecH265 && len(vps) == 0) {
+	t, ps := key.Track, key.ParamSets()
+	if len(ps.SPS) == 0 || len(ps.PPS) == 0 || (t.Codec == media.CodecH265 && len(ps.VPS) == 0) {
 		return nil, fmt.Errorf("record: %v key frame without parameter sets", t.Codec)
 	}
 	if t.Codec == media.CodecH264 {
-		return &codecs.H264{SPS: sps, PPS: pps}, nil
+		return &codecs.H264{SPS: ps.SPS, PPS: ps.PPS}, nil
 	}
-	return &codecs.H265{VPS: vps, SPS: sps, PPS: pps}, nil
-}
-
-func orIfEmpty(have, n []byte) []byte {
-	if len(have) > 0 {
-		return have
-	}
-	return n
+	return &codecs.H265{VPS: ps.VPS, SPS: ps.SPS, PPS: ps.PPS}, nil
 }
 
 // ticks converts a duration to units of 1/scale s, rounding to the nearest

@@ -43,9 +43,13 @@ func loadFixture(t testing.TB) *fixture {
 		typ := h264.NALUType(n[0] & 0x1f)
 		switch typ {
 		case h264.NALUTypeSPS:
-			f.video.SPS = orIfEmpty(f.video.SPS, n)
+			if f.video.SPS == nil { // the first of each: the fixture repeats them
+				f.video.SPS = n
+			}
 		case h264.NALUTypePPS:
-			f.video.PPS = orIfEmpty(f.video.PPS, n)
+			if f.video.PPS == nil {
+				f.video.PPS = n
+			}
 		}
 		au = append(au, n)
 		if typ == h264.NALUTypeIDR || typ == h264.NALUTypeNonIDR {

@@ -6,8 +6,6 @@ import (
 	"math/bits"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 
@@ -218,46 +216,16 @@ func initFor(vc fmp4.Codec, audio *media.Track) (*fmp4.Init, error) {
 }
 
 // videoCodec takes the parameter sets from the track, or from the key
-// frame when the camera sends them only in band.
+// frame when the camera sends them only in band (media's one rule).
 func videoCodec(key *media.Unit) (fmp4.Codec, error) {
-	t := key.Track
-	vps, sps, pps := t.VPS, t.SPS, t.PPS
-	for _, n := range key.NALUs {
-		if len(n) == 0 {
-			continue
-		}
-		if t.Codec == media.CodecH264 {
-			switch h264.NALUType(n[0] & 0x1f) {
-			case h264.NALUTypeSPS:
-				sps = orIfEmpty(sps, n)
-			case h264.NALUTypePPS:
-				pps = orIfEmpty(pps, n)
-			}
-			continue
-		}
-		switch h265.NALUType((n[0] >> 1) & 0x3f) {
-		case h265.NALUType_VPS_NUT:
-			vps = orIfEmpty(vps, n)
-		case h265.NALUType_SPS_NUT:
-			sps = orIfEmpty(sps, n)
-		case h265.NALUType_PPS_NUT:
-			pps = orIfEmpty(pps, n)
-		}
-	}
-	if len(sps) == 0 || len(pps) == 0 || (t.Codec == media.CodecH265 && len(vps) == 0) {
+	t, ps := key.Track, key.ParamSets()
+	if len(ps.SPS) == 0 || len(ps.PPS) == 0 || (t.Codec == media.CodecH265 && len(ps.VPS) == 0) {
 		return nil, fmt.Errorf("recorder: %v key frame without parameter sets", t.Codec)
 	}
 	if t.Codec == media.CodecH264 {
-		return &fmp4.CodecH264{SPS: sps, PPS: pps}, nil
+		return &fmp4.CodecH264{SPS: ps.SPS, PPS: ps.PPS}, nil
 	}
-	return &fmp4.CodecH265{VPS: vps, SPS: sps, PPS: pps}, nil
-}
-
-func orIfEmpty(have, n []byte) []byte {
-	if len(have) > 0 {
-		return have
-	}
-	return n
+	return &fmp4.CodecH265{VPS: ps.VPS, SPS: ps.SPS, PPS: ps.PPS}, nil
 }
 
 // ticks converts a duration to units of 1/scale s, rounded to the nearest.
