@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -160,6 +161,20 @@ func TestMemoryCardSync(t *testing.T) {
 	}
 	if len(marked) != 1 || marked[0].Before(from) || marked[0].After(to) {
 		t.Errorf("segments marked uploaded %v, want the one inside %v-%v", marked, from, to)
+	}
+
+	// A PUT that fails is tried again: a range inside one segment, whose
+	// one chunk fails once, still ends done with that chunk uploaded.
+	r.Cloud.FailPuts(http.StatusServiceUnavailable)
+	before := len(recordPuts(r))
+	if rep := syncReq(t, r, "s1b", rs.Add(12*time.Second), rs.Add(15*time.Second)); rep["status"] != "pending" {
+		t.Fatalf("s1b: %v", rep)
+	}
+	waitFor(t, "s1b's PUT to fail", func() bool { return r.Cloud.FailedPuts() > 0 })
+	r.Cloud.FailPuts(0)
+	waitFor(t, "s1b to end", func() bool { return r.Cloud.SyncFinal("s1b") != "" })
+	if f, n := r.Cloud.SyncFinal("s1b"), len(recordPuts(r))-before; f != "done" || n == 0 {
+		t.Errorf("a job whose PUT failed once ended %s with %d chunks, want done with its chunk", f, n)
 	}
 
 	// Cancel while a chunk is on its way.

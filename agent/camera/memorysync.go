@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/camagent/camagent/internal/backoff"
 	"github.com/camagent/camagent/media/recorder"
 	"github.com/camagent/camagent/uplink"
 )
@@ -171,7 +172,7 @@ func (w *Camera) runSyncJob(ctx, runCtx context.Context, job *syncJob, rec *reco
 			seg, segWhole = ch.Segment, err == nil && ch.Start.Equal(ch.Segment)
 		}
 		if err == nil {
-			err = w.uploadSyncChunk(ctx, stream, ch)
+			err = w.uploadSyncChunkRetrying(ctx, log, stream, ch)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -216,6 +217,32 @@ func (w *Camera) runSyncJob(ctx, runCtx context.Context, job *syncJob, rec *reco
 	}
 	log.Info("memory-card sync ended", fields...)
 	w.sendSyncFinal(runCtx, job.id, final)
+}
+
+// syncChunkAttempts bounds how often one chunk is tried. A failed PUT or a
+// grant that does not come is mostly passing trouble, and a job that ends
+// done must not leave a gap it could have filled.
+const syncChunkAttempts = 3
+
+// uploadSyncChunkRetrying is uploadSyncChunk, tried again after a failure
+// the cloud did not decide (it refused the upload or reported a problem)
+// and that did not end the connection (the job ends then).
+func (w *Camera) uploadSyncChunkRetrying(ctx context.Context, log *zap.Logger, stream string, ch recorder.Chunk) error {
+	b := backoff.Backoff{Min: time.Second, Max: 4 * time.Second}
+	for attempt := 1; ; attempt++ {
+		err := w.uploadSyncChunk(ctx, stream, ch)
+		if err == nil || attempt == syncChunkAttempts || ctx.Err() != nil ||
+			errors.Is(err, uplink.ErrNotReady) || errors.Is(err, uplink.ErrConnClosed) ||
+			errors.Is(err, uplink.ErrUploadRefused) || errors.Is(err, uplink.ErrUploadProblem) {
+			return err
+		}
+		wait := b.Next()
+		log.Info("memory-card sync: chunk not uploaded, trying again", zap.Time("start", ch.Start),
+			zap.Int("attempt", attempt), zap.Duration("retry_in", wait), zap.Error(err))
+		if err := (backoff.RealClock{}).Sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
 }
 
 // uploadSyncChunk asks for a record upload URL for one chunk and PUTs it.

@@ -61,6 +61,7 @@ type directState struct {
 	problem  string // ReportUploadProblem
 	ttl      time.Duration
 	fail     int
+	failed   int // PUTs answered with fail
 	hold     chan struct{}
 	held     int
 }
@@ -97,6 +98,13 @@ func (s *Server) RefuseUploads(categories ...string) {
 	for _, c := range categories {
 		s.direct.refuse[c] = true
 	}
+}
+
+// FailedPuts is how many PUTs FailPuts made fail.
+func (s *Server) FailedPuts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.direct.failed
 }
 
 // WithholdGrants makes the server send no direct_upload_url at all while on.
@@ -488,6 +496,10 @@ func (s *Server) servePut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fail := s.direct.fail
+	if fail != 0 {
+		s.direct.failed++
+		s.notifyLocked()
+	}
 	if fail == 0 {
 		t.used = true
 		s.direct.puts = append(s.direct.puts, Put{Category: t.category, Path: r.URL.Path, StreamID: t.streamID,
