@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/camagent/camagent/config"
 	"github.com/camagent/camagent/demo/rig"
 	"github.com/camagent/camagent/onvif/onvifsim"
 	"github.com/camagent/camagent/uplink/cloudsim"
@@ -94,6 +95,30 @@ func goRun(t *testing.T, a *Agent) (stop func()) {
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// serveAgent runs an agent for a rig the test started itself, its config
+// changed by adjust (nil: as the rig gives it), with the status page on a
+// port of its own; it returns the agent and the page's base URL.
+func serveAgent(t *testing.T, r *rig.Rig, adjust func(*config.Config)) (*Agent, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := r.Config(t.TempDir(), ln.Addr().String(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adjust != nil {
+		adjust(cfg)
+	}
+	a, err := New(Options{Config: cfg, Logger: zaptest.NewLogger(t), Version: "test", RootCAs: r.Roots, Listener: ln, timing: testTiming})
+	if err != nil {
+		t.Fatal(err)
+	}
+	goRun(t, a)
+	return a, "http://" + ln.Addr().String()
 }
 
 func waitReady(t *testing.T, r *rig.Rig) {
@@ -473,19 +498,7 @@ func TestPublishAfterFailedRun(t *testing.T) {
 	}
 	t.Cleanup(r.Close)
 	r.ONVIF.FaultNext("GetDeviceInformation")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := r.Config(t.TempDir(), ln.Addr().String(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(Options{Config: cfg, Logger: zaptest.NewLogger(t), Version: "test", RootCAs: r.Roots, Listener: ln, timing: testTiming})
-	if err != nil {
-		t.Fatal(err)
-	}
-	goRun(t, a)
+	serveAgent(t, r, nil)
 	waitReady(t, r)
 	if n := r.ONVIF.Count("GetDeviceInformation"); n < 2 {
 		t.Fatalf("GetDeviceInformation asked %d times: the first run did not fail", n)

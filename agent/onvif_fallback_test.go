@@ -92,25 +92,14 @@ func TestONVIFTroubleKeepsCameraOnCloud(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.Close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := r.Config(t.TempDir(), ln.Addr().String(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
 	g := newGate(t, r.ONVIF.Addr())
-	cam := &cfg.Cameras[0]
-	u, _ := url.Parse(cam.ONVIF.URL)
-	u.Host = g.ln.Addr().String()
-	cam.ONVIF.URL = u.String()
-	cam.RTSP = config.NewSecretURL(r.RTSP.URL())
-	a, err := New(Options{Config: cfg, Logger: zaptest.NewLogger(t), Version: "test", RootCAs: r.Roots, Listener: ln, timing: testTiming})
-	if err != nil {
-		t.Fatal(err)
-	}
-	goRun(t, a)
+	a, _ := serveAgent(t, r, func(cfg *config.Config) {
+		cam := &cfg.Cameras[0]
+		u, _ := url.Parse(cam.ONVIF.URL)
+		u.Host = g.ln.Addr().String()
+		cam.ONVIF.URL = u.String()
+		cam.RTSP = config.NewSecretURL(r.RTSP.URL())
+	})
 	waitReady(t, r)
 	w := a.workers[0]
 

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 
@@ -36,20 +35,7 @@ func TestNoFreeSessionShownThenPlays(t *testing.T) {
 	})
 	waitFor(t, "the recorder's session", func() bool { return r.RTSP.Sessions() == 1 })
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := r.Config(t.TempDir(), ln.Addr().String(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(Options{Config: cfg, Logger: zaptest.NewLogger(t), Version: "test", RootCAs: r.Roots, Listener: ln, timing: testTiming})
-	if err != nil {
-		t.Fatal(err)
-	}
-	goRun(t, a)
-	statusURL := "http://" + ln.Addr().String()
+	_, statusURL := serveAgent(t, r, nil)
 
 	const words = "camera has no free streaming sessions"
 	waitFor(t, "the stream to fail for want of a session, in words, retried", func() bool {
