@@ -168,6 +168,8 @@ type timelineView struct {
 	More int
 	// Never: nothing was ever recorded.
 	Never bool
+	// Since is when the first recording began, shown when within the day.
+	Since string
 	// Note says where the facts came from when it is not the recorder.
 	Note  string
 	Label string // for screen readers
@@ -226,9 +228,10 @@ func drawTimeline(tl camera.Timeline, now time.Time) *timelineView {
 	span := tl.To.Sub(tl.From)
 	pct := func(t time.Time) float64 { return 100 * float64(t.Sub(tl.From)) / float64(span) }
 	bar := func(start, end time.Time, class, title string, gap bool) timelineBar {
-		// A gap of seconds in a day is still visible: at least 0.3 %.
+		// Seconds in a day are still visible: at least 0.3 %. Gaps are
+		// drawn over the recorded bars, so a short gap is never hidden.
 		x, w := pct(start), pct(end)-pct(start)
-		if gap && w < 0.3 {
+		if w < 0.3 {
 			w = 0.3
 			x = min(x, 100-w)
 		}
@@ -277,6 +280,9 @@ func drawTimeline(tl camera.Timeline, now time.Time) *timelineView {
 		if seen[g] {
 			v.Legend = append(v.Legend, timelineKey{gapClass[g], g.String()})
 		}
+	}
+	if !tl.Since.IsZero() && tl.Since.After(tl.From) {
+		v.Since = clock(tl.Since)
 	}
 	if tl.Since.IsZero() || tl.Since.After(tl.From) {
 		v.Legend = append(v.Legend, timelineKey{"tl-bg", "before the first recording"})

@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camagent/camagent/agent/camera"
 	"github.com/camagent/camagent/config"
 	"github.com/camagent/camagent/demo/rig"
+	"github.com/camagent/camagent/media/recorder"
 	"github.com/camagent/camagent/uplink"
 )
 
@@ -165,5 +167,48 @@ func TestTimelineNoMemoryCard(t *testing.T) {
 		!tl.From.Equal(time.Date(2024, 3, 13, 23, 0, 0, 0, time.UTC)) || !tl.To.Equal(time.Date(2024, 3, 14, 12, 0, 0, 0, time.UTC)) ||
 		tl.Ranges == nil || tl.Gaps == nil {
 		t.Errorf("HTTP %d %s; want memory_card false, the window echoed, empty lists", code, body)
+	}
+}
+
+// TestDrawTimeline: the page's picture of a day with a synced morning,
+// an evening on the gateway only and 25 short outages between: bars in
+// their colours and places, the newest gaps listed first, 20 of them,
+// the rest counted, the legend naming what is drawn.
+func TestDrawTimeline(t *testing.T) {
+	from := time.Date(2024, 3, 14, 0, 0, 0, 0, time.Local)
+	to := from.Add(24 * time.Hour)
+	tl := camera.Timeline{From: from, To: to, Since: from.Add(6 * time.Hour), Source: camera.SourceRecorder,
+		Ranges: []camera.TimelineRange{{Start: from.Add(6 * time.Hour), End: from.Add(12 * time.Hour), Uploaded: true}, {Start: from.Add(12 * time.Hour), End: from.Add(18 * time.Hour)}}}
+	for i := range 25 {
+		at := from.Add(18*time.Hour + time.Duration(i)*time.Minute)
+		tl.Gaps = append(tl.Gaps, recorder.Gap{Start: at, End: at.Add(30 * time.Second), Reason: recorder.GapStreamStalled})
+	}
+	tl.Gaps = append(tl.Gaps, recorder.Gap{Start: from.Add(20 * time.Hour), End: to, Reason: recorder.GapCameraOffline})
+	v := drawTimeline(tl, to.Add(-time.Minute)) // the same day: no "yesterday"
+	if b := v.Bars[0]; b.Class != "tl-up" || b.X != "25.000%" || b.W != "25.000%" || b.Title != "recorded 06:00:00 – 12:00:00, uploaded to the cloud" {
+		t.Errorf("first bar %+v", b)
+	}
+	if b := v.Bars[1]; b.Class != "tl-rec" || b.X != "50.000%" || !strings.HasSuffix(b.Title, "on the gateway only") {
+		t.Errorf("second bar %+v", b)
+	}
+	// 30 s is 0.035 % of a day: drawn 0.3 % wide.
+	if b := v.Bars[2]; b.Class != "tl-gap g-stalled" || b.W != "0.300%" || !b.Gap || b.Title != "stream stalled: 18:00:00 – 18:00:30 (30 s)" {
+		t.Errorf("first gap bar %+v", b)
+	}
+	if last := v.Bars[len(v.Bars)-1]; last.Title != "camera offline: 20:00:00 – now (4 h 0 min)" {
+		t.Errorf("last bar %+v", last)
+	}
+	if len(v.Gaps) != 20 || v.More != 6 || !v.Gaps[0].Ongoing || v.Gaps[0].Reason != "camera offline" || v.Gaps[1].Since != "18:24:00" {
+		t.Errorf("gap list %+v, %d more; want the 20 newest, the ongoing outage first", v.Gaps, v.More)
+	}
+	var legend []string
+	for _, k := range v.Legend {
+		legend = append(legend, k.Text)
+	}
+	if want := "recorded on the gateway|uploaded to the cloud|camera offline|stream stalled|before the first recording"; strings.Join(legend, "|") != want {
+		t.Errorf("legend %q, want %q", legend, want)
+	}
+	if len(v.Ticks) != 23 || v.Ticks[2].Label != "03:00" || v.Ticks[0].Label != "" || v.Since != "06:00:00" {
+		t.Errorf("ticks %+v since %q; want 23 hour ticks, every third named", v.Ticks, v.Since)
 	}
 }
