@@ -78,6 +78,8 @@ type page struct {
 	// Open is set with http.insecure_open: anyone reaching the page sees
 	// it, and the page says so.
 	Open bool
+	// Timelines are the last day of each camera with a memory card, by name.
+	Timelines map[string]*timelineView
 }
 
 // handler serves the status page, its JSON form, camera snapshots, the
@@ -89,7 +91,8 @@ func (a *Agent) handler() http.Handler {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		h, _, _ := a.accessConfig()
-		p := page{Status: a.report(), Refresh: int(pageRefresh / time.Second), Thumb: thumbWidth, Open: h.InsecureOpen}
+		p := page{Status: a.report(), Refresh: int(pageRefresh / time.Second), Thumb: thumbWidth, Open: h.InsecureOpen,
+			Timelines: a.timelines(time.Now())}
 		if err := statusPage.Execute(w, p); err != nil {
 			a.log.Warn("status page", errField(err))
 		}
@@ -111,6 +114,7 @@ func (a *Agent) handler() http.Handler {
 	mux.HandleFunc("GET /readyz", a.serveReady)
 	mux.Handle("GET /metrics", a.metricsHandler())
 	mux.HandleFunc("POST /api/v1/cameras/{name}/events", a.serveEventInput)
+	mux.HandleFunc("GET /api/v1/cameras/{name}/timeline", a.serveTimeline)
 	return a.withAuth(mux)
 }
 
