@@ -37,7 +37,7 @@ func benchSoak(t *testing.T, spec string) {
 		t.Fatalf("CAMAGENT_BENCH_SOAK=%q: want a duration of at least %s (the warm-up and a minute)", spec, soakWarmup+time.Minute)
 	}
 	env := benchSetup(t)
-	b := &benchRun{t: t, n: soakCameras, hz: env.hz, bin: env.bin, ffmpeg: env.ffmpeg, video: env.video, audio: env.audio}
+	b := &benchRun{t: t, n: soakCameras, hz: env.hz, bin: env.bin, ffmpeg: env.ffmpeg, video: env.video, audio: env.audio, drops: env.drops}
 	b.start()
 	dir := t.TempDir()
 	agent, listen, ctx, cancel := b.startAgent(dir, d+2*time.Minute)
@@ -93,7 +93,11 @@ func benchSoak(t *testing.T, spec string) {
 		t.Errorf("camagent after SIGTERM: %v\n%s", err, tail(agent.log, 20))
 	}
 	cpu := 100 * cpu1.since(cpu0).Seconds() / elapsed.Seconds() / soakCameras
-	fmt.Print(soakReport(points, d, cpu, lat, pct(got1-got0, sent1-sent0), warnings(agent.log)))
+	warns := warnings(agent.log)
+	if n := b.drops.n.Load() - b.drops0; n > 0 {
+		warns = append(warns, fmt.Sprintf("the simulated cameras dropped %d packets a client did not read in time", n))
+	}
+	fmt.Print(soakReport(points, d, cpu, lat, pct(got1-got0, sent1-sent0), warns))
 }
 
 // soakReport compares the peak RSS of the minute after the warm-up with
