@@ -47,6 +47,9 @@ type tapFrame struct {
 type rtspTap struct {
 	ln     net.Listener
 	target string
+	// media counts the RTP payload bytes (video and audio) forwarded: the
+	// media bytes a recorder's disk writes are compared with.
+	media atomic.Int64
 
 	mu     sync.Mutex
 	frames [128]tapFrame // ring of the latest frames
@@ -167,6 +170,9 @@ func (tp *rtspTap) forward(client, cam net.Conn) error {
 			return err
 		}
 		at := time.Now()
+		if pkt := buf[4:]; h[1]%2 == 0 && len(pkt) >= 12 {
+			tp.media.Add(int64(len(rtpPayload(pkt))))
+		}
 		if pkt := buf[4:]; h[1]%2 == 0 && len(pkt) >= 12 && pkt[1]&0x7f == benchVideoPT {
 			size += avccBytes(rtpPayload(pkt))
 			if pkt[1]&0x80 != 0 { // marker: the frame's last packet

@@ -6,25 +6,30 @@ package agent
 // ≈4 Mbit/s H.264+AAC cameras go through the real camagent binary, run as a
 // child process so its CPU and memory can be measured alone, into an RTMP
 // ingest. Beside it, the same cameras go through one `ffmpeg -c copy` relay
-// each, the usual way of doing this job, measured over the same window so
-// background load skews both alike. It reports numbers and never fails on
-// them (timings are not asserted); it fails only when video does not flow.
+// each, the usual way of doing this job (and through go2rtc when GO2RTC
+// names its binary), measured over the same windows so background load
+// skews all alike. Then the agent alone records 16 cameras to disk. It
+// reports numbers and never fails on them (timings are not asserted); it
+// fails only when video does not flow. A camera count the machine cannot
+// carry is reported as such (frames lost, latency), not failed.
 //
 //	go test -tags bench -run TestBench -v -count=1 -timeout 20m ./agent/
 //
 // (-count=1: otherwise go test may replay the table of an earlier run from
 // its cache.)
 //
-// CAMAGENT_BENCH_CAMERAS (default "1,4,16"), CAMAGENT_BENCH_WINDOW
-// (default 10s) and CAMAGENT_BENCH_ROUNDS (windows per camera count,
-// default 3) shorten a run while working on the benchmark itself;
+// CAMAGENT_BENCH_CAMERAS (default "1,16,64", up to 128; none: only the
+// recording row),
+// CAMAGENT_BENCH_RECORDING (the recording row's cameras, default 16, 0
+// for none), CAMAGENT_BENCH_WINDOW (default 10s) and CAMAGENT_BENCH_ROUNDS
+// (windows per row, default 3) shorten a run while working on the
+// benchmark itself; GO2RTC=/path/to/go2rtc adds go2rtc's rows;
+// CAMAGENT_BENCH_SOAK=30m runs the soak instead (bench_soak_test.go);
 // CAMAGENT_BENCH_AGENT_ENV ("GOGC=50 GOMAXPROCS=1") adds environment
 // variables to the agent only; CAMAGENT_BENCH_PERF=PREFIX records the
 // agent with perf into PREFIX-<cameras>.data.
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,106 +60,6 @@ const (
 	benchCamBase  = 320000 // cam_id of camera k is benchCamBase+k+1
 	benchStreamID = "Main"
 )
-
-// benchRow is one line of the result table.
-type benchRow struct {
-	cameras int
-
-	ratios []float64 // agent CPU ÷ ffmpeg CPU, per window
-
-	agentCPU    float64 // % of one core, whole process, median over windows
-	agentRSS    float64 // MiB, max over the windows
-	agentGot    int64   // video frames at the ingest during the windows
-	agentSent   int64   // video frames the cameras sent during the windows
-	agentWarns  []string
-	latencies   []time.Duration
-	nonKeyFirst int // publishes whose first video frame was not a key frame
-
-	ffmpegCPU  float64 // % of one core, all relays together, median over windows
-	ffmpegRSS  float64 // MiB, sum of each relay's max
-	ffmpegGot  int64
-	ffmpegSent int64
-
-	agentSwitches, ffmpegSwitches float64 // context switches per second
-
-	pace      float64 // lowest camera pace over the windows (1 = real time)
-	agentAnon float64 // MiB of the agent's RSS that is anonymous memory (heap, stacks)
-
-	// Added latency per video frame, camera → ingest (bench_latency_test.go).
-	agentLat, ffmpegLat frameLatency
-
-	hostBusy float64 // % of all cores busy, mean over the windows
-	simCPU   float64 // the test process (cameras, clouds, ingest), % of one core, mean
-}
-
-// TestBench runs every camera count as a subtest with its own simulators,
-// agent and relays, then prints the Markdown table.
-func TestBench(t *testing.T) {
-	counts := benchCounts(t)
-	window := benchWindow(t)
-	rounds := benchRounds(t)
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Fatal("the benchmark needs ffmpeg (fixture generation and the reference relays): install it, e.g. apt-get install ffmpeg")
-	}
-	video, audio := benchFixture(t)
-	bin := benchBuildAgent(t)
-	hz := clockTicks()
-
-	var rows []benchRow
-	for _, n := range counts {
-		t.Run(fmt.Sprintf("cameras=%d", n), func(t *testing.T) {
-			b := &benchRun{t: t, n: n, window: window, rounds: rounds, hz: hz, bin: bin, ffmpeg: ffmpeg, video: video, audio: audio}
-			b.start()
-			row := benchRow{cameras: n}
-			b.run(&row)
-			rows = append(rows, row)
-		})
-	}
-	if len(rows) > 0 {
-		fmt.Print(benchTable(rows, window, rounds))
-	}
-}
-
-func benchCounts(t *testing.T) []int {
-	s := os.Getenv("CAMAGENT_BENCH_CAMERAS")
-	if s == "" {
-		return []int{1, 4, 16}
-	}
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 || n > 64 {
-			t.Fatalf("CAMAGENT_BENCH_CAMERAS=%q: want a comma-separated list of 1..64", s)
-		}
-		out = append(out, n)
-	}
-	return out
-}
-
-func benchRounds(t *testing.T) int {
-	s := os.Getenv("CAMAGENT_BENCH_ROUNDS")
-	if s == "" {
-		return 3
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > 20 {
-		t.Fatalf("CAMAGENT_BENCH_ROUNDS=%q: want 1..20", s)
-	}
-	return n
-}
-
-func benchWindow(t *testing.T) time.Duration {
-	s := os.Getenv("CAMAGENT_BENCH_WINDOW")
-	if s == "" {
-		return 10 * time.Second
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < time.Second {
-		t.Fatalf("CAMAGENT_BENCH_WINDOW=%q: want a duration of at least 1s", s)
-	}
-	return d
-}
 
 // benchFixture returns the 1080p25 fixture, generating it (git-ignored) on
 // first use with the media package's script.
@@ -228,6 +133,7 @@ func clockTicks() float64 {
 type benchRun struct {
 	t      *testing.T
 	n      int
+	mode   benchMode
 	window time.Duration
 	rounds int
 	hz     float64
@@ -239,16 +145,23 @@ type benchRun struct {
 	cams   []*rtspsim.Server
 	clouds []*cloudsim.Server
 	ingest *cloudsim.Ingest
-	// Each camera has a tap for the agent and one for its relay.
-	agentTaps, relayTaps []*rtspTap
-	lat                  *latencyProbe
+	// Each camera has a tap for the agent, one for its ffmpeg relay and,
+	// with go2rtc, one for go2rtc.
+	agentTaps, relayTaps, g2rTaps []*rtspTap
+	lat                           *latencyProbe
+	drops                         *simDrops
+	drops0                        int64 // drops.n when the cameras started
 }
 
 func (b *benchRun) start() {
 	t := b.t
+	b.drops0 = b.drops.n.Load()
 	b.lat = newLatencyProbe(func(stream string) string {
-		if strings.HasPrefix(stream, "relay") {
+		switch {
+		case isRelayStream(stream):
 			return "ffmpeg"
+		case isGo2rtcStream(stream):
+			return "go2rtc"
 		}
 		return "agent"
 	})
@@ -265,9 +178,15 @@ func (b *benchRun) start() {
 		host := strings.TrimPrefix(cam.URL(), "rtsp://")
 		host, _, _ = strings.Cut(host, "/")
 		b.agentTaps = append(b.agentTaps, startTap(t, host))
-		b.relayTaps = append(b.relayTaps, startTap(t, host))
 		b.lat.taps[agentStreamName(k)] = b.agentTaps[k]
-		b.lat.taps[relayStreamName(k)] = b.relayTaps[k]
+		if b.mode.relays {
+			b.relayTaps = append(b.relayTaps, startTap(t, host))
+			b.lat.taps[relayStreamName(k)] = b.relayTaps[k]
+		}
+		if b.mode.go2rtc != "" {
+			b.g2rTaps = append(b.g2rTaps, startTap(t, host))
+			b.lat.taps[go2rtcStreamName(k)] = b.g2rTaps[k]
+		}
 	}
 	// The ingest keeps only the first frames of each publish: enough to
 	// find the first key frame, without growing during the window.
@@ -319,11 +238,19 @@ func (b *benchRun) ingestFrames(match func(stream string) bool) (frames int64, p
 // RTSP URLs, no ONVIF, a test cloud without TLS.
 func (b *benchRun) config(dir, listen string) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "state_dir: %q\nlog: {level: info}\nhttp: {listen: %q}\ncloud: {insecure: true}\ncameras:\n",
+	fmt.Fprintf(&sb, "state_dir: %q\nlog: {level: info}\nhttp: {listen: %q}\ncloud: {insecure: true}\n",
 		filepath.Join(dir, "state"), listen)
+	if b.mode.recording {
+		// Beside the state, as on a gateway whose recordings share its disk.
+		fmt.Fprintf(&sb, "recording: {dir: %q}\n", filepath.Join(dir, "recordings"))
+	}
+	sb.WriteString("cameras:\n")
 	for k := range b.n {
 		fmt.Fprintf(&sb, "  - name: cam%02d\n    token: %q\n    rtsp: %q\n    rtsp_transport: tcp\n",
 			k+1, b.clouds[k].Token(), b.cameraURL(k, b.agentTaps[k]))
+		if b.mode.recording {
+			sb.WriteString("    recording: {enabled: true}\n")
+		}
 	}
 	return sb.String()
 }
@@ -391,200 +318,6 @@ func (c *child) stop(sig os.Signal, timeout time.Duration) error {
 		return fmt.Errorf("%s did not exit within %s of %v", c.name, timeout, sig)
 	}
 }
-
-// run measures one camera count: start the agent, time each camera's
-// stream start, start the ffmpeg relays beside it, then measure both over
-// the same window so background load on the box affects both alike.
-func (b *benchRun) run(row *benchRow) {
-	t := b.t
-	dir := t.TempDir()
-	listen := freeAddr(t)
-	cfgPath := filepath.Join(dir, "camagent.yaml")
-	if err := os.WriteFile(cfgPath, []byte(b.config(dir, listen)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// Runtime experiments (GOGC=50, GOMAXPROCS=1, …) without touching the
-	// test process itself.
-	env := strings.Fields(os.Getenv("CAMAGENT_BENCH_AGENT_ENV"))
-	memPrefix := os.Getenv("CAMAGENT_BENCH_MEMPROFILE")
-	if memPrefix != "" {
-		env = append(env, "CAMAGENT_MEMPROFILE="+filepath.Join(dir, "mem"))
-	}
-	agent := startChild(t, "camagent", filepath.Join(dir, "agent.log"), env, b.bin, "run", "--config", cfgPath)
-
-	// ctx ends early when the agent exits, so no wait below outlives it.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+benchWarmup+time.Duration(b.rounds)*b.window)
-	defer cancel()
-	go func() {
-		select {
-		case <-agent.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	fatal := func(format string, args ...any) {
-		t.Helper()
-		msg := fmt.Sprintf(format, args...)
-		if agent.exited() {
-			msg += fmt.Sprintf(" (camagent exited: %v)", agent.err)
-		}
-		t.Fatalf("%s\nagent log tail:\n%s", msg, tail(agent.log, 30))
-	}
-
-	// Every camera registered, and pulling: the agent only registers once
-	// RTSP delivers tracks; waiting for a GOP's worth of frames more means
-	// its GOP cache holds a key frame, i.e. the camera session is up.
-	for k, c := range b.clouds {
-		if err := c.WaitReady(ctx, c.CamID()); err != nil {
-			fatal("camera %d never became READY in its cloud: %v", k+1, err)
-		}
-	}
-	if err := waitAgentFrames(ctx, "http://"+listen+"/status.json", b.n, rtspsim.FPS+1); err != nil {
-		fatal("cameras do not stream into the agent: %v", err)
-	}
-
-	// Stream start, one camera at a time so each latency is its own: from
-	// sending stream_start to the first video key frame at the ingest.
-	for k, c := range b.clouds {
-		name := agentStreamName(k)
-		t0 := time.Now()
-		rep, err := c.Request(ctx, c.CamID(), "stream_start", map[string]any{
-			"stream_id": benchStreamID, "reason": "live", "publish_session_id": k + 1,
-		})
-		if err != nil {
-			fatal("camera %d stream_start: %v", k+1, err)
-		}
-		if rep["status"] != "OK" {
-			fatal("camera %d stream_start answered %v", k+1, rep)
-		}
-		var firstKey bool
-		err = b.ingest.WaitFor(ctx, func(ps []cloudsim.PublishRecord) bool {
-			for _, p := range ps {
-				if p.Stream != name || !p.Accepted {
-					continue
-				}
-				for _, f := range p.Frames {
-					if f.Video && f.Key {
-						firstKey = p.FirstVideoKey
-						return true
-					}
-				}
-			}
-			return false
-		})
-		if err != nil {
-			fatal("camera %d: no key frame at the ingest after stream_start: %v", k+1, err)
-		}
-		row.latencies = append(row.latencies, time.Since(t0))
-		if !firstKey {
-			row.nonKeyFirst++
-		}
-	}
-
-	var relays []*child
-	var relayPIDs []int
-	for k := range b.n {
-		r := startChild(t, "ffmpeg", filepath.Join(dir, fmt.Sprintf("relay%02d.log", k+1)), nil, b.ffmpeg,
-			"-nostdin", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", b.cameraURL(k, b.relayTaps[k]),
-			"-c", "copy", "-f", "flv", fmt.Sprintf("rtmp://%s/live/%s", b.ingest.Addr(), relayStreamName(k)))
-		relays = append(relays, r)
-		relayPIDs = append(relayPIDs, r.pid())
-	}
-	isAgent := func(s string) bool { return strings.HasPrefix(s, "u1m1c") }
-	isRelay := func(s string) bool { return strings.HasPrefix(s, "relay") }
-	err := b.ingest.WaitFor(ctx, func(ps []cloudsim.PublishRecord) bool {
-		n := 0
-		for _, p := range ps {
-			if isRelay(p.Stream) && p.Accepted && p.VideoFrames > 0 {
-				n++
-			}
-		}
-		return n == b.n
-	})
-	if err != nil {
-		t.Fatalf("ffmpeg relays do not deliver video to the ingest: %v\nrelay01 log:\n%s", err, tail(relays[0].log, 20))
-	}
-
-	// Warm up, then several windows: the median resists a burst of
-	// background load on the box better than one long window.
-	select {
-	case <-time.After(benchWarmup):
-	case <-ctx.Done():
-		fatal("warm-up: %v", ctx.Err())
-	}
-	stopPerf := b.perf(agent.pid())
-	b.lat.on.Store(true)
-	var mem0 memDump
-	var sent0 int64
-	if memPrefix != "" {
-		mem0 = b.memDump(ctx, agent.pid(), filepath.Join(dir, "mem"), memPrefix, "start")
-		sent0 = b.sentFrames()
-	}
-	var agentCPU, ffmpegCPU, agentSw, ffmpegSw []float64
-	for range b.rounds {
-		ms, err := b.measure(ctx, []group{{[]int{agent.pid()}, isAgent}, {relayPIDs, isRelay}})
-		if err != nil {
-			stopPerf()
-			fatal("measure: %v", err)
-		}
-		am, fm := ms[0], ms[1]
-		if am.publishes != b.n {
-			fatal("%d agent publishes at the ingest, want %d", am.publishes, b.n)
-		}
-		for k, f := range am.perPublish {
-			if f == 0 {
-				fatal("no video from camera %d reached the ingest through the agent during a window", k+1)
-			}
-		}
-		for k, f := range fm.perPublish {
-			if f == 0 {
-				t.Fatalf("no video from ffmpeg relay %d reached the ingest during a window\n%s", k+1, tail(relays[k].log, 20))
-			}
-		}
-		t.Logf("window: agent %.1f %% CPU, RSS %.1f MiB, %.0f switches/s; ffmpeg %.1f %% CPU, RSS %.1f MiB, %.0f switches/s; cameras at %.0f %% of real time",
-			am.cpuPercent, am.rssSum, am.switches, fm.cpuPercent, fm.rssSum, fm.switches, 100*am.pace)
-		agentCPU, ffmpegCPU = append(agentCPU, am.cpuPercent), append(ffmpegCPU, fm.cpuPercent)
-		agentSw, ffmpegSw = append(agentSw, am.switches), append(ffmpegSw, fm.switches)
-		if fm.cpuPercent > 0 {
-			row.ratios = append(row.ratios, am.cpuPercent/fm.cpuPercent)
-		}
-		row.agentRSS, row.ffmpegRSS = max(row.agentRSS, am.rssSum), max(row.ffmpegRSS, fm.rssSum)
-		row.agentGot, row.agentSent = row.agentGot+am.got, row.agentSent+am.sent
-		row.ffmpegGot, row.ffmpegSent = row.ffmpegGot+fm.got, row.ffmpegSent+fm.sent
-		row.hostBusy += am.hostBusy / float64(b.rounds)
-		row.pace = min(row.pace, am.pace)
-		if row.pace == 0 {
-			row.pace = am.pace
-		}
-		row.agentAnon = max(row.agentAnon, float64(am.anonKB[0])/1024)
-		row.simCPU += am.simCPU / float64(b.rounds)
-	}
-	stopPerf()
-	if memPrefix != "" {
-		mem1 := b.memDump(ctx, agent.pid(), filepath.Join(dir, "mem"), memPrefix, "end")
-		b.memReport(agent.pid(), mem0, mem1, b.sentFrames()-sent0)
-	}
-	b.lat.on.Store(false)
-	row.agentLat = b.latency("agent")
-	row.ffmpegLat = b.latency("ffmpeg")
-	row.agentCPU, row.ffmpegCPU = medianF(agentCPU), medianF(ffmpegCPU)
-	row.agentSwitches, row.ffmpegSwitches = medianF(agentSw), medianF(ffmpegSw)
-	for _, p := range b.ingest.Publishes() {
-		if isAgent(p.Stream) && len(p.Violations) > 0 {
-			t.Errorf("ingest saw protocol violations on %s: %v", p.Stream, p.Violations)
-		}
-	}
-
-	for _, r := range relays {
-		_ = r.stop(os.Interrupt, 10*time.Second) // ffmpeg exits 255 on a signal
-	}
-	if err := agent.stop(syscall.SIGTERM, 15*time.Second); err != nil {
-		t.Errorf("camagent after SIGTERM: %v\n%s", err, tail(agent.log, 20))
-	}
-	row.agentWarns = warnings(agent.log)
-}
-
-func relayStreamName(k int) string { return fmt.Sprintf("relay%02d", k+1) }
 
 // perf records the agent's profile over the warm-up and window when
 // CAMAGENT_BENCH_PERF names an output prefix (`perf report -i PREFIX-16.data`).
@@ -739,158 +472,6 @@ func perPublish(in *cloudsim.Ingest, match func(string) bool) []int64 {
 	return out
 }
 
-// cpuTime is the CPU time of a set of processes, read two ways.
-type cpuTime struct {
-	// sched sums every living thread's run time from schedstat, in
-	// nanoseconds: precise, but a thread that exits takes its time along.
-	sched time.Duration
-	// ticks sums utime+stime, which keeps exited threads' time but comes
-	// in clock ticks (10 ms): too coarse for one camera's 1 % over 10 s.
-	ticks time.Duration
-}
-
-// since is the CPU time between c0 and c: schedstat's, unless the ticks
-// say a thread exited with more than a tick of run time.
-func (c cpuTime) since(c0 cpuTime) time.Duration {
-	sched, ticks := c.sched-c0.sched, c.ticks-c0.ticks
-	if sched > 0 && sched > ticks-20*time.Millisecond {
-		return sched
-	}
-	return ticks
-}
-
-func (b *benchRun) cpu(pids []int) (cpuTime, error) {
-	ticks, err := cpuTicks(pids)
-	if err != nil {
-		return cpuTime{}, err
-	}
-	c := cpuTime{ticks: time.Duration(float64(ticks) / b.hz * float64(time.Second))}
-	for _, pid := range pids {
-		files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
-		for _, f := range files {
-			raw, err := os.ReadFile(f)
-			if err != nil {
-				continue // the thread just exited
-			}
-			fs := strings.Fields(string(raw))
-			if len(fs) > 0 {
-				ns, _ := strconv.ParseInt(fs[0], 10, 64)
-				c.sched += time.Duration(ns)
-			}
-		}
-	}
-	return c, nil
-}
-
-// cpuTicks sums utime+stime of pids (every thread, living or exited).
-func cpuTicks(pids []int) (int64, error) {
-	var sum int64
-	for _, pid := range pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return 0, fmt.Errorf("read stat of %d: %w", pid, err)
-		}
-		// The command name may hold spaces and parentheses: fields start
-		// after the last ')'. utime and stime are fields 14 and 15.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			return 0, fmt.Errorf("stat of %d: no ')'", pid)
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 13 {
-			return 0, fmt.Errorf("stat of %d: %d fields", pid, len(f))
-		}
-		for _, s := range f[11:13] {
-			v, err := strconv.ParseInt(s, 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("stat of %d: %w", pid, err)
-			}
-			sum += v
-		}
-	}
-	return sum, nil
-}
-
-// contextSwitches sums voluntary and involuntary context switches over
-// every thread of pids. Threads that exit in between are lost, which
-// neither Go nor ffmpeg does while streaming.
-func contextSwitches(pids []int) int64 {
-	var sum int64
-	for _, pid := range pids {
-		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
-		for _, st := range tasks {
-			b, err := os.ReadFile(st)
-			if err != nil {
-				continue
-			}
-			for _, line := range strings.Split(string(b), "\n") {
-				if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
-					n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-					sum += n
-				}
-			}
-		}
-	}
-	return sum
-}
-
-// memKB returns VmRSS and RssAnon (heap, stacks: what is not the mapped
-// binary) of pid in KiB.
-func memKB(pid int) (rss, anon int64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, fmt.Errorf("read status of %d: %w", pid, err)
-	}
-	defer f.Close()
-	found := 0
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (k != "VmRSS" && k != "RssAnon") {
-			continue
-		}
-		fs := strings.Fields(v)
-		if len(fs) == 0 {
-			continue
-		}
-		n, err := strconv.ParseInt(fs[0], 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("status of %d: %s: %w", pid, k, err)
-		}
-		if k == "VmRSS" {
-			rss = n
-		} else {
-			anon = n
-		}
-		found++
-	}
-	if found < 2 {
-		return 0, 0, fmt.Errorf("status of %d: no VmRSS/RssAnon (process gone?)", pid)
-	}
-	return rss, anon, nil
-}
-
-// hostTicks returns busy and total jiffies of all CPUs from /proc/stat.
-func hostTicks() (busy, total int64) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0
-	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	f := strings.Fields(string(line))
-	for i, s := range f[1:] {
-		v, _ := strconv.ParseInt(s, 10, 64)
-		if i >= 7 { // guest time is already inside user
-			break
-		}
-		total += v
-		if i != 3 && i != 4 { // idle, iowait
-			busy += v
-		}
-	}
-	return busy, total
-}
-
 func freeAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -1031,59 +612,4 @@ func pct(got, sent int64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.1f %%", 100*float64(got)/float64(sent))
-}
-
-// benchTable renders the results as Markdown for docs/performance.md, with the
-// targets and what else is worth knowing below it.
-func benchTable(rows []benchRow, window time.Duration, rounds int) string {
-	var sb strings.Builder
-	host, _ := os.Hostname()
-	fmt.Fprintf(&sb, "\nEnd-to-end benchmark: 1080p25 ≈4 Mbit/s H.264 + AAC per camera, RTSP/TCP in, RTMP out; %d windows of %s after %s warm-up; %d CPUs, %s/%s (%s).\n\n",
-		rounds, window, benchWarmup, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, host)
-	sb.WriteString("| cameras | agent CPU %/stream | ffmpeg CPU %/stream | ratio | agent RSS MiB | ffmpeg RSS MiB (sum) | start latency median/max ms | added latency p50/p95 ms agent | ffmpeg |\n")
-	sb.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, r := range rows {
-		n := float64(r.cameras)
-		ratio := "n/a"
-		if len(r.ratios) > 0 {
-			ratio = fmt.Sprintf("%.2f", medianF(r.ratios))
-		}
-		fmt.Fprintf(&sb, "| %d | %.2f | %.2f | %s | %.1f | %.1f | %s / %s | %s | %s |\n",
-			r.cameras, r.agentCPU/n, r.ffmpegCPU/n, ratio, r.agentRSS, r.ffmpegRSS,
-			ms(median(r.latencies)), ms(slices.Max(r.latencies)), r.agentLat, r.ffmpegLat)
-	}
-	sb.WriteString("\nThe agent (one process for all cameras) and the ffmpeg relays (one process per camera) pull the same simulated cameras side by side and are measured over the same windows. CPU is % of one core (thread run time from /proc schedstat), per stream = whole process(es) ÷ cameras, median over the windows; the ratio is the median of each window's ratio. RSS is the maximum VmRSS sampled every 250 ms. Start latency: the cloud sends stream_start → the first RTMP video key frame arrives at the ingest, camera session already up (measured before the relays start). Added latency: per non-key video frame during the windows, from its last RTP packet leaving the camera (a TCP tap in front of each client) to its RTMP message read whole at the ingest, the same clock at both ends; frames matched by size.\n\n")
-
-	last := rows[len(rows)-1]
-	n := float64(last.cameras)
-	budget := 20 + 1.5*n
-	verdict := func(ok bool) string {
-		if ok {
-			return "met"
-		}
-		return "MISSED"
-	}
-	fmt.Fprintf(&sb, "Targets at %d cameras: CPU ratio ≤ 0.80 → %.2f (%s); RSS ≤ 20 + 1.5×%d = %.0f MiB → %.1f (%s); start latency ≤ 200 ms → max %s ms (%s).\n\n",
-		last.cameras, medianF(last.ratios), verdict(medianF(last.ratios) <= 0.8),
-		last.cameras, budget, last.agentRSS, verdict(last.agentRSS <= budget),
-		ms(slices.Max(last.latencies)), verdict(slices.Max(last.latencies) <= 200*time.Millisecond))
-
-	for _, r := range rows {
-		fmt.Fprintf(&sb, "- %d cameras: CPU ratio per window %s; video frames delivered agent %s, ffmpeg %s; context switches/s per stream agent %.0f, ffmpeg %.0f; host busy %.0f %% of all CPUs, of which the simulated cameras and ingest %.0f %% of one core",
-			r.cameras, ratioList(r.ratios), pct(r.agentGot, r.agentSent), pct(r.ffmpegGot, r.ffmpegSent),
-			r.agentSwitches/float64(r.cameras), r.ffmpegSwitches/float64(r.cameras), r.hostBusy, r.simCPU)
-		fmt.Fprintf(&sb, "; agent RSS %.1f MiB, anonymous part (heap, stacks; the rest is the mapped binary) %.1f", r.agentRSS, r.agentAnon)
-		fmt.Fprintf(&sb, "; added latency over %s agent and %s ffmpeg frames", r.agentLat.count(), r.ffmpegLat.count())
-		if r.pace < 0.97 {
-			fmt.Fprintf(&sb, "; UNRELIABLE: the simulated cameras sent only %.0f %% of real time, the box is overloaded", 100*r.pace)
-		}
-		if r.nonKeyFirst > 0 {
-			fmt.Fprintf(&sb, "; %d publishes started on a non-key frame", r.nonKeyFirst)
-		}
-		if len(r.agentWarns) > 0 {
-			fmt.Fprintf(&sb, "; agent warnings: %s", strings.Join(r.agentWarns, "; "))
-		}
-		sb.WriteString("\n")
-	}
-	return sb.String()
 }

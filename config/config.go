@@ -39,12 +39,15 @@ const maxFileSize = 1 << 20
 // Config is the whole agent configuration.
 type Config struct {
 	// StateDir holds persisted cloud state and, later, recordings.
-	StateDir string  `yaml:"state_dir"`
-	Log      Log     `yaml:"log"`
-	HTTP     HTTP    `yaml:"http"`
-	Cloud    Cloud   `yaml:"cloud"`
-	Events   Events  `yaml:"events"`
-	Uploads  Uploads `yaml:"uploads"`
+	StateDir string `yaml:"state_dir"`
+	Log      Log    `yaml:"log"`
+	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT, which
+	// wins when set in the environment); 0 is off.
+	MemoryLimit MemoryLimit `yaml:"memory_limit"`
+	HTTP        HTTP        `yaml:"http"`
+	Cloud       Cloud       `yaml:"cloud"`
+	Events      Events      `yaml:"events"`
+	Uploads     Uploads     `yaml:"uploads"`
 	// Recording is where and how much the cameras that record keep.
 	Recording Recording `yaml:"recording"`
 	Cameras   []Camera  `yaml:"cameras"`
@@ -119,12 +122,13 @@ type ONVIF struct {
 // Default returns a Config with every default set and no cameras.
 func Default() *Config {
 	return &Config{
-		StateDir:  DefaultStateDir,
-		Log:       Log{Level: LevelInfo},
-		HTTP:      HTTP{Listen: DefaultListen},
-		Events:    Events{PrebufferMemory: DefaultPrebufferMemory, SnapshotMax: DefaultSnapshotMax},
-		Uploads:   Uploads{SpoolMax: DefaultSpoolMax, MinFree: DefaultMinFree},
-		Recording: Recording{MinFree: DefaultRecordingMinFree},
+		StateDir:    DefaultStateDir,
+		Log:         Log{Level: LevelInfo},
+		MemoryLimit: DefaultMemoryLimit,
+		HTTP:        HTTP{Listen: DefaultListen},
+		Events:      Events{PrebufferMemory: DefaultPrebufferMemory, SnapshotMax: DefaultSnapshotMax},
+		Uploads:     Uploads{SpoolMax: DefaultSpoolMax, MinFree: DefaultMinFree},
+		Recording:   Recording{MinFree: DefaultRecordingMinFree},
 	}
 }
 
@@ -279,6 +283,7 @@ func (c *Config) Validate() error {
 	if _, ok := levelNames[c.Log.Level]; !ok {
 		bad("log.level", "%d is not one of debug, info, warn, error", int8(c.Log.Level))
 	}
+	c.validateMemoryLimit(bad)
 	c.validateHTTP(bad)
 	if c.Cloud.CAFile != "" {
 		if _, err := os.Stat(c.Cloud.CAFile); err != nil {

@@ -281,7 +281,7 @@ cameras:
 	{name: "comment only", yaml: "# nothing\n", paths: []string{"cameras"}},
 	{name: "empty camera list", yaml: "cameras: []\n", paths: []string{"cameras"}, line: 1},
 	{name: "unknown top-level key", yaml: "logs: {level: info}\n" + minimalCam, paths: []string{"logs"},
-		msg: "unknown key; did you mean log? allowed: state_dir, log, http, cloud, events, uploads, recording, cameras", line: 1},
+		msg: "unknown key; did you mean log? allowed: state_dir, log, memory_limit, http, cloud, events, uploads, recording, cameras", line: 1},
 	{name: "unknown nested key", yaml: minimalCam + "    rtsp_transprot: tcp\n", paths: []string{"cameras[0].rtsp_transprot"},
 		msg: "unknown key; did you mean rtsp_transport? allowed: name, token, onvif, rtsp, rtsp_transport, pull", line: 6},
 	{name: "unknown key far from every allowed one", yaml: minimalCam + "    location: hall\n", paths: []string{"cameras[0].location"},
@@ -376,6 +376,14 @@ cameras:
 		paths: []string{"uploads.burst"}, msg: "is only used with uploads.max_rate"},
 	{name: "bad snapshot size", yaml: "events: {snapshot_max: 1280}\n" + minimalCam,
 		paths: []string{"events.snapshot_max"}, msg: `"1280" is not WIDTHxHEIGHT`},
+	{name: "memory limit too small", yaml: "memory_limit: 8MiB\n" + minimalCam, paths: []string{"memory_limit"},
+		msg: "memory_limit: 8MiB must be off (or 0) or between 32MiB and 1TiB", line: 1},
+	{name: "memory limit too large", yaml: "memory_limit: 2TiB\n" + minimalCam, paths: []string{"memory_limit"},
+		msg: "2TiB must be off (or 0) or between 32MiB and 1TiB"},
+	{name: "memory limit not a size", yaml: "memory_limit: unlimited\n" + minimalCam, paths: []string{"memory_limit"},
+		msg: `memory_limit: "unlimited" is not a size (e.g. 64MiB, 1GB, 500000)`, line: 1},
+	{name: "memory limit negative", yaml: "memory_limit: -1\n" + minimalCam, paths: []string{"memory_limit"},
+		msg: `"-1" is not a size`},
 	{name: "recording segment out of range", yaml: minimalCam + "    recording: {enabled: true, segment: 1s}\n",
 		paths: []string{"cameras[0].recording.segment"}, msg: "1s must be between 10s and 10m"},
 	{name: "recording stream unknown", yaml: minimalCam + "    recording: {stream: third}\n",
@@ -623,6 +631,7 @@ func TestExampleConfigParses(t *testing.T) {
 	}
 	want := Default()
 	if cfg.StateDir != want.StateDir || cfg.HTTP != want.HTTP || cfg.Log.Level != want.Log.Level || cfg.Cloud != want.Cloud ||
+		cfg.MemoryLimit != want.MemoryLimit ||
 		cfg.Events != want.Events || cfg.Uploads != want.Uploads || cfg.Recording != want.Recording {
 		t.Errorf("example config top level differs from defaults: %+v", cfg)
 	}
@@ -631,6 +640,26 @@ func TestExampleConfigParses(t *testing.T) {
 		len(cfg.Cameras[0].ONVIF.NTPServers) != 0 || cfg.Cameras[0].ONVIF.MaxClockSkew != DefaultMaxClockSkew ||
 		cfg.Cameras[0].Recording != defaultCamera().Recording {
 		t.Errorf("example camera = %+v", cfg.Cameras[0])
+	}
+}
+
+// TestMemoryLimit: a size, off or 0; the default suits a 512 MB gateway.
+func TestMemoryLimit(t *testing.T) {
+	if d := Default().MemoryLimit; d != 256<<20 || d.String() != "256MiB" {
+		t.Errorf("default memory_limit = %s", d)
+	}
+	for text, want := range map[string]MemoryLimit{"off": 0, "OFF": 0, "0": 0, "\"0\"": 0, "128MiB": 128 << 20, "1GB": 1e9, "32MiB": 32 << 20} {
+		cfg, err := Parse([]byte("memory_limit: "+text+"\n"+minimalCam), "test.yaml")
+		if err != nil {
+			t.Errorf("memory_limit: %s: %v", text, err)
+			continue
+		}
+		if cfg.MemoryLimit != want {
+			t.Errorf("memory_limit: %s = %d, want %d", text, cfg.MemoryLimit, want)
+		}
+	}
+	if s := MemoryLimit(0).String(); s != "off" {
+		t.Errorf("off prints as %q", s)
 	}
 }
 

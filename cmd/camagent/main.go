@@ -187,6 +187,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log.Info("starting", zap.String("version", version), zap.Int("cameras", len(cfg.Cameras)))
 	warnConfigPerm(log, cfg) // perm.go
 	tuneProcs(len(cfg.Cameras), log)
+	tuneMemoryLimit(cfg.MemoryLimit, true, log)
 	// A malformed systemd environment costs the notifications, not the agent.
 	sd, err := newNotifier()
 	if err != nil {
@@ -265,6 +266,7 @@ func reloads(ctx context.Context, o reloadOptions) {
 				o.Agent.Refuse(u.Err)
 			} else if o.Agent.Apply(u.Config) == nil { // Apply logs and records a refusal
 				tuneProcs(len(u.Config.Cameras), o.Logger)
+				tuneMemoryLimit(u.Config.MemoryLimit, false, o.Logger)
 			}
 			if notify {
 				o.send("READY=1\nSTATUS=" + o.Status())

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"math"
 	"os"
 	"runtime"
+	"runtime/debug"
 
 	"go.uber.org/zap"
+
+	"github.com/camagent/camagent/config"
 )
 
 // camerasPerProc is how many cameras one Go P (a thread running Go code at
@@ -38,5 +42,25 @@ func tuneProcs(cameras int, log *zap.Logger) {
 	if cur := runtime.GOMAXPROCS(0); n != cur {
 		runtime.GOMAXPROCS(n)
 		log.Info("gomaxprocs", zap.Int("procs", n), zap.Int("cameras", cameras), zap.Int("default", defaultProcs))
+	}
+}
+
+// tuneMemoryLimit sets the runtime's soft memory limit from memory_limit,
+// at start and after each applied reload, unless GOMEMLIMIT in the
+// environment chose it (the runtime read that itself). It logs the limit
+// in force at start and when a reload changes it.
+func tuneMemoryLimit(limit config.MemoryLimit, start bool, log *zap.Logger) {
+	if env := os.Getenv("GOMEMLIMIT"); env != "" {
+		if start {
+			log.Info("memory limit", zap.String("limit", env), zap.String("from", "GOMEMLIMIT"))
+		}
+		return
+	}
+	want := int64(limit)
+	if limit == 0 {
+		want = math.MaxInt64 // the runtime's "no limit"
+	}
+	if prev := debug.SetMemoryLimit(want); start || prev != want {
+		log.Info("memory limit", zap.Stringer("limit", limit), zap.String("from", "memory_limit"))
 	}
 }

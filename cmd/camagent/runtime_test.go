@@ -1,11 +1,18 @@
 package main
 
 import (
+	"math"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/camagent/camagent/config"
 )
 
 func TestProcsFor(t *testing.T) {
@@ -47,5 +54,54 @@ func TestTuneProcsKeepsExplicitSetting(t *testing.T) {
 	tuneProcs(10*camerasPerProc, zap.NewNop())
 	if got, want := runtime.GOMAXPROCS(0), min(defaultProcs, 10); got != want {
 		t.Fatalf("%d cameras: GOMAXPROCS %d, want %d", 10*camerasPerProc, got, want)
+	}
+}
+
+// TestRunAppliesMemoryLimit: the daemon runs with memory_limit's default,
+// takes a changed value on reload, and off lifts the limit.
+func TestRunAppliesMemoryLimit(t *testing.T) {
+	defer func(d time.Duration) { watchInterval = d }(watchInterval)
+	watchInterval = 20 * time.Millisecond
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	t.Setenv("GOMEMLIMIT", "")
+
+	s := startReloadSims(t)
+	s.write(t, "lobby")
+	base, err := os.ReadFile(s.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := s.run(t)
+	logs.waitFor(t, `"msg":"memory limit","limit":"256MiB","from":"memory_limit"`)
+	if got := debug.SetMemoryLimit(-1); got != config.DefaultMemoryLimit {
+		t.Errorf("memory limit at start = %d, want the default %d", got, config.DefaultMemoryLimit)
+	}
+	s.waitReady(t, "lobby")
+
+	s.writeText(t, "memory_limit: 64MiB\n"+string(base))
+	logs.waitFor(t, `"limit":"64MiB"`)
+	if got := debug.SetMemoryLimit(-1); got != 64<<20 {
+		t.Errorf("memory limit after the reload = %d, want %d", got, 64<<20)
+	}
+	s.writeText(t, "memory_limit: off\n"+string(base))
+	logs.waitFor(t, `"limit":"off"`)
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("memory_limit off left the limit at %d", got)
+	}
+}
+
+// TestMemoryLimitKeepsGOMEMLIMIT: GOMEMLIMIT in the environment wins over
+// memory_limit, at start and on reloads, and the log says which applies.
+func TestMemoryLimitKeepsGOMEMLIMIT(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(100 << 20)) // as the runtime read it
+	t.Setenv("GOMEMLIMIT", "100MiB")
+	core, logs := observer.New(zapcore.InfoLevel)
+	tuneMemoryLimit(64<<20, true, zap.New(core))
+	tuneMemoryLimit(config.DefaultMemoryLimit, false, zap.New(core))
+	if got := debug.SetMemoryLimit(-1); got != 100<<20 {
+		t.Errorf("GOMEMLIMIT=100MiB, memory limit %d", got)
+	}
+	if es := logs.All(); len(es) != 1 || es[0].ContextMap()["from"] != "GOMEMLIMIT" || es[0].ContextMap()["limit"] != "100MiB" {
+		t.Errorf("logs %v, want one line naming GOMEMLIMIT", es)
 	}
 }
