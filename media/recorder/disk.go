@@ -109,6 +109,8 @@ func (r *Recorder) run() {
 			r.diskClose(j.dur)
 		}
 		if j.buf != nil {
+			clear(j.buf.iov) // let the units go while the buffer waits
+			j.buf.iov = j.buf.iov[:0]
 			r.free <- j.buf
 		}
 	}
@@ -172,7 +174,7 @@ func (r *Recorder) diskData(j job) {
 		r.dropped.Add(1)
 		return
 	}
-	n, err := d.f.Write(j.buf.b)
+	n, err := r.vw.write(d.f, j.buf.iov)
 	r.written.Add(uint64(n))
 	if err != nil {
 		// Keep the file readable: cut the torn fragment off.

@@ -24,16 +24,22 @@ const (
 
 // trackMux collects the samples of one track for the fragment being built.
 // The newest sample is held back until the next one gives its duration.
+// Payloads are not copied: data references the units' NAL units or audio
+// frames (units are immutable and shared), written to disk with writev.
 type trackMux struct {
 	id        int
 	timescale int64
-	payload   []byte        // payloads of samples, then of the held one
+	avcc      bool          // each piece gets a 4-byte length prefix (video)
+	data      [][]byte      // payload pieces of the complete samples, then of the held one
+	nData     int           // pieces of the complete samples
+	pend      int           // payload bytes of all samples, held one included
 	samples   []fmp4.Sample // complete samples; Payload unused (sizes holds it)
 	sizes     []int
 	base      uint64 // decode time of samples[0]
 	held      bool
 	heldT     int64 // decode time of the held sample
 	heldSize  int
+	heldN     int // pieces of the held sample
 	heldSync  bool
 	heldPTS   int32
 	lastDur   uint32
@@ -41,8 +47,24 @@ type trackMux struct {
 }
 
 func (t *trackMux) reset() {
-	t.payload, t.samples, t.sizes = t.payload[:0], t.samples[:0], t.sizes[:0]
+	clear(t.data) // let the units go
+	t.data, t.samples, t.sizes = t.data[:0], t.samples[:0], t.sizes[:0]
+	t.nData, t.pend = 0, 0
 	t.held, t.firstSeen, t.lastDur = false, false, 0
+}
+
+// push appends the pieces of one sample, which add then describes.
+func (t *trackMux) push(pieces ...[]byte) int {
+	size := 0
+	for _, p := range pieces {
+		size += len(p)
+		if t.avcc {
+			size += 4
+		}
+	}
+	t.data = append(t.data, pieces...)
+	t.pend += size
+	return size
 }
 
 // add appends a sample at decode time ts; the held sample, if any, gets
@@ -59,13 +81,15 @@ func (t *trackMux) add(ts int64, sync bool, ptsOff int32, size int) {
 		t.base, t.firstSeen = uint64(ts), true
 	}
 	t.held, t.heldT, t.heldSync, t.heldPTS, t.heldSize = true, ts, sync, ptsOff, size
+	t.heldN = len(t.data) - t.nData
 }
 
 // complete closes the held sample with duration d.
 func (t *trackMux) complete(d uint32) {
 	t.samples = append(t.samples, fmp4.Sample{Duration: d, PTSOffset: t.heldPTS, IsNonSyncSample: !t.heldSync})
 	t.sizes = append(t.sizes, t.heldSize)
-	t.lastDur, t.held = d, false
+	t.nData += t.heldN
+	t.lastDur, t.held, t.heldN = d, false, 0
 }
 
 // finish closes the held sample with the previous sample's duration (or
@@ -91,10 +115,12 @@ func (t *trackMux) fragBytes() int {
 	return n
 }
 
-// appendFragment appends one moof+mdat holding the complete samples of
-// the tracks that have any, in the layout fmp4.Part.Marshal writes
-// (default-base-is-moof, trun version 1), without its allocations.
-func appendFragment(b []byte, seq uint32, tracks ...*trackMux) []byte {
+// appendFragment appends one moof and the mdat header holding the
+// complete samples of the tracks that have any, in the layout
+// fmp4.Part.Marshal writes (default-base-is-moof, trun version 1), then
+// the video samples' length prefixes; iov gets the fragment's bytes in
+// file order: the header, then prefixes and payloads from the units.
+func appendFragment(b []byte, iov [][]byte, seq uint32, tracks ...*trackMux) ([]byte, [][]byte) {
 	moofSize := 8 + 16
 	for _, t := range tracks {
 		if len(t.samples) > 0 {
@@ -146,10 +172,27 @@ func appendFragment(b []byte, seq uint32, tracks ...*trackMux) []byte {
 	}
 	b = be.AppendUint32(b, uint32(dataOff-moofSize))
 	b = append(b, "mdat"...)
+	hdr := len(b)
 	for _, t := range tracks {
-		b = append(b, t.payload[:t.fragBytes()]...)
+		if t.avcc {
+			for _, p := range t.data[:t.nData] {
+				b = be.AppendUint32(b, uint32(len(p)))
+			}
+		}
 	}
-	return b
+	// b grows no more: the slices below stay valid.
+	iov = append(iov, b[:hdr])
+	pfx := hdr
+	for _, t := range tracks {
+		for _, p := range t.data[:t.nData] {
+			if t.avcc {
+				iov = append(iov, b[pfx:pfx+4])
+				pfx += 4
+			}
+			iov = append(iov, p)
+		}
+	}
+	return b, iov
 }
 
 // trunFlags: data offset, durations and sizes always; sample flags and
@@ -172,14 +215,14 @@ func (t *trackMux) flushed() {
 	if len(t.samples) == 0 {
 		return
 	}
-	off := 0
 	var end uint64
 	for i := range t.samples {
-		off += t.sizes[i]
+		t.pend -= t.sizes[i]
 		end += uint64(t.samples[i].Duration)
 	}
-	n := copy(t.payload, t.payload[off:])
-	t.payload = t.payload[:n]
+	n := copy(t.data, t.data[t.nData:])
+	clear(t.data[n:]) // let the written units go
+	t.data, t.nData = t.data[:n], 0
 	t.base += end
 	t.samples, t.sizes = t.samples[:0], t.sizes[:0]
 }
@@ -191,15 +234,6 @@ func (t *trackMux) end() uint64 {
 		e += uint64(t.samples[i].Duration)
 	}
 	return e
-}
-
-// appendAVCC appends the NAL units with 4-byte length prefixes.
-func appendAVCC(b []byte, nalus [][]byte) []byte {
-	for _, n := range nalus {
-		b = binary.BigEndian.AppendUint32(b, uint32(len(n)))
-		b = append(b, n...)
-	}
-	return b
 }
 
 // initFor describes the tracks of a new segment; audio may be nil.
@@ -238,10 +272,12 @@ func ticks(d time.Duration, scale int64) int64 {
 }
 
 // seekBuf is the io.WriteSeeker fmp4 marshals into; it keeps its memory
-// between fragments.
+// between fragments. A fragment's bytes are iov (b holds its header and
+// prefixes); an init's are b.
 type seekBuf struct {
 	b   []byte
 	pos int
+	iov [][]byte
 }
 
 func (s *seekBuf) Write(p []byte) (int, error) {
@@ -274,4 +310,7 @@ func (s *seekBuf) Seek(off int64, whence int) (int64, error) {
 	return off, nil
 }
 
-func (s *seekBuf) reset() { s.b, s.pos = s.b[:0], 0 }
+func (s *seekBuf) reset() {
+	clear(s.iov) // let the units go
+	s.b, s.pos, s.iov = s.b[:0], 0, s.iov[:0]
+}

@@ -122,6 +122,7 @@ type Recorder struct {
 	evictedNo atomic.Uint64
 
 	disk diskState // owned by the disk goroutine
+	vw   vecWriter // owned by the disk goroutine
 	// waitDisk makes Write wait for a free fragment buffer instead of
 	// dropping: tests feed minutes of media in milliseconds.
 	waitDisk bool
@@ -150,7 +151,7 @@ func Open(opts Options) (*Recorder, error) {
 		dir:     filepath.Join(opts.Dir, opts.Stream),
 		log:     opts.Log.Named("recorder").With(zap.String("camera", opts.Camera), zap.String("stream", opts.Stream)),
 		nextGap: GapAgentNotRunning,
-		v:       trackMux{id: videoID, timescale: videoTimescale},
+		v:       trackMux{id: videoID, timescale: videoTimescale, avcc: true},
 		a:       trackMux{id: audioID},
 		free:    make(chan *seekBuf, fragBuffers),
 		jobs:    make(chan job, 2*fragBuffers+4),
@@ -307,16 +308,14 @@ func (r *Recorder) open() bool {
 }
 
 func (r *Recorder) writeVideo(u *media.Unit) {
-	n := len(r.v.payload)
-	r.v.payload = appendAVCC(r.v.payload, u.NALUs)
-	size := len(r.v.payload) - n
+	size := r.v.push(u.NALUs...)
 	r.st.Payload += uint64(size - 4*len(u.NALUs))
 	ts := ticks(u.DTS-r.segBase, videoTimescale)
 	if r.v.held && ts <= r.v.heldT {
 		ts = r.v.heldT + 1 // DTS never goes back on a media.Stream; rounding must not either
 	}
 	r.v.add(ts, u.Key, int32(ticks(u.PTS-u.DTS, videoTimescale)), size)
-	if ts-int64(r.v.base) >= ticks(r.opts.FragmentLength, videoTimescale) || len(r.v.payload)+len(r.a.payload) > maxFragBytes {
+	if ts-int64(r.v.base) >= ticks(r.opts.FragmentLength, videoTimescale) || r.v.pend+r.a.pend > maxFragBytes {
 		r.flush()
 	}
 }
@@ -334,7 +333,7 @@ func (r *Recorder) writeAudio(u *media.Unit) {
 		if r.a.held && ts <= r.a.heldT {
 			ts = r.a.heldT + aacFrameSamples
 		}
-		r.a.payload = append(r.a.payload, f...)
+		r.a.push(f)
 		r.a.add(ts, true, 0, len(f))
 		r.st.Payload += uint64(len(f))
 		ts += aacFrameSamples
@@ -352,7 +351,8 @@ func (r *Recorder) flush() {
 	}
 	if buf != nil {
 		r.seq++
-		buf.b = appendFragment(buf.b[:0], r.seq, &r.v, &r.a)
+		buf.reset()
+		buf.b, buf.iov = appendFragment(buf.b, buf.iov, r.seq, &r.v, &r.a)
 	}
 	end := r.v.end()
 	r.v.flushed()
