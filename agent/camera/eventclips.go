@@ -43,7 +43,7 @@ type clipState struct {
 	audioDropped bool
 
 	// recStream is the event stream while the memory card records it:
-	// clips are cut from the recording and no buffer is kept (eventdisk.go).
+	// clips are cut from the recording and no buffer is kept (recordedclip.go).
 	recStream string
 	// recorded is the clip being cut from the recording, nil when none;
 	// recordedUntil is where the last one ended.
