@@ -27,7 +27,7 @@ var cameraBodies = func() map[string]func() any {
 		CmdGetMotionDetection, CmdSetMotionDetection, CmdGetAudioDetection, CmdSetAudioDetection,
 		CmdGetCamEvents, CmdSetCamEvents, CmdCamTriggerEvent,
 		CmdGetStreamByEvent, CmdSetStreamByEvent, CmdGetOSDConf, CmdSetOSDConf,
-		CmdGetCamMemorycardTimeline, CmdCamMemorycardRecording,
+		CmdGetCamMemorycardTimeline, CmdCamMemorycardRecording, CmdCamFormatMemorycard,
 	} {
 		m[cmd] = func() any { return newRequest[cmd]() }
 	}
@@ -218,6 +218,8 @@ var cameraBodyCases = []struct {
 	{"timeline bad time", `{"cmd":"get_cam_memorycard_timeline","msgid":1,"request_id":"a","start":"yesterday","end":"20240313T000000.000"}`, StatusInvalidParam},
 	{"recording without enabled", `{"cmd":"cam_memorycard_recording","msgid":1,"stream_id":"Main"}`, StatusMissedParam},
 	{"recording empty stream", `{"cmd":"cam_memorycard_recording","msgid":1,"stream_id":"","enabled":true}`, StatusInvalidParam},
+	{"format without payload", `{"cmd":"cam_format_memorycard","msgid":1,"cam_id":310042}`, ""},
+	{"format with unknown fields", `{"cmd":"cam_format_memorycard","msgid":1,"cam_id":310042,"force":true}`, ""},
 	{"osd caps bad color", `{"cmd":"osd_conf","msgid":1,"refid":1,"caps":{"font_color":[["a","b","c"]]}}`, StatusInvalidParam},
 }
 

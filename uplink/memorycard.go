@@ -7,6 +7,7 @@ const (
 	CmdGetCamMemorycardTimeline = "get_cam_memorycard_timeline"
 	CmdCamMemorycardTimeline    = "cam_memorycard_timeline"
 	CmdCamMemorycardRecording   = "cam_memorycard_recording"
+	CmdCamFormatMemorycard      = "cam_format_memorycard"
 )
 
 // GetCamMemorycardTimeline is get_cam_memorycard_timeline
@@ -47,6 +48,10 @@ func (c *CamMemorycardRecording) validate() error {
 	return nil
 }
 
+// CamFormatMemorycard is cam_format_memorycard (docs/protocol.md#memory-card),
+// legacy and without a payload: delete the camera's recordings.
+type CamFormatMemorycard struct{ Head }
+
 // TimeRange is one continuous recorded range of cam_memorycard_timeline.
 type TimeRange struct {
 	Start PackedTime `json:"start"`
@@ -74,4 +79,5 @@ func (c CamMemorycardTimeline) MarshalJSON() ([]byte, error) {
 // Cmd names the command of each memory-card type.
 func (*GetCamMemorycardTimeline) Cmd() string { return CmdGetCamMemorycardTimeline }
 func (*CamMemorycardRecording) Cmd() string   { return CmdCamMemorycardRecording }
+func (*CamFormatMemorycard) Cmd() string      { return CmdCamFormatMemorycard }
 func (CamMemorycardTimeline) Cmd() string     { return CmdCamMemorycardTimeline }

@@ -131,6 +131,7 @@ var newRequest = requestsByName(
 	mk[CamUpdatePreview], mk[CamGetLog],
 	mk[GetCamMemorycardTimeline], mk[CamMemorycardRecording],
 	mk[CamMemorycardSynchronize], mk[CamMemorycardSynchronizeCancel],
+	mk[CamFormatMemorycard],
 )
 
 func mk[T any, P interface {

@@ -85,6 +85,7 @@ var requestCases = []struct {
 		}},
 	{uplink.CmdCamMemorycardSynchronizeCancel, map[string]any{"request_id": "s-1"}, "*uplink.CamMemorycardSynchronizeCancel",
 		func(r uplink.Request) bool { return r.(*uplink.CamMemorycardSynchronizeCancel).RequestID == "s-1" }},
+	{uplink.CmdCamFormatMemorycard, nil, "*uplink.CamFormatMemorycard", nil},
 }
 
 // Each command the spec gives the camera reaches the Handler as its own Go

@@ -53,7 +53,7 @@ func (w *Camera) Handle(ctx context.Context, req uplink.Request) uplink.Reply {
 	case *uplink.CamUpdatePreview:
 		return w.updatePreview(ctx)
 	case *uplink.GetCamMemorycardTimeline, *uplink.CamMemorycardRecording,
-		*uplink.CamMemorycardSynchronize, *uplink.CamMemorycardSynchronizeCancel:
+		*uplink.CamMemorycardSynchronize, *uplink.CamMemorycardSynchronizeCancel, *uplink.CamFormatMemorycard:
 		return w.handleMemorycard(ctx, req)
 	}
 	return uplink.Done(uplink.StatusNotSupported)

@@ -41,6 +41,14 @@ type clipState struct {
 	// audioDropped: an audio codec MP4 cannot carry was left out of a
 	// clip, which is logged once.
 	audioDropped bool
+
+	// recStream is the event stream while the memory card records it:
+	// clips are cut from the recording and no buffer is kept (recordedclip.go).
+	recStream string
+	// recorded is the clip being cut from the recording, nil when none;
+	// recordedUntil is where the last one ended.
+	recorded      *recordedClip
+	recordedUntil time.Time
 }
 
 // clipStall is how long past its end a clip waits for the frame that
@@ -78,15 +86,25 @@ func (w *Camera) runClips(ctx context.Context) {
 		}
 	}
 	defer stopFeed()
+	defer w.advanceRecorded(time.Now(), true)
 	for {
 		sb, ok := w.eventStream()
 		on := ok && slices.Contains(w.Status().events.RecordByEvent, sb.StreamID)
+		// While the memory card records the stream, clips come from the
+		// recording: the buffer's memory is freed.
+		recorded := on && w.recorderOf(sb.StreamID) != nil
+		c.mu.Lock()
+		c.recStream = ""
+		if recorded {
+			c.recStream = sb.StreamID
+		}
+		c.mu.Unlock()
 		// A new post_event applies to the next clip; only a new stream or
 		// pre_event needs a new buffer.
-		if !on && cancel != nil || on && (cancel == nil || sb.StreamID != cur.StreamID || sb.PreEvent != cur.PreEvent) {
+		if (!on || recorded) && cancel != nil || on && (cancel == nil || sb.StreamID != cur.StreamID || sb.PreEvent != cur.PreEvent) {
 			stopFeed()
 		}
-		if on && cancel == nil {
+		if on && !recorded && cancel == nil {
 			rd, err := w.openReaderNamed(sb.StreamID, "prebuffer", prebufferQueue)
 			if err != nil {
 				w.log.Warn("no pre-event buffer", zap.String("stream", sb.StreamID), zap.Error(err))
@@ -101,11 +119,18 @@ func (w *Camera) runClips(ctx context.Context) {
 			}
 		}
 		c.closeStalled(time.Now())
+		w.advanceRecorded(time.Now(), false)
+		look := time.Second // the camera's streams may have become known
+		c.mu.Lock()
+		if c.recorded != nil {
+			look = recordedPoll
+		}
+		c.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.wake:
-		case <-time.After(time.Second): // the camera's streams may have become known
+		case <-time.After(look):
 		}
 	}
 }
@@ -128,7 +153,9 @@ func (w *Camera) feedClips(ctx context.Context, rd *demandReader, sb streamByEve
 	buf := record.NewBuffer(record.BufferOptions{
 		// The clip starts after the event's snapshot is taken, pre_event
 		// before the event: keep that much more.
-		Keep:     time.Duration(sb.PreEvent)*time.Millisecond + snapshotTimeout + time.Second,
+		// A pre_event beyond the buffer's cap was set while the memory
+		// card recorded the stream: the buffer keeps its cap's worth.
+		Keep:     time.Duration(min(sb.PreEvent, preEventMax))*time.Millisecond + snapshotTimeout + time.Second,
 		MaxBytes: prebufferMaxBytes,
 		Budget:   w.opts.Shared.prebuffer,
 	})
@@ -174,10 +201,14 @@ func (w *Camera) eventClip(now, until time.Time) {
 	c := w.clips
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	end := until.Add(w.postEvent())
+	if c.recStream != "" {
+		w.recordedEventClip(now, end)
+		return
+	}
 	if c.buf == nil {
 		return
 	}
-	end := until.Add(w.postEvent())
 	if c.clip != nil {
 		select {
 		case <-c.clip.Done():
@@ -232,6 +263,9 @@ func (w *Camera) eventEnded(now time.Time) {
 		c.until = now.Add(w.postEvent())
 		c.clip.SetEnd(c.until)
 	}
+	if c.recorded != nil {
+		c.recorded.end = now.Add(w.postEvent())
+	}
 }
 
 // EventBufferStatus is what the pre-event buffer holds.
@@ -239,6 +273,9 @@ type EventBufferStatus struct {
 	Stream string // "" while no buffer is kept
 	Span   time.Duration
 	Bytes  int64
+	// Recorded is the event stream while its clips are cut from the
+	// memory card's recording, and no buffer is kept.
+	Recorded string
 }
 
 // EventBuffer reports the camera's pre-event buffer.
@@ -247,7 +284,7 @@ func (w *Camera) EventBuffer() EventBufferStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.buf == nil {
-		return EventBufferStatus{}
+		return EventBufferStatus{Recorded: c.recStream}
 	}
 	st := c.buf.Stats()
 	return EventBufferStatus{Stream: c.stream, Span: st.Span, Bytes: st.Bytes}

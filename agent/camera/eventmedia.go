@@ -32,7 +32,7 @@ func (w *Camera) getStreamByEvent() uplink.Reply {
 	}
 	return uplink.Answer(uplink.StreamByEventConf{
 		StreamID: sb.StreamID, PreEvent: sb.PreEvent, PostEvent: sb.PostEvent,
-		Caps: uplink.StreamByEventCaps{PreEventMax: preEventMax, PostEventMax: postEventMax},
+		Caps: uplink.StreamByEventCaps{PreEventMax: w.preEventCap(sb.StreamID), PostEventMax: postEventMax},
 	})
 }
 
@@ -42,9 +42,9 @@ func (w *Camera) setStreamByEvent(ctx context.Context, req *uplink.SetStreamByEv
 	if w.pipe(req.StreamID) == nil {
 		return uplink.Done(uplink.StatusInvalidParam, fmt.Errorf("unknown stream_id %q", req.StreamID))
 	}
-	if req.PreEvent > preEventMax || req.PostEvent > postEventMax {
+	if preMax := w.preEventCap(req.StreamID); req.PreEvent > preMax || req.PostEvent > postEventMax {
 		return uplink.Done(uplink.StatusInvalidParam, fmt.Errorf("pre_event %d / post_event %d ms beyond %d / %d",
-			req.PreEvent, req.PostEvent, preEventMax, postEventMax))
+			req.PreEvent, req.PostEvent, preMax, postEventMax))
 	}
 	s := w.Status().events
 	s.StreamByEvent = streamByEvent{StreamID: req.StreamID, PreEvent: req.PreEvent, PostEvent: req.PostEvent}

@@ -292,7 +292,9 @@ func decodeEventSettings(b []byte, custom []string) (eventSettings, error) {
 			s.Events[name] = limitToCaps(es, d.caps)
 		}
 	}
-	if sb := saved.StreamByEvent; sb != nil && sb.PreEvent >= 0 && sb.PreEvent <= preEventMax && sb.PostEvent >= 0 && sb.PostEvent <= postEventMax {
+	// pre_event may be up to the memory card's cap: the cloud set it while
+	// the card recorded the stream; without, the buffer keeps what it can.
+	if sb := saved.StreamByEvent; sb != nil && sb.PreEvent >= 0 && sb.PreEvent <= preEventMaxRecorded && sb.PostEvent >= 0 && sb.PostEvent <= postEventMax {
 		s.StreamByEvent = *sb
 	}
 	for _, id := range saved.RecordByEvent {

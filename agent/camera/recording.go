@@ -36,6 +36,8 @@ type recState struct {
 	cur atomic.Pointer[recorder.Recorder]
 	// openErr is why the recorder could not be opened, nil when it is.
 	openErr atomic.Pointer[recorder.DiskError]
+	// formatting: cam_format_memorycard is deleting the recordings.
+	formatting atomic.Bool
 
 	// mu orders the memorycard events; sentConn is the connection the
 	// last went out on and sent what it said.
@@ -279,6 +281,9 @@ func (w *Camera) memorycardInfo(st *Status) uplink.MemorycardInfo {
 	if r := st.Recording; r == nil || w.rec.cur.Load() == nil || r.Problem != nil && r.Problem.Kind == recorder.ProblemDirGone {
 		info.Status, info.MaxSyncDuration = uplink.MemorycardNone, 0
 	}
+	if w.rec.formatting.Load() {
+		info.Status = uplink.MemorycardFormatting
+	}
 	sh := w.opts.Shared
 	var fsb syscall.Statfs_t
 	if err := syscall.Statfs(sh.recDir, &fsb); err == nil {
@@ -324,8 +329,12 @@ func (w *Camera) sendMemorycard(ctx context.Context, declaring bool) {
 }
 
 // handleMemorycard serves the memory-card commands of a camera with one;
-// without, they stay NOT_SUPPORTED as before.
+// without, they stay NOT_SUPPORTED as before, but for the format, which
+// answers ERROR as docs/protocol.md#memory-card says.
 func (w *Camera) handleMemorycard(ctx context.Context, req uplink.Request) uplink.Reply {
+	if _, ok := req.(*uplink.CamFormatMemorycard); ok {
+		return w.formatMemorycard(ctx)
+	}
 	if w.rec == nil {
 		return uplink.Done(uplink.StatusNotSupported)
 	}

@@ -28,8 +28,10 @@ var eventSettingsCases = []struct {
 		`{"enabled":true,"events":{"doorbell":{"active":true,"stream":false,"snapshot":false},"motion":{"active":true,"stream":true,"snapshot":true},"snapshot":{"active":true,"stream":false,"snapshot":false,"period":60}},"stream_by_event":{"pre_event":10000,"post_event":10000}}`},
 	{"event no longer declared", `{"enabled":true,"events":{"fire":{"active":true}}}`,
 		`{"enabled":true,"events":{"doorbell":{"active":true,"stream":false,"snapshot":false},"motion":{"active":true,"stream":false,"snapshot":false}},"stream_by_event":{"pre_event":10000,"post_event":10000}}`},
-	{"times beyond the caps keep the defaults", `{"enabled":true,"stream_by_event":{"stream_id":"Main","pre_event":99000,"post_event":1000},"record_by_event":["Main","","Main"]}`,
+	{"times beyond the caps keep the defaults", `{"enabled":true,"stream_by_event":{"stream_id":"Main","pre_event":199000,"post_event":1000},"record_by_event":["Main","","Main"]}`,
 		`{"enabled":true,"events":{"doorbell":{"active":true,"stream":false,"snapshot":false},"motion":{"active":true,"stream":false,"snapshot":false}},"stream_by_event":{"pre_event":10000,"post_event":10000},"record_by_event":["Main"]}`},
+	{"pre_event of the memory card kept", `{"enabled":true,"stream_by_event":{"stream_id":"Main","pre_event":90000,"post_event":1000}}`,
+		`{"enabled":true,"events":{"doorbell":{"active":true,"stream":false,"snapshot":false},"motion":{"active":true,"stream":false,"snapshot":false}},"stream_by_event":{"stream_id":"Main","pre_event":90000,"post_event":1000}}`},
 	{"no events keeps the defaults", `{"enabled":true}`,
 		`{"enabled":true,"events":{"doorbell":{"active":true,"stream":false,"snapshot":false},"motion":{"active":true,"stream":false,"snapshot":false}},"stream_by_event":{"pre_event":10000,"post_event":10000}}`},
 	{"not json", `{"enabled":`, ""},
@@ -69,7 +71,7 @@ func FuzzDecodeEventSettings(f *testing.F) {
 		}
 		// Whatever the file says, only declarable events within their
 		// caps and times within the limits remain.
-		if sb := s.StreamByEvent; sb.PreEvent < 0 || sb.PreEvent > preEventMax || sb.PostEvent < 0 || sb.PostEvent > postEventMax {
+		if sb := s.StreamByEvent; sb.PreEvent < 0 || sb.PreEvent > preEventMaxRecorded || sb.PostEvent < 0 || sb.PostEvent > postEventMax {
 			t.Fatalf("stream_by_event %+v beyond the caps", sb)
 		}
 		for name, es := range s.Events {

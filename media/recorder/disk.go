@@ -17,6 +17,7 @@ const (
 	jobOpen jobKind = iota
 	jobData
 	jobClose
+	jobFormat
 )
 
 // job is one step of a segment's life for the disk goroutine.
@@ -26,6 +27,7 @@ type job struct {
 	start time.Time     // open
 	gap   GapReason     // open: why the time before the segment is empty
 	dur   time.Duration // data, close: the segment's video duration so far
+	reply chan<- error  // format: what became of it
 }
 
 // diskState is the segment file being written; owned by the disk goroutine.
@@ -107,6 +109,8 @@ func (r *Recorder) run() {
 			r.diskData(j)
 		case jobClose:
 			r.diskClose(j.dur)
+		case jobFormat:
+			j.reply <- r.diskFormat()
 		}
 		if j.buf != nil {
 			clear(j.buf.iov) // let the units go while the buffer waits

@@ -93,6 +93,7 @@ type Recorder struct {
 	log  *zap.Logger
 
 	mu        sync.Mutex // muxer state; Write, Pause, Close
+	fmu       sync.Mutex // one Format at a time
 	closed    bool
 	inSeg     bool
 	segStart  time.Time
@@ -407,7 +408,8 @@ func (r *Recorder) closeSegment() {
 
 // send queues a job. The queue is sized so that it never fills: every
 // open and data job holds one of fragBuffers buffers, and each close
-// follows its segment's open, so at most fragBuffers+1 closes wait.
+// follows its segment's open, so at most fragBuffers+1 closes wait, and
+// Format queues one job at a time.
 func (r *Recorder) send(j job) { r.jobs <- j }
 
 // Pause ends the open segment; the time until the next one is a gap with

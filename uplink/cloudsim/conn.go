@@ -52,6 +52,9 @@ type simConn struct {
 	byeSent   bool
 
 	ev eventState // declared events (events.go); reader goroutine only
+	// formatSeen: the memorycard statuses since a cam_format_memorycard
+	// went out (memorycard.go); reader goroutine only.
+	formatSeen []string
 }
 
 func (c *simConn) isReady() bool {

@@ -78,6 +78,8 @@ func (c *simConn) observeReply(cmd string, p *pending, m map[string]any) {
 		c.syncReply(p, m)
 	case cmd == "done" && p.cmd == "set_cam_events" && m["status"] == "OK":
 		c.applySetEvents(p.body)
+	case cmd == "done" && p.cmd == "cam_format_memorycard":
+		c.formatDone(m)
 	case cmd == "done" && p.cmd == "direct_upload_url":
 		c.grantDone(p, m)
 	}
@@ -280,9 +282,11 @@ func (c *simConn) camEvent(m map[string]any) {
 		}
 	case "memorycard":
 		if mi := info("memorycard_info", true); mi != nil {
-			if st, _ := mi["status"].(string); !slices.Contains(memorycardStates, st) {
+			st, _ := mi["status"].(string)
+			if !slices.Contains(memorycardStates, st) {
 				bad("memorycard_info.status %v", mi["status"])
 			}
+			c.formatStatus(st)
 			for _, k := range []string{"size", "free", "max_sync_duration"} {
 				if _, err := intField(mi, k, false); err != nil {
 					bad("memorycard_info: %v", err)

@@ -2,6 +2,7 @@ package cloudsim
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -61,4 +62,55 @@ func packedField(m map[string]any, k string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%s %v is not packed-time", k, m[k])
 	}
 	return time.Parse("20060102T150405.000", v)
+}
+
+// formatInFlight: a cam_format_memorycard awaits its done.
+func (c *simConn) formatInFlight() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.pending {
+		if p.cmd == "cam_format_memorycard" {
+			return true
+		}
+	}
+	return false
+}
+
+// formatStatus checks a memorycard event's status against the format
+// in flight: formatting is only said while the card is being formatted.
+func (c *simConn) formatStatus(status string) {
+	if !c.formatInFlight() {
+		if status == "formatting" {
+			c.s.violation("cam_event memorycard: status formatting without a cam_format_memorycard in flight")
+		}
+		return
+	}
+	c.formatSeen = append(c.formatSeen, status)
+}
+
+// formatDone checks the done of cam_format_memorycard
+// (docs/protocol.md#memory-card): the card is formatted when the agent
+// answers OK, so an agent whose memorycard event is declared active has
+// said formatting, then normal, before; one that answers ERROR after
+// saying formatting must have said how the card is now.
+func (c *simConn) formatDone(m map[string]any) {
+	seen := c.formatSeen
+	c.formatSeen = nil
+	first := slices.Index(seen, "formatting")
+	switch {
+	case m["status"] == "OK":
+		d := c.ev.events["memorycard"]
+		if !c.ev.enabled || d == nil || !d.active {
+			return
+		}
+		ok := first >= 0 && seen[len(seen)-1] == "normal"
+		for _, st := range seen[max(first, 0):max(len(seen)-1, 0)] {
+			ok = ok && st == "formatting"
+		}
+		if !ok {
+			c.s.violation("cam_format_memorycard: done OK after memorycard statuses %v, want formatting then normal", seen)
+		}
+	case first >= 0 && seen[len(seen)-1] == "formatting":
+		c.s.violation("cam_format_memorycard: done %v leaves the memory card formatting", m["status"])
+	}
 }
