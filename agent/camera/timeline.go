@@ -110,7 +110,7 @@ func (w *Camera) Timeline(from, to time.Time) (Timeline, bool) {
 	// The gap going on now is in the index only once the next segment
 	// starts; until then it runs from the last recording to now.
 	now := time.Now()
-	if last := h.LastEnd(); idle && !last.IsZero() && now.After(last) {
+	if last := h.OngoingFrom(); idle && !last.IsZero() && now.After(last) {
 		if g := (recorder.Gap{Start: maxT(last, from), End: minT(now, to), Reason: pending}); g.End.After(g.Start) {
 			tl.Gaps = append(tl.Gaps, g)
 		}

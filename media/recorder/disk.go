@@ -18,6 +18,7 @@ const (
 	jobData
 	jobClose
 	jobFormat
+	jobGap
 )
 
 // job is one step of a segment's life for the disk goroutine.
@@ -109,6 +110,8 @@ func (r *Recorder) run() {
 			r.diskData(j)
 		case jobClose:
 			r.diskClose(j.dur)
+		case jobGap:
+			r.diskGap(j)
 		case jobFormat:
 			j.reply <- r.diskFormat()
 		}
@@ -160,7 +163,7 @@ func (r *Recorder) diskOpen(j job) {
 	}
 	*d = diskState{f: f, start: start, good: int64(n)}
 	r.imu.Lock()
-	if prev := r.idx.lastEnd(); !prev.IsZero() && start.Sub(prev) > mergeTolerance {
+	if prev := r.idx.explained(); !prev.IsZero() && start.Sub(prev) > mergeTolerance {
 		reason := j.gap
 		if reason == GapNone {
 			reason = GapStreamStalled
@@ -170,6 +173,22 @@ func (r *Recorder) diskOpen(j job) {
 	r.idx.add(Segment{Stream: r.opts.Stream, Start: start, Bytes: d.good, open: true})
 	r.imu.Unlock()
 	r.clearProblem()
+}
+
+// diskGap ends the gap going on at j.start with reason j.gap: its reason
+// changes from then on.
+func (r *Recorder) diskGap(j job) {
+	defer r.gapQueued.Store(false)
+	r.imu.Lock()
+	defer r.imu.Unlock()
+	prev := r.idx.explained()
+	if prev.IsZero() || j.start.Sub(prev) <= mergeTolerance {
+		return
+	}
+	r.idx.addGap(Gap{Start: prev, End: j.start, Reason: j.gap})
+	if err := r.idx.save(r.dir); err != nil {
+		r.setProblem("write index", err)
+	}
 }
 
 func (r *Recorder) diskData(j job) {

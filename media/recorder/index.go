@@ -133,6 +133,19 @@ func (x *index) lastEnd() time.Time {
 	return e
 }
 
+// explained is when the newest segment or gap ends: the time a gap
+// going on now starts from. Zero when nothing was ever recorded.
+func (x *index) explained() time.Time {
+	e := x.lastEnd()
+	if e.IsZero() {
+		return e
+	}
+	for _, g := range x.gaps {
+		e = maxTime(e, g.End)
+	}
+	return e
+}
+
 func (x *index) add(s Segment) {
 	i, _ := slices.BinarySearchFunc(x.segs, s.Start, func(a Segment, t time.Time) int { return a.Start.Compare(t) })
 	x.segs = slices.Insert(x.segs, i, s)

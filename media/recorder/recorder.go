@@ -110,6 +110,7 @@ type Recorder struct {
 	seq       uint32
 	st        Stats
 	needCut   atomic.Bool // the disk lost the current segment
+	gapQueued atomic.Bool // a jobGap waits: at most one, so send never blocks
 	free      chan *seekBuf
 	jobs      chan job
 	done      chan struct{}
@@ -409,7 +410,7 @@ func (r *Recorder) closeSegment() {
 // send queues a job. The queue is sized so that it never fills: every
 // open and data job holds one of fragBuffers buffers, and each close
 // follows its segment's open, so at most fragBuffers+1 closes wait, and
-// Format queues one job at a time.
+// Format and Pause (jobGap) queue one job at a time each.
 func (r *Recorder) send(j job) { r.jobs <- j }
 
 // Pause ends the open segment; the time until the next one is a gap with
@@ -422,6 +423,17 @@ func (r *Recorder) Pause(reason GapReason) {
 	}
 	if r.inSeg {
 		r.endSegment()
+	} else if r.nextGap != reason && r.nextGap != GapNone {
+		// The gap going on changes its reason now (the agent started,
+		// then found the camera away): it becomes two gaps. Never wait
+		// for the disk here; if its queue is full the older reason stays.
+		if r.gapQueued.CompareAndSwap(false, true) {
+			select {
+			case r.jobs <- job{kind: jobGap, gap: r.nextGap, start: time.Now()}:
+			default:
+				r.gapQueued.Store(false)
+			}
+		}
 	}
 	r.nextGap = reason
 }

@@ -81,8 +81,12 @@ func (h History) Since() time.Time {
 	return t
 }
 
-// LastEnd is when the newest segment ends; zero when there is none.
-func (h History) LastEnd() time.Time { return (&index{segs: h.Segments}).lastEnd() }
+// OngoingFrom is where a gap going on now begins: the end of the newest
+// segment or of the newest known gap after it; zero when nothing was
+// ever recorded.
+func (h History) OngoingFrom() time.Time {
+	return (&index{segs: h.Segments, gaps: h.Gaps}).explained()
+}
 
 // Spans merges the segments overlapping [from, to) into contiguous spans
 // of the same upload state, clipped to [from, to).

@@ -57,8 +57,8 @@ func TestHistory(t *testing.T) {
 		if len(gaps) != 1 || gaps[0].Reason != GapCameraOffline || !gaps[0].Start.Equal(testT0.Add(10*time.Second)) || !gaps[0].End.Equal(testT0.Add(40*time.Second)) {
 			t.Errorf("%s gaps %+v, want camera offline from 10 s to 40 s", name, gaps)
 		}
-		if !h.Since().Equal(testT0) || !h.LastEnd().Equal(testT0.Add(45*time.Second)) {
-			t.Errorf("%s since %v, last end %v", name, h.Since(), h.LastEnd())
+		if !h.Since().Equal(testT0) || !h.OngoingFrom().Equal(testT0.Add(45*time.Second)) {
+			t.Errorf("%s since %v, last end %v", name, h.Since(), h.OngoingFrom())
 		}
 		// A window inside the gap is all gap.
 		if g := h.GapsIn(testT0.Add(20*time.Second), testT0.Add(30*time.Second)); len(g) != 1 || g[0].End.Sub(g[0].Start) != 10*time.Second {
