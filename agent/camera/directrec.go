@@ -41,6 +41,7 @@ import (
 const (
 	// directMaxAge: a segment that started longer ago is not pushed; the
 	// cloud backfills such old video with cam_memorycard_synchronize.
+	// Timing.DirectMaxAge replaces it.
 	directMaxAge = 30 * time.Minute
 	// directReissueWait is how long a new connection may go without the
 	// cloud asking for direct recording again.
@@ -183,7 +184,7 @@ func (w *Camera) stopDirect(stream, why string) {
 	w.savedDirect(err)
 	waiting := 0
 	if rec := w.rec.cur.Load(); rec != nil {
-		waiting = len(pushable(rec.Segments(), req.Since, handled, time.Now()))
+		waiting = len(pushable(rec.Segments(), req.Since, handled))
 	}
 	w.log.Info("direct recording stopped; what is not pushed stays on the memory card", zap.String("stream", stream),
 		zap.String("why", why), zap.Int("finished_not_pushed", waiting))
@@ -212,9 +213,9 @@ func (w *Camera) savedDirect(err error) {
 }
 
 // pushable are the segments to push, oldest first: finished, not uploaded,
-// ending after since and starting after handled. Those that started more
-// than directMaxAge before now are included: the pusher skips them, once.
-func pushable(segs []recorder.Segment, since, handled, now time.Time) []recorder.Segment {
+// ending after since and starting after handled. Those too old to push
+// are included: the pusher skips them, once.
+func pushable(segs []recorder.Segment, since, handled time.Time) []recorder.Segment {
 	var out []recorder.Segment
 	for _, s := range segs {
 		if s.Closed() && !s.Uploaded && s.Duration > 0 && s.End().After(since) && s.Start.After(handled) {
@@ -266,6 +267,10 @@ func (w *Camera) runDirect(ctx context.Context) {
 func (w *Camera) pushBacklog(ctx context.Context, rec *recorder.Recorder, req directRequest) {
 	d := &w.rec.direct
 	log := w.log.With(zap.String("stream", req.Stream))
+	maxAge := w.opts.Timing.DirectMaxAge
+	if maxAge <= 0 {
+		maxAge = directMaxAge
+	}
 	for {
 		d.mu.Lock()
 		if d.req != req {
@@ -275,14 +280,14 @@ func (w *Camera) pushBacklog(ctx context.Context, rec *recorder.Recorder, req di
 		handled := d.handled
 		d.mu.Unlock()
 		now := time.Now()
-		segs := pushable(rec.Segments(), req.Since, handled, now)
+		segs := pushable(rec.Segments(), req.Since, handled)
 		if len(segs) == 0 {
 			return
 		}
 		seg := segs[0]
-		if age := now.Sub(seg.Start); age > directMaxAge {
+		if age := now.Sub(seg.Start); age > maxAge {
 			log.Warn("direct recording: segment too old to push, left on the memory card", zap.Time("start", seg.Start),
-				zap.Duration("age", age), zap.Duration("max_age", directMaxAge))
+				zap.Duration("age", age), zap.Duration("max_age", maxAge))
 			d.done(seg, func(c *directCounts) { c.skipped++ })
 			continue
 		}
@@ -362,7 +367,7 @@ func (w *Camera) directStatus() *DirectRecordingStatus {
 		return nil
 	}
 	if rec := w.rec.cur.Load(); rec != nil && req.Stream != "" && rec.Dir() == w.recordingDir(req.Stream) {
-		for _, s := range pushable(rec.Segments(), req.Since, handled, time.Now()) {
+		for _, s := range pushable(rec.Segments(), req.Since, handled) {
 			if out.Waiting == 0 {
 				out.Oldest = s.Start
 			}
