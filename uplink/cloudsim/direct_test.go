@@ -165,7 +165,9 @@ func TestDirectUploadRequestChecks(t *testing.T) {
 		{"two fractional digits", func(m map[string]any) { m["file_time"] = "20240314T092643.51" }},
 		{"size zero", func(m map[string]any) { m["size"] = 0 }},
 		{"record longer than 10 minutes", func(m map[string]any) { m["duration"] = 600001 }},
-		{"record in the future", func(m map[string]any) { m["file_time"] = time.Now().Add(time.Minute).UTC().Format("20060102T150405.000") }},
+		{"record in the future", func(m map[string]any) {
+			m["file_time"] = time.Now().Add(time.Minute).UTC().Format("20060102T150405.000")
+		}},
 		{"snapshot without width", func(m map[string]any) { m["category"], m["type"] = "snapshot", "jpg" }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
