@@ -41,11 +41,18 @@ func directDuration(t *testing.T) time.Duration {
 	return d
 }
 
-func directRig(t *testing.T, dir string) (*rig.Rig, *Agent, string) {
+// directRig runs a camera with a memory card under dir; switchedOff: as
+// the cloud left it switched off with cam_memorycard_recording.
+func directRig(t *testing.T, dir string, switchedOff bool) (*rig.Rig, *Agent, string) {
 	t.Helper()
 	return runRig(t, rig.Options{Config: func(cfg *config.Config) {
 		recordingOn(dir)(cfg)
 		cfg.Cameras[0].Recording.Segment = directSegment
+		if switchedOff {
+			if err := os.WriteFile(filepath.Join(cfg.StateDir, "demo.recording.json"), []byte(`{"enabled":false}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}})
 }
 
@@ -186,15 +193,12 @@ func directStatus(cam *camera.Camera) *camera.DirectRecordingStatus {
 func TestDirectRecording(t *testing.T) {
 	run := directDuration(t)
 	dir := t.TempDir()
-	r, a, base := directRig(t, dir)
+	r, a, base := directRig(t, dir, true)
 	cam := a.workers[0]
 	waitReady(t, r)
-	waitFor(t, "the memory card to record", func() bool { return cam.Status().Recording.Segments > 0 })
-	if rep := request(t, r, "cam_memorycard_recording", map[string]any{"stream_id": "Main", "enabled": false}); rep["status"] != "OK" {
-		t.Fatalf("switching the memory card off: %v", rep)
+	if rs := cam.Status().Recording; rs == nil || rs.On || rs.Segments != 0 {
+		t.Fatalf("recording status %+v, want a memory card switched off", rs)
 	}
-	// A segment that ended before the request is not pushed.
-	waitFor(t, "a segment on the card", func() bool { return len(closedSegments(t, dir)) > 0 })
 	asked := time.Now().Truncate(time.Millisecond)
 	startDirect(t, r, false)
 	waitFor(t, "the status to show direct recording", func() bool { return directStatus(cam) != nil })
@@ -209,15 +213,13 @@ func TestDirectRecording(t *testing.T) {
 		t.Errorf("%d RTMP publishes, want none: direct recording uploads files", len(p))
 	}
 	ups := r.Cloud.RecordUploads("Main")
-	// What the card recorded before the request is not pushed: the first
-	// upload is the segment the request came in (the switch-off may not
-	// have ended the one before yet) or the first after it.
-	if !ups[0].End().After(asked) || ups[0].FileTime.Sub(asked) > 2*time.Second {
-		t.Errorf("first upload %v-%v, request at %v: want the segment recording then or the next", ups[0].FileTime, ups[0].End(), asked)
+	// Recording began with the request, at the next key frame.
+	if ups[0].FileTime.Before(asked) || ups[0].FileTime.Sub(asked) >= directSegment {
+		t.Errorf("first upload starts %v after the request, want at the next key frame", ups[0].FileTime.Sub(asked))
 	}
 	for i, u := range ups {
 		checkRecordUpload(t, i, u)
-		if i > 0 && (u.Duration < directSegment || u.Duration > directSegment+time.Second) {
+		if (u.Duration < directSegment || u.Duration > directSegment+time.Second) {
 			t.Errorf("upload %d lasts %v, want one %v segment (cut at a key frame)", i, u.Duration, directSegment)
 		}
 	}
@@ -309,7 +311,7 @@ func TestDirectRecordingOutage(t *testing.T) {
 	tm.DirectMaxAge = maxAge
 	withTiming(t, tm)
 	dir := t.TempDir()
-	r, a, _ := directRig(t, dir)
+	r, a, _ := directRig(t, dir, false)
 	cam := a.workers[0]
 	waitReady(t, r)
 	startDirect(t, r, false)
