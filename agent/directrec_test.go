@@ -219,7 +219,7 @@ func TestDirectRecording(t *testing.T) {
 	}
 	for i, u := range ups {
 		checkRecordUpload(t, i, u)
-		if (u.Duration < directSegment || u.Duration > directSegment+time.Second) {
+		if u.Duration < directSegment || u.Duration > directSegment+time.Second {
 			t.Errorf("upload %d lasts %v, want one %v segment (cut at a key frame)", i, u.Duration, directSegment)
 		}
 	}
