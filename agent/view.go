@@ -54,6 +54,39 @@ type RecordingView struct {
 	// Problem is why nothing is recorded now ("disk full", "directory
 	// gone", …), "" when none.
 	Problem string `json:"problem,omitempty"`
+	// Direct is direct-to-storage recording, nil while off.
+	Direct *DirectRecordingView `json:"direct,omitempty"`
+}
+
+// DirectRecordingView is direct-to-storage recording: what waits to be
+// pushed to the cloud's storage and what became of the rest.
+type DirectRecordingView struct {
+	Stream       string     `json:"stream,omitempty"`
+	Since        *time.Time `json:"since,omitempty"`
+	Waiting      int        `json:"waiting"`
+	WaitingBytes int64      `json:"waiting_bytes"`
+	Oldest       *time.Time `json:"oldest,omitempty"`
+	Uploading    bool       `json:"uploading"`
+	Pushed       uint64     `json:"pushed"`
+	// Skipped were too old to push, Failed refused by the cloud; both
+	// stay on the memory card.
+	Skipped  uint64     `json:"skipped"`
+	Failed   uint64     `json:"failed"`
+	LastPush *time.Time `json:"last_push,omitempty"`
+}
+
+func directView(d *camera.DirectRecordingStatus) *DirectRecordingView {
+	if d == nil {
+		return nil
+	}
+	at := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		return &t
+	}
+	return &DirectRecordingView{Stream: d.Stream, Since: at(d.Since), Waiting: d.Waiting, WaitingBytes: d.WaitingBytes,
+		Oldest: at(d.Oldest), Uploading: d.Uploading, Pushed: d.Pushed, Skipped: d.Skipped, Failed: d.Failed, LastPush: at(d.LastPush)}
 }
 
 // recordingView puts the memory card's facts in words.
@@ -61,7 +94,7 @@ func recordingView(r *camera.RecordingStatus) *RecordingView {
 	if r == nil {
 		return nil
 	}
-	v := &RecordingView{On: r.On, Stream: r.Stream, Bytes: r.Bytes, Segments: r.Segments}
+	v := &RecordingView{On: r.On, Stream: r.Stream, Bytes: r.Bytes, Segments: r.Segments, Direct: directView(r.Direct)}
 	if r.Problem != nil {
 		v.Problem = r.Problem.Kind.String()
 	}

@@ -21,9 +21,9 @@ var ErrStreamsNotRunning = errors.New("streams not running")
 
 // reasonNeedsRTMP reports whether a reason keeps an RTMP publish open.
 // record_by_event only switches event-driven delivery on (docs/protocol.md#stream-by-event).
-// storage_direct_recording would record locally and upload MP4 (docs/protocol.md#storage-direct-recording),
-// but the agent has no local storage yet, so like record without storage
-// it falls back to publishing RTMP.
+// storage_direct_recording records locally and uploads MP4 (docs/protocol.md#storage-direct-recording)
+// when the camera has a memory card; it reaches Streams only without one,
+// as the RTMP fallback.
 func reasonNeedsRTMP(r StreamReason) bool { return r != ReasonRecordByEvent }
 
 // StreamsOptions configures Streams.

@@ -102,6 +102,9 @@ func New(opts Options) *Camera {
 	w.clips, w.evpub = newClipState(), newEventPublish()
 	w.upc = uplink.NewUploadClient(opts.RootCAs, directUploadTimeout)
 	w.rec, w.st.recording = w.newRecState()
+	if w.rec != nil {
+		w.initDirect()
+	}
 	w.ev, w.st.events = w.newEventsState()
 	if _, ok := w.st.events.Events[uplink.EventMemorycard]; !ok && w.rec != nil {
 		// A new memory card reports itself until the cloud says otherwise.

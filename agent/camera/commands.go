@@ -357,16 +357,21 @@ func (w *Camera) streamStart(ctx context.Context, req *uplink.StreamStart) uplin
 	if w.pipe(req.StreamID) == nil {
 		return uplink.Done(uplink.StatusInvalidParam, fmt.Errorf("unknown stream_id %q", req.StreamID))
 	}
+	if isDirect(req.Reason, req.StorageDirectRecording) {
+		// Recorded locally and pushed as files, no RTMP; in passive mode
+		// too, where recording waits for activity (docs/protocol.md#storage-direct-recording).
+		ok, why := w.startDirect(req.StreamID)
+		if ok {
+			return uplink.Done(uplink.StatusOK)
+		}
+		w.log.Info("direct recording not possible, publishing RTMP", zap.String("stream", req.StreamID), zap.String("why", why))
+	}
 	st := w.Status()
 	link, active := st.link, st.Activity
 	if !active {
 		// Passive mode: remember, publish on leaving it (docs/protocol.md#passive-mode).
 		w.setRequested(ctx, req.StreamID, req.Reason, req.PublishSessionID, true)
 		return uplink.Done(uplink.StatusOK)
-	}
-	if req.StorageDirectRecording && req.Reason == uplink.ReasonRecord {
-		// No local storage yet: fall back to RTMP as docs/protocol.md#stream-start says.
-		w.log.Info("storage_direct_recording requested; no local storage, publishing RTMP", zap.String("stream", req.StreamID))
 	}
 	if req.Reason == uplink.ReasonRecordByEvent {
 		// Event video is cut from the pre-event buffer; no RTMP (docs/protocol.md#stream-start).
@@ -388,6 +393,11 @@ func (w *Camera) streamStop(ctx context.Context, req *uplink.StreamStop) uplink.
 		return uplink.Done(uplink.StatusError, fmt.Errorf("unknown stream_id %q", req.StreamID))
 	}
 	w.setRequested(ctx, req.StreamID, req.Reason, 0, false)
+	if isDirect(req.Reason, true) {
+		// record ends direct recording too (docs/protocol.md#storage-direct-recording);
+		// an RTMP fallback of it ends below.
+		w.stopDirect(req.StreamID, "stream_stop "+string(req.Reason))
+	}
 	if req.Reason == uplink.ReasonRecordByEvent {
 		if err := w.setRecordByEvent(ctx, req.StreamID, false); err != nil {
 			return uplink.Done(uplink.StatusError, err)

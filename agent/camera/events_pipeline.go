@@ -34,6 +34,9 @@ type Timing struct {
 	// the gateway's again; camera clocks drift by seconds a day, and a
 	// reboot without NTP can throw them back years.
 	ClockCheck time.Duration
+	// DirectMaxAge: direct recording does not push a segment that started
+	// longer ago (docs/protocol.md#storage-direct-recording); 0 is 30 minutes.
+	DirectMaxAge time.Duration
 }
 
 // DefaultTiming is what cameras run on.

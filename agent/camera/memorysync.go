@@ -172,7 +172,7 @@ func (w *Camera) runSyncJob(ctx, runCtx context.Context, job *syncJob, rec *reco
 			seg, segWhole = ch.Segment, err == nil && ch.Start.Equal(ch.Segment)
 		}
 		if err == nil {
-			err = w.uploadSyncChunkRetrying(ctx, log, stream, ch)
+			err = w.uploadRecordChunkRetrying(ctx, log, stream, ch)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -224,20 +224,20 @@ func (w *Camera) runSyncJob(ctx, runCtx context.Context, job *syncJob, rec *reco
 // done must not leave a gap it could have filled.
 const syncChunkAttempts = 3
 
-// uploadSyncChunkRetrying is uploadSyncChunk, tried again after a failure
+// uploadRecordChunkRetrying is uploadRecordChunk, tried again after a failure
 // the cloud did not decide (it refused the upload or reported a problem)
 // and that did not end the connection (the job ends then).
-func (w *Camera) uploadSyncChunkRetrying(ctx context.Context, log *zap.Logger, stream string, ch recorder.Chunk) error {
+func (w *Camera) uploadRecordChunkRetrying(ctx context.Context, log *zap.Logger, stream string, ch recorder.Chunk) error {
 	b := backoff.Backoff{Min: time.Second, Max: 4 * time.Second}
 	for attempt := 1; ; attempt++ {
-		err := w.uploadSyncChunk(ctx, stream, ch)
+		err := w.uploadRecordChunk(ctx, stream, ch)
 		if err == nil || attempt == syncChunkAttempts || ctx.Err() != nil ||
 			errors.Is(err, uplink.ErrNotReady) || errors.Is(err, uplink.ErrConnClosed) ||
 			errors.Is(err, uplink.ErrUploadRefused) || errors.Is(err, uplink.ErrUploadProblem) {
 			return err
 		}
 		wait := b.Next()
-		log.Info("memory-card sync: chunk not uploaded, trying again", zap.Time("start", ch.Start),
+		log.Info("record chunk not uploaded, trying again", zap.Time("start", ch.Start),
 			zap.Int("attempt", attempt), zap.Duration("retry_in", wait), zap.Error(err))
 		if err := (backoff.RealClock{}).Sleep(ctx, wait); err != nil {
 			return err
@@ -245,8 +245,8 @@ func (w *Camera) uploadSyncChunkRetrying(ctx context.Context, log *zap.Logger, s
 	}
 }
 
-// uploadSyncChunk asks for a record upload URL for one chunk and PUTs it.
-func (w *Camera) uploadSyncChunk(ctx context.Context, stream string, ch recorder.Chunk) error {
+// uploadRecordChunk asks for a record upload URL for one chunk and PUTs it.
+func (w *Camera) uploadRecordChunk(ctx context.Context, stream string, ch recorder.Chunk) error {
 	size := int64(len(ch.Data))
 	grant, err := w.session.RequestUpload(ctx, uplink.CmdGetDirectUploadURL, &uplink.GetDirectUploadURL{
 		Category: uplink.CategoryRecord, Type: "mp4", StreamID: stream,

@@ -45,7 +45,8 @@ type recState struct {
 	sentConn int64
 	sent     uplink.MemorycardInfo
 
-	sync syncJobs // memorysync.go
+	sync   syncJobs  // memorysync.go
+	direct directRec // directrec.go
 }
 
 // recSetting is whether the memory card records, as the config or the
@@ -70,6 +71,8 @@ type RecordingStatus struct {
 	// Problem is the disk trouble that stops recording now, nil when
 	// none; live video is never affected by it.
 	Problem *recorder.DiskError
+	// Direct is direct-to-storage recording, nil while off.
+	Direct *DirectRecordingStatus
 }
 
 func (w *Camera) newRecState() (*recState, recSetting) {
@@ -101,9 +104,21 @@ func (rs *recState) wakeUp() {
 	}
 }
 
-// recordedStream is the stream setting s records, "" before the camera's
+// recordedStream is the stream the memory card records: direct
+// recording's while it is on, else setting s's; "" before the camera's
 // streams are known.
 func (w *Camera) recordedStream(s recSetting) string {
+	if d := w.directStream(); d != "" {
+		if id := w.ident(); id != nil && id.pipeIndex(d) >= 0 {
+			return d
+		}
+	}
+	return w.settingStream(s)
+}
+
+// settingStream is the stream setting s records, "" before the camera's
+// streams are known.
+func (w *Camera) settingStream(s recSetting) string {
 	id := w.ident()
 	if id == nil || len(id.pipes) == 0 {
 		return ""
@@ -159,7 +174,7 @@ func (w *Camera) runRecording(ctx context.Context) {
 			default:
 			}
 		}
-		on := rec != nil && st.recording.Enabled && st.Activity
+		on := rec != nil && (st.recording.Enabled || w.directStream() != "") && st.Activity
 		switch {
 		case on && cancel == nil:
 			rd, err := w.openReaderNamed(stream, "recorder", recorderQueue)
@@ -378,7 +393,7 @@ func (w *Camera) setMemorycardRecording(ctx context.Context, r *uplink.CamMemory
 		return uplink.Done(uplink.StatusInvalidParam, fmt.Errorf("unknown stream %q", r.StreamID))
 	}
 	cur := w.Status().recording
-	if !r.Enabled && w.recordedStream(cur) != r.StreamID {
+	if !r.Enabled && w.settingStream(cur) != r.StreamID {
 		return uplink.Done(uplink.StatusOK) // that stream is not recorded
 	}
 	s := recSetting{Enabled: r.Enabled, StreamID: r.StreamID}

@@ -364,6 +364,7 @@ func (w *Camera) start(ctx context.Context, r *run) {
 	if w.rec != nil {
 		r.spawn(ctx, w, w.runRecording)
 		r.spawn(ctx, w, w.runSync)
+		r.spawn(ctx, w, w.runDirect)
 	}
 	w.reconcile(ctx, r)
 }

@@ -185,6 +185,9 @@ func (w *Camera) publish() {
 		link: st.link, ready: st.ready, conn: st.conn, events: st.events, declared: st.declared,
 		recording: st.recording, Recording: w.recordingStatus(st.recording),
 	}
+	if s.Recording != nil {
+		s.Recording.Direct = w.directStatus()
+	}
 	if st.ready {
 		s.CamID = st.link.CamID
 	}

@@ -306,6 +306,9 @@ func directRequest(m map[string]any) (*target, error) {
 		if err != nil || d <= 0 {
 			return nil, fmt.Errorf("record duration %v is not a positive integer (ms)", m["duration"])
 		}
+		if d > maxRecordMS {
+			return nil, fmt.Errorf("record duration %d ms is longer than 10 minutes", d)
+		}
 		t.duration = d
 		for _, k := range []string{"width", "height"} {
 			if _, has := m[k]; has {
@@ -329,6 +332,9 @@ func directRequest(m map[string]any) (*target, error) {
 	var err error
 	if t.fileTime, err = time.Parse("20060102T150405.000", ft); err != nil {
 		return nil, fmt.Errorf("file_time %q: %v", ft, err)
+	}
+	if t.category == "record" && t.fileTime.After(time.Now().Add(maxFileTimeAhead)) {
+		return nil, fmt.Errorf("record file_time %s is in the future", ft)
 	}
 	if t.size, err = intField(m, "size", true); err != nil || t.size <= 0 {
 		return nil, fmt.Errorf("size %v is not a positive integer", m["size"])

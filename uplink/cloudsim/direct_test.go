@@ -120,6 +120,11 @@ func TestDirectUploadStrict(t *testing.T) {
 	if st := put(t, g, testMP4, nil); st != 200 {
 		t.Fatalf("good PUT answered %d (%q)", st, s.Violations())
 	}
+	ru := s.RecordUploads("Main")
+	if len(ru) != 1 || ru[0].Duration != 15*time.Second || ru[0].Size != int64(len(testMP4)) || !bytes.Equal(ru[0].Body, testMP4) ||
+		!ru[0].FileTime.Equal(time.Date(2024, 3, 14, 9, 26, 43, 512e6, time.UTC)) || len(s.RecordUploads("Sub")) != 0 {
+		t.Errorf("record uploads %+v", ru)
+	}
 	p := s.Puts()
 	if len(p) != 1 || p[0].Category != "record" || p[0].StreamID != "Main" || p[0].Duration != 15000 || !bytes.Equal(p[0].Body, testMP4) ||
 		!p[0].FileTime.Equal(time.Date(2024, 3, 14, 9, 26, 43, 512e6, time.UTC)) {
@@ -159,6 +164,10 @@ func TestDirectUploadRequestChecks(t *testing.T) {
 		{"record as jpg", func(m map[string]any) { m["type"] = "jpg" }},
 		{"two fractional digits", func(m map[string]any) { m["file_time"] = "20240314T092643.51" }},
 		{"size zero", func(m map[string]any) { m["size"] = 0 }},
+		{"record longer than 10 minutes", func(m map[string]any) { m["duration"] = 600001 }},
+		{"record in the future", func(m map[string]any) {
+			m["file_time"] = time.Now().Add(time.Minute).UTC().Format("20060102T150405.000")
+		}},
 		{"snapshot without width", func(m map[string]any) { m["category"], m["type"] = "snapshot", "jpg" }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
