@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 
 	"github.com/camagent/camagent/agent/camera"
 	"github.com/camagent/camagent/config"
@@ -86,14 +86,30 @@ func checkRecordUpload(t *testing.T, i int, u cloudsim.RecordUpload) {
 	if int64(len(u.Body)) != u.Size {
 		t.Errorf("upload %d: %d bytes, announced %d", i, len(u.Body), u.Size)
 	}
-	var pr pmp4.Presentation
-	if err := pr.Unmarshal(bytes.NewReader(u.Body)); err != nil || len(pr.Tracks) == 0 {
-		t.Fatalf("upload %d: not an MP4: %v", i, err)
+	// The segment as recorded: a fragmented MP4 (ftyp, moov, then moof
+	// and mdat pairs).
+	var init fmp4.Init
+	var parts fmp4.Parts
+	if err := init.Unmarshal(bytes.NewReader(u.Body)); err != nil || len(init.Tracks) == 0 {
+		t.Fatalf("upload %d: no fMP4 init: %v", i, err)
 	}
-	v := pr.Tracks[0]
+	if err := parts.Unmarshal(u.Body); err != nil || len(parts) == 0 {
+		t.Fatalf("upload %d: no fMP4 fragments: %v", i, err)
+	}
+	v := init.Tracks[0]
+	if _, ok := v.Codec.(*fmp4.CodecH264); !ok {
+		t.Errorf("upload %d: first track is %T, want H.264", i, v.Codec)
+	}
 	var ticks uint64
-	for _, s := range v.Samples {
-		ticks += uint64(s.Duration)
+	for _, p := range parts {
+		for _, pt := range p.Tracks {
+			if pt.ID != v.ID {
+				continue
+			}
+			for _, sm := range pt.Samples {
+				ticks += uint64(sm.Duration)
+			}
+		}
 	}
 	if d := time.Duration(ticks) * time.Second / time.Duration(v.TimeScale); d.Milliseconds() != u.Duration.Milliseconds() {
 		t.Errorf("upload %d: video lasts %v, announced %v", i, d, u.Duration)

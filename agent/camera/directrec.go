@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -323,33 +325,30 @@ func (d *directRec) done(seg recorder.Segment, count func(*directCounts)) {
 	count(&d.counts)
 }
 
-// pushSegment uploads one finished segment as a standalone MP4 cut from
-// it by Extract (the same kind of file as event clips and memory-card
-// sync send, whatever the card's own format): one chunk, since the chunk
-// limit is longer than the segment; marked uploaded once it is up.
+// pushSegment uploads one finished segment file as it is on the memory
+// card, streamed from the disk: a fragmented MP4 that starts with a key
+// frame and plays standalone, so nothing is re-muxed and a 60 s segment
+// (30 MB at 4 Mbit/s) is never held in memory. Marked uploaded once up.
 func (w *Camera) pushSegment(ctx context.Context, log *zap.Logger, rec *recorder.Recorder, stream string, seg recorder.Segment) (int64, error) {
-	var n int64
-	chunks := 0
-	for ch, err := range rec.Extract(seg.Start, seg.End(), 2*seg.Duration+time.Second) {
-		if !ch.Segment.Equal(seg.Start) {
-			continue
-		}
+	path := filepath.Join(rec.Dir(), seg.Name())
+	f := recordFile{start: seg.Start, duration: seg.Duration, size: seg.Bytes, open: func() (io.ReadCloser, error) {
+		fh, err := os.Open(path)
 		if err != nil {
-			return n, err
+			return nil, fmt.Errorf("segment no longer on the memory card: %w", err)
 		}
-		if err := w.uploadRecordChunkRetrying(ctx, log, stream, ch); err != nil {
-			return n, err
-		}
-		n += int64(len(ch.Data))
-		chunks++
-	}
-	if chunks == 0 {
-		return 0, errors.New("segment no longer on the memory card")
+		// An eviction during the upload unlinks the name, not the open file.
+		return struct {
+			io.Reader
+			io.Closer
+		}{io.NewSectionReader(fh, 0, seg.Bytes), fh}, nil
+	}}
+	if err := w.uploadRecordRetrying(ctx, log, stream, f); err != nil {
+		return 0, err
 	}
 	if err := rec.MarkUploaded(seg.Start); err != nil && !errors.Is(err, recorder.ErrClosed) {
 		log.Warn("direct recording: segment not marked uploaded", zap.Error(err))
 	}
-	return n, nil
+	return seg.Bytes, nil
 }
 
 // directStatus is direct recording's part of Status, nil while off.

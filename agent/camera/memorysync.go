@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"sync"
 	"time"
 
@@ -228,16 +229,33 @@ const syncChunkAttempts = 3
 // the cloud did not decide (it refused the upload or reported a problem)
 // and that did not end the connection (the job ends then).
 func (w *Camera) uploadRecordChunkRetrying(ctx context.Context, log *zap.Logger, stream string, ch recorder.Chunk) error {
+	return w.uploadRecordRetrying(ctx, log, stream, recordFile{start: ch.Start, duration: ch.Duration, size: int64(len(ch.Data)),
+		open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(ch.Data)), nil }})
+}
+
+// recordFile is one MP4 to upload as a record: a chunk in memory or a
+// segment file on the memory card, opened for each attempt.
+type recordFile struct {
+	start    time.Time
+	duration time.Duration
+	size     int64
+	open     func() (io.ReadCloser, error)
+}
+
+// uploadRecordRetrying uploads f, trying again with the backoff up to
+// syncChunkAttempts times unless the cloud refused it or is gone.
+func (w *Camera) uploadRecordRetrying(ctx context.Context, log *zap.Logger, stream string, f recordFile) error {
 	b := backoff.Backoff{Min: time.Second, Max: 4 * time.Second}
 	for attempt := 1; ; attempt++ {
-		err := w.uploadRecordChunk(ctx, stream, ch)
+		err := w.uploadRecord(ctx, stream, f)
 		if err == nil || attempt == syncChunkAttempts || ctx.Err() != nil ||
 			errors.Is(err, uplink.ErrNotReady) || errors.Is(err, uplink.ErrConnClosed) ||
-			errors.Is(err, uplink.ErrUploadRefused) || errors.Is(err, uplink.ErrUploadProblem) {
+			errors.Is(err, uplink.ErrUploadRefused) || errors.Is(err, uplink.ErrUploadProblem) ||
+			errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 		wait := b.Next()
-		log.Info("record chunk not uploaded, trying again", zap.Time("start", ch.Start),
+		log.Info("record upload failed, trying again", zap.Time("start", f.start),
 			zap.Int("attempt", attempt), zap.Duration("retry_in", wait), zap.Error(err))
 		if err := (backoff.RealClock{}).Sleep(ctx, wait); err != nil {
 			return err
@@ -245,12 +263,11 @@ func (w *Camera) uploadRecordChunkRetrying(ctx context.Context, log *zap.Logger,
 	}
 }
 
-// uploadRecordChunk asks for a record upload URL for one chunk and PUTs it.
-func (w *Camera) uploadRecordChunk(ctx context.Context, stream string, ch recorder.Chunk) error {
-	size := int64(len(ch.Data))
+// uploadRecord asks for a record upload URL for f and PUTs it.
+func (w *Camera) uploadRecord(ctx context.Context, stream string, f recordFile) error {
 	grant, err := w.session.RequestUpload(ctx, uplink.CmdGetDirectUploadURL, &uplink.GetDirectUploadURL{
 		Category: uplink.CategoryRecord, Type: "mp4", StreamID: stream,
-		FileTime: uplink.PackedTime{Time: ch.Start}, Duration: ch.Duration.Milliseconds(), Size: size})
+		FileTime: uplink.PackedTime{Time: f.start}, Duration: f.duration.Milliseconds(), Size: f.size})
 	if err != nil {
 		return err
 	}
@@ -258,11 +275,16 @@ func (w *Camera) uploadRecordChunk(ctx context.Context, stream string, ch record
 	if !ok {
 		return errors.New("no record entry in direct_upload_url")
 	}
-	var body io.Reader = bytes.NewReader(ch.Data)
+	rc, err := f.open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	body := io.Reader(rc)
 	if l := w.opts.Shared.rate; l != nil {
 		body = l.Reader(ctx, body)
 	}
-	return uplink.PutUpload(ctx, w.upc, t, body, size)
+	return uplink.PutUpload(ctx, w.upc, t, body, f.size)
 }
 
 // sendSyncFinal sends a job's final status, waiting for a connection
