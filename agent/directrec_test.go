@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -253,6 +254,9 @@ func TestDirectRecording(t *testing.T) {
 	if _, body := get(t, base+"/status.json"); json.Unmarshal(body, &st) != nil || st.Cameras[0].Recording == nil ||
 		st.Cameras[0].Recording.Direct == nil || st.Cameras[0].Recording.Direct.Stream != "Main" || st.Cameras[0].Recording.Direct.Pushed == 0 {
 		t.Errorf("status.json recording %+v, want direct recording of Main with pushed segments", st.Cameras[0].Recording)
+	}
+	if _, page := get(t, base+"/"); !strings.Contains(string(page), "direct to cloud storage (Main): ") {
+		t.Error("the status page does not show direct recording of Main")
 	}
 
 	// Stop, with the memory card switched on: it records on, nothing is
