@@ -46,7 +46,7 @@ PKG_MAINTAINER   ?= camagent developers <camagent@users.noreply.github.com>
 IMAGE_DIR        := dist/image
 IMAGE_ARCHIVE    := dist/camagent-image.oci.tar
 
-.PHONY: all help check-go build test test-32bit test-interop test-browser demo bench lint cross image package test-packaging fuzz clean FORCE
+.PHONY: all help check-go build test test-32bit test-interop test-browser test-long demo bench lint cross image package test-packaging fuzz clean FORCE
 
 all: build
 
@@ -56,6 +56,7 @@ help:
 	@echo "test-32bit    the unit tests once as GOARCH=386 (32-bit boards)"
 	@echo "test-interop  tests against ffmpeg, nginx-rtmp and GStreamer (Debian packages)"
 	@echo "test-browser  the status page in headless Chromium (Debian package chromium)"
+	@echo "test-long     five minutes of direct-to-storage recording uploaded, checked file by file"
 	@echo "demo          build and run camagent-demo: the agent between two simulated cameras and a simulated cloud (DEMO_ARGS=--duration=30s)"
 	@echo "bench         micro-benchmarks and the end-to-end agent benchmark: 1, 16, 64 cameras beside ffmpeg (GO2RTC=binary adds go2rtc), 16 recording"
 	@echo "lint          gofmt and go vet"
@@ -95,6 +96,10 @@ test-interop:
 # browser ones, which fail (not skip) without /usr/bin/chromium.
 test-browser: check-go
 	$(GO) test -race -count=1 -tags browser -run TestBrowser -timeout 5m ./agent/
+
+# make test runs it for 35 s; here for five minutes of 10 s segments.
+test-long: check-go
+	CAMAGENT_DIRECTREC_DURATION=5m $(GO) test -race -count=1 -run 'TestDirectRecording$$' -timeout 10m ./agent/
 
 # Go is the one thing build, test and demo need; say plainly what to
 # install when it is missing or too old (scripts/go-toolchain).

@@ -65,7 +65,15 @@ func TestBrowserPlaysEventClip(t *testing.T) {
 		}
 	}
 	announced := time.Duration(clip.Duration) * time.Millisecond
+	v := playMP4(t, clip.Body, clip.FileTime, announced)
+	t.Logf("chunk of %v, %d bytes: played to %.3f s at %dx%d", announced, len(clip.Body), v.Time, v.Width, v.Height)
+}
 
+// playMP4 serves body to headless Chromium in a <video>, checks the length
+// it gives it against announced and the picture size against the rig
+// camera's, plays it to its end and fails on any page error.
+func playMP4(t *testing.T, body []byte, modTime time.Time, announced time.Duration) videoState {
+	t.Helper()
 	var ranged atomic.Int32
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -77,7 +85,7 @@ func TestBrowserPlaysEventClip(t *testing.T) {
 			ranged.Add(1)
 		}
 		w.Header().Set("Content-Type", "video/mp4")
-		http.ServeContent(w, r, "", clip.FileTime, bytes.NewReader(clip.Body))
+		http.ServeContent(w, r, "", modTime, bytes.NewReader(body))
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -146,7 +154,7 @@ func TestBrowserPlaysEventClip(t *testing.T) {
 		t.Error("the browser never asked for a byte range of the clip")
 	}
 	clipPageErrors(t, c)
-	t.Logf("chunk of %v, %d bytes: played to %.3f s at %dx%d", announced, len(clip.Body), v.Time, v.Width, v.Height)
+	return v
 }
 
 // clipPageErrors fails the test for every console error, uncaught
