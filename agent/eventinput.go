@@ -78,12 +78,7 @@ func decodeLocalEvent(body io.Reader, now time.Time) (localEvent, time.Time, err
 // events through a plain form or image request.
 func (a *Agent) serveEventInput(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	var cw *camera.Camera
-	for _, x := range a.cameraWorkers() {
-		if x.Name() == name {
-			cw = x
-		}
-	}
+	cw := a.cameraNamed(name)
 	if cw == nil {
 		jsonError(w, http.StatusNotFound, "no such camera")
 		return
@@ -125,4 +120,14 @@ func jsonError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// cameraNamed is the running camera called name, nil when none is.
+func (a *Agent) cameraNamed(name string) *camera.Camera {
+	for _, cw := range a.cameraWorkers() {
+		if cw.Name() == name {
+			return cw
+		}
+	}
+	return nil
 }

@@ -85,12 +85,7 @@ func timelineJSON(name string, tl camera.Timeline) TimelineJSON {
 // serveTimeline serves GET /api/v1/cameras/{name}/timeline?from=&to=.
 func (a *Agent) serveTimeline(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	var cw *camera.Camera
-	for _, x := range a.cameraWorkers() {
-		if x.Name() == name {
-			cw = x
-		}
-	}
+	cw := a.cameraNamed(name)
 	if cw == nil {
 		jsonError(w, http.StatusNotFound, fmt.Sprintf("no camera named %q", name))
 		return

@@ -111,7 +111,7 @@ func (w *Camera) Timeline(from, to time.Time) (Timeline, bool) {
 	// starts; until then it runs from the last recording to now.
 	now := time.Now()
 	if last := h.OngoingFrom(); idle && !last.IsZero() && now.After(last) {
-		if g := (recorder.Gap{Start: maxT(last, from), End: minT(now, to), Reason: pending}); g.End.After(g.Start) {
+		if g := (recorder.Gap{Start: maxTime(last, from), End: minTime(now, to), Reason: pending}); g.End.After(g.Start) {
 			tl.Gaps = append(tl.Gaps, g)
 		}
 	}
@@ -140,18 +140,4 @@ func (w *Camera) newestRecordedStream() string {
 		}
 	}
 	return best
-}
-
-func maxT(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-func minT(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
