@@ -17,6 +17,7 @@ import (
 
 	"github.com/camagent/camagent/media/recorder"
 	"github.com/camagent/camagent/uplink"
+	"github.com/camagent/camagent/uplink/spool"
 )
 
 // Direct-to-storage continuous recording (docs/protocol.md#storage-direct-recording):
@@ -41,10 +42,6 @@ import (
 // within directReissueWait of a READY connection no longer wants it, and
 // direct recording ends as if stopped.
 const (
-	// directMaxAge: a segment that started longer ago is not pushed; the
-	// cloud backfills such old video with cam_memorycard_synchronize.
-	// Timing.DirectMaxAge replaces it.
-	directMaxAge = 30 * time.Minute
 	// directReissueWait is how long a new connection may go without the
 	// cloud asking for direct recording again.
 	directReissueWait = 2 * time.Minute
@@ -90,7 +87,7 @@ type DirectRecordingStatus struct {
 	Oldest       time.Time
 	// Uploading: a segment is on its way now.
 	Uploading bool
-	// Pushed, Skipped (older than directMaxAge, left on the card) and
+	// Pushed, Skipped (older than spool.RecordMaxAge, left on the card) and
 	// Failed (the cloud refused it or its PUT kept failing; left on the
 	// card) count segments since the agent started.
 	Pushed, Skipped, Failed uint64
@@ -271,7 +268,7 @@ func (w *Camera) pushBacklog(ctx context.Context, rec *recorder.Recorder, req di
 	log := w.log.With(zap.String("stream", req.Stream))
 	maxAge := w.opts.Timing.DirectMaxAge
 	if maxAge <= 0 {
-		maxAge = directMaxAge
+		maxAge = spool.RecordMaxAge // the clips' rule: the cloud backfills older video by sync
 	}
 	for {
 		d.mu.Lock()

@@ -66,7 +66,12 @@ type Options struct {
 
 var defaultWorkers = map[Class]int{ClassEvent: 4, ClassClip: 2, ClassPreview: 2, ClassOther: 6}
 
-var defaultMaxAge = map[Class]time.Duration{ClassClip: 30 * time.Minute}
+// RecordMaxAge is how old a recording upload may be when it could go up:
+// older ones are not pushed (docs/protocol.md#upload-queue); the cloud
+// backfills old video from the memory card instead.
+const RecordMaxAge = 30 * time.Minute
+
+var defaultMaxAge = map[Class]time.Duration{ClassClip: RecordMaxAge}
 
 // Spool is one camera's upload queue. Put, Stats, Wake and Close are safe
 // for concurrent use with each other and with Run.
