@@ -113,6 +113,29 @@ func contextSwitches(pids []int) int64 {
 	return sum
 }
 
+// resetPeakRSS sets pid's VmHWM to its current RSS (clear_refs 5, Linux
+// 4.0+), so that the window's peak is read whole, not sampled.
+func resetPeakRSS(pid int) error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
+// peakRSSKB returns pid's VmHWM in KiB: the largest RSS since the last
+// resetPeakRSS, however short.
+func peakRSSKB(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read status of %d: %w", pid, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			if fs := strings.Fields(v); len(fs) > 0 {
+				return strconv.ParseInt(fs[0], 10, 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("status of %d: no VmHWM", pid)
+}
+
 // memKB returns VmRSS and RssAnon (heap, stacks: what is not the mapped
 // binary) of pid in KiB.
 func memKB(pid int) (rss, anon int64, err error) {

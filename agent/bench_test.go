@@ -373,6 +373,7 @@ func (b *benchRun) measure(ctx context.Context, groups []group) ([]measurement, 
 	sw0 := make([]int64, len(groups))
 	maxRSS := make([][]int64, len(groups))
 	maxAnon := make([][]int64, len(groups))
+	hwm := make([][]bool, len(groups)) // VmHWM was reset at the window's start
 	var err error
 	for i, g := range groups {
 		per0[i] = perPublish(b.ingest, g.match)
@@ -383,6 +384,14 @@ func (b *benchRun) measure(ctx context.Context, groups []group) ([]measurement, 
 		sw0[i] = contextSwitches(g.pids)
 		maxRSS[i] = make([]int64, len(g.pids))
 		maxAnon[i] = make([]int64, len(g.pids))
+		hwm[i] = make([]bool, len(g.pids))
+		for j, pid := range g.pids {
+			if err := resetPeakRSS(pid); err != nil {
+				b.t.Logf("peak RSS of %d sampled every %v, not the kernel's high-water mark: %v", pid, benchSample, err)
+				continue
+			}
+			hwm[i][j] = true
+		}
 	}
 	sent0 := b.sentFrames()
 	self0, err := b.cpu([]int{os.Getpid()})
@@ -442,6 +451,17 @@ loop:
 		m := &ms[i]
 		m.cpuPercent = 100 * cpu1.since(cpu0[i]).Seconds() / elapsed
 		m.switches = float64(contextSwitches(g.pids)-sw0[i]) / elapsed
+		for j, pid := range g.pids {
+			// A peak between two samples shows in the high-water mark.
+			if !hwm[i][j] {
+				continue
+			}
+			kb, err := peakRSSKB(pid)
+			if err != nil {
+				return nil, err
+			}
+			maxRSS[i][j] = max(maxRSS[i][j], kb)
+		}
 		for _, kb := range maxRSS[i] {
 			m.rssSum += float64(kb) / 1024
 		}
