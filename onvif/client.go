@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -127,6 +128,32 @@ func New(opts Options) (*Client, error) {
 	}
 	c.services.Device = u.String()
 	return c, nil
+}
+
+// ProbeTimeout bounds Probe's TCP connect.
+const ProbeTimeout = time.Second
+
+// Probe says whether the camera's ONVIF port accepts a TCP connection: nil
+// if it does, an error wrapping ErrUnreachable if not. It sends nothing,
+// so a camera that is off or rebooting can be knocked at often and costs
+// nothing.
+func (c *Client) Probe(ctx context.Context) error {
+	host := c.url.Host
+	if c.url.Port() == "" {
+		port := "80"
+		if c.url.Scheme == "https" {
+			port = "443"
+		}
+		host = net.JoinHostPort(c.url.Hostname(), port)
+	}
+	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return &unreachableError{fmt.Errorf("probe %s: %w", host, err)}
+	}
+	return conn.Close()
 }
 
 // Host returns the camera's host name or IP from the configured URL.

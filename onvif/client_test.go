@@ -434,3 +434,31 @@ func TestConcurrentCalls(t *testing.T) {
 		}
 	}
 }
+
+// Probe knocks at the camera's ONVIF port without a request: it fails
+// while the camera is off (its port refuses) and answers once it is back
+// on the same address, and the camera sees no SOAP request from it.
+func TestProbeFollowsTheCameraOffAndBack(t *testing.T) {
+	sim := startSim(t, onvifsim.Options{})
+	c := newClient(t, sim.URL(), testUser, testPass, nil)
+	if err := c.Probe(testCtx(t)); err != nil {
+		t.Fatalf("camera on: probe = %v", err)
+	}
+	sim.Stop()
+	err := c.Probe(testCtx(t))
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), sim.Addr()) {
+		t.Errorf("camera off: probe = %v, want ErrUnreachable naming %s", err, sim.Addr())
+	}
+	if err := sim.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Probe(testCtx(t)); err != nil {
+		t.Errorf("camera back: probe = %v", err)
+	}
+	if n := len(sim.Requests()); n != 0 {
+		t.Errorf("the camera saw %d SOAP requests (%v), want none from probes", n, sim.Requests())
+	}
+	if err := c.Connect(testCtx(t)); err != nil {
+		t.Errorf("camera back: connect = %v", err)
+	}
+}

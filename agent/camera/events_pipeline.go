@@ -107,7 +107,7 @@ func (w *Camera) periodicSnapshots(ctx context.Context) {
 }
 
 // subscribeEvents keeps a pull-point subscription alive until ctx ends,
-// subscribing again with backoff after errors and camera reboots, and
+// subscribing again after errors and camera reboots (eventsRetry), and
 // queues the classified reports for the pipeline. It reports unsupported
 // for a camera without an events service, which ends it for good.
 func (w *Camera) subscribeEvents(ctx context.Context, cl *onvif.Client, tm Timing) (unsupported bool) {
@@ -128,22 +128,45 @@ func (w *Camera) subscribeEvents(ctx context.Context, cl *onvif.Client, tm Timin
 			w.log.Warn("event queue full, camera event dropped", zap.String("kind", string(kind)), zap.Int64("dropped", n))
 		}
 	}
-	b := &backoff.Backoff{Min: tm.EventRetryMin, Max: 30 * time.Second, Healthy: time.Minute}
-	_ = backoff.Retry(ctx, b, func(ctx context.Context) error {
-		err := cl.RunEvents(ctx, push)
-		switch {
-		case errors.Is(err, onvif.ErrUnsupported):
-			w.log.Info("camera offers no events: motion will not reach the cloud", zap.Error(err))
-			unsupported = true
-			return nil
-		case err == nil && ctx.Err() == nil:
-			return errors.New("event subscription ended")
-		}
-		return err
-	}, func(err error, wait time.Duration) {
-		w.log.Warn("camera events interrupted, subscribing again", zap.Error(err), zap.Duration("retry_in", wait))
-	})
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	eventsRetry(w.log, cl, tm, push, func() { unsupported = true; stop() }).run(ctx)
 	return unsupported
+}
+
+// eventsRetry is the retry policy of the event subscription. A camera
+// that is off or rebooting (its ONVIF port refuses) is knocked at every
+// probeInterval and subscribed again on the knock that finds it back, so
+// its motion reaches the cloud again within about that long; failures of a
+// camera that answers wait out the growing backoff. unsupported is called
+// when the camera offers no events, which ends the retries.
+func eventsRetry(log *zap.Logger, cl *onvif.Client, tm Timing, push func(onvif.Event), unsupported func()) *reconnect {
+	return &reconnect{
+		backoff:  &backoff.Backoff{Min: tm.EventRetryMin, Max: 30 * time.Second, Healthy: time.Minute},
+		clock:    backoff.RealClock{},
+		interval: probeInterval,
+		attempt: func(ctx context.Context) error {
+			err := cl.RunEvents(ctx, push)
+			switch {
+			case errors.Is(err, onvif.ErrUnsupported):
+				log.Info("camera offers no events: motion will not reach the cloud", zap.Error(err))
+				unsupported()
+				return nil
+			case err == nil && ctx.Err() == nil:
+				return errors.New("event subscription ended")
+			}
+			return err
+		},
+		// onvif.ErrUnreachable also stands for a camera that accepted the
+		// connection and did not answer in time: only a refused knock
+		// says the camera is away.
+		probe: cl.Probe,
+		failed: func(err error, wait time.Duration) {
+			log.Warn("camera events interrupted, subscribing again", zap.Error(err), zap.Duration("retry_in", wait))
+		},
+		// The camera's pulls report it away on the status page.
+		stillAway: func(error) {},
+	}
 }
 
 // condition is the pipeline's view of one kind of activity.

@@ -134,7 +134,8 @@ func (w *Camera) pull(ctx context.Context, i int, p *pipe) {
 			}
 			return err
 		},
-		probe: func(ctx context.Context) error { return media.Probe(ctx, source.URL) },
+		probe:       func(ctx context.Context) error { return media.Probe(ctx, source.URL) },
+		unreachable: media.ErrUnreachable,
 		// Counted on the status page, not logged: one line per probe
 		// would flood the log of a camera that is off for the night.
 		stillAway: func(err error) { w.report(problemOf(what, err)) },

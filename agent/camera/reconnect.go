@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/camagent/camagent/internal/backoff"
-	"github.com/camagent/camagent/media"
 )
 
 // probeInterval is how often a pull whose camera does not answer on its
@@ -17,7 +16,7 @@ import (
 // interval (issue 13: waiting out the growing backoff made that 7–8 s).
 const probeInterval = 500 * time.Millisecond
 
-// reconnect is the retry policy of one stream pull. The growing backoff
+// reconnect is the retry policy of one stream pull or event subscription. The growing backoff
 // paces only failures that cost the camera something: it answered and
 // refused the login, DESCRIBE or SETUP, had no free session, or ended a
 // session while its port stays open. A camera whose port does not answer
@@ -27,9 +26,13 @@ type reconnect struct {
 	backoff  *backoff.Backoff
 	clock    backoff.Clock
 	interval time.Duration
-	// attempt runs one RTSP session; probe says whether the camera's RTSP
-	// port answers (nil) or not (an error wrapping media.ErrUnreachable).
+	// attempt runs one session; probe says whether the camera's port
+	// answers (nil) or not (an error).
 	attempt, probe func(ctx context.Context) error
+	// unreachable is what an attempt's error wraps when the attempt found
+	// the port closed itself, so no probe is needed to tell; nil probes
+	// after every failure.
+	unreachable error
 	// failed is told every failed attempt and how long until the next
 	// one, or until the next probe when the camera is away.
 	failed func(err error, wait time.Duration)
@@ -50,7 +53,7 @@ func (r *reconnect) run(ctx context.Context) {
 		if r.backoff.Healthy > 0 && ran >= r.backoff.Healthy {
 			r.backoff.Reset()
 		}
-		away := errors.Is(err, media.ErrUnreachable)
+		away := r.unreachable != nil && errors.Is(err, r.unreachable)
 		if !away {
 			// A session that ended may have ended because the camera
 			// went away (a reboot): then its port refuses.

@@ -68,7 +68,7 @@ func startPull(t *testing.T, url string, onProbe func(n int), onFail func(n int)
 	b.Rand = func() float64 { return 0.5 } // no jitter: the waits are the sequence
 	src := media.SourceOptions{URL: url, Log: zaptest.NewLogger(t)}
 	r := &reconnect{
-		backoff: b, clock: p.clock, interval: probeInterval,
+		backoff: b, clock: p.clock, interval: probeInterval, unreachable: media.ErrUnreachable,
 		attempt: func(ctx context.Context) error {
 			p.attempts.Add(1)
 			return media.NewSource(src, stream).Run(ctx)

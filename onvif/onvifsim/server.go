@@ -105,6 +105,8 @@ type Server struct {
 
 	ev eventsState // events, analytics, discovery and time (events.go)
 
+	stoppedAt string // the address Stop closed, for Restart
+
 	st settingsState // imaging, PTZ, encoders, audio, OSD (settings.go)
 }
 
@@ -141,9 +143,14 @@ func New(opts Options) *Server {
 	return s
 }
 
-// Start listens on 127.0.0.1 on a free port and serves in the background.
+// Start listens on 127.0.0.1 on a free port (after Stop, on the address
+// Stop closed) and serves in the background.
 func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := "127.0.0.1:0"
+	if s.stoppedAt != "" {
+		addr = s.stoppedAt
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("onvifsim: listen: %w", err)
 	}
@@ -163,11 +170,12 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.ln = ln
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.srv = srv
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		_ = s.srv.Serve(ln) // returns ErrServerClosed after Close
+		_ = srv.Serve(ln) // returns ErrServerClosed after Close
 	}()
 	return nil
 }
@@ -186,6 +194,25 @@ func (s *Server) Close() {
 	s.closeEvents()
 	_ = s.srv.Close()
 	s.wg.Wait()
+	s.srv = nil
+}
+
+// Stop is the camera switched off: its port refuses, open connections
+// are cut and its event subscriptions are forgotten. Restart brings it
+// back on the same address.
+func (s *Server) Stop() {
+	s.stoppedAt = s.ln.Addr().String()
+	s.Close()
+	s.DropSubscriptions()
+}
+
+// Restart serves again on the address Stop closed, as the camera after its
+// reboot; settings made before the Stop are kept.
+func (s *Server) Restart() error {
+	e := s.lockEvents()
+	e.done = make(chan struct{})
+	e.mu.Unlock()
+	return s.Start()
 }
 
 // Requests returns the SOAP actions seen so far, in order, including rejected ones.
