@@ -89,16 +89,54 @@ func (w *Camera) onvifClient() *onvif.Client {
 	return nil
 }
 
-// resolveOnce learns the camera and tells the owner how it went.
+// resolveOnce learns the camera and tells the owner how it went. A camera
+// that is off (its ONVIF port refuses) is knocked at every probeInterval
+// and learnt on the knock that finds it on: after a power cut the gateway
+// is often up before its cameras, which then waited out a backoff of up to
+// a minute. Other failures go to the owner, and Run's caller retries them
+// with its backoff.
 func (w *Camera) resolveOnce(ctx context.Context) {
-	id, err := w.resolve(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			w.send(resolveFailed{err: err})
+	for {
+		id, err := w.resolve(ctx)
+		if err == nil {
+			w.send(resolved{id: id})
+			return
 		}
-		return
+		if ctx.Err() != nil {
+			return
+		}
+		if !errors.Is(err, onvif.ErrUnreachable) || !w.waitONVIF(ctx, err) {
+			if ctx.Err() == nil {
+				w.send(resolveFailed{err: err})
+			}
+			return
+		}
 	}
-	w.send(resolved{id: id})
+}
+
+// waitONVIF knocks at the camera's ONVIF port (a TCP connect, no request)
+// every probeInterval until it answers (true), after err said the camera
+// does not. It returns false at once when the first knock gets through:
+// the camera is there and failed otherwise, which the backoff paces.
+func (w *Camera) waitONVIF(ctx context.Context, err error) bool {
+	if w.probeONVIF(ctx) == nil {
+		return false
+	}
+	w.log.Warn(Plain(err)+"; knocking until it does", zap.Error(err), zap.Duration("every", probeInterval))
+	w.send(resolveAway{err: err})
+	t := time.NewTicker(probeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			if w.probeONVIF(ctx) == nil {
+				w.log.Info("camera answers on its onvif port again")
+				return true
+			}
+		}
+	}
 }
 
 // errNoVideoProfile: the camera has no media profile the cloud can take.
@@ -212,20 +250,44 @@ func (w *Camera) learnONVIF(ctx context.Context) (*identity, error) {
 }
 
 // relearnONVIF retries ONVIF for a camera served without it until it
-// answers, then hands the owner what it learnt (onvifLearned).
+// answers, then hands the owner what it learnt (onvifLearned). Like the
+// pulls, it knocks at a camera whose ONVIF port refuses and tries again on
+// the knock that gets through; the backoff paces a camera that answers and
+// fails.
 func (w *Camera) relearnONVIF(ctx context.Context) {
-	b := NewBackoff()
-	_ = backoff.Retry(ctx, b, func(ctx context.Context) error {
-		id, err := w.learnONVIF(ctx)
-		if err != nil {
-			return err
-		}
-		w.send(onvifLearned{id: id})
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	r := &reconnect{
+		backoff:  NewBackoff(),
+		clock:    backoff.RealClock{},
+		interval: probeInterval,
+		attempt: func(ctx context.Context) error {
+			id, err := w.learnONVIF(ctx)
+			if err != nil {
+				return err
+			}
+			w.send(onvifLearned{id: id})
+			stop()
+			return nil
+		},
+		probe: w.probeONVIF,
+		failed: func(err error, wait time.Duration) {
+			w.send(onvifRetry{err: err})
+			w.log.Info("onvif still failing; video goes on from the configured rtsp url", zap.Error(err), zap.Duration("retry_in", wait))
+		},
+		stillAway: func(error) {},
+	}
+	r.run(ctx)
+}
+
+// probeONVIF knocks at the camera's ONVIF port: nil if it accepts a TCP
+// connection, or if the URL cannot be knocked at (the backoff paces it).
+func (w *Camera) probeONVIF(ctx context.Context) error {
+	c, err := onvif.New(onvif.Options{URL: w.opts.Camera.ONVIF.URL})
+	if err != nil {
 		return nil
-	}, func(err error, wait time.Duration) {
-		w.send(onvifRetry{err: err})
-		w.log.Info("onvif still failing; video goes on from the configured rtsp url", zap.Error(err), zap.Duration("retry_in", wait))
-	})
+	}
+	return c.Probe(ctx)
 }
 
 // withONVIF is id with what learnONVIF found in learnt: the ONVIF client,

@@ -72,6 +72,9 @@ type (
 	resolved struct{ id *identity }
 	// resolveFailed: learning the camera failed; Run returns err.
 	resolveFailed struct{ err error }
+	// resolveAway: learning the camera failed with err because it is
+	// off; it is learnt again as soon as its ONVIF port answers.
+	resolveAway struct{ err error }
 	// onvifLearned: ONVIF answers again for a camera resolved without it;
 	// id holds what it told.
 	onvifLearned struct{ id *identity }
@@ -144,6 +147,7 @@ type (
 func (childDone) isMessage()         {}
 func (resolved) isMessage()          {}
 func (resolveFailed) isMessage()     {}
+func (resolveAway) isMessage()       {}
 func (onvifLearned) isMessage()      {}
 func (onvifRetry) isMessage()        {}
 func (problem) isMessage()           {}
@@ -223,6 +227,9 @@ func (w *Camera) handle(ctx context.Context, r *run, m message) (ack func()) {
 	case onvifRetry:
 		st.onvifErr = m.err
 		st.record(onvifFallbackProblem(m.err))
+	case resolveAway:
+		st.onvif, st.onvifErr = ONVIFFailed, m.err
+		st.record(Problem{What: Plain(m.err), Detail: m.err.Error(), At: time.Now()})
 	case resolveFailed:
 		if st.onvif != ONVIFNotConfigured {
 			st.onvif, st.onvifErr = ONVIFFailed, m.err
