@@ -322,6 +322,28 @@ func TestEventsResubscribeAfterCameraReboot(t *testing.T) {
 	noViolations(t, r)
 }
 
+// TestEventsAfterCameraSwitchedOff: a camera switched off (its ONVIF port
+// refuses, its subscriptions are gone) and on again is subscribed to once
+// more, with one new subscription, and its motion arrives.
+func TestEventsAfterCameraSwitchedOff(t *testing.T) {
+	withTiming(t, eventTiming(30*time.Second, time.Minute, 50*time.Millisecond))
+	r, _, _ := runRig(t, rig.Options{})
+	eventsReady(t, r)
+	before := r.ONVIF.Count("CreatePullPointSubscription")
+	r.ONVIF.Stop()
+	time.Sleep(1500 * time.Millisecond) // several knocks find it off
+	if err := r.ONVIF.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a new subscription", func() bool { return r.ONVIF.Subscriptions() == 1 })
+	if n := r.ONVIF.Count("CreatePullPointSubscription") - before; n != 1 {
+		t.Errorf("%d subscriptions after the camera came back, want 1", n)
+	}
+	r.ONVIF.TriggerMotion(true)
+	waitFor(t, "motion after the camera came back", func() bool { return len(motionEvents(r)) == 1 })
+	noViolations(t, r)
+}
+
 // TestTriggerEvent: cam_trigger_event fires a declared, active,
 // triggerable event with the given time and meta; anything else is
 // INVALID_PARAM.

@@ -40,7 +40,7 @@ var benchPolicies = []benchPolicy{
 		_ = backoff.Retry(ctx, pullBackoff(), attempt, nil)
 	}},
 	{"after: probe + backoff", func(ctx context.Context, attempt, probe func(context.Context) error) {
-		r := &reconnect{backoff: pullBackoff(), clock: backoff.RealClock{}, interval: probeInterval,
+		r := &reconnect{backoff: pullBackoff(), clock: backoff.RealClock{}, interval: probeInterval, unreachable: media.ErrUnreachable,
 			attempt: attempt, probe: probe, failed: func(error, time.Duration) {}, stillAway: func(error) {}}
 		r.run(ctx)
 	}},
