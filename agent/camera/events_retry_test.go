@@ -27,8 +27,7 @@ func TestEventsSubscribeAgainWhenTheCameraIsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := cl.Connect(ctx); err != nil {
+	if err := cl.Connect(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 
@@ -65,15 +64,7 @@ func TestEventsSubscribeAgainWhenTheCameraIsBack(t *testing.T) {
 		mu.Unlock()
 		failed(err, wait)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r.run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	background(t, r.run)
 
 	motion := func(what string) {
 		t.Helper()

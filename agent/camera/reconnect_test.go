@@ -96,17 +96,23 @@ func startPull(t *testing.T, url string, onProbe func(n int), onFail func(n int)
 			p.away = append(p.away, err)
 		},
 	}
+	background(t, r.run)
+	return p
+}
+
+// background runs f on its own goroutine until the test ends, then
+// cancels its context and waits for it.
+func background(t *testing.T, f func(ctx context.Context)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		r.run(ctx)
+		f(ctx)
 	}()
 	t.Cleanup(func() {
 		cancel()
 		<-done
 	})
-	return p
 }
 
 // keyFrame reads until a video key frame and returns it.

@@ -46,15 +46,31 @@ var benchPolicies = []benchPolicy{
 	}},
 }
 
-func TestBenchRecovery(t *testing.T) {
-	restarts := 24
-	if v := os.Getenv("CAMAGENT_BENCH_RESTARTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		restarts = n
+// benchRestarts is CAMAGENT_BENCH_RESTARTS, 24 by default.
+func benchRestarts(t *testing.T) int {
+	v := os.Getenv("CAMAGENT_BENCH_RESTARTS")
+	if v == "" {
+		return 24
 	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("CAMAGENT_BENCH_RESTARTS=%q: want a count of restarts", v)
+	}
+	return n
+}
+
+// benchDowns are n outages of 0.5–5 s, the same in every run.
+func benchDowns(n int) []time.Duration {
+	downs := make([]time.Duration, n)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := range downs {
+		downs[i] = 500*time.Millisecond + time.Duration(rnd.Int64N(int64(4500*time.Millisecond)))
+	}
+	return downs
+}
+
+func TestBenchRecovery(t *testing.T) {
+	restarts := benchRestarts(t)
 
 	// Knocks at a dead camera: both policies at once, each at its own
 	// closed port, for a minute.
@@ -70,11 +86,7 @@ func TestBenchRecovery(t *testing.T) {
 	knocks.Wait()
 
 	// The same outages for both policies.
-	downs := make([]time.Duration, restarts)
-	rnd := rand.New(rand.NewPCG(1, 2))
-	for i := range downs {
-		downs[i] = 500*time.Millisecond + time.Duration(rnd.Int64N(int64(4500*time.Millisecond)))
-	}
+	downs := benchDowns(restarts)
 	for i, p := range benchPolicies {
 		var video, setup []time.Duration
 		for _, down := range downs {

@@ -14,10 +14,7 @@ package camera
 
 import (
 	"context"
-	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -44,14 +41,6 @@ var onvifPolicies = []onvifPolicy{
 }
 
 func TestBenchONVIFRecovery(t *testing.T) {
-	restarts := 24
-	if v := os.Getenv("CAMAGENT_BENCH_RESTARTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		restarts = n
-	}
 	var knocks sync.WaitGroup
 	counts := make([][2]int64, len(onvifPolicies))
 	for i, p := range onvifPolicies {
@@ -63,11 +52,7 @@ func TestBenchONVIFRecovery(t *testing.T) {
 	}
 	knocks.Wait()
 
-	downs := make([]time.Duration, restarts)
-	rnd := rand.New(rand.NewPCG(1, 2))
-	for i := range downs {
-		downs[i] = 500*time.Millisecond + time.Duration(rnd.Int64N(int64(4500*time.Millisecond)))
-	}
+	downs := benchDowns(benchRestarts(t))
 	for i, p := range onvifPolicies {
 		var back []time.Duration
 		for _, down := range downs {

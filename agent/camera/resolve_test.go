@@ -23,6 +23,18 @@ func onvifCamera(t *testing.T, url string, timeout time.Duration) *Camera {
 	return New(Options{Camera: cam, Logger: zaptest.NewLogger(t)})
 }
 
+// cameraOff is a simulated camera switched off and a Camera configured
+// for it by its ONVIF URL.
+func cameraOff(t *testing.T) (*onvifsim.Server, *Camera) {
+	sim := onvifsim.New(onvifsim.Options{Username: "admin", Password: "pw", RTSPURL: "rtsp://127.0.0.1:1/main"})
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	sim.Stop()
+	return sim, onvifCamera(t, sim.URL(), 5*time.Second)
+}
+
 // nextMessage is what the camera's goroutines sent its owner next.
 func nextMessage(t *testing.T, w *Camera) message {
 	t.Helper()
@@ -40,23 +52,8 @@ func nextMessage(t *testing.T, w *Camera) message {
 // as soon as its ONVIF port answers, instead of failing the run and
 // waiting out the camera's backoff of up to a minute.
 func TestResolveWaitsForACameraThatIsOff(t *testing.T) {
-	sim := onvifsim.New(onvifsim.Options{Username: "admin", Password: "pw", RTSPURL: "rtsp://127.0.0.1:1/main"})
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
-	sim.Stop()
-	w := onvifCamera(t, sim.URL(), 5*time.Second)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		w.resolveOnce(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	sim, w := cameraOff(t)
+	background(t, w.resolveOnce)
 
 	got := nextMessage(t, w)
 	if m, ok := got.(resolveAway); !ok || !errors.Is(m.err, onvif.ErrUnreachable) {
@@ -109,22 +106,11 @@ func TestResolveFailsForAHungCamera(t *testing.T) {
 // failure reported for the whole time it was off, where the backoff tried
 // again after 1.6–2.4 s.
 func TestRelearnONVIFWhenTheCameraIsBack(t *testing.T) {
-	sim := onvifsim.New(onvifsim.Options{Username: "admin", Password: "pw", RTSPURL: "rtsp://127.0.0.1:1/main"})
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
-	sim.Stop()
-	w := onvifCamera(t, sim.URL(), 5*time.Second)
-	ctx, cancel := context.WithCancel(context.Background())
+	sim, w := cameraOff(t)
 	done := make(chan struct{})
-	go func() {
+	background(t, func(ctx context.Context) {
 		defer close(done)
 		w.relearnONVIF(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
 	})
 
 	got := nextMessage(t, w)
