@@ -24,6 +24,7 @@ package agent
 // for none), CAMAGENT_BENCH_WINDOW (default 10s) and CAMAGENT_BENCH_ROUNDS
 // (windows per row, default 3) shorten a run while working on the
 // benchmark itself; GO2RTC=/path/to/go2rtc adds go2rtc's rows;
+// MINRELAY=1 adds the minimal Go relay's (bench_minrelay_test.go);
 // CAMAGENT_BENCH_SOAK=30m runs the soak instead (bench_soak_test.go);
 // CAMAGENT_BENCH_AGENT_ENV ("GOGC=50 GOMAXPROCS=1") adds environment
 // variables to the agent only; CAMAGENT_BENCH_PERF=PREFIX records the
@@ -146,11 +147,11 @@ type benchRun struct {
 	clouds []*cloudsim.Server
 	ingest *cloudsim.Ingest
 	// Each camera has a tap for the agent, one for its ffmpeg relay and,
-	// with go2rtc, one for go2rtc.
-	agentTaps, relayTaps, g2rTaps []*rtspTap
-	lat                           *latencyProbe
-	drops                         *simDrops
-	drops0                        int64 // drops.n when the cameras started
+	// with go2rtc or the minimal relay, one for each.
+	agentTaps, relayTaps, g2rTaps, mrTaps []*rtspTap
+	lat                                   *latencyProbe
+	drops                                 *simDrops
+	drops0                                int64 // drops.n when the cameras started
 }
 
 func (b *benchRun) start() {
@@ -162,6 +163,8 @@ func (b *benchRun) start() {
 			return "ffmpeg"
 		case isGo2rtcStream(stream):
 			return "go2rtc"
+		case isMinRelayStream(stream):
+			return "minrelay"
 		}
 		return "agent"
 	})
@@ -186,6 +189,10 @@ func (b *benchRun) start() {
 		if b.mode.go2rtc != "" {
 			b.g2rTaps = append(b.g2rTaps, startTap(t, host))
 			b.lat.taps[go2rtcStreamName(k)] = b.g2rTaps[k]
+		}
+		if b.mode.minrelay != "" {
+			b.mrTaps = append(b.mrTaps, startTap(t, host))
+			b.lat.taps[minRelayStreamName(k)] = b.mrTaps[k]
 		}
 	}
 	// The ingest keeps only the first frames of each publish: enough to
