@@ -369,7 +369,11 @@ func (b *benchRun) run(row *benchRow) {
 	case <-ctx.Done():
 		fatal("warm-up: %v", ctx.Err())
 	}
-	stopPerf := b.perf(agent.pid())
+	stopPerf := b.perf("agent", agent.pid())
+	if mr != nil {
+		stopAgentPerf, stopMRPerf := stopPerf, b.perf("minrelay", mr.pid())
+		stopPerf = func() { stopAgentPerf(); stopMRPerf() }
+	}
 	b.lat.on.Store(true)
 	drops0 := b.drops.n.Load()
 	row.dropsSetup = drops0 - b.drops0

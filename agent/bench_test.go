@@ -28,7 +28,8 @@ package agent
 // CAMAGENT_BENCH_SOAK=30m runs the soak instead (bench_soak_test.go);
 // CAMAGENT_BENCH_AGENT_ENV ("GOGC=50 GOMAXPROCS=1") adds environment
 // variables to the agent only; CAMAGENT_BENCH_PERF=PREFIX records the
-// agent with perf into PREFIX-<cameras>.data.
+// agent with perf into PREFIX-<cameras>.data (and the minimal relay into
+// PREFIX-minrelay-<cameras>.data).
 
 import (
 	"context"
@@ -326,15 +327,19 @@ func (c *child) stop(sig os.Signal, timeout time.Duration) error {
 	}
 }
 
-// perf records the agent's profile over the warm-up and window when
-// CAMAGENT_BENCH_PERF names an output prefix (`perf report -i PREFIX-16.data`).
-// It returns the function that stops perf.
-func (b *benchRun) perf(pid int) func() {
+// perf records the profile of the agent (or another relay, by name) over
+// the windows when CAMAGENT_BENCH_PERF names an output prefix
+// (`perf report -i PREFIX-16.data`). It returns the function that stops
+// perf.
+func (b *benchRun) perf(name string, pid int) func() {
 	prefix := os.Getenv("CAMAGENT_BENCH_PERF")
 	if prefix == "" {
 		return func() {}
 	}
 	out := fmt.Sprintf("%s-%d.data", prefix, b.n)
+	if name != "agent" {
+		out = fmt.Sprintf("%s-%s-%d.data", prefix, name, b.n)
+	}
 	cmd := exec.Command("perf", "record", "-q", "-F", "499", "-g", "-p", strconv.Itoa(pid), "-o", out)
 	if err := cmd.Start(); err != nil {
 		b.t.Logf("perf record: %v", err)
@@ -345,7 +350,7 @@ func (b *benchRun) perf(pid int) func() {
 		if err := cmd.Wait(); err != nil {
 			b.t.Logf("perf record: %v", err)
 		}
-		b.t.Logf("agent profile in %s", out)
+		b.t.Logf("%s profile in %s", name, out)
 	}
 }
 
