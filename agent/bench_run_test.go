@@ -3,7 +3,8 @@
 package agent
 
 // TestBench's rows: each camera count with the agent beside the ffmpeg
-// relays (and go2rtc when GO2RTC names its binary), then the agent alone
+// relays (and go2rtc when GO2RTC names its binary, the minimal Go relay
+// with MINRELAY=1), then the agent alone
 // recording the cameras to disk. CAMAGENT_BENCH_SOAK runs the soak
 // instead (bench_soak_test.go).
 
@@ -31,11 +32,12 @@ const benchRecordingCameras = 16
 type benchMode struct {
 	relays    bool   // one ffmpeg -c copy relay per camera
 	go2rtc    string // go2rtc binary relaying every camera, "" for none
+	minrelay  string // testdata/minrelay binary relaying every camera, "" for none
 	recording bool   // the agent records every camera (cameras[].recording)
 }
 
 // relayStats is what the windows saw of one relay: the agent, all ffmpeg
-// relays together, or go2rtc.
+// relays together, go2rtc or the minimal relay.
 type relayStats struct {
 	ran       bool
 	cpu       []float64 // % of one core per window, whole process(es)
@@ -85,7 +87,7 @@ type benchRow struct {
 	cameras int
 	mode    benchMode
 
-	agent, ffmpeg, go2rtc relayStats
+	agent, ffmpeg, go2rtc, minrelay relayStats
 
 	ratios      []float64       // agent CPU ÷ ffmpeg CPU, per window
 	latencies   []time.Duration // stream_start → first key frame at the ingest
@@ -123,7 +125,7 @@ func TestBench(t *testing.T) {
 	var rows, recRows []benchRow
 	for _, n := range counts {
 		t.Run(fmt.Sprintf("cameras=%d", n), func(t *testing.T) {
-			mode := benchMode{relays: true, go2rtc: env.go2rtc}
+			mode := benchMode{relays: true, go2rtc: env.go2rtc, minrelay: env.minrelay}
 			rows = append(rows, env.row(t, n, mode, window, rounds))
 		})
 	}
@@ -145,6 +147,7 @@ type benchEnv struct {
 	hz                  float64
 	drops               *simDrops
 	bin, ffmpeg, go2rtc string
+	minrelay            string // "" without MINRELAY=1
 	video, audio        string
 }
 
@@ -161,6 +164,7 @@ func benchSetup(t *testing.T) benchEnv {
 	}
 	e.video, e.audio = benchFixture(t)
 	e.bin = benchBuildAgent(t)
+	e.minrelay = benchBuildMinRelay(t)
 	return e
 }
 
@@ -352,6 +356,11 @@ func (b *benchRun) run(row *benchRow) {
 		g2r = b.startGo2rtc(ctx, dir) // bench_go2rtc_test.go
 		groups = append(groups, group{[]int{g2r.pid()}, isGo2rtcStream})
 	}
+	var mr *child
+	if b.mode.minrelay != "" {
+		mr = b.startMinRelay(ctx, dir) // bench_minrelay_test.go
+		groups = append(groups, group{[]int{mr.pid()}, isMinRelayStream})
+	}
 
 	// Warm up, then several windows: the median resists a burst of
 	// background load on the box better than one long window.
@@ -360,7 +369,11 @@ func (b *benchRun) run(row *benchRow) {
 	case <-ctx.Done():
 		fatal("warm-up: %v", ctx.Err())
 	}
-	stopPerf := b.perf(agent.pid())
+	stopPerf := b.perf("agent", agent.pid())
+	if mr != nil {
+		stopAgentPerf, stopMRPerf := stopPerf, b.perf("minrelay", mr.pid())
+		stopPerf = func() { stopAgentPerf(); stopMRPerf() }
+	}
 	b.lat.on.Store(true)
 	drops0 := b.drops.n.Load()
 	row.dropsSetup = drops0 - b.drops0
@@ -408,8 +421,19 @@ func (b *benchRun) run(row *benchRow) {
 		}
 		if g2r != nil {
 			gm := ms[i]
+			i++
 			row.go2rtc.add(gm)
 			line += fmt.Sprintf("; go2rtc %.1f %% CPU, RSS %.1f MiB, %d of %d publishes", gm.cpuPercent, gm.rssSum, gm.publishes, b.n)
+		}
+		if mr != nil {
+			mm := ms[i]
+			for k, f := range mm.perPublish {
+				if f == 0 {
+					t.Fatalf("no video from camera %d reached the ingest through minrelay during a window\n%s", k+1, tail(mr.log, 20))
+				}
+			}
+			row.minrelay.add(mm)
+			line += fmt.Sprintf("; minrelay %.1f %% CPU, RSS %.1f MiB", mm.cpuPercent, mm.rssSum)
 		}
 		t.Logf("%s; cameras at %.0f %% of real time", line, 100*am.pace)
 		row.hostBusy += am.hostBusy / float64(b.rounds)
@@ -433,8 +457,11 @@ func (b *benchRun) run(row *benchRow) {
 	if g2r != nil {
 		row.go2rtc.lat = b.latency("go2rtc")
 	}
+	if mr != nil {
+		row.minrelay.lat = b.latency("minrelay")
+	}
 	for _, p := range b.ingest.Publishes() {
-		if isAgentStream(p.Stream) && len(p.Violations) > 0 {
+		if (isAgentStream(p.Stream) || isMinRelayStream(p.Stream)) && len(p.Violations) > 0 {
 			t.Errorf("ingest saw protocol violations on %s: %v", p.Stream, p.Violations)
 		}
 	}
@@ -444,6 +471,9 @@ func (b *benchRun) run(row *benchRow) {
 	}
 	if g2r != nil {
 		_ = g2r.stop(os.Interrupt, 10*time.Second)
+	}
+	if mr != nil {
+		_ = mr.stop(os.Interrupt, 10*time.Second) // exits 2 on a signal, as Go programs do
 	}
 	if err := agent.stop(syscall.SIGTERM, 15*time.Second); err != nil {
 		t.Errorf("camagent after SIGTERM: %v\n%s", err, tail(agent.log, 20))

@@ -40,6 +40,7 @@ func benchTable(rows []benchRow, window time.Duration, rounds int) string {
 			{"camagent", &r.agent, baseStats(base, func(b *benchRow) *relayStats { return &b.agent })},
 			{fmt.Sprintf("ffmpeg -c copy ×%d", r.cameras), &r.ffmpeg, baseStats(base, func(b *benchRow) *relayStats { return &b.ffmpeg })},
 			{"go2rtc", &r.go2rtc, baseStats(base, func(b *benchRow) *relayStats { return &b.go2rtc })},
+			{"minimal Go relay", &r.minrelay, baseStats(base, func(b *benchRow) *relayStats { return &b.minrelay })},
 		} {
 			if !rel.s.ran {
 				continue
@@ -57,7 +58,7 @@ func benchTable(rows []benchRow, window time.Duration, rounds int) string {
 				pct(rel.s.got, rel.s.sent), up)
 		}
 	}
-	fmt.Fprintf(&sb, "\nEvery relay pulls the same simulated cameras side by side and is measured over the same windows: camagent is one process for all cameras with its default settings (memory_limit %s, GOMAXPROCS one per 16 cameras), ffmpeg one process per camera (CPU and RSS summed), go2rtc (when GO2RTC names its binary) one process publishing each camera over RTMP. CPU is %% of one core (thread run time from /proc schedstat) of the whole process(es) ÷ cameras, median over the windows. Peak RSS is the kernel's high-water mark (VmHWM, reset at each window's start, so a peak between samples counts) and at least the largest VmRSS sampled every 250 ms; the marginal column takes the same relay's 1-camera peak off. Added latency: per non-key video frame during the windows, from its last RTP packet leaving the camera (a TCP tap in front of each client) to its RTMP message read whole at the ingest, the same clock at both ends; frames matched by size. Keeps up: at least 98 %% of the cameras' video frames reached the ingest during the windows and the p95 added latency is at most twice the same relay's at 1 camera (or 10 ms); a relay that does not is over this machine's capacity at that count, and its CPU figure is what it managed, not what the work needs.\n\n", config.MemoryLimit(config.DefaultMemoryLimit))
+	fmt.Fprintf(&sb, "\nEvery relay pulls the same simulated cameras side by side and is measured over the same windows: camagent is one process for all cameras with its default settings (memory_limit %s, GOMAXPROCS one per 16 cameras), ffmpeg one process per camera (CPU and RSS summed), go2rtc (when GO2RTC names its binary) one process publishing each camera over RTMP, the minimal Go relay (MINRELAY=1, agent/testdata/minrelay: one goroutine and reused buffers per camera, no GOP cache, no recovery) one process for all cameras, the floor of a Go relay. CPU is %% of one core (thread run time from /proc schedstat) of the whole process(es) ÷ cameras, median over the windows. Peak RSS is the kernel's high-water mark (VmHWM, reset at each window's start, so a peak between samples counts) and at least the largest VmRSS sampled every 250 ms; the marginal column takes the same relay's 1-camera peak off. Added latency: per non-key video frame during the windows, from its last RTP packet leaving the camera (a TCP tap in front of each client) to its RTMP message read whole at the ingest, the same clock at both ends; frames matched by size. Keeps up: at least 98 %% of the cameras' video frames reached the ingest during the windows and the p95 added latency is at most twice the same relay's at 1 camera (or 10 ms); a relay that does not is over this machine's capacity at that count, and its CPU figure is what it managed, not what the work needs.\n\n", config.MemoryLimit(config.DefaultMemoryLimit))
 
 	goal := rows[len(rows)-1]
 	for _, r := range rows {
@@ -109,6 +110,9 @@ func benchNotes(sb *strings.Builder, r benchRow) {
 	if r.go2rtc.ran {
 		fmt.Fprintf(sb, ", go2rtc %.0f", medianF(r.go2rtc.switches)/float64(r.cameras))
 	}
+	if r.minrelay.ran {
+		fmt.Fprintf(sb, ", minimal relay %.0f", medianF(r.minrelay.switches)/float64(r.cameras))
+	}
 	fmt.Fprintf(sb, "; host busy %.0f %% of all CPUs, of which the simulated cameras and ingest %.0f %% of one core", r.hostBusy, r.simCPU)
 	fmt.Fprintf(sb, "; camagent RSS %.1f MiB, anonymous part (heap, stacks; the rest is the mapped binary) %.1f", r.agent.rss, r.agent.anon)
 	fmt.Fprintf(sb, "; added latency over %s camagent frames", r.agent.lat.count())
@@ -117,6 +121,9 @@ func benchNotes(sb *strings.Builder, r benchRow) {
 	}
 	if r.go2rtc.ran {
 		fmt.Fprintf(sb, ", %s go2rtc", r.go2rtc.lat.count())
+	}
+	if r.minrelay.ran {
+		fmt.Fprintf(sb, ", %s minimal relay", r.minrelay.lat.count())
 	}
 	if r.dropsSetup+r.dropsWindows > 0 {
 		fmt.Fprintf(sb, "; the simulated cameras dropped %d packets at start-up and %d during the windows because a client did not read in time", r.dropsSetup, r.dropsWindows)

@@ -24,10 +24,12 @@ package agent
 // for none), CAMAGENT_BENCH_WINDOW (default 10s) and CAMAGENT_BENCH_ROUNDS
 // (windows per row, default 3) shorten a run while working on the
 // benchmark itself; GO2RTC=/path/to/go2rtc adds go2rtc's rows;
+// MINRELAY=1 adds the minimal Go relay's (bench_minrelay_test.go);
 // CAMAGENT_BENCH_SOAK=30m runs the soak instead (bench_soak_test.go);
 // CAMAGENT_BENCH_AGENT_ENV ("GOGC=50 GOMAXPROCS=1") adds environment
 // variables to the agent only; CAMAGENT_BENCH_PERF=PREFIX records the
-// agent with perf into PREFIX-<cameras>.data.
+// agent with perf into PREFIX-<cameras>.data (and the minimal relay into
+// PREFIX-minrelay-<cameras>.data).
 
 import (
 	"context"
@@ -146,11 +148,11 @@ type benchRun struct {
 	clouds []*cloudsim.Server
 	ingest *cloudsim.Ingest
 	// Each camera has a tap for the agent, one for its ffmpeg relay and,
-	// with go2rtc, one for go2rtc.
-	agentTaps, relayTaps, g2rTaps []*rtspTap
-	lat                           *latencyProbe
-	drops                         *simDrops
-	drops0                        int64 // drops.n when the cameras started
+	// with go2rtc or the minimal relay, one for each.
+	agentTaps, relayTaps, g2rTaps, mrTaps []*rtspTap
+	lat                                   *latencyProbe
+	drops                                 *simDrops
+	drops0                                int64 // drops.n when the cameras started
 }
 
 func (b *benchRun) start() {
@@ -162,6 +164,8 @@ func (b *benchRun) start() {
 			return "ffmpeg"
 		case isGo2rtcStream(stream):
 			return "go2rtc"
+		case isMinRelayStream(stream):
+			return "minrelay"
 		}
 		return "agent"
 	})
@@ -186,6 +190,10 @@ func (b *benchRun) start() {
 		if b.mode.go2rtc != "" {
 			b.g2rTaps = append(b.g2rTaps, startTap(t, host))
 			b.lat.taps[go2rtcStreamName(k)] = b.g2rTaps[k]
+		}
+		if b.mode.minrelay != "" {
+			b.mrTaps = append(b.mrTaps, startTap(t, host))
+			b.lat.taps[minRelayStreamName(k)] = b.mrTaps[k]
 		}
 	}
 	// The ingest keeps only the first frames of each publish: enough to
@@ -319,15 +327,19 @@ func (c *child) stop(sig os.Signal, timeout time.Duration) error {
 	}
 }
 
-// perf records the agent's profile over the warm-up and window when
-// CAMAGENT_BENCH_PERF names an output prefix (`perf report -i PREFIX-16.data`).
-// It returns the function that stops perf.
-func (b *benchRun) perf(pid int) func() {
+// perf records the profile of the agent (or another relay, by name) over
+// the windows when CAMAGENT_BENCH_PERF names an output prefix
+// (`perf report -i PREFIX-16.data`). It returns the function that stops
+// perf.
+func (b *benchRun) perf(name string, pid int) func() {
 	prefix := os.Getenv("CAMAGENT_BENCH_PERF")
 	if prefix == "" {
 		return func() {}
 	}
 	out := fmt.Sprintf("%s-%d.data", prefix, b.n)
+	if name != "agent" {
+		out = fmt.Sprintf("%s-%s-%d.data", prefix, name, b.n)
+	}
 	cmd := exec.Command("perf", "record", "-q", "-F", "499", "-g", "-p", strconv.Itoa(pid), "-o", out)
 	if err := cmd.Start(); err != nil {
 		b.t.Logf("perf record: %v", err)
@@ -338,7 +350,7 @@ func (b *benchRun) perf(pid int) func() {
 		if err := cmd.Wait(); err != nil {
 			b.t.Logf("perf record: %v", err)
 		}
-		b.t.Logf("agent profile in %s", out)
+		b.t.Logf("%s profile in %s", name, out)
 	}
 }
 
