@@ -58,7 +58,7 @@ help:
 	@echo "test-browser  the status page in headless Chromium (Debian package chromium)"
 	@echo "test-long     five minutes of direct-to-storage recording uploaded, checked file by file"
 	@echo "demo          build and run camagent-demo: the agent between two simulated cameras and a simulated cloud (DEMO_ARGS=--duration=30s)"
-	@echo "bench         micro-benchmarks and the end-to-end agent benchmark: 1, 16, 64 cameras beside ffmpeg (GO2RTC=binary adds go2rtc), 16 recording"
+	@echo "bench         micro-benchmarks and the end-to-end agent benchmark: 1, 16, 64 cameras beside ffmpeg (GO2RTC=binary adds go2rtc, MINRELAY=1 the minimal Go relay), 16 recording"
 	@echo "lint          gofmt and go vet"
 	@echo "cross         camagent and camagent-demo for linux/amd64, arm64, armv6, armv7 (each at most 20 MB)"
 	@echo "image         multi-arch OCI image (amd64, arm64, arm/v7; the daemon only) in $(IMAGE_DIR), no engine needed"
