@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image/jpeg"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -439,7 +441,10 @@ func TestConcurrentCalls(t *testing.T) {
 // while the camera is off (its port refuses) and answers once it is back
 // on the same address, and the camera sees no SOAP request from it.
 func TestProbeFollowsTheCameraOffAndBack(t *testing.T) {
-	sim := startSim(t, onvifsim.Options{})
+	// A random loopback address: while the camera is off, no other test's
+	// listener on 127.0.0.1 can take its port.
+	addr := fmt.Sprintf("127.%d.%d.%d:0", 1+rand.IntN(254), rand.IntN(256), 1+rand.IntN(254))
+	sim := startSim(t, onvifsim.Options{Addr: addr})
 	c := newClient(t, sim.URL(), testUser, testPass, nil)
 	if err := c.Probe(testCtx(t)); err != nil {
 		t.Fatalf("camera on: probe = %v", err)

@@ -18,7 +18,7 @@ import (
 // subscribed again on the knock that finds it back, not after a growing
 // backoff: its motion reaches the cloud again at once.
 func TestEventsSubscribeAgainWhenTheCameraIsBack(t *testing.T) {
-	sim := onvifsim.New(onvifsim.Options{Username: "admin", Password: "pw"})
+	sim := onvifsim.New(onvifsim.Options{Addr: loopback(), Username: "admin", Password: "pw"})
 	if err := sim.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,8 @@ package camera
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +17,13 @@ import (
 	"github.com/camagent/camagent/media"
 	"github.com/camagent/camagent/media/rtspsim"
 )
+
+// loopback is a random address of the loopback network with a free port
+// for a simulated camera that a test switches off and on: while it is off,
+// no other test's listener on 127.0.0.1 can take its port and answer for it.
+func loopback() string {
+	return fmt.Sprintf("127.%d.%d.%d:0", 1+rand.IntN(254), rand.IntN(256), 1+rand.IntN(254))
+}
 
 // fakeClock records the waits of a retry loop and returns at once.
 type fakeClock struct {
@@ -135,7 +144,7 @@ func (p *testPull) keyFrame(t *testing.T) *media.Unit {
 // with a TCP connect and no RTSP request, and pulled again on the knock
 // that finds it back, not after a growing backoff (issue 13: 7–8 s).
 func TestPullTriesAgainWhenTheCameraIsBack(t *testing.T) {
-	sim := rtspsim.New(rtspsim.Options{})
+	sim := rtspsim.New(rtspsim.Options{Addr: loopback()})
 	if err := sim.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,7 @@ func spread(ds []time.Duration) string {
 // camera's key-frame interval is the floor of that: 1 s here). Each run starts a fresh pull,
 // as after a long healthy run.
 func recovery(t *testing.T, p benchPolicy, down time.Duration) (setup, video time.Duration) {
-	sim := rtspsim.New(rtspsim.Options{})
+	sim := rtspsim.New(rtspsim.Options{Addr: loopback()})
 	if err := sim.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func benchKeyFrame(t *testing.T, r *media.Reader, newSession bool) {
 // deadCamera runs p against a closed port for d and counts RTSP attempts
 // and probes (each one TCP connect).
 func deadCamera(t *testing.T, p benchPolicy, d time.Duration) [2]int64 {
-	sim := rtspsim.New(rtspsim.Options{})
+	sim := rtspsim.New(rtspsim.Options{Addr: loopback()})
 	if err := sim.Start(); err != nil {
 		t.Fatal(err)
 	}

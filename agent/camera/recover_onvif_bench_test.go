@@ -67,7 +67,7 @@ func TestBenchONVIFRecovery(t *testing.T) {
 // benchEvents is a connected ONVIF client of a simulated camera and the
 // event-retry policy of the agent for it.
 func benchEvents(t *testing.T) (*onvifsim.Server, *reconnect) {
-	sim := onvifsim.New(onvifsim.Options{Username: "admin", Password: "pw"})
+	sim := onvifsim.New(onvifsim.Options{Addr: loopback(), Username: "admin", Password: "pw"})
 	if err := sim.Start(); err != nil {
 		t.Fatal(err)
 	}

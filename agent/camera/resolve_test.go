@@ -26,7 +26,7 @@ func onvifCamera(t *testing.T, url string, timeout time.Duration) *Camera {
 // cameraOff is a simulated camera switched off and a Camera configured
 // for it by its ONVIF URL.
 func cameraOff(t *testing.T) (*onvifsim.Server, *Camera) {
-	sim := onvifsim.New(onvifsim.Options{Username: "admin", Password: "pw", RTSPURL: "rtsp://127.0.0.1:1/main"})
+	sim := onvifsim.New(onvifsim.Options{Addr: loopback(), Username: "admin", Password: "pw", RTSPURL: "rtsp://127.0.0.1:1/main"})
 	if err := sim.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,10 @@ const (
 // Options configures a Server. The zero value serves the embedded fixture on
 // rtsp://127.0.0.1:<random port>/stream without authentication.
 type Options struct {
-	// Addr is the TCP listen address; default "127.0.0.1:0".
+	// Addr is the TCP listen address; default "127.0.0.1:0". A test that
+	// stops and restarts the camera can pick a random address of the
+	// loopback network, where no other test's listener takes the port
+	// while the camera is off.
 	Addr string
 	// Path is the stream path; default "/stream".
 	Path string

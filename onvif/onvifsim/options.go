@@ -4,6 +4,11 @@ import "time"
 
 // Options configures a Server. Zero values give a working default camera.
 type Options struct {
+	// Addr is the TCP listen address; default "127.0.0.1:0". A test that
+	// switches the camera off and on (Stop, Restart) can pick a random
+	// address of the loopback network, where no other test's listener
+	// takes the port while the camera is off.
+	Addr string
 	// Username and Password are the only accepted credentials. With an empty
 	// Username the camera requires no authentication at all.
 	Username string

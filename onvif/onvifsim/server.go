@@ -7,6 +7,7 @@ package onvifsim
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha1"
@@ -143,10 +144,10 @@ func New(opts Options) *Server {
 	return s
 }
 
-// Start listens on 127.0.0.1 on a free port (after Stop, on the address
-// Stop closed) and serves in the background.
+// Start listens on Options.Addr, by default 127.0.0.1 on a free port (after
+// Stop, on the address Stop closed), and serves in the background.
 func (s *Server) Start() error {
-	addr := "127.0.0.1:0"
+	addr := cmp.Or(s.opts.Addr, "127.0.0.1:0")
 	if s.stoppedAt != "" {
 		addr = s.stoppedAt
 	}
