@@ -9,19 +9,21 @@ import (
 	"github.com/camagent/camagent/internal/backoff"
 )
 
-// probeInterval is how often a pull whose camera does not answer on its
-// RTSP port knocks again. A knock is a TCP connect (media.Probe): no RTSP
-// request, no login, so a camera that is really gone loses nothing, and a
-// camera that comes back plays within about this long plus its key-frame
-// interval (issue 13: waiting out the growing backoff made that 7–8 s).
+// probeInterval is how often a camera that does not answer on its RTSP or
+// ONVIF port is knocked at again. A knock is a TCP connect (media.Probe,
+// onvif.Client.Probe): no request, no login, so a camera that is really
+// gone loses nothing, and a camera that comes back plays within about this
+// long plus its key-frame interval, where waiting out the growing backoff
+// took 7–8 s.
 const probeInterval = 500 * time.Millisecond
 
-// reconnect is the retry policy of one stream pull or event subscription. The growing backoff
-// paces only failures that cost the camera something: it answered and
-// refused the login, DESCRIBE or SETUP, had no free session, or ended a
-// session while its port stays open. A camera whose port does not answer
-// is probed every interval instead and tried again as soon as it answers,
-// with the backoff started over: it is a camera that came back.
+// reconnect is the retry policy of one stream pull, event subscription or
+// ONVIF re-learning. The growing backoff paces only failures that cost the
+// camera something: it answered and refused the login, a request or a
+// session, or ended a session while its port stays open. A camera whose
+// port does not answer is probed every interval instead and tried again as
+// soon as it answers, with the backoff started over: it is a camera that
+// came back.
 type reconnect struct {
 	backoff  *backoff.Backoff
 	clock    backoff.Clock

@@ -119,7 +119,7 @@ func (w *Camera) resolveOnce(ctx context.Context) {
 // does not. It returns false at once when the first knock gets through:
 // the camera is there and failed otherwise, which the backoff paces.
 func (w *Camera) waitONVIF(ctx context.Context, err error) bool {
-	if w.probeONVIF(ctx) == nil {
+	if w.probeONVIF(ctx) == nil || ctx.Err() != nil {
 		return false
 	}
 	w.log.Warn(Plain(err)+"; knocking until it does", zap.Error(err), zap.Duration("every", probeInterval))
