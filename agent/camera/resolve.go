@@ -124,19 +124,12 @@ func (w *Camera) waitONVIF(ctx context.Context, err error) bool {
 	}
 	w.log.Warn(Plain(err)+"; knocking until it does", zap.Error(err), zap.Duration("every", probeInterval))
 	w.send(resolveAway{err: err})
-	t := time.NewTicker(probeInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-			if w.probeONVIF(ctx) == nil {
-				w.log.Info("camera answers on its onvif port again")
-				return true
-			}
-		}
+	knock := &reconnect{clock: backoff.RealClock{}, interval: probeInterval, probe: w.probeONVIF, stillAway: func(error) {}}
+	if !knock.waitBack(ctx) {
+		return false
 	}
+	w.log.Info("camera answers on its onvif port again")
+	return true
 }
 
 // errNoVideoProfile: the camera has no media profile the cloud can take.
