@@ -12,9 +12,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -33,21 +31,7 @@ func benchBuildMinRelay(t *testing.T) string {
 	default:
 		t.Fatalf("MINRELAY=%q: want 1 (or unset)", v)
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(t.TempDir(), "minrelay")
-	ldflags := "-s -w"
-	if os.Getenv("CAMAGENT_BENCH_PERF") != "" {
-		ldflags = ""
-	}
-	cmd := exec.Command(goBin, "build", "-trimpath", "-ldflags", ldflags, "-o", bin, "./testdata/minrelay")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build minrelay: %v\n%s", err, out)
-	}
-	return bin
+	return benchBuild(t, "minrelay", "./agent/testdata/minrelay")
 }
 
 // startMinRelay starts one minrelay for every camera and waits until each

@@ -93,6 +93,17 @@ func fileExists(p string) bool {
 
 // benchBuildAgent builds the binary the way `make build` does.
 func benchBuildAgent(t *testing.T) string {
+	var tags []string
+	if os.Getenv("CAMAGENT_BENCH_MEMPROFILE") != "" {
+		tags = append(tags, "-tags", "memprofile")
+	}
+	return benchBuild(t, "camagent", "./cmd/camagent", tags...)
+}
+
+// benchBuild builds the package pkg (relative to the module root) as a
+// static, stripped binary named name in a temporary directory; with
+// CAMAGENT_BENCH_PERF it keeps the symbol table, which perf needs.
+func benchBuild(t *testing.T, name, pkg string, flags ...string) string {
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
@@ -101,20 +112,17 @@ func benchBuildAgent(t *testing.T) string {
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	bin := filepath.Join(t.TempDir(), "camagent")
+	bin := filepath.Join(t.TempDir(), name)
 	ldflags := "-s -w"
 	if os.Getenv("CAMAGENT_BENCH_PERF") != "" {
-		ldflags = "" // perf needs the symbol table
+		ldflags = ""
 	}
-	args := []string{"build", "-trimpath", "-ldflags", ldflags, "-o", bin}
-	if os.Getenv("CAMAGENT_BENCH_MEMPROFILE") != "" {
-		args = append(args, "-tags", "memprofile")
-	}
-	cmd := exec.Command(goBin, append(args, "./cmd/camagent")...)
+	args := append([]string{"build", "-trimpath", "-ldflags", ldflags, "-o", bin}, flags...)
+	cmd := exec.Command(goBin, append(args, pkg)...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build camagent: %v\n%s", err, out)
+		t.Fatalf("build %s: %v\n%s", name, err, out)
 	}
 	return bin
 }

@@ -94,11 +94,7 @@ func playMP4(t *testing.T, body []byte, modTime time.Time, announced time.Durati
 	defer cancel()
 	b := startBrowser(t)
 	c := b.page(t)
-	for _, domain := range []string{"Runtime", "Log", "Page", "Network"} {
-		if err := c.call(ctx, domain+".enable", nil, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.watch(ctx, t)
 	from := c.mark()
 	var nav struct {
 		ErrorText string `json:"errorText"`

@@ -37,16 +37,8 @@ func TestBrowserStatusPage(t *testing.T) {
 
 	b := startBrowser(t)
 	c := b.page(t)
-	for _, domain := range []string{"Runtime", "Log", "Page", "Network"} {
-		if err := c.call(ctx, domain+".enable", nil, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.call(ctx, "Emulation.setDeviceMetricsOverride", map[string]any{
-		"width": 1100, "height": 800, "deviceScaleFactor": 1, "mobile": false,
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
+	c.watch(ctx, t)
+	c.screen(ctx, t, 1100, 800, 1, false)
 	from := c.mark()
 	var nav struct {
 		ErrorText string `json:"errorText"`
@@ -79,11 +71,7 @@ func TestBrowserStatusPage(t *testing.T) {
 	screenshot(ctx, t, c, "")
 
 	// The next look is on a phone.
-	if err := c.call(ctx, "Emulation.setDeviceMetricsOverride", map[string]any{
-		"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true,
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
+	c.screen(ctx, t, 390, 844, 2, true)
 	// The page reloads itself: another document, with the frame counter on.
 	var v2 view
 	for v2.Origin == 0 || v2.Origin == v1.Origin {

@@ -84,20 +84,8 @@ func TestBrowserTimeline(t *testing.T) {
 	defer cancel()
 	b := startBrowser(t)
 	c := b.page(t)
-	for _, domain := range []string{"Runtime", "Log", "Page", "Network"} {
-		if err := c.call(ctx, domain+".enable", nil, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	setWidth := func(w, h int, mobile bool) {
-		t.Helper()
-		if err := c.call(ctx, "Emulation.setDeviceMetricsOverride", map[string]any{
-			"width": w, "height": h, "deviceScaleFactor": 1, "mobile": mobile,
-		}, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	setWidth(1100, 900, false)
+	c.watch(ctx, t)
+	c.screen(ctx, t, 1100, 900, 1, false)
 	from := c.mark()
 	var nav struct {
 		ErrorText string `json:"errorText"`
@@ -151,7 +139,7 @@ func TestBrowserTimeline(t *testing.T) {
 	}
 	screenshot(ctx, t, c, "")
 
-	setWidth(390, 844, true)
+	c.screen(ctx, t, 390, 844, 1, true)
 	if v = read(); v.SVG == nil || v.SVG.W <= 0 || v.SVG.W > 390 || v.Overflow > 0 {
 		t.Errorf("at phone width the timeline is %+v and the page %d px wider than the screen", v.SVG, v.Overflow)
 	}

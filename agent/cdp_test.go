@@ -250,6 +250,28 @@ func (c *cdpConn) call(ctx context.Context, method string, params, out any) erro
 	}
 }
 
+// watch enables the domains whose events the tests read: console
+// messages, log entries, page loads and network failures.
+func (c *cdpConn) watch(ctx context.Context, t *testing.T) {
+	t.Helper()
+	for _, domain := range []string{"Runtime", "Log", "Page", "Network"} {
+		if err := c.call(ctx, domain+".enable", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// screen makes the page w×h CSS pixels at scale device pixels each, as a
+// phone when mobile.
+func (c *cdpConn) screen(ctx context.Context, t *testing.T, w, h, scale int, mobile bool) {
+	t.Helper()
+	if err := c.call(ctx, "Emulation.setDeviceMetricsOverride", map[string]any{
+		"width": w, "height": h, "deviceScaleFactor": scale, "mobile": mobile,
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // mark returns the position in the event log; waitEvent looks after it.
 func (c *cdpConn) mark() int {
 	c.mu.Lock()
